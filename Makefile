@@ -1,0 +1,34 @@
+# One command to run the server, one to run the tests; both build .venv first.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.txchat-installed
+SOURCES := setup.cfg pyproject.toml $(wildcard chat/*.py) twisted/plugins/txchat_plugin.py
+ARGS ?=
+
+.PHONY: run test lint install bench clean
+
+# A plain (non-editable) install, as users get it; redone when sources change.
+$(STAMP): $(SOURCES)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check ".[dev]"
+	touch $@
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/twistd --nodaemon --pidfile= chat $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/python -m twisted.trial --jobs=2 $(or $(TESTS),tests)
+
+lint: $(STAMP)
+	$(BIN)/ruff check chat tests twisted bench
+	$(BIN)/ruff format --check chat tests twisted bench
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python bench/run_bench.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) build *.egg-info _trial_temp*

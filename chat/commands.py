@@ -1,0 +1,114 @@
+# -*- test-case-name: tests.test_commands -*-
+"""
+Turn one line of user input into a command value.
+
+Pure functions and frozen values: no Twisted, no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from chat.errors import InvalidName, ReservedName
+
+MAX_NAME_LENGTH = 32
+RESERVED_NAMES = frozenset({"all"})
+
+# A name is 1-32 characters without whitespace or '*', not starting with '/'
+# (commands) or '#' (rooms).  Non-printable characters are refused separately.
+_NAME = re.compile(rf"[^\s*/#][^\s*]{{0,{MAX_NAME_LENGTH - 1}}}")
+
+
+def fold(name: str) -> str:
+    """
+    The key under which C{name} is compared: names are case-insensitive.
+    """
+    return name.casefold()
+
+
+def is_name(text: str) -> bool:
+    """
+    Whether C{text} has the shape of a user name (reserved names included).
+    """
+    return _NAME.fullmatch(text) is not None and text.isprintable()
+
+
+def check_name(name: str) -> str:
+    """
+    Validate a requested name.
+
+    @return: C{name} unchanged.
+    @raise InvalidName: with the reason, if C{name} breaks the rules.
+    @raise ReservedName: if C{name} is reserved.
+    """
+    if not name:
+        raise InvalidName("a name cannot be empty; please enter your name.")
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidName(
+            f"a name is at most {MAX_NAME_LENGTH} characters; please choose "
+            "a shorter one."
+        )
+    if name[0] in "/#":
+        raise InvalidName(
+            "a name cannot start with '/' or '#'; please choose another name."
+        )
+    if not is_name(name):
+        raise InvalidName(
+            "a name cannot contain spaces, '*' or control characters; "
+            "please choose another name."
+        )
+    if fold(name) in RESERVED_NAMES:
+        raise ReservedName(f"the name {name} is reserved; please choose another.")
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class Say:
+    """
+    A message to everyone.
+    """
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Whisper:
+    """
+    C{target*text}: a private message.
+    """
+
+    target: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Slash:
+    """
+    C{/name args}: a command; C{name} is lower-cased, C{args} stripped.
+    """
+
+    name: str
+    args: str
+
+
+Command = Say | Whisper | Slash
+
+
+def parse(line: str) -> Command:
+    """
+    Classify one line of input.
+
+    C{ALL*text} is a broadcast, C{name*text} a private message, C{/cmd args}
+    a command; anything else (including C{2 * 3*x}, whose prefix is no name)
+    is said to everyone.
+    """
+    if line.startswith("/"):
+        name, _, args = line[1:].partition(" ")
+        return Slash(name.lower(), args.strip())
+    target, star, text = line.partition("*")
+    if star and is_name(target):
+        if fold(target) in RESERVED_NAMES:
+            return Say(text)
+        return Whisper(target, text)
+    return Say(line)

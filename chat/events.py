@@ -1,0 +1,160 @@
+# -*- test-case-name: tests.test_render -*-
+"""
+What the chat core tells clients, free of any wire format.
+
+Front ends render events; an event fanned out to many recipients is rendered
+once per wire format and the bytes are shared, which is why every event
+carries a C{rendered} cache that only front ends read and write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Event:
+    """
+    Something a client is told, stamped with the server's time.
+
+    @ivar time: POSIX time at which the server produced the event.
+    @ivar rendered: per-format cache of the event's encoding, keyed by
+        whatever the front end chooses.
+    """
+
+    time: float
+    rendered: dict[Hashable, bytes] = field(
+        default_factory=dict, kw_only=True, repr=False
+    )
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Welcome(Event):
+    """
+    The receiving client's name request was accepted.
+
+    @ivar users: names online (the newcomer included), at most C{shown}
+        of them listed when many are online.
+    @ivar count: how many users are online.
+    """
+
+    name: str
+    users: tuple[str, ...]
+    count: int
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Joined(Event):
+    """
+    Another user joined the server.
+    """
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Left(Event):
+    """
+    Another user left the server (quit, or its connection dropped).
+    """
+
+    name: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Message(Event):
+    """
+    A message to everyone (C{ALL*text}, a plain line, C{/bm}).
+    """
+
+    sender: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Private(Event):
+    """
+    A private message to the receiving client.
+    """
+
+    sender: str
+    recipient: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Action(Event):
+    """
+    C{/me waves}: an action by C{sender}, shown to everyone.
+    """
+
+    sender: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class UserList(Event):
+    """
+    The answer to C{/users}.
+    """
+
+    users: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class CommandHelp:
+    """
+    One line of C{/help}.
+    """
+
+    usage: str
+    description: str
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Help(Event):
+    """
+    The answer to C{/help}.
+    """
+
+    commands: tuple[CommandHelp, ...]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ModeChanged(Event):
+    """
+    The connection's output format changed (C{/mode json}, C{/mode text}).
+    """
+
+    mode: str
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Goodbye(Event):
+    """
+    The server is about to close the connection at the client's request.
+    """
+
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Prompt(Event):
+    """
+    The server asks the client for something (its name).
+    """
+
+    what: str
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Error(Event):
+    """
+    A request was refused; C{code} is one of the L{chat.errors} codes.
+    """
+
+    code: str
+    text: str

@@ -1,0 +1,265 @@
+# -*- test-case-name: tests.test_protocol -*-
+"""
+The line protocol: framing, decoding and rendering for one TCP or TLS
+connection.  What a line means is decided by L{chat.dispatcher}.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from twisted.internet.interfaces import IDelayedCall, IReactorTime, ITransport
+from twisted.internet.protocol import ServerFactory, connectionDone
+from twisted.logger import Logger
+from twisted.protocols.basic import LineReceiver
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from chat.dispatcher import Dispatcher
+from chat.errors import BadInput, BadUsage, ChatError
+from chat.events import Error, Event, ModeChanged
+from chat.registry import IChatClient, UserRegistry
+from chat.render import GREETING, MODES, encode
+
+# LF (with or without a CR before it) or NUL ends a line.
+_TERMINATOR: Final = re.compile(rb"\r?\n|\x00")
+_SPLIT: Final = re.compile(rb"\n|\x00")
+# Replies go out with CRLF until the client's first line shows its choice.
+_DEFAULT_DELIMITER: Final = b"\r\n"
+_GREETING_BYTES: Final = GREETING.encode() + _DEFAULT_DELIMITER
+
+
+@implementer(IChatClient)
+class ChatProtocol(LineReceiver):
+    """
+    One connected user.
+
+    Lines end with LF, CRLF or NUL; replies use whichever the client's first
+    line used.  Output is rendered once per (mode, terminator) per event and
+    shared with every other connection that uses the same pair.
+
+    If the peer stops reading, the transport pauses us as a producer: we stop
+    reading its input, and once more than C{factory.send_queue_limit} bytes
+    pile up on top of the transport's own buffer the connection is aborted,
+    so one stuck client cannot make the server hold unbounded output.
+    """
+
+    _log = Logger()
+    CLOSE_GRACE: Final = 5.0
+
+    factory: ChatFactory
+    transport: ITransport
+    name: str | None = None
+    delimiter = _DEFAULT_DELIMITER
+    mode = "text"
+
+    _seen_terminator = False
+    _discarding = False
+    _paused = False
+    _backlog = 0
+    _overflowed = False
+    _abort_call: IDelayedCall | None = None
+
+    def __init__(self) -> None:
+        self._key: tuple[str, bytes] = ("text", _DEFAULT_DELIMITER)
+        self._buffer = b""
+
+    # Twisted calls these, so they keep Twisted's names.
+
+    def connectionMade(self) -> None:
+        transport = self.transport
+        set_no_delay = getattr(transport, "setTcpNoDelay", None)
+        if set_no_delay is not None:
+            set_no_delay(True)
+        transport.registerProducer(self, True)  # type: ignore[attr-defined]
+        self._log.info("connection from {peer}", peer=transport.getPeer())
+        transport.write(_GREETING_BYTES)
+
+    def dataReceived(self, data: bytes) -> None:
+        """
+        Split C{data} into lines on LF, CRLF or NUL, whatever the segmenting.
+        """
+        if self._discarding:
+            match = _SPLIT.search(data)
+            if match is None:
+                return
+            self._discarding = False
+            data = data[match.end() :]
+        if self._buffer:
+            data = self._buffer + data
+        if not self._seen_terminator:
+            match = _TERMINATOR.search(data)
+            if match is None:
+                self._buffer = data
+                self._check_length()
+                return
+            self._seen_terminator = True
+            self._set_key(delimiter=match.group())
+        lines = _SPLIT.split(data) if b"\x00" in data else data.split(b"\n")
+        self._buffer = lines.pop()
+        limit = self.factory.max_line_length
+        for line in lines:
+            if self.transport.disconnecting:  # type: ignore[attr-defined]
+                self._buffer = b""
+                return
+            if len(line) > limit and len(line.rstrip(b"\r")) > limit:
+                self.lineLengthExceeded(line)
+                continue
+            self.lineReceived(line)
+        self._check_length()
+
+    def lineReceived(self, line: bytes) -> None:
+        try:
+            if line[-1:] == b"\r":
+                line = line[:-1]
+            try:
+                text = line.decode("utf-8")
+            except UnicodeDecodeError:
+                raise BadInput(
+                    "lines must be UTF-8 text; that line was discarded."
+                ) from None
+            self.factory.dispatcher.dispatch(self, text)
+        except ChatError as e:
+            self._log.info(
+                "refused a request from {peer} ({name}): {reason}",
+                peer=self.transport.getPeer(),
+                name=self.name,
+                reason=str(e),
+            )
+            self.deliver(Error(self.factory.clock.seconds(), e.code, str(e)))
+
+    def lineLengthExceeded(self, line: bytes) -> int | None:
+        self._log.info(
+            "discarded a line over {limit} bytes from {peer}",
+            limit=self.factory.max_line_length,
+            peer=self.transport.getPeer(),
+        )
+        error = BadInput(
+            f"line too long (the limit is {self.factory.max_line_length} bytes); "
+            "it was discarded."
+        )
+        self.deliver(Error(self.factory.clock.seconds(), error.code, str(error)))
+        return None
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        if self._abort_call is not None and self._abort_call.active():
+            self._abort_call.cancel()
+        self._abort_call = None
+        self._buffer = b""
+        self._log.info(
+            "connection from {peer} closed ({name}): {reason}",
+            peer=self.transport.getPeer(),
+            name=self.name,
+            reason=reason.getErrorMessage(),
+        )
+        self.factory.dispatcher.leave(self, "connection closed")
+
+    # IPushProducer: the transport tells us when the peer is not reading.
+
+    def pauseProducing(self) -> None:
+        self._paused = True
+        self.transport.pauseProducing()  # type: ignore[attr-defined]
+
+    def resumeProducing(self) -> None:
+        self._paused = False
+        self._backlog = 0
+        if not self.transport.disconnecting:  # type: ignore[attr-defined]
+            self.transport.resumeProducing()  # type: ignore[attr-defined]
+
+    def stopProducing(self) -> None:
+        self._paused = True
+
+    # IChatClient
+
+    def deliver(self, event: Event) -> None:
+        key = self._key
+        data = event.rendered.get(key)
+        if data is None:
+            data = event.rendered[key] = encode(event, key[0], key[1])
+        if self._paused:
+            self._backlog += len(data)
+            if self._backlog > self.factory.send_queue_limit:
+                if not self._overflowed:
+                    self._overflow()
+                return
+        self.transport.write(data)
+
+    def set_mode(self, mode: str) -> None:
+        if mode not in MODES:
+            raise BadUsage(f"unknown mode {mode}; usage: /mode json|text")
+        self._set_key(mode=mode)
+        self.deliver(ModeChanged(self.factory.clock.seconds(), mode))
+
+    def disconnect(self) -> None:
+        self.transport.loseConnection()
+        if self._abort_call is None:
+            # TLS waits for the peer's close_notify; do not wait forever.
+            self._abort_call = self.factory.clock.callLater(
+                self.CLOSE_GRACE,
+                self.transport.abortConnection,  # type: ignore[attr-defined]
+            )
+
+    # Internals.
+
+    def _set_key(
+        self, *, mode: str | None = None, delimiter: bytes | None = None
+    ) -> None:
+        if mode is not None:
+            self.mode = mode
+        if delimiter is not None:
+            self.delimiter = delimiter
+        self._key = (self.mode, self.delimiter)
+
+    def _check_length(self) -> None:
+        if len(self._buffer) > self.factory.max_line_length + 1:
+            self._buffer = b""
+            self._discarding = True
+            self.lineLengthExceeded(b"")
+
+    def _overflow(self) -> None:
+        self._log.warn(
+            "disconnecting {peer} ({name}): it stopped reading and over "
+            "{limit} bytes of output are waiting",
+            peer=self.transport.getPeer(),
+            name=self.name,
+            limit=self.factory.send_queue_limit,
+        )
+        self._overflowed = True
+        self.transport.abortConnection()  # type: ignore[attr-defined]
+
+
+class ChatFactory(ServerFactory[ChatProtocol]):
+    """
+    Shared state for every connection on every listener: one registry, one
+    dispatcher, one clock.
+    """
+
+    protocol = ChatProtocol
+
+    def __init__(
+        self,
+        registry: UserRegistry | None = None,
+        *,
+        clock: IReactorTime | None = None,
+        max_line_length: int = 4096,
+        send_queue_limit: int = 1024 * 1024,
+        announce_limit: int = 200,
+    ) -> None:
+        if clock is None:
+            from twisted.internet import reactor
+
+            clock = reactor
+        assert clock is not None
+        self.clock: IReactorTime = clock
+        self.registry = registry if registry is not None else UserRegistry()
+        self.dispatcher = Dispatcher(
+            self.registry, clock, announce_limit=announce_limit
+        )
+        self.max_line_length = max_line_length
+        self.send_queue_limit = send_queue_limit
+
+    def buildProtocol(self, addr: object) -> ChatProtocol:
+        protocol = ChatProtocol()
+        protocol.factory = self
+        return protocol

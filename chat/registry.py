@@ -1,0 +1,114 @@
+# -*- test-case-name: tests.test_registry -*-
+"""
+Who is online: the seam between the chat core and its front ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, ValuesView
+
+from zope.interface import Attribute, Interface
+
+from chat.commands import check_name, fold
+from chat.errors import NameInUse, NoSuchUser
+from chat.events import Event
+
+
+class IChatClient(Interface):
+    """
+    One connected user, as the chat core sees it.
+
+    Front ends (the line protocol, later a WebSocket or another node)
+    provide this; the core never touches a transport.
+    """
+
+    name = Attribute("The accepted name (as typed), or None before joining.")
+
+    def deliver(event: Event) -> None:
+        """
+        Send C{event} to this client, rendered in its own format.
+        """
+
+    def set_mode(mode: str) -> None:
+        """
+        Switch the client's output format.
+
+        @raise chat.errors.BadUsage: if C{mode} is not one it supports.
+        """
+
+    def disconnect() -> None:
+        """
+        Close the connection after what was already delivered.
+        """
+
+
+class UserRegistry:
+    """
+    Map names to connected clients.
+
+    Names are unique case-insensitively and displayed as first typed.  Plain
+    synchronous code: lookups happen on the hot path.
+    """
+
+    def __init__(self) -> None:
+        self._clients: dict[str, IChatClient] = {}
+
+    def add(self, name: str, client: IChatClient) -> None:
+        """
+        Give C{name} to C{client}.
+
+        @raise chat.errors.InvalidName: if C{name} breaks the naming rules.
+        @raise NameInUse: if someone online holds C{name}.
+        """
+        check_name(name)
+        key = fold(name)
+        if key in self._clients:
+            raise NameInUse(f"the name {name} is already taken; please choose another.")
+        self._clients[key] = client
+        client.name = name
+
+    def remove(self, client: IChatClient) -> bool:
+        """
+        Free C{client}'s name, if it holds one.
+
+        @return: whether C{client} was online.
+        """
+        name = client.name
+        if name is None:
+            return False
+        key = fold(name)
+        if self._clients.get(key) is not client:
+            return False
+        del self._clients[key]
+        return True
+
+    def lookup(self, name: str) -> IChatClient:
+        """
+        @raise NoSuchUser: if nobody online holds C{name}.
+        """
+        try:
+            return self._clients[fold(name)]
+        except KeyError:
+            raise NoSuchUser(name) from None
+
+    def names(self) -> list[str]:
+        """
+        The names online, sorted case-insensitively.
+        """
+        return sorted((str(c.name) for c in self._clients.values()), key=fold)
+
+    def clients(self) -> ValuesView[IChatClient]:
+        """
+        A live view of the clients online; copy it before changing membership.
+        """
+        return self._clients.values()
+
+    def __iter__(self) -> Iterator[IChatClient]:
+        return iter(self._clients.values())
+
+    def __len__(self) -> int:
+        return len(self._clients)
+
+    def __contains__(self, client: object) -> bool:
+        name = getattr(client, "name", None)
+        return name is not None and self._clients.get(fold(name)) is client

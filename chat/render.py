@@ -1,0 +1,178 @@
+# -*- test-case-name: tests.test_render -*-
+"""
+Render chat events as the two wire formats of the line protocol.
+
+Text mode is for people on C{nc} and C{telnet}: server notices start with
+C{* }, errors with C{ERROR: }, messages with the sender's name.  JSON mode is
+one object per line for programs.  Both are documented in
+C{docs/protocol.rst}; change them together.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from chat.events import (
+    Action,
+    Error,
+    Event,
+    Goodbye,
+    Help,
+    Joined,
+    Left,
+    Message,
+    ModeChanged,
+    Private,
+    Prompt,
+    UserList,
+    Welcome,
+)
+
+MODES = ("text", "json")
+
+GREETING = "Welcome to txchat! Please enter your name:"
+
+
+def _users(users: tuple[str, ...]) -> str:
+    return ", ".join(users)
+
+
+def _welcome_text(e: Welcome) -> list[str]:
+    if e.users:
+        online = f"Online ({e.count}): {_users(e.users)}."
+    else:
+        online = f"{e.count} users online; /users lists them."
+    return [f"* Hello {e.name}, you are in! {online} Type /help for commands."]
+
+
+def _left_text(e: Left) -> list[str]:
+    if e.reason:
+        return [f"* {e.name} left the chat ({e.reason})"]
+    return [f"* {e.name} left the chat"]
+
+
+def _help_text(e: Help) -> list[str]:
+    lines = ["* Commands (NAME*TEXT sends privately, ALL*TEXT or a plain line to all):"]
+    for c in e.commands:
+        aliases = f" (also {', '.join(c.aliases)})" if c.aliases else ""
+        lines.append(f"*   {c.usage:<18} {c.description}{aliases}")
+    return lines
+
+
+def _goodbye_text(e: Goodbye) -> list[str]:
+    return ["* Goodbye!"]
+
+
+_TEXT: dict[type[Event], Callable[[Any], list[str]]] = {
+    Message: lambda e: [f"{e.sender}: {e.text}"],
+    Private: lambda e: [f"[private] {e.sender}: {e.text}"],
+    Action: lambda e: [f"* {e.sender} {e.text}"],
+    Joined: lambda e: [f"* {e.name} just joined the server"],
+    Left: _left_text,
+    Welcome: _welcome_text,
+    UserList: lambda e: [f"* Online ({len(e.users)}): {_users(e.users)}"],
+    Help: _help_text,
+    ModeChanged: lambda e: [f"* Output mode is now {e.mode}."],
+    Goodbye: _goodbye_text,
+    Prompt: lambda e: [GREETING],
+    Error: lambda e: [f"ERROR: {e.text}"],
+}
+
+
+def text_lines(event: Event) -> list[str]:
+    """
+    The lines a person sees for C{event}.
+    """
+    return _TEXT[type(event)](event)
+
+
+def iso_time(t: float) -> str:
+    """
+    C{t} as ISO 8601 UTC with milliseconds, e.g. C{2026-11-21T15:43:16.123Z}.
+    """
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
+def _fields(event: Event) -> dict[str, Any]:
+    match event:
+        case Message(sender=sender, text=text) | Action(sender=sender, text=text):
+            return {"from": sender, "text": text}
+        case Private(sender=sender, recipient=recipient, text=text):
+            return {"from": sender, "to": recipient, "text": text}
+        case Joined(name=name):
+            return {"name": name}
+        case Left(name=name, reason=reason):
+            return {"name": name, "reason": reason}
+        case Welcome(name=name, users=users, count=count):
+            return {"name": name, "users": list(users), "count": count}
+        case UserList(users=users):
+            return {"users": list(users)}
+        case Help(commands=commands):
+            return {
+                "commands": [
+                    {
+                        "usage": c.usage,
+                        "description": c.description,
+                        "aliases": list(c.aliases),
+                    }
+                    for c in commands
+                ]
+            }
+        case ModeChanged(mode=mode):
+            return {"mode": mode}
+        case Goodbye(reason=reason):
+            return {"reason": reason}
+        case Prompt(what=what):
+            return {"prompt": what}
+        case Error(code=code, text=text):
+            return {"code": code, "text": text}
+    raise TypeError(f"no JSON rendering for {event!r}")  # pragma: no cover
+
+
+_TYPES: dict[type[Event], str] = {
+    Message: "message",
+    Private: "private",
+    Action: "action",
+    Joined: "join",
+    Left: "leave",
+    Welcome: "welcome",
+    UserList: "users",
+    Help: "help",
+    ModeChanged: "mode",
+    Goodbye: "goodbye",
+    Prompt: "prompt",
+    Error: "error",
+}
+
+
+def json_object(event: Event) -> dict[str, Any]:
+    """
+    The JSON object for C{event}: C{type}, C{time}, C{from} (the sending
+    user, or C{null} for the server), C{text} (what a person would read),
+    and the event's own fields.
+    """
+    obj: dict[str, Any] = {
+        "type": _TYPES[type(event)],
+        "time": iso_time(event.time),
+        "from": None,
+        "text": "\n".join(text_lines(event)),
+    }
+    obj.update(_fields(event))
+    return obj
+
+
+def encode(event: Event, mode: str, delimiter: bytes) -> bytes:
+    """
+    C{event} as bytes for a connection in C{mode} that ends lines with
+    C{delimiter}.
+    """
+    if mode == "json":
+        lines = [
+            json.dumps(json_object(event), ensure_ascii=False, separators=(",", ":"))
+        ]
+    else:
+        lines = text_lines(event)
+    return delimiter.join(line.encode("utf-8") for line in lines) + delimiter
