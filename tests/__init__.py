@@ -1,0 +1,3 @@
+"""
+Tests for txchat; run with C{python -m twisted.trial tests}.
+"""
