@@ -40,8 +40,8 @@ WELCOME_LIST_LIMIT: Final = 50
 COMMANDS: Final = (
     CommandHelp("/help", "list the commands"),
     CommandHelp("/users", "list who is online", ("/who",)),
-    CommandHelp("/dm NAME TEXT", "send TEXT to NAME only (also NAME*TEXT)", ("/msg",)),
-    CommandHelp("/bm TEXT", "send TEXT to everyone (also ALL*TEXT or a plain line)"),
+    CommandHelp("/dm NAME TEXT", "send TEXT to NAME only", ("/msg", "NAME*TEXT")),
+    CommandHelp("/bm TEXT", "send TEXT to everyone", ("ALL*TEXT", "a plain line")),
     CommandHelp("/me ACTION", "tell everyone what you are doing"),
     CommandHelp("/mode json|text", "switch this connection's output format"),
     CommandHelp("/quit [REASON]", "say goodbye and disconnect", ("/exit",)),

@@ -30,6 +30,16 @@ _DEFAULT_DELIMITER: Final = b"\r\n"
 _GREETING_BYTES: Final = GREETING.encode() + _DEFAULT_DELIMITER
 
 
+def _describe(address: object) -> str:
+    """
+    C{host:port} for IP addresses, C{repr} for anything else.
+    """
+    host, port = getattr(address, "host", None), getattr(address, "port", None)
+    if host is None or port is None:
+        return repr(address)
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 @implementer(IChatClient)
 class ChatProtocol(LineReceiver):
     """
@@ -73,7 +83,7 @@ class ChatProtocol(LineReceiver):
         if set_no_delay is not None:
             set_no_delay(True)
         transport.registerProducer(self, True)  # type: ignore[attr-defined]
-        self._log.info("connection from {peer}", peer=transport.getPeer())
+        self._log.info("connection from {peer}", peer=_describe(transport.getPeer()))
         transport.write(_GREETING_BYTES)
 
     def dataReceived(self, data: bytes) -> None:
@@ -123,7 +133,7 @@ class ChatProtocol(LineReceiver):
         except ChatError as e:
             self._log.info(
                 "refused a request from {peer} ({name}): {reason}",
-                peer=self.transport.getPeer(),
+                peer=_describe(self.transport.getPeer()),
                 name=self.name,
                 reason=str(e),
             )
@@ -133,7 +143,7 @@ class ChatProtocol(LineReceiver):
         self._log.info(
             "discarded a line over {limit} bytes from {peer}",
             limit=self.factory.max_line_length,
-            peer=self.transport.getPeer(),
+            peer=_describe(self.transport.getPeer()),
         )
         error = BadInput(
             f"line too long (the limit is {self.factory.max_line_length} bytes); "
@@ -149,7 +159,7 @@ class ChatProtocol(LineReceiver):
         self._buffer = b""
         self._log.info(
             "connection from {peer} closed ({name}): {reason}",
-            peer=self.transport.getPeer(),
+            peer=_describe(self.transport.getPeer()),
             name=self.name,
             reason=reason.getErrorMessage(),
         )
@@ -221,7 +231,7 @@ class ChatProtocol(LineReceiver):
         self._log.warn(
             "disconnecting {peer} ({name}): it stopped reading and over "
             "{limit} bytes of output are waiting",
-            peer=self.transport.getPeer(),
+            peer=_describe(self.transport.getPeer()),
             name=self.name,
             limit=self.factory.send_queue_limit,
         )

@@ -55,7 +55,7 @@ def _left_text(e: Left) -> list[str]:
 
 
 def _help_text(e: Help) -> list[str]:
-    lines = ["* Commands (NAME*TEXT sends privately, ALL*TEXT or a plain line to all):"]
+    lines = ["* Commands:"]
     for c in e.commands:
         aliases = f" (also {', '.join(c.aliases)})" if c.aliases else ""
         lines.append(f"*   {c.usage:<18} {c.description}{aliases}")

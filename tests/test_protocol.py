@@ -1,0 +1,409 @@
+"""
+Tests for L{chat.protocol}: framing, decoding, rendering and flow control,
+with L{StringTransport} and L{Clock} (no sockets, no reactor).
+"""
+
+from __future__ import annotations
+
+import json
+
+from twisted.internet.address import IPv4Address
+from twisted.internet.task import Clock
+from twisted.internet.testing import EventLoggingObserver, StringTransport
+from twisted.logger import globalLogPublisher
+from twisted.trial.unittest import SynchronousTestCase
+from zope.interface.verify import verifyObject
+
+from chat.protocol import ChatFactory, ChatProtocol
+from chat.registry import IChatClient
+
+
+class NoDelayTransport(StringTransport):
+    """
+    A L{StringTransport} that records C{setTcpNoDelay}.
+    """
+
+    no_delay = False
+
+    def setTcpNoDelay(self, enabled: bool) -> None:
+        self.no_delay = enabled
+
+
+class ProtocolTestCase(SynchronousTestCase):
+    """
+    Several L{ChatProtocol}s sharing one L{ChatFactory}.
+    """
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.factory = ChatFactory(
+            clock=self.clock, max_line_length=64, send_queue_limit=1000
+        )
+        self.port = 40000
+
+    def connect(
+        self, name: str | None = None, terminator: bytes = b"\n"
+    ) -> tuple[ChatProtocol, NoDelayTransport]:
+        self.port += 1
+        protocol = self.factory.buildProtocol(
+            IPv4Address("TCP", "127.0.0.1", self.port)
+        )
+        transport = NoDelayTransport(
+            peerAddress=IPv4Address("TCP", "127.0.0.1", self.port)
+        )
+        protocol.makeConnection(transport)
+        if name is not None:
+            protocol.dataReceived(name.encode() + terminator)
+        transport.clear()
+        return protocol, transport
+
+    def received(
+        self, transport: StringTransport, terminator: bytes = b"\n"
+    ) -> list[str]:
+        data: bytes = transport.value()
+        transport.clear()
+        if not data:
+            return []
+        self.assertTrue(data.endswith(terminator), data)
+        return data[: -len(terminator)].decode("utf-8").split(terminator.decode())
+
+
+class ConnectionTests(ProtocolTestCase):
+    """
+    Connecting, greeting and leaving.
+    """
+
+    def test_provides_interface(self) -> None:
+        """
+        L{ChatProtocol} is an L{IChatClient}.
+        """
+        protocol, _ = self.connect()
+        self.assertTrue(verifyObject(IChatClient, protocol))
+
+    def test_greeting(self) -> None:
+        """
+        A new connection is asked for its name, gets TCP_NODELAY and is
+        registered as the transport's producer.
+        """
+        protocol = self.factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 1))
+        transport = NoDelayTransport()
+        protocol.makeConnection(transport)
+        self.assertIn(b"name", transport.value())
+        self.assertTrue(transport.value().endswith(b"\r\n"))
+        self.assertTrue(transport.no_delay)
+        self.assertIs(transport.producer, protocol)
+
+    def test_logs_connection(self) -> None:
+        """
+        Each connection is logged with its address.
+        """
+        events = EventLoggingObserver()
+        globalLogPublisher.addObserver(events)
+        self.addCleanup(globalLogPublisher.removeObserver, events)
+        self.connect()
+        self.assertEqual(events[0]["log_format"], "connection from {peer}")
+        self.assertEqual(events[0]["peer"], "127.0.0.1:40001")
+
+    def test_connection_lost_leaves(self) -> None:
+        """
+        A dropped connection frees the name and tells the others.
+        """
+        alice, alice_t = self.connect("alice")
+        bob, _ = self.connect("bob")
+        alice_t.clear()
+        bob.connectionLost()
+        self.assertEqual(
+            self.received(alice_t), ["* bob left the chat (connection closed)"]
+        )
+        self.assertEqual(self.factory.registry.names(), ["alice"])
+        carol, carol_t = self.connect()
+        carol.dataReceived(b"bob\n")
+        self.assertIn("Hello bob", self.received(carol_t)[0])
+
+    def test_quit_closes_with_deadline(self) -> None:
+        """
+        C{/quit} closes cleanly; a peer that never completes the close is
+        aborted after the grace period.
+        """
+        alice, transport = self.connect("alice")
+        alice.dataReceived(b"/quit\n")
+        self.assertEqual(self.received(transport), ["* Goodbye!"])
+        self.assertTrue(transport.disconnecting)
+        self.assertFalse(transport.disconnected)
+        self.clock.advance(ChatProtocol.CLOSE_GRACE)
+        self.assertTrue(transport.disconnected)
+
+    def test_close_deadline_cancelled(self) -> None:
+        """
+        A connection that closes in time leaves no pending call.
+        """
+        alice, _ = self.connect("alice")
+        alice.dataReceived(b"/quit\n")
+        alice.connectionLost()
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_lines_after_quit_ignored(self) -> None:
+        """
+        Lines pipelined after C{/quit} are not acted on.
+        """
+        alice, _ = self.connect("alice")
+        _, bob_t = self.connect("bob")
+        bob_t.clear()
+        alice.dataReceived(b"/quit\nafter\n")
+        self.assertEqual(self.received(bob_t), ["* alice left the chat (quit)"])
+
+
+class FramingTests(ProtocolTestCase):
+    """
+    LF, CRLF and NUL framing, segmenting, limits and encoding.
+    """
+
+    def test_reply_terminator(self) -> None:
+        """
+        Each connection gets replies with the terminator of its first line.
+        """
+        _, lf = self.connect("lf", b"\n")
+        _, crlf = self.connect("crlf", b"\r\n")
+        _, nul = self.connect("nul", b"\x00")
+        sender, _ = self.connect("sender")
+        for transport in (lf, crlf, nul):
+            transport.clear()
+        sender.dataReceived(b"hi\n")
+        self.assertEqual(lf.value(), b"sender: hi\n")
+        self.assertEqual(crlf.value(), b"sender: hi\r\n")
+        self.assertEqual(nul.value(), b"sender: hi\x00")
+
+    def test_mixed_terminators(self) -> None:
+        """
+        Any terminator ends a line, whatever the first line used.
+        """
+        alice, _ = self.connect("alice", b"\x00")
+        _, bob_t = self.connect("bob")
+        alice.dataReceived(b"one\ntwo\r\nthree\x00")
+        self.assertEqual(
+            self.received(bob_t), ["alice: one", "alice: two", "alice: three"]
+        )
+
+    def test_pipelined(self) -> None:
+        """
+        A name and three messages in one segment are handled one by one.
+        """
+        _, bob_t = self.connect("bob")
+        alice, alice_t = self.connect()
+        alice.dataReceived(b"alice\r\nbob*one\r\nALL*two\r\nthree\r\n")
+        self.assertEqual(
+            self.received(bob_t),
+            [
+                "* alice just joined the server",
+                "[private] alice: one",
+                "alice: two",
+                "alice: three",
+            ],
+        )
+        self.assertIn("Hello alice", self.received(alice_t, b"\r\n")[0])
+
+    def test_byte_by_byte(self) -> None:
+        """
+        Input split into segments of every size gives the same lines.
+        """
+        _, bob_t = self.connect("bob")
+        payload = b"alice\r\nbob*x\x00hello there\n"
+        for size in range(1, 10):
+            alice, _ = self.connect()
+            for i in range(0, len(payload), size):
+                alice.dataReceived(payload[i : i + size])
+            self.assertEqual(
+                self.received(bob_t),
+                [
+                    "* alice just joined the server",
+                    "[private] alice: x",
+                    "alice: hello there",
+                ],
+            )
+            alice.connectionLost()
+            bob_t.clear()
+
+    def test_invalid_utf8(self) -> None:
+        """
+        Invalid UTF-8 is refused with an error and the connection stays
+        usable.
+        """
+        alice, alice_t = self.connect("alice")
+        _, bob_t = self.connect("bob")
+        alice_t.clear()
+        alice.dataReceived(b"\xff\xfe oops\nfine\n")
+        [error] = self.received(alice_t)
+        self.assertTrue(error.startswith("ERROR: "), error)
+        self.assertIn("UTF-8", error)
+        self.assertEqual(self.received(bob_t), ["alice: fine"])
+
+    def test_invalid_utf8_name(self) -> None:
+        """
+        An undecodable name request is refused; the next one works.
+        """
+        alice, alice_t = self.connect()
+        alice.dataReceived(b"\xc3\n")
+        self.assertTrue(self.received(alice_t)[-1].startswith("ERROR: "))
+        alice.dataReceived(b"alice\n")
+        self.assertEqual(alice.name, "alice")
+
+    def test_long_line_in_one_segment(self) -> None:
+        """
+        A line over the limit is refused and not delivered; the next is.
+        """
+        alice, alice_t = self.connect("alice")
+        _, bob_t = self.connect("bob")
+        alice_t.clear()
+        alice.dataReceived(b"x" * 65 + b"\nshort\n")
+        [error] = self.received(alice_t)
+        self.assertTrue(error.startswith("ERROR: line too long"), error)
+        self.assertIn("64 bytes", error)
+        self.assertEqual(self.received(bob_t), ["alice: short"])
+
+    def test_limit_is_inclusive(self) -> None:
+        """
+        A line of exactly the limit, with or without CR, is accepted.
+        """
+        alice, alice_t = self.connect("alice")
+        _, bob_t = self.connect("bob")
+        alice.dataReceived(b"y" * 64 + b"\r\n" + b"z" * 64 + b"\n")
+        self.assertEqual(
+            self.received(bob_t), ["alice: " + "y" * 64, "alice: " + "z" * 64]
+        )
+
+    def test_long_line_across_segments(self) -> None:
+        """
+        An endless line is discarded as it arrives (the buffer stays
+        bounded), refused once, and the connection recovers at its end.
+        """
+        alice, alice_t = self.connect("alice")
+        _, bob_t = self.connect("bob")
+        alice_t.clear()
+        for _ in range(100):
+            alice.dataReceived(b"a" * 50)
+            self.assertLessEqual(len(alice._buffer), 65 + 50)
+        alice.dataReceived(b"aaa\nafter\n")
+        errors = self.received(alice_t)
+        self.assertEqual(len(errors), 1)
+        self.assertTrue(errors[0].startswith("ERROR: line too long"))
+        self.assertEqual(self.received(bob_t), ["alice: after"])
+
+    def test_long_first_line(self) -> None:
+        """
+        An over-long name request is refused and the connection recovers.
+        """
+        alice, alice_t = self.connect()
+        alice_t.clear()
+        alice.dataReceived(b"n" * 200)
+        alice.dataReceived(b"n\r\nalice\r\n")
+        lines = self.received(alice_t, b"\r\n")
+        self.assertTrue(lines[0].startswith("ERROR: line too long"), lines)
+        self.assertIn("Hello alice", lines[1])
+
+
+class RenderingTests(ProtocolTestCase):
+    """
+    What connections see, in text and JSON mode.
+    """
+
+    def test_text_lines(self) -> None:
+        """
+        Joins, messages, private messages and errors in text mode.
+        """
+        alice, alice_t = self.connect("alice")
+        bob, bob_t = self.connect("bob")
+        self.assertEqual(self.received(alice_t), ["* bob just joined the server"])
+        bob.dataReceived(b"alice*psst\n/me waves\ncarol*hi\n")
+        self.assertEqual(self.received(alice_t), ["[private] bob: psst", "* bob waves"])
+        self.assertEqual(
+            self.received(bob_t), ["ERROR: carol is not online; /users lists who is."]
+        )
+
+    def test_same_bytes_for_everyone(self) -> None:
+        """
+        A broadcast is rendered once per format: recipients share the bytes.
+        """
+        sender, _ = self.connect("sender")
+        first, first_t = self.connect("first")
+        second, second_t = self.connect("second")
+        written: list[bytes] = []
+        for transport in (first_t, second_t):
+            transport.write = written.append  # type: ignore[method-assign]
+        sender.dataReceived(b"hello\n")
+        self.assertEqual(written, [b"sender: hello\n"] * 2)
+        self.assertIs(written[0], written[1])
+
+    def test_json_mode(self) -> None:
+        """
+        In JSON mode every event is one object per line with type, sender,
+        text and time; C{/mode text} switches back.
+        """
+        self.clock.advance(1_700_000_000.25)
+        alice, alice_t = self.connect("alice")
+        bob, _ = self.connect("bob")
+        alice.dataReceived(b"/mode json\n")
+        bob.dataReceived(b"hi there\n")
+        alice.dataReceived(b"/nope\n")
+        mode, message, error = [json.loads(line) for line in self.received(alice_t)[1:]]
+        self.assertEqual(mode["type"], "mode")
+        self.assertEqual(
+            message,
+            {
+                "type": "message",
+                "time": "2023-11-14T22:13:20.250Z",
+                "from": "bob",
+                "text": "hi there",
+            },
+        )
+        self.assertEqual(error["type"], "error")
+        self.assertEqual(error["code"], "unknown-command")
+        alice.dataReceived(b"/mode text\n")
+        bob.dataReceived(b"back\n")
+        self.assertEqual(self.received(alice_t)[-1], "bob: back")
+
+
+class FlowControlTests(ProtocolTestCase):
+    """
+    A client that stops reading cannot make the server hold unbounded output.
+    """
+
+    def test_paused_stops_reading(self) -> None:
+        """
+        When the transport's buffer fills, the peer's input is paused too,
+        and resumed when it drains.
+        """
+        alice, alice_t = self.connect("alice")
+        alice.pauseProducing()
+        self.assertEqual(alice_t.producerState, "paused")
+        alice.resumeProducing()
+        self.assertEqual(alice_t.producerState, "producing")
+
+    def test_overflow_aborts_only_the_slow_client(self) -> None:
+        """
+        Past the send-queue limit the slow connection is aborted; the
+        others keep getting every message.
+        """
+        slow, slow_t = self.connect("slow")
+        fast, fast_t = self.connect("fast")
+        sender, _ = self.connect("sender")
+        slow_t.clear()
+        fast_t.clear()
+        slow.pauseProducing()
+        for i in range(100):
+            sender.dataReceived(b"message %d\n" % i)
+        self.assertTrue(slow_t.disconnected)
+        self.assertEqual(len(self.received(fast_t)), 100)
+        self.assertLessEqual(len(slow_t.value()), 1000)
+
+    def test_backlog_resets_on_resume(self) -> None:
+        """
+        A client that catches up starts with a fresh allowance.
+        """
+        slow, slow_t = self.connect("slow")
+        sender, _ = self.connect("sender")
+        for _ in range(3):
+            slow.pauseProducing()
+            for i in range(40):
+                sender.dataReceived(b"m %d\n" % i)
+            slow.resumeProducing()
+        self.assertFalse(slow_t.disconnected)

@@ -1,0 +1,136 @@
+"""
+Tests for L{chat.tap} and the twistd plugin, with no sockets.
+"""
+
+from __future__ import annotations
+
+from twisted.application.service import IServiceMaker
+from twisted.internet import ssl
+from twisted.internet.endpoints import quoteStringArgument
+from twisted.internet.testing import MemoryReactorClock
+from twisted.plugin import getPlugins
+from twisted.python.usage import UsageError
+from twisted.trial.unittest import SynchronousTestCase
+
+from chat.protocol import ChatFactory
+from chat.tap import Options, makeService
+from tests.certs import make_certificate
+
+
+class OptionsTests(SynchronousTestCase):
+    """
+    Parsing C{twistd chat} options.
+    """
+
+    def parse(self, *argv: str) -> Options:
+        options = Options()
+        options.parseOptions(list(argv))
+        return options
+
+    def test_defaults(self) -> None:
+        """
+        With no options the server listens on tcp:55555 with documented limits.
+        """
+        options = self.parse()
+        self.assertEqual(options["listen"], ["tcp:55555"])
+        self.assertEqual(options["max-line-length"], 4096)
+        self.assertEqual(options["announce-limit"], 200)
+
+    def test_repeated_listen(self) -> None:
+        """
+        C{--listen} may be given several times.
+        """
+        options = self.parse("--listen", "tcp:1", "--listen", "tcp:2")
+        self.assertEqual(options["listen"], ["tcp:1", "tcp:2"])
+
+    def test_tls_shortcut(self) -> None:
+        """
+        C{--tls-cert} and C{--tls-key} add an C{ssl:} listener.
+        """
+        cert, key = make_certificate(self.mktemp())
+        options = self.parse("--tls-cert", cert, "--tls-key", key, "--tls-port", "7")
+        self.assertEqual(
+            options["listen"],
+            [
+                f"ssl:7:privateKey={quoteStringArgument(key)}:"
+                f"certKey={quoteStringArgument(cert)}"
+            ],
+        )
+
+    def test_tls_needs_both(self) -> None:
+        """
+        A certificate without a key, or a missing file, is a usage error.
+        """
+        cert, key = make_certificate(self.mktemp())
+        self.assertRaises(UsageError, self.parse, "--tls-cert", cert)
+        self.assertRaises(UsageError, self.parse, "--tls-key", key)
+        self.assertRaises(
+            UsageError, self.parse, "--tls-cert", cert, "--tls-key", "/nonexistent"
+        )
+
+    def test_bad_numbers(self) -> None:
+        """
+        Limits must be positive numbers.
+        """
+        self.assertRaises(UsageError, self.parse, "--max-line-length", "0")
+        self.assertRaises(UsageError, self.parse, "--send-queue", "lots")
+
+
+class MakeServiceTests(SynchronousTestCase):
+    """
+    L{makeService} builds listeners on the given reactor.
+    """
+
+    def test_tcp_and_tls_share_factory(self) -> None:
+        """
+        Every C{--listen} becomes a listener, all sharing one factory, and
+        TLS listeners use TLS 1.2 or newer.
+        """
+        reactor = MemoryReactorClock()
+        cert, key = make_certificate(self.mktemp())
+        options = Options()
+        options.parseOptions(
+            [
+                "--listen",
+                "tcp:4040:interface=127.0.0.1",
+                "--listen",
+                f"ssl:55556:privateKey={quoteStringArgument(key)}:"
+                f"certKey={quoteStringArgument(cert)}",
+                "--max-line-length",
+                "100",
+            ]
+        )
+        service = makeService(options, reactor=reactor)
+        service.startService()
+        self.addCleanup(service.stopService)
+        [(port, factory, _, interface)] = reactor.tcpServers
+        self.assertEqual((port, interface), (4040, "127.0.0.1"))
+        [(ssl_port, ssl_factory, context_factory, _, _)] = reactor.sslServers
+        self.assertEqual(ssl_port, 55556)
+        self.assertIs(ssl_factory, factory)
+        self.assertIsInstance(factory, ChatFactory)
+        assert isinstance(factory, ChatFactory)
+        self.assertEqual(factory.max_line_length, 100)
+        self.assertIs(factory.clock, reactor)
+        self.assertIsInstance(context_factory, ssl.CertificateOptions)
+        assert isinstance(context_factory, ssl.CertificateOptions)
+        self.assertEqual(
+            context_factory._defaultMinimumTLSVersion, ssl.TLSVersion.TLSv1_2
+        )
+
+
+class PluginTests(SynchronousTestCase):
+    """
+    The plugin is discoverable and points at L{chat.tap}.
+    """
+
+    def test_discoverable(self) -> None:
+        """
+        twistd finds C{chat}, whose options and service come from
+        L{chat.tap}.
+        """
+        makers = {maker.tapname: maker for maker in getPlugins(IServiceMaker)}
+        self.assertIn("chat", makers)
+        maker = makers["chat"]
+        self.assertIs(maker.options, Options)
+        self.assertIs(maker.makeService, makeService)
