@@ -27,6 +27,7 @@ from chat.events import (
     Left,
     Message,
     Private,
+    Prompt,
     UserList,
     Welcome,
 )
@@ -210,6 +211,8 @@ class Dispatcher:
         if not args:
             raise BadUsage("usage: /mode json|text")
         client.set_mode(args.lower())
+        if client.name is None:
+            client.deliver(Prompt(self._clock.seconds(), "name"))
 
     def command_quit(self, client: IChatClient, args: str) -> None:
         """

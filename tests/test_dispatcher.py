@@ -27,6 +27,7 @@ from chat.events import (
     Left,
     Message,
     Private,
+    Prompt,
     UserList,
     Welcome,
 )
@@ -110,6 +111,10 @@ class JoinTests(DispatcherTestCase):
         self.dispatcher.dispatch(client, "/help")
         self.dispatcher.dispatch(client, "/mode json")
         self.assertEqual(client.mode, "json")
+        self.assertEqual(
+            [(type(e), getattr(e, "what", None)) for e in client.take()],
+            [(Help, None), (Prompt, "name")],
+        )
         self.assertRaises(NotJoined, self.dispatcher.dispatch, client, "/users")
         self.assertRaises(NotJoined, self.dispatcher.dispatch, client, "/bm hi")
         self.assertIsNone(client.name)
