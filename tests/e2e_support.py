@@ -1,0 +1,546 @@
+"""
+Helpers for the end-to-end tests in L{tests.test_e2e}: the installed
+C{twistd chat} run in a subprocess, and line-collecting clients on real
+loopback sockets.
+
+Every wait is bounded: a condition that does not come true within its timeout
+fails the test with what was seen so far, so a hung server or a lost line
+shows up as a readable failure, not as trial's global timeout.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final, TypeVar, cast
+
+from OpenSSL import SSL
+
+from twisted.internet import ssl
+from twisted.internet.defer import Deferred, TimeoutError, succeed
+from twisted.internet.endpoints import (
+    TCP4ClientEndpoint,
+    connectProtocol,
+    quoteStringArgument,
+    wrapClientTLS,
+)
+from twisted.internet.error import (
+    ProcessDone,
+    ProcessExitedAlready,
+    ProcessTerminated,
+)
+from twisted.internet.interfaces import (
+    IOpenSSLClientConnectionCreator,
+    IReactorProcess,
+    IReactorTCP,
+    IReactorTime,
+    IStreamClientEndpoint,
+    ITransport,
+)
+from twisted.internet.protocol import ProcessProtocol, Protocol, connectionDone
+from twisted.internet.task import deferLater
+from twisted.protocols.tls import TLSMemoryBIOProtocol
+from twisted.python.failure import Failure
+from twisted.trial.unittest import TestCase
+from zope.interface import implementer
+
+from tests.certs import make_certificate
+
+T = TypeVar("T")
+
+#: Seconds any single wait may take before the test fails.
+TIMEOUT: Final = 10.0
+
+#: The installed C{twistd}: the one next to the interpreter running the tests.
+TWISTD: Final = os.path.join(os.path.dirname(sys.executable), "twistd")
+
+# What a client or the server log splits lines on.
+_LINE_END: Final = re.compile(rb"\r\n|\n|\x00")
+_TCP_PORT: Final = re.compile(r"ChatFactory starting on (\d+)$")
+_TLS_PORT: Final = re.compile(r"ChatFactory \(TLS\) starting on (\d+)$")
+
+
+def _clock() -> IReactorTime:
+    from twisted.internet import reactor
+
+    return cast(IReactorTime, reactor)
+
+
+class WaitTimedOut(AssertionError):
+    """
+    Something a test waited for did not happen in time.
+    """
+
+
+class _Conditions:
+    """
+    Deferreds that fire once a condition holds, re-checked on new input.
+
+    A condition is a callable returning C{None} while it does not hold and
+    the value to fire with once it does; it is called again after each
+    L{check}, so it may keep incremental state.
+    """
+
+    def __init__(self, describe: Callable[[], str]) -> None:
+        self._pending: list[tuple[Callable[[], object], Deferred[Any]]] = []
+        self._describe = describe
+
+    def wait(
+        self, condition: Callable[[], T | None], what: str, timeout: float
+    ) -> Deferred[T]:
+        """
+        A L{Deferred} that fires with C{condition()}'s first non-C{None} value
+        and fails with L{WaitTimedOut} after C{timeout} seconds.
+        """
+        value = condition()
+        if value is not None:
+            return succeed(value)
+
+        def cancel(d: Deferred[T]) -> None:
+            self._pending.remove(entry)
+
+        def timed_out(result: object, seconds: float) -> T:
+            raise WaitTimedOut(
+                f"no {what} within {seconds} s; {self._describe()}"
+            ) from None
+
+        d: Deferred[T] = Deferred(cancel)
+        entry: tuple[Callable[[], object], Deferred[Any]] = (condition, d)
+        self._pending.append(entry)
+        d.addTimeout(timeout, _clock(), onTimeoutCancel=timed_out)
+        return d
+
+    def check(self) -> None:
+        """
+        Fire every waiter whose condition now holds.
+        """
+        for entry in list(self._pending):
+            condition, d = entry
+            value = condition()
+            if value is not None and entry in self._pending:
+                self._pending.remove(entry)
+                d.callback(value)
+
+    def fail_all(self, why: str) -> None:
+        """
+        Fail every waiter still pending: what it waits for cannot come.
+        """
+        self.check()
+        pending, self._pending = self._pending, []
+        for _, d in pending:
+            d.errback(WaitTimedOut(f"{why}; {self._describe()}"))
+
+
+def _exception(reason: Failure) -> BaseException:
+    value = reason.value
+    assert value is not None
+    return value
+
+
+def _matcher(match: str | Callable[[str], bool]) -> Callable[[str], bool]:
+    if isinstance(match, str):
+        return lambda line: match in line
+    return match
+
+
+class LineClient(Protocol):
+    """
+    A chat user: writes raw bytes, collects every byte and line it receives.
+
+    @ivar raw: every byte received, as received.
+    @ivar lines: the received lines (split on CRLF, LF or NUL), decoded.
+    @ivar reason: why the connection closed, once it has.
+    """
+
+    transport: ITransport
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.raw = b""
+        self.lines: list[str] = []
+        self.reason: Failure | None = None
+        self._partial = b""
+        self._cursor = 0
+        self._conditions = _Conditions(self._describe)
+        self._lost: list[Deferred[BaseException]] = []
+
+    def _describe(self) -> str:
+        tail = self.lines[-5:]
+        state = "open" if self.reason is None else "closed"
+        return (
+            f"{self.label} ({state}) has {len(self.lines)} lines, "
+            f"unread from {self._cursor}, last {tail!r}, partial {self._partial!r}"
+        )
+
+    # Twisted calls these.
+
+    def dataReceived(self, data: bytes) -> None:
+        self.raw += data
+        parts = _LINE_END.split(self._partial + data)
+        self._partial = parts.pop()
+        self.lines.extend(part.decode("utf-8", "replace") for part in parts)
+        self._conditions.check()
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.reason = reason
+        self._conditions.fail_all("the connection closed")
+        lost, self._lost = self._lost, []
+        for d in lost:
+            d.callback(_exception(reason))
+
+    def connectionMade(self) -> None:
+        # Send small writes at once, so byte-by-byte input really is.
+        set_no_delay = getattr(self.transport, "setTcpNoDelay", None)
+        if set_no_delay is not None:
+            set_no_delay(True)
+
+    # Sending.
+
+    def send(self, data: bytes) -> None:
+        """
+        Write C{data} as it is.
+        """
+        self.transport.write(data)
+
+    def send_line(self, text: str, end: bytes = b"\r\n") -> None:
+        """
+        Write C{text} as UTF-8 followed by C{end}.
+        """
+        self.transport.write(text.encode("utf-8") + end)
+
+    async def send_bytewise(self, data: bytes) -> None:
+        """
+        Write C{data} one byte per write, each in a later reactor iteration.
+        """
+        for i in range(len(data)):
+            self.transport.write(data[i : i + 1])
+            await deferLater(_clock(), 0)
+
+    # Waiting.
+
+    def expect(
+        self,
+        match: str | Callable[[str], bool],
+        timeout: float = TIMEOUT,
+        what: str | None = None,
+    ) -> Deferred[str]:
+        """
+        The first unread line containing C{match} (or satisfying it, if it is
+        a predicate); that line and every unread line before it become read.
+
+        @param what: what is awaited, for the message if it does not come.
+        """
+        predicate = _matcher(match)
+        if what is None:
+            what = f"line containing {match!r}"
+
+        def found() -> str | None:
+            while self._cursor < len(self.lines):
+                line = self.lines[self._cursor]
+                self._cursor += 1
+                if predicate(line):
+                    return line
+            return None
+
+        return self._conditions.wait(found, what, timeout)
+
+    def next_line(self, timeout: float = TIMEOUT) -> Deferred[str]:
+        """
+        The first unread line, whatever it is.
+        """
+        return self.expect(lambda line: True, timeout, "line at all")
+
+    def unread(self) -> list[str]:
+        """
+        The lines received but not yet read; they become read.
+        """
+        lines = self.lines[self._cursor :]
+        self._cursor = len(self.lines)
+        return lines
+
+    def wait_for_count(
+        self, predicate: Callable[[str], bool], count: int, timeout: float = TIMEOUT
+    ) -> Deferred[list[str]]:
+        """
+        The first C{count} received lines (read or not) satisfying
+        C{predicate}, once that many have arrived.
+        """
+        matched: list[str] = []
+        checked = 0
+
+        def enough() -> list[str] | None:
+            nonlocal checked
+            for line in self.lines[checked:]:
+                if predicate(line):
+                    matched.append(line)
+            checked = len(self.lines)
+            return matched[:count] if len(matched) >= count else None
+
+        return self._conditions.wait(enough, f"{count} matching lines", timeout)
+
+    def wait_closed(self, timeout: float = TIMEOUT) -> Deferred[BaseException]:
+        """
+        Why the connection closed (the exception), once it has.
+        """
+        if self.reason is not None:
+            return succeed(_exception(self.reason))
+
+        def cancel(d: Deferred[BaseException]) -> None:
+            self._lost.remove(d)
+
+        def timed_out(result: object, seconds: float) -> BaseException:
+            raise WaitTimedOut(
+                f"connection not closed within {seconds} s; {self._describe()}"
+            )
+
+        d: Deferred[BaseException] = Deferred(cancel)
+        self._lost.append(d)
+        d.addTimeout(timeout, _clock(), onTimeoutCancel=timed_out)
+        return d
+
+    async def close(self) -> None:
+        """
+        Close the connection (cleanly, else by aborting) and wait until it is.
+        """
+        if self.reason is not None:
+            return
+        self.transport.loseConnection()
+        try:
+            await self.wait_closed(5)
+        except WaitTimedOut:
+            self.transport.abortConnection()  # type: ignore[attr-defined]
+            await self.wait_closed()
+
+
+class ServerProcess(ProcessProtocol):
+    """
+    C{twistd chat} as a child process; collects its log (stdout and stderr).
+    """
+
+    def __init__(self) -> None:
+        self.log_lines: list[str] = []
+        self.ended: Failure | None = None
+        self._partial = b""
+        self._conditions = _Conditions(self._describe)
+        self._end_waiters: list[Deferred[BaseException]] = []
+
+    def _describe(self) -> str:
+        return "server log so far:\n" + "\n".join(self.log_lines)
+
+    def outReceived(self, data: bytes) -> None:
+        parts = _LINE_END.split(self._partial + data)
+        self._partial = parts.pop()
+        self.log_lines.extend(part.decode("utf-8", "replace") for part in parts)
+        self._conditions.check()
+
+    errReceived = outReceived
+
+    def processEnded(self, reason: Failure) -> None:
+        self.ended = reason
+        self._conditions.fail_all("the server exited")
+        waiters, self._end_waiters = self._end_waiters, []
+        for d in waiters:
+            d.callback(_exception(reason))
+
+    @property
+    def log(self) -> str:
+        """
+        The server's log so far, one line per line.
+        """
+        return "\n".join(self.log_lines)
+
+    def wait_for_log(
+        self, pattern: str | re.Pattern[str], timeout: float = TIMEOUT
+    ) -> Deferred[re.Match[str]]:
+        """
+        The first log line that C{pattern} matches (C{re.search}), once
+        there is one.
+        """
+        regex = re.compile(pattern)
+
+        def found() -> re.Match[str] | None:
+            for line in self.log_lines:
+                match = regex.search(line)
+                if match is not None:
+                    return match
+            return None
+
+        return self._conditions.wait(found, f"log line like {regex.pattern!r}", timeout)
+
+    def _wait_ended(self, timeout: float) -> Deferred[BaseException]:
+        if self.ended is not None:
+            return succeed(_exception(self.ended))
+
+        def cancel(d: Deferred[BaseException]) -> None:
+            self._end_waiters.remove(d)
+
+        d: Deferred[BaseException] = Deferred(cancel)
+        self._end_waiters.append(d)
+        d.addTimeout(timeout, _clock())
+        return d
+
+    def _signal(self, name: str) -> None:
+        if self.ended is None and self.transport is not None:
+            try:
+                self.transport.signalProcess(name)
+            except ProcessExitedAlready:
+                pass  # reaped; processEnded comes once its pipes are closed
+
+    async def stop(self) -> None:
+        """
+        SIGTERM the server and wait until it exits (SIGKILL if it will not).
+
+        @raise AssertionError: if it did not exit cleanly (status 0, or by
+            the SIGTERM) or logged a traceback: either is a server bug.
+        """
+        self._signal("TERM")
+        try:
+            reason = await self._wait_ended(TIMEOUT)
+        except TimeoutError:
+            self._signal("KILL")
+            await self._wait_ended(TIMEOUT)
+            raise AssertionError(
+                f"the server ignored SIGTERM for {TIMEOUT} s; {self._describe()}"
+            ) from None
+        # twistd re-raises the signal that stopped it, to exit "by" it.
+        clean = isinstance(reason, ProcessDone) or (
+            isinstance(reason, ProcessTerminated) and reason.signal == signal.SIGTERM
+        )
+        if not clean:
+            raise AssertionError(
+                f"the server exited badly: {reason}; {self._describe()}"
+            )
+        if "Traceback" in self.log or "Unhandled" in self.log:
+            raise AssertionError(f"the server logged an error; {self._describe()}")
+
+
+@dataclass(frozen=True)
+class ChatServer:
+    """
+    A running server: its process and where it listens (on 127.0.0.1).
+
+    @ivar cert: the PEM certificate of the TLS listener, if there is one.
+    """
+
+    process: ServerProcess
+    tcp_port: int
+    tls_port: int | None = None
+    cert: bytes | None = None
+
+
+async def start_server(case: TestCase, *options: str, tls: bool = False) -> ChatServer:
+    """
+    Start C{twistd chat} the way users do, in a fresh directory, listening
+    on ephemeral loopback ports; C{case} stops it in its cleanup.
+
+    @param options: more C{twistd chat} options, e.g. C{--max-line-length}.
+    @param tls: also listen with TLS, with a new self-signed certificate.
+    """
+    directory = os.path.abspath(case.mktemp())
+    os.makedirs(directory)
+    args = [TWISTD, "--nodaemon", "--pidfile=", "--logfile=-", "chat"]
+    args += ["--listen", "tcp:0:interface=127.0.0.1"]
+    cert: bytes | None = None
+    if tls:
+        cert_path, key_path = make_certificate(os.path.abspath(case.mktemp()))
+        with open(cert_path, "rb") as f:
+            cert = f.read()
+        args += [
+            "--listen",
+            "ssl:0:interface=127.0.0.1"
+            f":privateKey={quoteStringArgument(key_path)}"
+            f":certKey={quoteStringArgument(cert_path)}",
+        ]
+    args += options
+    process = ServerProcess()
+    from twisted.internet import reactor
+
+    cast(IReactorProcess, reactor).spawnProcess(
+        process, TWISTD, args, env=dict(os.environ), path=directory
+    )
+    case.addCleanup(process.stop)
+    tcp_port = int((await process.wait_for_log(_TCP_PORT)).group(1))
+    tls_port = None
+    if tls:
+        tls_port = int((await process.wait_for_log(_TLS_PORT)).group(1))
+    return ChatServer(process, tcp_port, tls_port, cert)
+
+
+def tcp_endpoint(port: int) -> IStreamClientEndpoint:
+    """
+    A plain TCP endpoint for C{127.0.0.1:port}.
+    """
+    from twisted.internet import reactor
+
+    return TCP4ClientEndpoint(cast(IReactorTCP, reactor), "127.0.0.1", port)
+
+
+def tls_endpoint(
+    server: ChatServer, creator: IOpenSSLClientConnectionCreator | None = None
+) -> IStreamClientEndpoint:
+    """
+    A TLS endpoint for C{server}'s TLS listener that checks its certificate
+    for C{localhost}, or uses C{creator} instead.
+    """
+    assert server.tls_port is not None and server.cert is not None
+    if creator is None:
+        creator = ssl.optionsForClientTLS(
+            "localhost", trustRoot=ssl.Certificate.loadPEM(server.cert)
+        )
+    return wrapClientTLS(creator, tcp_endpoint(server.tls_port))
+
+
+async def connect(
+    case: TestCase, endpoint: IStreamClientEndpoint, label: str
+) -> LineClient:
+    """
+    Connect a L{LineClient} that C{case} closes in its cleanup.
+    """
+    client = LineClient(label)
+    await connectProtocol(endpoint, client).addTimeout(TIMEOUT, _clock())
+    case.addCleanup(client.close)
+    return client
+
+
+async def log_in(
+    case: TestCase, endpoint: IStreamClientEndpoint, name: str
+) -> LineClient:
+    """
+    Connect, wait for the greeting, send C{name} and wait until it is
+    accepted; the welcome line is read.
+    """
+    client = await connect(case, endpoint, name)
+    await client.expect("name")
+    client.send_line(name)
+    welcome = await client.next_line()
+    case.assertIn(name, welcome)
+    case.assertFalse(welcome.startswith("ERROR"), welcome)
+    return client
+
+
+@implementer(IOpenSSLClientConnectionCreator)
+class OnlyTLS11:
+    """
+    Client TLS that offers TLS 1.1 and nothing else, and does not verify
+    the server's certificate.
+
+    OpenSSL refuses TLS 1.1 at its default security level, so the level is
+    lowered: the ClientHello really goes out, and any refusal is the
+    server's.
+    """
+
+    def clientConnectionForTLS(
+        self, tlsProtocol: TLSMemoryBIOProtocol
+    ) -> SSL.Connection:
+        context = SSL.Context(SSL.TLS_METHOD)
+        context.set_min_proto_version(SSL.TLS1_1_VERSION)
+        context.set_max_proto_version(SSL.TLS1_1_VERSION)
+        context.set_cipher_list(b"DEFAULT:@SECLEVEL=0")
+        connection = SSL.Connection(context, None)
+        connection.set_app_data(tlsProtocol)
+        connection.set_connect_state()
+        return connection
