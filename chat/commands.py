@@ -85,7 +85,8 @@ class Whisper:
 @dataclass(frozen=True, slots=True)
 class Slash:
     """
-    C{/name args}: a command; C{name} is lower-cased, C{args} stripped.
+    C{/name args}: a command; C{name} is lower-cased, C{args} is everything
+    after the first space, exactly as sent.
     """
 
     name: str
@@ -105,7 +106,7 @@ def parse(line: str) -> Command:
     """
     if line.startswith("/"):
         name, _, args = line[1:].partition(" ")
-        return Slash(name.lower(), args.strip())
+        return Slash(name.lower(), args)
     target, star, text = line.partition("*")
     if star and is_name(target):
         if fold(target) in RESERVED_NAMES:

@@ -181,7 +181,7 @@ class Dispatcher:
         """
         C{/dm NAME TEXT}: a private message.
         """
-        target, _, text = args.partition(" ")
+        target, _, text = args.lstrip().partition(" ")
         if not target or not text.strip():
             raise BadUsage("usage: /dm NAME TEXT")
         self._whisper(client, str(client.name), target, text)
@@ -192,7 +192,7 @@ class Dispatcher:
         """
         C{/bm TEXT}: a message to everyone.
         """
-        if not args:
+        if not args.strip():
             raise BadUsage("usage: /bm TEXT")
         self._say(client, str(client.name), args)
 
@@ -200,7 +200,7 @@ class Dispatcher:
         """
         C{/me ACTION}: an action, shown to everyone.
         """
-        if not args:
+        if not args.strip():
             raise BadUsage("usage: /me ACTION")
         self._broadcast(client, Action(self._clock.seconds(), str(client.name), args))
 
@@ -208,9 +208,10 @@ class Dispatcher:
         """
         C{/mode json|text}: switch the connection's output format.
         """
-        if not args:
+        mode = args.strip().lower()
+        if not mode:
             raise BadUsage("usage: /mode json|text")
-        client.set_mode(args.lower())
+        client.set_mode(mode)
         if client.name is None:
             client.deliver(Prompt(self._clock.seconds(), "name"))
 
@@ -218,7 +219,7 @@ class Dispatcher:
         """
         C{/quit [REASON]}: say goodbye and close the connection.
         """
-        reason = args or None
+        reason = args.strip() or None
         client.deliver(Goodbye(self._clock.seconds(), reason))
         self.leave(client, reason or "quit")
         client.disconnect()

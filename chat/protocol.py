@@ -49,10 +49,10 @@ class ChatProtocol(LineReceiver):
     line used.  Output is rendered once per (mode, terminator) per event and
     shared with every other connection that uses the same pair.
 
-    If the peer stops reading, the transport pauses us as a producer: we stop
-    reading its input, and once more than C{factory.send_queue_limit} bytes
-    pile up on top of the transport's own buffer the connection is aborted,
-    so one stuck client cannot make the server hold unbounded output.
+    If the peer stops reading, the transport pauses us as a producer; once
+    more than C{factory.send_queue_limit} bytes pile up on top of the
+    transport's own buffer the connection is aborted, so one stuck client
+    cannot make the server hold unbounded output.
     """
 
     _log = Logger()
@@ -166,16 +166,15 @@ class ChatProtocol(LineReceiver):
         self.factory.dispatcher.leave(self, "connection closed")
 
     # IPushProducer: the transport tells us when the peer is not reading.
+    # Input is not paused in turn: TLS pauses its producer until the
+    # handshake is done, and a handshake needs the peer's bytes to be read.
 
     def pauseProducing(self) -> None:
         self._paused = True
-        self.transport.pauseProducing()  # type: ignore[attr-defined]
 
     def resumeProducing(self) -> None:
         self._paused = False
         self._backlog = 0
-        if not self.transport.disconnecting:  # type: ignore[attr-defined]
-            self.transport.resumeProducing()  # type: ignore[attr-defined]
 
     def stopProducing(self) -> None:
         self._paused = True

@@ -48,9 +48,11 @@ class ParseTests(SynchronousTestCase):
 
     def test_slash(self) -> None:
         """
-        C{/cmd args} is a command, lower-cased, with stripped arguments.
+        C{/cmd args} is a command, lower-cased, with its arguments exactly as
+        sent after the first space.
         """
-        self.assertEqual(parse("/DM bob  hi "), Slash("dm", "bob  hi"))
+        self.assertEqual(parse("/DM bob  hi "), Slash("dm", "bob  hi "))
+        self.assertEqual(parse("/bm   spaced  "), Slash("bm", "  spaced  "))
         self.assertEqual(parse("/users"), Slash("users", ""))
 
 

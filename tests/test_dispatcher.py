@@ -201,7 +201,7 @@ class RoutingTests(DispatcherTestCase):
         """
         A plain line, C{ALL*text} and C{/bm text} reach everyone else.
         """
-        for line in ["plain", "ALL*star", "/bm slash", "2 * 3 = 6"]:
+        for line in ["plain", "ALL*star", "/bm  slash ", "2 * 3 = 6"]:
             self.dispatcher.dispatch(self.alice, line)
         for client in (self.bob, self.carol):
             texts = []
@@ -209,7 +209,7 @@ class RoutingTests(DispatcherTestCase):
                 assert isinstance(event, Message)
                 self.assertEqual(event.sender, "alice")
                 texts.append(event.text)
-            self.assertEqual(texts, ["plain", "star", "slash", "2 * 3 = 6"])
+            self.assertEqual(texts, ["plain", "star", " slash ", "2 * 3 = 6"])
         self.assertEqual(self.alice.take(), [])
 
     def test_broadcast_shares_event(self) -> None:

@@ -18,14 +18,12 @@ from OpenSSL import SSL
 from twisted.internet import ssl
 from twisted.internet.defer import Deferred, DeferredSemaphore, gatherResults
 from twisted.internet.interfaces import IStreamClientEndpoint
-from twisted.python.reflect import qual
 from twisted.trial.unittest import TestCase
 
 from tests.e2e_support import (
     ChatServer,
     LineClient,
     OnlyTLS11,
-    WaitTimedOut,
     connect,
     log_in,
     start_server,
@@ -35,8 +33,7 @@ from tests.e2e_support import (
 
 GREETING = "Welcome to txchat! Please enter your name:"
 
-# The TLS listener deadlocks before the handshake (see TLSTests.todo); a
-# short bound keeps the expected failures cheap.  Loopback TLS takes ms.
+# Loopback TLS takes milliseconds; a short bound keeps failures quick.
 TLS_TIMEOUT = 5.0
 
 
@@ -182,17 +179,6 @@ class TLSTests(TestCase):
     """
     A TLS listener next to the TCP one, sharing its users.
     """
-
-    # The error is named, not given as a class: trial's summary crashes
-    # formatting an unexpected success whose todo lists classes.
-    todo = (
-        [qual(WaitTimedOut)],
-        "chat/protocol.py: a TLS connection never completes its handshake "
-        "(connectionMade registers the protocol as a producer and writes the "
-        "greeting; TLS buffers it until the handshake and pauses the "
-        "producer, and pauseProducing stops reading the socket, so the "
-        "ClientHello is never read)",
-    )
 
     async def test_tls_and_tcp_users_talk(self) -> None:
         """

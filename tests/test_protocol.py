@@ -367,16 +367,18 @@ class FlowControlTests(ProtocolTestCase):
     A client that stops reading cannot make the server hold unbounded output.
     """
 
-    def test_paused_stops_reading(self) -> None:
+    def test_paused_keeps_reading(self) -> None:
         """
-        When the transport's buffer fills, the peer's input is paused too,
-        and resumed when it drains.
+        A paused connection's input is still read (a TLS handshake pauses
+        the producer and needs the peer's bytes), and what it sends is
+        still relayed.
         """
         alice, alice_t = self.connect("alice")
+        _, bob_t = self.connect("bob")
         alice.pauseProducing()
-        self.assertEqual(alice_t.producerState, "paused")
-        alice.resumeProducing()
         self.assertEqual(alice_t.producerState, "producing")
+        alice.dataReceived(b"still here\n")
+        self.assertEqual(self.received(bob_t), ["alice: still here"])
 
     def test_overflow_aborts_only_the_slow_client(self) -> None:
         """
