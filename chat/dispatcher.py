@@ -31,6 +31,7 @@ from chat.events import (
     UserList,
     Welcome,
 )
+from chat.logs import LogLimiter
 from chat.registry import IChatClient, UserRegistry
 
 _Handler = Callable[[IChatClient, str], None]
@@ -72,10 +73,12 @@ class Dispatcher:
         clock: IReactorTime,
         *,
         announce_limit: int = 200,
+        log_limiter: LogLimiter | None = None,
     ) -> None:
         self.registry = registry
         self._clock = clock
         self.announce_limit = announce_limit
+        self.log_limiter = log_limiter or LogLimiter(clock, per_second=0)
 
     # Entry points for front ends.
 
@@ -111,7 +114,7 @@ class Dispatcher:
         """
         registry = self.registry
         registry.add(name, client)
-        self._log.info("{name} just joined the chat", name=name)
+        self.log_limiter.info(self._log, "{name} just joined the chat", name=name)
         now = self._clock.seconds()
         count = len(registry)
         shown = registry.names() if count <= WELCOME_LIST_LIMIT else []
@@ -125,8 +128,11 @@ class Dispatcher:
         """
         if not self.registry.remove(client):
             return
-        self._log.info(
-            "{name} left the chat ({reason})", name=client.name, reason=reason
+        self.log_limiter.info(
+            self._log,
+            "{name} left the chat ({reason})",
+            name=client.name,
+            reason=reason,
         )
         if len(self.registry) < self.announce_limit:
             self._broadcast(

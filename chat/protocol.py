@@ -19,6 +19,7 @@ from zope.interface import implementer
 from chat.dispatcher import Dispatcher
 from chat.errors import BadInput, BadUsage, ChatError
 from chat.events import Error, Event, ModeChanged
+from chat.logs import LogLimiter
 from chat.registry import IChatClient, UserRegistry
 from chat.render import GREETING, MODES, encode
 
@@ -83,7 +84,9 @@ class ChatProtocol(LineReceiver):
         if set_no_delay is not None:
             set_no_delay(True)
         transport.registerProducer(self, True)  # type: ignore[attr-defined]
-        self._log.info("connection from {peer}", peer=_describe(transport.getPeer()))
+        self.factory.log_limiter.info(
+            self._log, "connection from {peer}", peer=_describe(transport.getPeer())
+        )
         transport.write(_GREETING_BYTES)
 
     def dataReceived(self, data: bytes) -> None:
@@ -131,7 +134,8 @@ class ChatProtocol(LineReceiver):
                 ) from None
             self.factory.dispatcher.dispatch(self, text)
         except ChatError as e:
-            self._log.info(
+            self.factory.log_limiter.info(
+                self._log,
                 "refused a request from {peer} ({name}): {reason}",
                 peer=_describe(self.transport.getPeer()),
                 name=self.name,
@@ -140,7 +144,8 @@ class ChatProtocol(LineReceiver):
             self.deliver(Error(self.factory.clock.seconds(), e.code, str(e)))
 
     def lineLengthExceeded(self, line: bytes) -> int | None:
-        self._log.info(
+        self.factory.log_limiter.info(
+            self._log,
             "discarded a line over {limit} bytes from {peer}",
             limit=self.factory.max_line_length,
             peer=_describe(self.transport.getPeer()),
@@ -157,7 +162,8 @@ class ChatProtocol(LineReceiver):
             self._abort_call.cancel()
         self._abort_call = None
         self._buffer = b""
-        self._log.info(
+        self.factory.log_limiter.info(
+            self._log,
             "connection from {peer} closed ({name}): {reason}",
             peer=_describe(self.transport.getPeer()),
             name=self.name,
@@ -254,6 +260,7 @@ class ChatFactory(ServerFactory[ChatProtocol]):
         max_line_length: int = 4096,
         send_queue_limit: int = 1024 * 1024,
         announce_limit: int = 200,
+        log_rate: int = 100,
     ) -> None:
         if clock is None:
             from twisted.internet import reactor
@@ -262,11 +269,18 @@ class ChatFactory(ServerFactory[ChatProtocol]):
         assert clock is not None
         self.clock: IReactorTime = clock
         self.registry = registry if registry is not None else UserRegistry()
+        self.log_limiter = LogLimiter(clock, per_second=log_rate)
         self.dispatcher = Dispatcher(
-            self.registry, clock, announce_limit=announce_limit
+            self.registry,
+            clock,
+            announce_limit=announce_limit,
+            log_limiter=self.log_limiter,
         )
         self.max_line_length = max_line_length
         self.send_queue_limit = send_queue_limit
+
+    def stopFactory(self) -> None:
+        self.log_limiter.stop()
 
     def buildProtocol(self, addr: object) -> ChatProtocol:
         protocol = ChatProtocol()

@@ -72,6 +72,15 @@ class Options(usage.Options):
             "many users are online.",
             int,
         ],
+        [
+            "log-rate",
+            None,
+            100,
+            "Log at most this many connection events (connects, joins, "
+            "leaves, refused requests) a second, then a count of the rest; "
+            "0: no limit.",
+            int,
+        ],
     ]
 
     def __init__(self) -> None:
@@ -117,6 +126,7 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> MultiS
         max_line_length=options["max-line-length"],
         send_queue_limit=options["send-queue"],
         announce_limit=options["announce-limit"],
+        log_rate=options["log-rate"],
     )
     parent = MultiService()
     for description in options["listen"]:

@@ -409,3 +409,27 @@ class FlowControlTests(ProtocolTestCase):
                 sender.dataReceived(b"m %d\n" % i)
             slow.resumeProducing()
         self.assertFalse(slow_t.disconnected)
+
+
+class LogFloodTests(ProtocolTestCase):
+    """
+    One client cannot make the server spend its time writing the log.
+    """
+
+    def test_refused_lines_rate_limited(self) -> None:
+        """
+        A client sending thousands of refused lines gets every error, but
+        the log gets at most the per-second budget plus one count.
+        """
+        events = EventLoggingObserver()
+        globalLogPublisher.addObserver(events)
+        self.addCleanup(globalLogPublisher.removeObserver, events)
+        alice, alice_t = self.connect("alice")
+        alice_t.clear()
+        alice.dataReceived(b"/nope\n" * 1000)
+        self.assertEqual(len(self.received(alice_t)), 1000)
+        self.clock.advance(1)
+        chat_events = [e for e in events if e["log_namespace"].startswith("chat.")]
+        # connect + join + 98 refusals, then the count of the other 902.
+        self.assertEqual(len(chat_events), 101)
+        self.assertEqual(chat_events[-1]["count"], 902)
