@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.txchat-installed
-SOURCES := setup.cfg pyproject.toml $(wildcard chat/*.py) twisted/plugins/txchat_plugin.py
+SOURCES := setup.cfg pyproject.toml $(wildcard chat/*.py chat/*/*.py) twisted/plugins/txchat_plugin.py
 ARGS ?=
 
 .PHONY: run test lint install bench clean

@@ -1,0 +1,7 @@
+"""
+C{python -m chat.client}: the same as C{chat-client}.
+"""
+
+from chat.client.main import main
+
+main()

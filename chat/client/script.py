@@ -1,0 +1,96 @@
+# -*- test-case-name: tests.test_client_e2e -*-
+"""
+Scriptable mode: stdin lines in, one plain line per event out.
+
+Events go to stdout, errors and the client's own notices to stderr, so
+C{printf 'ALL*build finished\\n' | chat-client --name ci-bot} composes with
+other tools.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, TextIO
+
+from twisted.protocols.basic import LineReceiver
+from twisted.python.failure import Failure
+
+from chat.client.format import plain
+from chat.client.session import ClientSession, Status
+
+
+class ScriptView:
+    """
+    An L{IClientView} writing plain lines to two text streams.
+    """
+
+    def __init__(self, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> None:
+        self.out = out
+        self.err = err
+        self.session: ClientSession | None = None
+        self.awaiting_name = False
+        self.code: int | None = None
+        self._on_finished: list[Any] = []
+
+    def show(self, event: dict[str, Any]) -> None:
+        line = plain(event)
+        if line is not None:
+            self.out.write(line + "\n")
+            self.out.flush()
+
+    def notice(self, text: str) -> None:
+        self.err.write(f"* {text}\n")
+        self.err.flush()
+
+    def error(self, text: str) -> None:
+        self.err.write(text + "\n")
+        self.err.flush()
+
+    def ask_name(self) -> None:
+        self.awaiting_name = True
+        self.err.write("Name: ")
+        self.err.flush()
+
+    def status_changed(self, status: Status) -> None:
+        pass
+
+    def finished(self, code: int) -> None:
+        if self.code is None:
+            self.code = code
+            for callback in self._on_finished:
+                callback(code)
+
+    def when_finished(self, callback: Any) -> None:
+        self._on_finished.append(callback)
+
+
+class StdinReader(LineReceiver):
+    """
+    Feed stdin to the session line by line; the first line answers a name
+    prompt if one is pending.
+    """
+
+    delimiter = b"\n"
+    MAX_LENGTH = 1 << 20
+
+    def __init__(self, view: ScriptView, session: ClientSession) -> None:
+        self.view = view
+        self.session = session
+
+    def lineReceived(self, line: bytes) -> None:
+        text = line.rstrip(b"\r").decode("utf-8", "replace")
+        if self.view.awaiting_name:
+            self.view.awaiting_name = False
+            self.session.submit_name(text)
+        else:
+            self.session.input_line(text)
+
+    def connectionLost(self, reason: Failure | None = None) -> None:
+        if self._buffer:  # a last line without a newline
+            rest, self._buffer = self._buffer, b""
+            self.lineReceived(rest)
+        if self.view.awaiting_name:
+            self.view.error("ERROR: no name given before the end of input")
+            self.session.stop(2)
+            return
+        self.session.end_of_input()
