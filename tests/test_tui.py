@@ -1,0 +1,653 @@
+"""
+Tests for L{chat.client.tui}: what a person sees on an 80x24 screen and
+what their keys do, with a fake session, a L{Clock} and no terminal.
+"""
+
+from __future__ import annotations
+
+import io
+import zlib
+from collections.abc import Callable, Hashable
+from datetime import UTC, timedelta, timezone
+from typing import Any
+
+import urwid
+
+from twisted.internet.task import Clock
+from twisted.internet.testing import MemoryReactorClock
+from twisted.trial.unittest import SynchronousTestCase
+
+from chat.client.session import Status
+from chat.client.tui import (
+    MAX_LINES,
+    REDRAW_INTERVAL,
+    SENDER_COLOURS,
+    TUIView,
+    sender_attr,
+)
+
+SIZE = (80, 24)
+# 2026-11-21T15:43:16Z, for the client's own lines.
+NOW = 1795362196.0
+
+
+class FakeSession:
+    """
+    The parts of L{chat.client.session.ClientSession} the view uses,
+    recording what it is told.
+    """
+
+    def __init__(self, *users: str) -> None:
+        self.users: set[str] = set(users)
+        self.status = Status(server="localhost:55555", tls=False)
+        self.lines: list[str] = []
+        self.names: list[str] = []
+        self.quits = 0
+
+    def input_line(self, line: str) -> None:
+        self.lines.append(line)
+
+    def submit_name(self, name: str) -> None:
+        self.names.append(name)
+
+    def quit(self, reason: str = "") -> None:
+        self.quits += 1
+
+
+class FakeScreen(urwid.BaseScreen):
+    """
+    A screen that records what is drawn and lets tests type keys through
+    the real L{urwid.MainLoop}.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.frames: list[list[str]] = []
+        self.feed: Callable[[list[str], list[int]], Any] | None = None
+
+    def hook_event_loop(
+        self, event_loop: urwid.EventLoop, callback: Callable[..., Any]
+    ) -> None:
+        self.feed = callback
+
+    def unhook_event_loop(self, event_loop: urwid.EventLoop) -> None:
+        self.feed = None
+
+    def get_cols_rows(self) -> tuple[int, int]:
+        return SIZE
+
+    def draw_screen(self, size: tuple[int, int], canvas: urwid.Canvas) -> None:
+        self.frames.append([line.decode("utf-8") for line in canvas.text])
+
+    def type(self, *keys: str) -> None:
+        assert self.feed is not None, "the screen is not hooked to a loop"
+        self.feed(list(keys), [])
+
+
+def message(
+    sender: str, text: str, kind: str = "message", **extra: Any
+) -> dict[str, Any]:
+    """
+    A JSON event as the server sends it.
+    """
+    return {
+        "type": kind,
+        "time": "2026-11-21T15:43:16.123Z",
+        "from": sender,
+        "text": text,
+        **extra,
+    }
+
+
+class ViewTestCase(SynchronousTestCase):
+    """
+    A view on a clock at L{NOW}, showing UTC, with a fake session.
+    """
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.clock.advance(NOW)
+        self.view = TUIView(self.clock, tz=UTC)
+        self.session = FakeSession("bob", "carol", "bobby")
+        self.view.session = self.session
+
+    def screen(self) -> list[str]:
+        """
+        The screen's rows, trailing blanks removed.
+        """
+        canvas = self.view.widget.render(SIZE, focus=True)
+        return [line.decode("utf-8").rstrip() for line in canvas.text]
+
+    def attrs_of(self, row_text: str, fragment: str) -> set[Hashable]:
+        """
+        The display attributes of C{fragment} on the first row containing
+        C{row_text}.
+        """
+        canvas = self.view.widget.render(SIZE, focus=True)
+        for row in canvas.content():
+            text = b"".join(chunk for _, _, chunk in row).decode("utf-8")
+            if row_text not in text:
+                continue
+            start = text.index(fragment)
+            attrs: set[Hashable] = set()
+            column = 0
+            for attr, _, chunk in row:
+                width = len(chunk.decode("utf-8"))
+                if column < start + len(fragment) and start < column + width:
+                    # The innermost layer is the colour shown.
+                    if isinstance(attr, urwid.LayeredAttr):
+                        attr = attr.layers[0]
+                    attrs.add(attr)
+                column += width
+            return attrs
+        self.fail(f"{row_text!r} not on screen:\n" + "\n".join(self.screen()))
+
+    def status_line(self) -> str:
+        return self.screen()[-2].strip()
+
+    def input_line(self) -> str:
+        return self.screen()[-1]
+
+    def type(self, text: str) -> None:
+        for char in text:
+            self.assertIsNone(self.view.keypress(SIZE, char))
+
+    def press(self, *keys: str) -> None:
+        for key in keys:
+            self.view.keypress(SIZE, key)
+
+
+class ScrollbackTests(ViewTestCase):
+    """
+    How events look in the scrollback.
+    """
+
+    def test_message(self) -> None:
+        """
+        A message shows as C{HH:MM:SS sender: text}.
+        """
+        self.view.show(message("bob", "hello there"))
+        self.assertIn("15:43:16 bob: hello there", self.screen())
+
+    def test_local_time(self) -> None:
+        """
+        The event's UTC time is shown in the view's zone.
+        """
+        view = TUIView(self.clock, tz=timezone(timedelta(hours=2)))
+        view.show(message("bob", "hi"))
+        rows = [row.decode().rstrip() for row in view.widget.render(SIZE).text]
+        self.assertIn("17:43:16 bob: hi", rows)
+
+    def test_sender_colour(self) -> None:
+        """
+        A sender's name has a colour derived from a CRC of the folded name,
+        the same in every run and for every spelling.
+        """
+        expected = f"sender {zlib.crc32(b'bob') % len(SENDER_COLOURS)}"
+        self.assertEqual(sender_attr("bob"), expected)
+        self.assertEqual(sender_attr("BOB"), expected)
+        self.view.show(message("bob", "hi"))
+        self.assertEqual(self.attrs_of("bob: hi", "bob"), {expected})
+        self.assertEqual(self.attrs_of("bob: hi", "15:43:16"), {"time"})
+
+    def test_private(self) -> None:
+        """
+        A private message is marked C{[private]} in the private colour.
+        """
+        self.view.show(message("bob", "psst", "private", to="alice"))
+        self.assertIn("15:43:16 [private] bob: psst", self.screen())
+        self.assertEqual(self.attrs_of("psst", "[private]"), {"private"})
+        self.assertEqual(self.attrs_of("psst", ": psst"), {"private text"})
+
+    def test_action(self) -> None:
+        """
+        An action reads C{* sender text}.
+        """
+        self.view.show(message("bob", "waves", "action"))
+        self.assertIn("15:43:16 * bob waves", self.screen())
+
+    def test_server_event(self) -> None:
+        """
+        Other events are rendered as the scriptable client prints them; ones
+        that show nothing add no line.
+        """
+        self.view.show(
+            {"type": "join", "time": "2026-11-21T15:43:16Z", "from": None, "name": "d"}
+        )
+        self.view.show({"type": "mode", "time": "2026-11-21T15:43:17Z", "mode": "json"})
+        self.assertEqual(self.screen()[:2], ["15:43:16 * d joined", ""])
+        self.assertEqual(self.attrs_of("d joined", "d joined"), {"notice"})
+
+    def test_error(self) -> None:
+        """
+        An error is shown in red, stamped with the current time.
+        """
+        self.view.error("ERROR: carol is not online; /users lists who is.")
+        self.assertIn(
+            "15:43:16 ERROR: carol is not online; /users lists who is.", self.screen()
+        )
+        self.assertEqual(self.attrs_of("ERROR", "ERROR"), {"error"})
+
+    def test_notice(self) -> None:
+        """
+        The client's own notices are dimmed.
+        """
+        self.view.notice("connection lost; reconnecting")
+        self.assertIn("15:43:16 * connection lost; reconnecting", self.screen())
+        self.assertEqual(self.attrs_of("connection lost", "connection"), {"notice"})
+
+    def test_shifted(self) -> None:
+        """
+        A message the shift cipher undid carries a small marker.
+        """
+        self.view.show(message("bob", "hello", shifted=True))
+        self.assertIn("15:43:16 [shift] bob: hello", self.screen())
+
+    def test_control_characters(self) -> None:
+        """
+        Control characters from the network are shown, not sent to the
+        terminal.
+        """
+        self.view.show(message("bob", "\x1b[2Jgone\tnot"))
+        self.assertIn("15:43:16 bob: ^[[2Jgone not", self.screen())
+
+    def test_bounded(self) -> None:
+        """
+        Only the newest C{max_lines} entries are kept.
+        """
+        view = TUIView(self.clock, tz=UTC, max_lines=10)
+        for i in range(25):
+            view.notice(f"line {i}")
+        rows = [row.decode().rstrip() for row in view.widget.render(SIZE).text]
+        self.assertEqual(rows[0], "15:43:16 * line 15")
+        self.assertEqual(rows[9], "15:43:16 * line 24")
+        self.assertEqual(rows[10], "")
+        self.assertEqual(MAX_LINES, 5000)
+
+
+class StatusLineTests(ViewTestCase):
+    """
+    The status line above the input line.
+    """
+
+    def test_initial(self) -> None:
+        """
+        Setting the session shows its server before anything is connected.
+        """
+        self.assertEqual(
+            self.status_line(),
+            "localhost:55555 | (no name) | plain | connecting | 0 online",
+        )
+        self.assertEqual(self.attrs_of("(no name)", "connecting"), {"status alert"})
+
+    def test_connected(self) -> None:
+        """
+        Server, name, TLS, connection state and users online are shown.
+        """
+        self.view.status_changed(
+            Status(
+                server="chat.example:55556",
+                tls=True,
+                connected=True,
+                name="alice",
+                users=3,
+            )
+        )
+        self.assertEqual(
+            self.status_line(),
+            "chat.example:55556 | alice | TLS | connected | 3 online",
+        )
+        self.assertEqual(self.attrs_of("alice", "connected"), {"status"})
+
+    def test_reconnecting(self) -> None:
+        """
+        A lost connection reads C{reconnecting}.
+        """
+        status = Status(server="h:1", tls=False, connected=True, name="a", users=2)
+        self.view.status_changed(status)
+        self.view.status_changed(Status(server="h:1", tls=False, name="a", users=2))
+        self.assertEqual(
+            self.status_line(), "h:1 | a | plain | reconnecting | 2 online"
+        )
+
+
+class InputTests(ViewTestCase):
+    """
+    The input line and its keys.
+    """
+
+    def test_enter_sends(self) -> None:
+        """
+        Enter hands the typed line to the session, clears the input line and
+        echoes the message (the server does not send it back).
+        """
+        self.view.status_changed(Status(server="h:1", tls=False, name="alice"))
+        self.type("hello all")
+        self.assertEqual(self.input_line(), "> hello all")
+        self.press("enter")
+        self.assertEqual(self.session.lines, ["hello all"])
+        self.assertEqual(self.input_line(), ">")
+        self.assertIn("15:43:16 alice: hello all", self.screen())
+
+    def test_private_echo(self) -> None:
+        """
+        A private message sent is echoed marked with its recipient.
+        """
+        self.view.status_changed(Status(server="h:1", tls=False, name="alice"))
+        self.type("bob*psst")
+        self.press("enter")
+        self.type("/dm carol hi")
+        self.press("enter")
+        screen = self.screen()
+        self.assertIn("15:43:16 [private to bob] alice: psst", screen)
+        self.assertIn("15:43:16 [private to carol] alice: hi", screen)
+
+    def test_commands_not_echoed(self) -> None:
+        """
+        Commands are sent but not echoed as messages.
+        """
+        self.type("/users")
+        self.press("enter")
+        self.assertEqual(self.session.lines, ["/users"])
+        self.assertEqual(self.screen()[0], "")
+
+    def test_empty_enter(self) -> None:
+        """
+        Enter on an empty (or blank) line sends nothing.
+        """
+        self.press("enter")
+        self.type("  ")
+        self.press("enter")
+        self.assertEqual(self.session.lines, [])
+
+    def test_name_prompt(self) -> None:
+        """
+        After L{TUIView.ask_name} the input line asks for a name, and Enter
+        answers with L{submit_name}.
+        """
+        self.view.ask_name()
+        self.assertEqual(self.input_line(), "Name:")
+        self.type("alice")
+        self.press("enter")
+        self.assertEqual(self.session.names, ["alice"])
+        self.assertEqual(self.session.lines, [])
+        self.assertEqual(self.input_line(), ">")
+        self.type("hi")
+        self.press("enter")
+        self.assertEqual(self.session.lines, ["hi"])
+
+    def test_history(self) -> None:
+        """
+        Up recalls earlier lines, Down comes back to the unsent draft.
+        """
+        for line in ("one", "two"):
+            self.type(line)
+            self.press("enter")
+        self.type("dra")
+        self.press("up")
+        self.assertEqual(self.input_line(), "> two")
+        self.press("up")
+        self.assertEqual(self.input_line(), "> one")
+        self.press("up")
+        self.assertEqual(self.input_line(), "> one")
+        self.press("down")
+        self.assertEqual(self.input_line(), "> two")
+        self.press("down")
+        self.assertEqual(self.input_line(), "> dra")
+        self.press("up", "enter")
+        self.assertEqual(self.session.lines, ["one", "two", "two"])
+
+    def test_complete_name(self) -> None:
+        """
+        Tab completes the user name under the cursor.
+        """
+        self.type("hi ca")
+        self.press("tab")
+        self.type("!")
+        self.assertEqual(self.input_line(), "> hi carol !")
+
+    def test_complete_name_first(self) -> None:
+        """
+        A name completed as the first word is addressed privately, C{NAME*}.
+        """
+        self.type("CA")
+        self.press("tab")
+        self.type("hi")
+        self.assertEqual(self.input_line(), "> carol*hi")
+
+    def test_complete_inside_word(self) -> None:
+        """
+        Tab in the middle of a word completes the whole word and keeps the
+        rest of the line.
+        """
+        self.type("hi car x")
+        self.press("left", "left", "left", "tab")
+        self.type("!")
+        self.assertEqual(self.input_line(), "> hi carol! x")
+
+    def test_complete_command(self) -> None:
+        """
+        Tab completes a command in the first word.
+        """
+        self.type("/us")
+        self.press("tab")
+        self.type("x")
+        self.assertEqual(self.input_line(), "> /users x")
+
+    def test_complete_client_command(self) -> None:
+        """
+        The client's own keywords complete too.
+        """
+        self.type("CON")
+        self.press("tab")
+        self.assertEqual(self.input_line(), "> CONNECT")
+
+    def test_complete_several(self) -> None:
+        """
+        With several candidates Tab completes their common prefix and lists
+        them once.
+        """
+        self.type("/dm b")
+        self.press("tab")
+        self.assertEqual(self.input_line(), "> /dm bob")
+        self.assertEqual(self.screen()[0], "15:43:16 * bob bobby")
+        self.press("tab")
+        self.assertEqual(self.screen()[1], "")
+
+    def test_complete_commands_listed(self) -> None:
+        """
+        Ambiguous commands are listed without changing the input.
+        """
+        self.type("/m")
+        self.press("tab")
+        self.assertEqual(self.input_line(), "> /m")
+        self.assertEqual(self.screen()[0], "15:43:16 * /msg /me")
+
+    def test_complete_nothing(self) -> None:
+        """
+        Tab with no candidate changes nothing.
+        """
+        self.type("hi zz")
+        self.press("tab")
+        self.assertEqual(self.input_line(), "> hi zz")
+        self.assertEqual(self.screen()[0], "")
+
+    def test_ctrl_d_quits(self) -> None:
+        """
+        Ctrl-D on an empty input line quits.
+        """
+        self.press("ctrl d")
+        self.assertEqual(self.session.quits, 1)
+
+    def test_ctrl_d_deletes(self) -> None:
+        """
+        Ctrl-D on a non-empty line deletes the character under the cursor
+        instead of quitting.
+        """
+        self.type("abc")
+        self.press("home", "ctrl d")
+        self.assertEqual(self.input_line(), "> bc")
+        self.assertEqual(self.session.quits, 0)
+
+
+class ScrollTests(ViewTestCase):
+    """
+    Paging through the scrollback.
+    """
+
+    def fill(self, count: int) -> None:
+        for i in range(count):
+            self.view.notice(f"line {i}")
+
+    def test_follows(self) -> None:
+        """
+        While the user has not scrolled, the newest line is at the bottom.
+        """
+        self.fill(100)
+        screen = self.screen()
+        self.assertEqual(screen[21], "15:43:16 * line 99")
+        self.assertEqual(screen[0], "15:43:16 * line 78")
+
+    def test_page_up_stays(self) -> None:
+        """
+        After PageUp new lines do not move the view, and the status line says
+        how many arrived.
+        """
+        self.fill(100)
+        self.press("page up")
+        before = self.screen()[:22]
+        self.assertNotIn("15:43:16 * line 99", before)
+        self.view.notice("newest")
+        self.view.notice("newer still")
+        screen = self.screen()
+        self.assertEqual(screen[:22], before)
+        self.assertTrue(
+            screen[-2].startswith(" scrolled up, 2 new | localhost:55555 |"),
+            screen[-2],
+        )
+        self.assertEqual(self.attrs_of("scrolled up", "2 new"), {"status alert"})
+
+    def test_page_down_follows_again(self) -> None:
+        """
+        Paging back down to the end follows new lines again.
+        """
+        self.fill(100)
+        self.press("page up", "page up")
+        self.view.notice("newest")
+        self.press("page down", "page down", "page down")
+        screen = self.screen()
+        self.assertEqual(screen[21], "15:43:16 * newest")
+        self.assertNotIn("scrolled", screen[-2])
+        self.view.notice("after")
+        self.assertEqual(self.screen()[21], "15:43:16 * after")
+
+
+class LoopTests(SynchronousTestCase):
+    """
+    The view on a (fake) screen, driven by urwid's Twisted event loop.
+    """
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.clock.advance(NOW)
+        self.screen = FakeScreen()
+        self.err = io.StringIO()
+        self.view = TUIView(self.clock, screen=self.screen, tz=UTC, err=self.err)
+        self.session = FakeSession()
+        self.view.session = self.session
+        self.codes: list[tuple[int, bool]] = []
+        self.view.when_finished(
+            lambda code: self.codes.append((code, self.screen.started))
+        )
+        self.view.start()
+        self.clock.advance(0.01)  # urwid's first paint
+        self.painted = len(self.screen.frames)
+
+    def test_twisted_event_loop(self) -> None:
+        """
+        The loop runs on the given reactor without running or stopping it.
+        """
+        assert self.view.loop is not None
+        event_loop = self.view.loop.event_loop
+        self.assertIsInstance(event_loop, urwid.TwistedEventLoop)
+        assert isinstance(event_loop, urwid.TwistedEventLoop)
+        self.assertIs(event_loop.reactor, self.clock)
+        self.assertFalse(event_loop.manage_reactor)
+        self.assertTrue(self.screen.started)
+        self.assertGreater(self.painted, 0)
+        self.assertIn(" localhost:55555 | (no name)", self.screen.frames[-1][22])
+        # Idle: no timer polls anything.
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_keys_through_loop(self) -> None:
+        """
+        Keys from the screen reach the input line and Enter sends it.
+        """
+        self.screen.type("h", "i", "enter")
+        self.assertEqual(self.session.lines, ["hi"])
+
+    def test_redraw_throttled(self) -> None:
+        """
+        Hundreds of events schedule a single repaint, and at most one per
+        L{REDRAW_INTERVAL}; nothing is left scheduled when idle.
+        """
+        for i in range(300):
+            self.view.show(message("bob", f"burst {i}"))
+        self.assertEqual(len(self.clock.getDelayedCalls()), 1)
+        self.assertEqual(len(self.screen.frames), self.painted)
+        self.clock.advance(0)
+        self.assertEqual(len(self.screen.frames), self.painted + 1)
+        self.assertIn("15:43:16 bob: burst 299", self.screen.frames[-1][21])
+        for i in range(300):
+            self.view.show(message("bob", f"more {i}"))
+        [call] = self.clock.getDelayedCalls()
+        self.assertAlmostEqual(call.getTime() - self.clock.seconds(), REDRAW_INTERVAL)
+        self.clock.advance(REDRAW_INTERVAL / 2)
+        self.assertEqual(len(self.screen.frames), self.painted + 1)
+        self.clock.advance(REDRAW_INTERVAL / 2)
+        self.assertEqual(len(self.screen.frames), self.painted + 2)
+        self.assertIn("more 299", self.screen.frames[-1][21])
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_finished(self) -> None:
+        """
+        L{TUIView.finished} restores the terminal before calling back with
+        the exit status, once.
+        """
+        self.view.finished(0)
+        self.view.finished(1)
+        self.assertEqual(self.codes, [(0, False)])
+        self.assertEqual(self.err.getvalue(), "")
+
+    def test_finished_cancels_redraw(self) -> None:
+        """
+        A repaint pending when the session ends is cancelled.
+        """
+        self.view.notice("bye")
+        self.view.finished(0)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_failure_repeats_errors(self) -> None:
+        """
+        When the session fails, its last errors are written to stderr, as
+        the full screen that showed them is gone.
+        """
+        self.view.error("ERROR: TLS failed, not connecting without it")
+        self.view.finished(1)
+        self.assertEqual(
+            self.err.getvalue(), "ERROR: TLS failed, not connecting without it\n"
+        )
+        self.assertEqual(self.codes, [(1, False)])
+
+    def test_shutdown_restores(self) -> None:
+        """
+        A reactor shutting down (Ctrl-C) restores the terminal.
+        """
+        reactor = MemoryReactorClock()
+        screen = FakeScreen()
+        view = TUIView(reactor, screen=screen)
+        view.start()
+        [(trigger, args, kwargs)] = reactor.triggers["before"]["shutdown"]
+        self.assertTrue(screen.started)
+        trigger(*args, **kwargs)
+        self.assertFalse(screen.started)
