@@ -5,6 +5,9 @@ What the chat core tells clients, free of any wire format.
 Front ends render events; an event fanned out to many recipients is rendered
 once per wire format and the bytes are shared, which is why every event
 carries a C{rendered} cache that only front ends read and write.
+
+Events are immutable by convention, not C{frozen}: a frozen dataclass's
+constructor is several times slower, and one is built per message.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class Event:
     """
     Something a client is told, stamped with the server's time.
@@ -29,7 +32,7 @@ class Event:
     )
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class Welcome(Event):
     """
     The receiving client's name request was accepted.
@@ -44,7 +47,7 @@ class Welcome(Event):
     count: int
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class Joined(Event):
     """
     Another user joined the server.
@@ -53,7 +56,7 @@ class Joined(Event):
     name: str
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class Left(Event):
     """
     Another user left the server (quit, or its connection dropped).
@@ -63,7 +66,7 @@ class Left(Event):
     reason: str | None = None
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class Message(Event):
     """
     A message to everyone (C{ALL*text}, a plain line, C{/bm}).
@@ -73,7 +76,7 @@ class Message(Event):
     text: str
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class Private(Event):
     """
     A private message to the receiving client.
@@ -84,7 +87,7 @@ class Private(Event):
     text: str
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class Action(Event):
     """
     C{/me waves}: an action by C{sender}, shown to everyone.
@@ -94,7 +97,7 @@ class Action(Event):
     text: str
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class UserList(Event):
     """
     The answer to C{/users}.
@@ -103,7 +106,7 @@ class UserList(Event):
     users: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class CommandHelp:
     """
     One line of C{/help}.
@@ -114,7 +117,7 @@ class CommandHelp:
     aliases: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class Help(Event):
     """
     The answer to C{/help}.
@@ -123,7 +126,7 @@ class Help(Event):
     commands: tuple[CommandHelp, ...]
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class ModeChanged(Event):
     """
     The connection's output format changed (C{/mode json}, C{/mode text}).
@@ -132,7 +135,7 @@ class ModeChanged(Event):
     mode: str
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class Goodbye(Event):
     """
     The server is about to close the connection at the client's request.
@@ -141,7 +144,7 @@ class Goodbye(Event):
     reason: str | None = None
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class Prompt(Event):
     """
     The server asks the client for something (its name).
@@ -150,7 +153,7 @@ class Prompt(Event):
     what: str
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class Error(Event):
     """
     A request was refused; C{code} is one of the L{chat.errors} codes.

@@ -34,13 +34,13 @@ class LogLimiter:
         self._suppressed = 0
         self._report: IDelayedCall | None = None
 
-    def info(self, logger: Logger, fmt: str, **fields: Any) -> None:
+    def allow(self) -> bool:
         """
-        C{logger.info(fmt, **fields)}, unless this second's budget is spent.
+        Count one event: whether it may be logged (callers skip building
+        its fields otherwise).
         """
         if self.per_second <= 0:
-            logger.info(fmt, **fields)
-            return
+            return True
         now = self._clock.seconds()
         window = int(now)
         if window != self._window:
@@ -48,11 +48,18 @@ class LogLimiter:
             self._count = 0
         self._count += 1
         if self._count <= self.per_second:
-            logger.info(fmt, **fields)
-            return
+            return True
         self._suppressed += 1
         if self._report is None:
             self._report = self._clock.callLater(window + 1 - now, self._flush)
+        return False
+
+    def info(self, logger: Logger, fmt: str, **fields: Any) -> None:
+        """
+        C{logger.info(fmt, **fields)}, unless this second's budget is spent.
+        """
+        if self.allow():
+            logger.info(fmt, **fields)
 
     def _flush(self) -> None:
         self._report = None

@@ -29,6 +29,8 @@ _SPLIT: Final = re.compile(rb"\n|\x00")
 # Replies go out with CRLF until the client's first line shows its choice.
 _DEFAULT_DELIMITER: Final = b"\r\n"
 _GREETING_BYTES: Final = GREETING.encode() + _DEFAULT_DELIMITER
+# Lines acted on per connection per reactor turn (see dataReceived).
+LINES_PER_TURN: Final = 100
 
 
 def _describe(address: object) -> str:
@@ -71,9 +73,12 @@ class ChatProtocol(LineReceiver):
     _backlog = 0
     _overflowed = False
     _abort_call: IDelayedCall | None = None
+    _resume_call: IDelayedCall | None = None
+    _unread = b""
 
     def __init__(self) -> None:
-        self._key: tuple[str, bytes] = ("text", _DEFAULT_DELIMITER)
+        # The render-cache key: a str, whose hash Python caches.
+        self._key = "text\r\n"
         self._buffer = b""
 
     # Twisted calls these, so they keep Twisted's names.
@@ -84,15 +89,24 @@ class ChatProtocol(LineReceiver):
         if set_no_delay is not None:
             set_no_delay(True)
         transport.registerProducer(self, True)  # type: ignore[attr-defined]
-        self.factory.log_limiter.info(
-            self._log, "connection from {peer}", peer=_describe(transport.getPeer())
-        )
+        if self.factory.log_limiter.allow():
+            self._log.info(
+                "connection from {peer}", peer=_describe(transport.getPeer())
+            )
         transport.write(_GREETING_BYTES)
 
     def dataReceived(self, data: bytes) -> None:
         """
         Split C{data} into lines on LF, CRLF or NUL, whatever the segmenting.
+
+        At most L{LINES_PER_TURN} lines are acted on per reactor turn: the
+        rest waits, with reading paused, until the output they caused has had
+        a chance to be written.  Otherwise one client's burst would pile up
+        output for every reader faster than the reactor can flush it.
         """
+        if self._resume_call is not None:
+            self._unread += data
+            return
         if self._discarding:
             match = _SPLIT.search(data)
             if match is None:
@@ -112,15 +126,31 @@ class ChatProtocol(LineReceiver):
         lines = _SPLIT.split(data) if b"\x00" in data else data.split(b"\n")
         self._buffer = lines.pop()
         limit = self.factory.max_line_length
-        for line in lines:
+        for index, line in enumerate(lines):
             if self.transport.disconnecting:  # type: ignore[attr-defined]
                 self._buffer = b""
+                return
+            if index == LINES_PER_TURN:
+                self._defer(b"\n".join(lines[index:]) + b"\n" + self._buffer)
                 return
             if len(line) > limit and len(line.rstrip(b"\r")) > limit:
                 self.lineLengthExceeded(line)
                 continue
             self.lineReceived(line)
         self._check_length()
+
+    def _defer(self, unread: bytes) -> None:
+        self._buffer = b""
+        self._unread = unread
+        self.transport.pauseProducing()  # type: ignore[attr-defined]
+        self._resume_call = self.factory.clock.callLater(0, self._resume)
+
+    def _resume(self) -> None:
+        self._resume_call = None
+        data, self._unread = self._unread, b""
+        if not self.transport.disconnecting:  # type: ignore[attr-defined]
+            self.transport.resumeProducing()  # type: ignore[attr-defined]
+            self.dataReceived(data)
 
     def lineReceived(self, line: bytes) -> None:
         try:
@@ -158,17 +188,18 @@ class ChatProtocol(LineReceiver):
         return None
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
-        if self._abort_call is not None and self._abort_call.active():
-            self._abort_call.cancel()
-        self._abort_call = None
-        self._buffer = b""
-        self.factory.log_limiter.info(
-            self._log,
-            "connection from {peer} closed ({name}): {reason}",
-            peer=_describe(self.transport.getPeer()),
-            name=self.name,
-            reason=reason.getErrorMessage(),
-        )
+        for call in (self._abort_call, self._resume_call):
+            if call is not None and call.active():
+                call.cancel()
+        self._abort_call = self._resume_call = None
+        self._buffer = self._unread = b""
+        if self.factory.log_limiter.allow():
+            self._log.info(
+                "connection from {peer} closed ({name}): {reason}",
+                peer=_describe(self.transport.getPeer()),
+                name=self.name,
+                reason=reason.getErrorMessage(),
+            )
         self.factory.dispatcher.leave(self, "connection closed")
 
     # IPushProducer: the transport tells us when the peer is not reading.
@@ -188,10 +219,9 @@ class ChatProtocol(LineReceiver):
     # IChatClient
 
     def deliver(self, event: Event) -> None:
-        key = self._key
-        data = event.rendered.get(key)
+        data = event.rendered.get(self._key)
         if data is None:
-            data = event.rendered[key] = encode(event, key[0], key[1])
+            data = event.rendered[self._key] = encode(event, self.mode, self.delimiter)
         if self._paused:
             self._backlog += len(data)
             if self._backlog > self.factory.send_queue_limit:
@@ -224,7 +254,7 @@ class ChatProtocol(LineReceiver):
             self.mode = mode
         if delimiter is not None:
             self.delimiter = delimiter
-        self._key = (self.mode, self.delimiter)
+        self._key = self.mode + self.delimiter.decode()
 
     def _check_length(self) -> None:
         if len(self._buffer) > self.factory.max_line_length + 1:

@@ -169,10 +169,12 @@ def encode(event: Event, mode: str, delimiter: bytes) -> bytes:
     C{event} as bytes for a connection in C{mode} that ends lines with
     C{delimiter}.
     """
-    if mode == "json":
+    if mode == "text":
+        lines = _TEXT[type(event)](event)
+        if len(lines) == 1:
+            return lines[0].encode("utf-8") + delimiter
+    else:
         lines = [
             json.dumps(json_object(event), ensure_ascii=False, separators=(",", ":"))
         ]
-    else:
-        lines = text_lines(event)
     return delimiter.join(line.encode("utf-8") for line in lines) + delimiter

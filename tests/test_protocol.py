@@ -14,7 +14,7 @@ from twisted.logger import globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
-from chat.protocol import ChatFactory, ChatProtocol
+from chat.protocol import LINES_PER_TURN, ChatFactory, ChatProtocol
 from chat.registry import IChatClient
 
 
@@ -427,9 +427,47 @@ class LogFloodTests(ProtocolTestCase):
         alice, alice_t = self.connect("alice")
         alice_t.clear()
         alice.dataReceived(b"/nope\n" * 1000)
+        self.clock.advance(0)
         self.assertEqual(len(self.received(alice_t)), 1000)
         self.clock.advance(1)
         chat_events = [e for e in events if e["log_namespace"].startswith("chat.")]
         # connect + join + 98 refusals, then the count of the other 902.
         self.assertEqual(len(chat_events), 101)
         self.assertEqual(chat_events[-1]["count"], 902)
+
+
+class BurstTests(ProtocolTestCase):
+    """
+    A burst of lines is acted on a bounded number per reactor turn.
+    """
+
+    def test_burst_spread_over_turns(self) -> None:
+        """
+        Lines beyond L{LINES_PER_TURN} wait, with reading paused, for the
+        next turn; every line is relayed once, in order.
+        """
+        alice, alice_t = self.connect("alice")
+        _, bob_t = self.connect("bob")
+        burst = b"".join(b"m%d\n" % i for i in range(250)) + b"tail"
+        alice.dataReceived(burst)
+        self.assertEqual(len(self.received(bob_t)), LINES_PER_TURN)
+        self.assertEqual(alice_t.producerState, "paused")
+        alice.dataReceived(b"\nlate\n")
+        self.assertEqual(self.received(bob_t), [])
+        # Clock runs the chained zero-delay calls in one advance; the
+        # reactor runs each in its own turn.
+        self.clock.advance(0)
+        lines = self.received(bob_t)
+        self.assertEqual(len(lines), 250 - LINES_PER_TURN + 2)
+        self.assertEqual(lines[-3:], ["alice: m249", "alice: tail", "alice: late"])
+        self.assertEqual(alice_t.producerState, "producing")
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_burst_then_disconnect(self) -> None:
+        """
+        A connection lost with lines waiting leaves no pending call.
+        """
+        alice, _ = self.connect("alice")
+        alice.dataReceived(b"x\n" * (LINES_PER_TURN + 5))
+        alice.connectionLost()
+        self.assertEqual(self.clock.getDelayedCalls(), [])
