@@ -29,6 +29,7 @@ class ScriptView:
         self.err = err
         self.session: ClientSession | None = None
         self.awaiting_name = False
+        self.input_ended = False
         self.code: int | None = None
         self._on_finished: list[Any] = []
 
@@ -47,6 +48,11 @@ class ScriptView:
         self.err.flush()
 
     def ask_name(self) -> None:
+        if self.input_ended:  # no line can answer: do not wait forever
+            self.error("ERROR: no name given before the end of input")
+            if self.session is not None:
+                self.session.stop(2)
+            return
         self.awaiting_name = True
         self.err.write("Name: ")
         self.err.flush()
@@ -89,6 +95,7 @@ class StdinReader(LineReceiver):
         if self._buffer:  # a last line without a newline
             rest, self._buffer = self._buffer, b""
             self.lineReceived(rest)
+        self.view.input_ended = True
         if self.view.awaiting_name:
             self.view.error("ERROR: no name given before the end of input")
             self.session.stop(2)

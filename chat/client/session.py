@@ -178,6 +178,7 @@ class ClientSession:
         self._pending: deque[str] = deque()
         self._quitting = False
         self._quit_when_flushed = False
+        self._quit_reason: str | None = None
         self._ever_connected = False
         self._service: ClientService | None = None
         self._quit_deadline: IDelayedCall | None = None
@@ -194,10 +195,11 @@ class ClientSession:
             retryPolicy=backoffPolicy(initialDelay=0.5, maxDelay=30.0, factor=2.0),
             clock=self._clock,
         )
-        self._service.startService()
         if not self._ever_connected:
+            # Before starting: an endpoint may fail synchronously.
             first = self._service.whenConnected(failAfterFailures=1)
             first.addErrback(self._first_connection_failed)
+        self._service.startService()
 
     def _first_connection_failed(self, failure: Failure) -> None:
         if self._ever_connected or self._quitting:
@@ -263,8 +265,16 @@ class ClientSession:
         """
         line = line.rstrip("\r\n")
         word, _, rest = line.partition(" ")
+        if self._quit_reason is not None:
+            return  # a script's QUIT is queued; nothing after it is sent
         if line in QUIT_WORDS or word in ("/quit", "/exit"):
-            self.quit(rest if word in ("/quit", "/exit") else "")
+            reason = rest if word in ("/quit", "/exit") else ""
+            if self._pending and not self.interactive:
+                # A script's earlier lines wait for the join: quit after them.
+                self._quit_reason = reason
+                self._quit_when_flushed = True
+            else:
+                self.quit(reason)
         elif line == "CONNECT":
             if self._status.connected:
                 self.view.notice(f"already connected to {self._status.server}")
@@ -388,7 +398,7 @@ class ClientSession:
         while self._pending and protocol is not None:
             protocol.send(self._pending.popleft())
         if self._quit_when_flushed:
-            self.quit()
+            self.quit(self._quit_reason or "")
 
     def connection_lost(self, protocol: ClientProtocol, reason: Failure) -> None:
         if protocol is not self._protocol:
