@@ -36,7 +36,13 @@ from zope.interface import implementer
 from chat.client import cipher
 from chat.client.format import plain
 from chat.client.script import ScriptView, StdinReader
-from chat.client.session import QUIT_GRACE, ClientSession, Status
+from chat.client.session import (
+    PENDING_GRACE,
+    QUIT_GRACE,
+    ClientSession,
+    Said,
+    Status,
+)
 
 SERVER = "127.0.0.1:55555"
 
@@ -60,12 +66,16 @@ class FakeView:
         self.asked = 0
         self.statuses: list[Status] = []
         self.codes: list[int] = []
+        self.saids: list[Said] = []
 
     def show(self, event: dict[str, Any]) -> None:
         self.events.append(event)
 
     def notice(self, text: str) -> None:
         self.notices.append(text)
+
+    def said(self, said: Said) -> None:
+        self.saids.append(said)
 
     def error(self, text: str) -> None:
         self.errors.append(text)
@@ -524,6 +534,47 @@ class CipherSessionTests(SessionTestCase):
         self.assertEqual(self.view.events[-1]["text"], text)
 
 
+class SaidTests(SessionTestCase):
+    """
+    The view is told what the user said, classified like the server does.
+    """
+
+    def test_messages_reported(self) -> None:
+        """
+        Broadcasts, private messages and actions in every typed form reach
+        the view once each; commands and empty messages do not.
+        """
+        session, transport = self.joined()
+        for line in [
+            "hi all",
+            "ALL*to all",
+            "bob*psst",
+            "/dm carol  hello",
+            "/msg dave yo",
+            "/bm loud",
+            "/me waves",
+            "SEND seed",
+            "/users",
+            "bob*",
+            "/dm bob",
+        ]:
+            session.input_line(line)
+        self.assertEqual(
+            self.view.saids,
+            [
+                Said("message", "hi all"),
+                Said("message", "to all"),
+                Said("private", "psst", "bob"),
+                Said("private", " hello", "carol", "dm"),
+                Said("private", "yo", "dave", "msg"),
+                Said("message", "loud", None, "bm"),
+                Said("action", "waves", None, "me"),
+                Said("message", "seed", None, "bm"),
+            ],
+        )
+        self.assertEqual(len(transport.sent()), 11)
+
+
 class KeywordTests(SessionTestCase):
     """
     The client's own keywords.
@@ -660,10 +711,52 @@ class ReconnectTests(SessionTestCase):
         session.start()
         transport = self.endpoint.last
         IHandshakeListener(transport.protocol).handshakeCompleted()
+        transport.receive_event("prompt", prompt="name", text="name?")
         transport.server_close(Failure(ConnectionLost("gone")))
         self.assertEqual(self.view.errors, [])
         self.clock.advance(2)
         self.assertEqual(self.endpoint.attempts, 2)
+
+    def test_silent_server_is_an_error(self) -> None:
+        """
+        A connection closed before the server said anything (a TLS port
+        spoken to in plain text, or not a chat server) is an error, not a
+        reason to retry forever.
+        """
+        session = self.make_session()
+        session.start()
+        self.endpoint.last.server_close(Failure(ConnectionLost("alert")))
+        self.settle()
+        [error] = self.view.errors
+        self.assertIn("no chat server answered", error)
+        self.assertIn("--tls", error)
+        self.assertEqual(self.view.codes, [1])
+        self.clock.advance(60)
+        self.assertEqual(self.endpoint.attempts, 1)
+
+    def test_end_of_input_while_disconnected(self) -> None:
+        """
+        At the end of input with nothing to send and no connection, the
+        session finishes at once; with lines waiting it keeps trying for
+        L{PENDING_GRACE} seconds, then says how many were not sent.
+        """
+        session, transport = self.joined()
+        transport.server_close(Failure(ConnectionLost("restart")))
+        session.end_of_input()
+        self.settle()
+        self.assertEqual(self.view.codes, [0])
+
+        self.reset()
+        session, transport = self.joined()
+        transport.server_close(Failure(ConnectionLost("restart")))
+        self.endpoint.failures = [ConnectionRefusedError("down")] * 50
+        session.input_line("one")
+        session.input_line("two")
+        session.end_of_input()
+        self.clock.advance(PENDING_GRACE)
+        self.settle()
+        self.assertEqual(self.view.codes, [1])
+        self.assertIn("2 line(s) not sent", self.view.errors[-1])
 
 
 class EndingTests(SessionTestCase):

@@ -17,7 +17,7 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 
-from chat.client.session import Status
+from chat.client.session import Status, classify
 from chat.client.tui import (
     MAX_LINES,
     REDRAW_INTERVAL,
@@ -37,7 +37,8 @@ class FakeSession:
     recording what it is told.
     """
 
-    def __init__(self, *users: str) -> None:
+    def __init__(self, view: TUIView, *users: str) -> None:
+        self.view = view
         self.users: set[str] = set(users)
         self.status = Status(server="localhost:55555", tls=False)
         self.lines: list[str] = []
@@ -45,7 +46,14 @@ class FakeSession:
         self.quits = 0
 
     def input_line(self, line: str) -> None:
+        """
+        Record the line and, like the real session, tell the view what was
+        said.
+        """
         self.lines.append(line)
+        said = classify(line)
+        if said is not None and said.text:
+            self.view.said(said)
 
     def submit_name(self, name: str) -> None:
         self.names.append(name)
@@ -108,7 +116,7 @@ class ViewTestCase(SynchronousTestCase):
         self.clock = Clock()
         self.clock.advance(NOW)
         self.view = TUIView(self.clock, tz=UTC)
-        self.session = FakeSession("bob", "carol", "bobby")
+        self.session = FakeSession(self.view, "bob", "carol", "bobby")
         self.view.session = self.session
 
     def screen(self) -> list[str]:
@@ -553,7 +561,7 @@ class LoopTests(SynchronousTestCase):
         self.screen = FakeScreen()
         self.err = io.StringIO()
         self.view = TUIView(self.clock, screen=self.screen, tz=UTC, err=self.err)
-        self.session = FakeSession()
+        self.session = FakeSession(self.view)
         self.view.session = self.session
         self.codes: list[tuple[int, bool]] = []
         self.view.when_finished(

@@ -16,7 +16,7 @@ from twisted.protocols.basic import LineReceiver
 from twisted.python.failure import Failure
 
 from chat.client.format import plain
-from chat.client.session import ClientSession, Status
+from chat.client.session import ClientSession, Said, Status
 
 
 class ScriptView:
@@ -46,6 +46,11 @@ class ScriptView:
     def error(self, text: str) -> None:
         self.err.write(text + "\n")
         self.err.flush()
+
+    def said(self, said: Said) -> None:
+        """
+        Scripts do not see their own lines again.
+        """
 
     def ask_name(self) -> None:
         if self.input_ended:  # no line can answer: do not wait forever

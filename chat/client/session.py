@@ -29,7 +29,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from chat.client import cipher
-from chat.commands import Say, Slash, Whisper, parse
+from chat.commands import Say, Whisper, parse
 
 # Lines typed while not joined wait for the (re)join, up to this many.
 MAX_PENDING = 10_000
@@ -37,6 +37,8 @@ MAX_PENDING = 10_000
 NAME_ERRORS = frozenset({"invalid-name", "reserved-name", "name-in-use"})
 # Seconds to wait for the server to close after /quit.
 QUIT_GRACE = 5.0
+# Seconds to keep trying to deliver lines left at the end of input.
+PENDING_GRACE = 30.0
 # Words that end the session (seeds 002, 003, 004 and the usual ones).
 QUIT_WORDS = frozenset({"QUIT", "tata", "q", "/quit", "/exit"})
 # Commands whose text is shifted by the cipher: /dm NAME TEXT and /cmd TEXT.
@@ -45,6 +47,43 @@ _TEXTUAL = frozenset({"bm", "me"})
 # The client's own commands, for completion and /help.
 CLIENT_COMMANDS = ("/connect", "CONNECT", "SEND", "QUIT")
 SERVER_COMMANDS = ("/help", "/users", "/who", "/dm", "/msg", "/bm", "/me", "/quit")
+
+
+@dataclass(frozen=True)
+class Said:
+    """
+    A message the user sent: what a view echoes, and what the cipher
+    shifts.
+
+    @ivar kind: C{"message"}, C{"private"} or C{"action"}.
+    @ivar target: the recipient of a private message.
+    @ivar command: the slash command it was typed as (C{dm}, C{bm}, ...),
+        or C{None} for C{NAME*TEXT}, C{ALL*TEXT} and plain lines.
+    """
+
+    kind: str
+    text: str
+    target: str | None = None
+    command: str | None = None
+
+
+def classify(line: str) -> Said | None:
+    """
+    Classify a typed line with the server's own parser; C{None} for
+    commands that are not messages.
+    """
+    command = parse(line)
+    if isinstance(command, Whisper):
+        return Said("private", command.text, command.target)
+    if isinstance(command, Say):
+        return Said("message", command.text)
+    if command.name in _TARGETED:
+        target, _, text = command.args.lstrip().partition(" ")
+        return Said("private", text, target, command.name) if text else None
+    if command.name in _TEXTUAL and command.args:
+        kind = "action" if command.name == "me" else "message"
+        return Said(kind, command.args, None, command.name)
+    return None
 
 
 @dataclass(frozen=True)
@@ -73,6 +112,11 @@ class IClientView(Protocol):
     def notice(self, text: str) -> None:
         """
         Something the client itself has to say (connection state).
+        """
+
+    def said(self, said: Said) -> None:
+        """
+        The user sent a message (the server does not echo it back).
         """
 
     def error(self, text: str) -> None:
@@ -108,6 +152,7 @@ class ClientProtocol(LineReceiver):
     def __init__(self, session: ClientSession) -> None:
         self.session = session
         self.handshake_done = False
+        self.heard = False  # any line from the server on this connection
 
     def connectionMade(self) -> None:
         self.sendLine(b"/mode json")
@@ -182,6 +227,7 @@ class ClientSession:
         self._ever_connected = False
         self._service: ClientService | None = None
         self._quit_deadline: IDelayedCall | None = None
+        self._give_up: IDelayedCall | None = None
 
     # Lifecycle.
 
@@ -229,9 +275,10 @@ class ClientSession:
         Stop connecting and finish with exit status C{code}.
         """
         self._quitting = True
-        if self._quit_deadline is not None and self._quit_deadline.active():
-            self._quit_deadline.cancel()
-        self._quit_deadline = None
+        for call in (self._quit_deadline, self._give_up):
+            if call is not None and call.active():
+                call.cancel()
+        self._quit_deadline = self._give_up = None
         service, self._service = self._service, None
         if service is None:
             self.view.finished(code)
@@ -310,26 +357,39 @@ class ClientSession:
         """
         if self._joined and not self._pending:
             self.quit()
+        elif self._protocol is None and not self._pending and self._ever_connected:
+            self.stop(0)  # nothing to send and nobody to say goodbye to
         else:
             self._quit_when_flushed = True
+            if self._pending and self._protocol is None:
+                self._give_up = self._clock.callLater(PENDING_GRACE, self._abandon)
+
+    def _abandon(self) -> None:
+        self._give_up = None
+        if self._joined or self._quitting:
+            return
+        self.view.error(
+            f"ERROR: {len(self._pending)} line(s) not sent: no connection to "
+            f"{self._status.server} within {PENDING_GRACE:.0f} seconds"
+        )
+        self.stop(1)
 
     def _outgoing(self, line: str) -> str:
-        if not self.shift_cipher:
+        """
+        The wire form of a typed line (shifted if the cipher is on), after
+        telling the view what the user said: the server does not echo a
+        sender's own messages.
+        """
+        said = classify(line)
+        if said is not None and said.text:
+            self.view.said(said)
+        if not self.shift_cipher or said is None or not said.text:
             return line
-        command = parse(line)
-        if isinstance(command, Whisper) and command.text:
-            return f"{command.target}*{cipher.encode(command.text)}"
-        if isinstance(command, Say):
-            prefix = line[: len(line) - len(command.text)]
-            return prefix + cipher.encode(command.text) if command.text else line
-        if isinstance(command, Slash):
-            if command.name in _TARGETED:
-                target, _, text = command.args.lstrip().partition(" ")
-                if text:
-                    return f"/{command.name} {target} {cipher.encode(text)}"
-            elif command.name in _TEXTUAL and command.args:
-                return f"/{command.name} {cipher.encode(command.args)}"
-        return line
+        shifted = cipher.encode(said.text)
+        if said.command is not None:
+            target = f"{said.target} " if said.target is not None else ""
+            return f"/{said.command} {target}{shifted}"
+        return line[: len(line) - len(said.text)] + shifted
 
     def _send(self, line: str) -> None:
         if self._joined and self._protocol is not None:
@@ -352,8 +412,12 @@ class ClientSession:
         A line that is not a JSON event: the text-mode greeting, which
         precedes our C{/mode json}; nothing to show.
         """
+        if self._protocol is not None:
+            self._protocol.heard = True
 
     def event_received(self, event: dict[str, Any]) -> None:
+        if self._protocol is not None:
+            self._protocol.heard = True
         kind = event["type"]
         if kind == "prompt":
             if self.name:
@@ -409,6 +473,15 @@ class ClientSession:
         if self._quitting:
             if self._quit_deadline is not None:
                 self.stop(0)
+            return
+        if not protocol.heard and not (
+            self._status.tls and not protocol.handshake_done
+        ):
+            self.view.error(
+                f"ERROR: no chat server answered at {self._status.server} "
+                f"({reason.getErrorMessage()}); is it a TLS port (--tls)?"
+            )
+            self.stop(1)
             return
         if self._status.tls and not protocol.handshake_done:
             self.view.error(

@@ -29,13 +29,7 @@ from twisted.internet.interfaces import IDelayedCall, IReactorCore, IReactorTime
 from twisted.logger import Logger
 
 from chat.client.format import plain
-from chat.client.session import (
-    CLIENT_COMMANDS,
-    QUIT_WORDS,
-    SERVER_COMMANDS,
-    Status,
-)
-from chat.commands import Say, Slash, Whisper, parse
+from chat.client.session import CLIENT_COMMANDS, SERVER_COMMANDS, Said, Status
 
 # Entries kept in the scrollback; older ones are dropped.
 MAX_LINES = 5000
@@ -395,7 +389,6 @@ class TUIView:
             del self._history[:-MAX_HISTORY]
         self._history_index = len(self._history)
         self._draft = ""
-        self._echo(text)
         self._session.input_line(text)
 
     def _ctrl_d(self) -> None:
@@ -545,47 +538,25 @@ class TUIView:
         line = plain(event)
         return None if line is None else [("server", _visible(line))]
 
-    def _echo(self, line: str) -> None:
+    def said(self, said: Said) -> None:
         """
         Show what the user just said: the server does not send a sender its
-        own messages back.  Commands and client keywords are not echoed.
+        own messages back.  The session classifies the typed line, so the
+        echo matches what was really sent.
         """
         me = (self._status.name if self._status else None) or "me"
-        word, _, rest = line.partition(" ")
-        if line in QUIT_WORDS or line == "CONNECT" or word == "/connect":
-            return
-        if word == "SEND":
-            command: Say | Whisper | Slash = Say(rest)
-        else:
-            command = parse(line)
-        if isinstance(command, Slash):
-            if command.name in ("dm", "msg"):
-                target, _, text = command.args.lstrip().partition(" ")
-                command = Whisper(target, text)
-            elif command.name == "bm":
-                command = Say(command.args)
-            elif command.name == "me" and command.args:
-                self._append(
-                    self._stamp(None)
-                    + [
-                        ("text", "* "),
-                        (sender_attr(me), me),
-                        ("text", f" {_visible(command.args)}"),
-                    ]
-                )
-                return
-            else:
-                return
-        if not command.text:
-            return
-        if isinstance(command, Whisper):
-            markup: _Markup = [
-                ("private", f"[private to {_visible(command.target)}] "),
+        text = _visible(said.text)
+        markup: _Markup
+        if said.kind == "action":
+            markup = [("text", "* "), (sender_attr(me), me), ("text", f" {text}")]
+        elif said.kind == "private":
+            markup = [
+                ("private", f"[private to {_visible(str(said.target))}] "),
                 (sender_attr(me), me),
-                ("private text", f": {_visible(command.text)}"),
+                ("private text", f": {text}"),
             ]
         else:
-            markup = [(sender_attr(me), me), ("text", f": {_visible(command.text)}")]
+            markup = [(sender_attr(me), me), ("text", f": {text}")]
         self._append(self._stamp(None) + markup)
 
     def _append(self, markup: _Markup) -> None:
