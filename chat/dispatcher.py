@@ -9,7 +9,7 @@ L{IChatClient}s; front ends own the wire.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Final
 
 from twisted.internet.interfaces import IReactorTime
@@ -35,6 +35,20 @@ from chat.logs import LogLimiter
 from chat.registry import IChatClient, UserRegistry
 
 _Handler = Callable[[IChatClient, str], None]
+# Deliver one event to many clients, skipping one (the sender).
+FanOut = Callable[[Event, Iterable[IChatClient], IChatClient], None]
+
+
+def deliver_each(
+    event: Event, clients: Iterable[IChatClient], sender: IChatClient
+) -> None:
+    """
+    The plain fan-out: L{IChatClient.deliver} to every client but C{sender}.
+    """
+    for client in clients:
+        if client is not sender:
+            client.deliver(event)
+
 
 # Names listed in the welcome line; /users lists everyone.
 WELCOME_LIST_LIMIT: Final = 50
@@ -63,6 +77,10 @@ class Dispatcher:
     @ivar announce_limit: join and leave notices go to everyone only while at
         most this many users are online, so that a login costs O(1), not
         O(users), on a big server.
+
+    A front end may pass its own C{fan_out} for broadcasts: the line
+    protocol writes shared bytes straight to its transports, and a future
+    multi-node store could publish instead.
     """
 
     _log = Logger()
@@ -74,11 +92,13 @@ class Dispatcher:
         *,
         announce_limit: int = 200,
         log_limiter: LogLimiter | None = None,
+        fan_out: FanOut = deliver_each,
     ) -> None:
         self.registry = registry
         self._clock = clock
         self.announce_limit = announce_limit
         self.log_limiter = log_limiter or LogLimiter(clock, per_second=0)
+        self._fan_out = fan_out
 
     # Entry points for front ends.
 
@@ -142,9 +162,8 @@ class Dispatcher:
     # Routing.
 
     def _broadcast(self, sender: IChatClient, event: Event) -> None:
-        for other in tuple(self.registry.clients()):
-            if other is not sender:
-                other.deliver(event)
+        # A copy: a delivery may end a connection, which leaves the registry.
+        self._fan_out(event, tuple(self.registry.clients()), sender)
 
     def _say(self, client: IChatClient, sender: str, text: str) -> None:
         self._broadcast(client, Message(self._clock.seconds(), sender, text))

@@ -7,6 +7,7 @@ connection.  What a line means is decided by L{chat.dispatcher}.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Final
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime, ITransport
@@ -274,6 +275,26 @@ class ChatProtocol(LineReceiver):
         self.transport.abortConnection()  # type: ignore[attr-defined]
 
 
+def fan_out(event: Event, clients: Iterable[IChatClient], sender: IChatClient) -> None:
+    """
+    Broadcast C{event}: L{ChatProtocol.deliver} inlined for line-protocol
+    clients (the hot path of a broadcast, once per recipient), plain
+    C{deliver} for any other kind of client.
+    """
+    rendered = event.rendered
+    for client in clients:
+        if client is sender:
+            continue
+        if type(client) is ChatProtocol and not client._paused:
+            key = client._key
+            data = rendered.get(key)
+            if data is None:
+                data = rendered[key] = encode(event, client.mode, client.delimiter)
+            client.transport.write(data)
+        else:
+            client.deliver(event)
+
+
 class ChatFactory(ServerFactory[ChatProtocol]):
     """
     Shared state for every connection on every listener: one registry, one
@@ -305,6 +326,7 @@ class ChatFactory(ServerFactory[ChatProtocol]):
             clock,
             announce_limit=announce_limit,
             log_limiter=self.log_limiter,
+            fan_out=fan_out,
         )
         self.max_line_length = max_line_length
         self.send_queue_limit = send_queue_limit

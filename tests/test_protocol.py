@@ -14,8 +14,10 @@ from twisted.logger import globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
+from chat.events import Message
 from chat.protocol import LINES_PER_TURN, ChatFactory, ChatProtocol
 from chat.registry import IChatClient
+from tests.fakes import FakeClient
 
 
 class NoDelayTransport(StringTransport):
@@ -471,3 +473,28 @@ class BurstTests(ProtocolTestCase):
         alice.dataReceived(b"x\n" * (LINES_PER_TURN + 5))
         alice.connectionLost()
         self.assertEqual(self.clock.getDelayedCalls(), [])
+
+
+class FanOutTests(ProtocolTestCase):
+    """
+    The line protocol's broadcast path serves other kinds of clients too.
+    """
+
+    def test_mixed_clients(self) -> None:
+        """
+        A client of another front end in the same registry gets the event
+        object; line clients get the shared bytes; the sender gets nothing.
+        """
+        other = FakeClient()
+        self.factory.dispatcher.join(other, "robot")
+        sender, sender_t = self.connect("sender")
+        _, line_t = self.connect("line")
+        other.take()
+        sender_t.clear()
+        line_t.clear()
+        sender.dataReceived(b"hello\n")
+        [event] = other.take()
+        assert isinstance(event, Message)
+        self.assertEqual((event.sender, event.text), ("sender", "hello"))
+        self.assertEqual(line_t.value(), b"sender: hello\n")
+        self.assertEqual(sender_t.value(), b"")
