@@ -22,9 +22,11 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m twisted.trial --jobs=2 $(or $(TESTS),tests)
 
+LINTED := chat tests twisted $(wildcard bench/*.py)
+
 lint: $(STAMP)
-	$(BIN)/ruff check chat tests twisted bench
-	$(BIN)/ruff format --check chat tests twisted bench
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/mypy
 
 bench: $(STAMP)
