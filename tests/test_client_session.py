@@ -16,6 +16,7 @@ from typing import Any
 
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.endpoints import HostnameEndpoint
 from twisted.internet.error import (
     ConnectionDone,
     ConnectionLost,
@@ -27,14 +28,18 @@ from twisted.internet.interfaces import (
     IProtocolFactory,
     IStreamClientEndpoint,
 )
+from twisted.internet.protocol import Factory
 from twisted.internet.task import Clock
-from twisted.internet.testing import StringTransport
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure
+from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
 from chat.client import cipher
 from chat.client.format import plain
+from chat.client.main import ClientOptions, make_endpoint
 from chat.client.script import ScriptView, StdinReader
 from chat.client.session import (
     PENDING_GRACE,
@@ -43,6 +48,7 @@ from chat.client.session import (
     Said,
     Status,
 )
+from tests.certs import make_certificate
 
 SERVER = "127.0.0.1:55555"
 
@@ -941,3 +947,104 @@ class ScriptViewTests(SessionTestCase):
             "ERROR: taken.\nERROR: no name given before the end of input\n",
         )
         self.assertEqual(self.script_view.code, 2)
+
+
+class ConnectCommandTests(SessionTestCase):
+    """
+    C{/connect [HOST [PORT]]} reconnects by hand.
+    """
+
+    def test_connect_elsewhere(self) -> None:
+        """
+        C{/connect HOST PORT} drops the connection, connects to the endpoint
+        built for that address, rejoins under the same name and shows the
+        new server in the status line.
+        """
+        other = FakeEndpoint(self.clock)
+        asked: list[tuple[str, int]] = []
+
+        def endpoint_for(host: str, port: int) -> tuple[FakeEndpoint, str]:
+            asked.append((host, port))
+            return other, f"{host}:{port}"
+
+        session = ClientSession(
+            self.view,
+            self.endpoint,
+            server=SERVER,
+            tls=False,
+            clock=self.clock,
+            name="alice",
+            endpoint_for=endpoint_for,
+        )
+        session.start()
+        first = self.endpoint.last
+        first.receive_event("prompt", prompt="name", text="name?")
+        self.welcome(first)
+        session.input_line("/connect example.org 4040")
+        self.settle()
+        self.assertEqual(asked, [("example.org", 4040)])
+        self.assertEqual(other.attempts, 1)
+        other.last.receive_event("prompt", prompt="name", text="name?")
+        self.assertEqual(other.last.sent(), ["/mode json", "alice"])
+        self.assertEqual(session.status.server, "example.org:4040")
+        self.assertIn("connecting to example.org:4040", self.view.notices)
+        self.assertEqual(self.view.codes, [])
+
+    def test_connect_bad_port(self) -> None:
+        """
+        A port that is not a number is refused with the usage.
+        """
+        session, _ = self.joined()
+        session.input_line("/connect host port")
+        self.assertEqual(self.view.errors, ["ERROR: usage: /connect [HOST [PORT]]"])
+
+
+class OptionsTests(SynchronousTestCase):
+    """
+    C{chat-client}'s command line.
+    """
+
+    def test_defaults(self) -> None:
+        """
+        With no arguments: localhost, 55555, plain TCP, no name.
+        """
+        options = ClientOptions([])
+        self.assertEqual(
+            (options["host"], options["port"], options["tls"], options["name"]),
+            ("localhost", 55555, False, None),
+        )
+
+    def test_options_after_positionals(self) -> None:
+        """
+        The documented form C{chat-client HOST PORT --name NAME} parses.
+        """
+        options = ClientOptions(["example.org", "4040", "--name", "bob"])
+        self.assertEqual(
+            (options["host"], options["port"], options["name"]),
+            ("example.org", 4040, "bob"),
+        )
+
+    def test_cafile_implies_tls(self) -> None:
+        """
+        C{--cafile} turns TLS on; with C{--connect} it is refused.
+        """
+        self.assertTrue(ClientOptions(["--cafile", "ca.pem"])["tls"])
+        self.assertRaises(
+            UsageError, ClientOptions, ["--cafile", "ca.pem", "--connect", "tls:h:1"]
+        )
+
+    def test_tls_endpoint_verifies(self) -> None:
+        """
+        HOST PORT with C{--cafile} builds a TLS endpoint labelled with the
+        address; without C{--tls} it is plain.
+        """
+        cert, _ = make_certificate(self.mktemp())
+        reactor = MemoryReactorClock()
+        endpoint, label = make_endpoint(
+            reactor, ClientOptions(["--cafile", cert]), "localhost", 5
+        )
+        self.assertEqual(label, "localhost:5")
+        wrapper = endpoint._wrapperFactory(Factory())  # type: ignore[attr-defined]
+        self.assertIsInstance(wrapper, TLSMemoryBIOFactory)
+        plain_endpoint, _ = make_endpoint(reactor, ClientOptions([]), "localhost", 5)
+        self.assertIsInstance(plain_endpoint, HostnameEndpoint)
