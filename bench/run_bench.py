@@ -1,0 +1,740 @@
+#!/usr/bin/env python3
+"""
+Issue 2 benchmark: txchat against the minimal Twisted reference server.
+
+Both servers get the same chatload phases from the shared harness
+(C{../shared/bench/run.py}, one fresh server process per run), interleaved
+run by run so that background load hits both alike:
+
+  fanout100   fanout 100 10 auto   deliveries/s, broadcast to 100 users
+  fanout1000  fanout 1000 10 auto  deliveries/s, broadcast to 1000 users
+  dm          dm 50 auto           private messages/s (50 ping-pong pairs)
+  conn        conn 10000           KiB of server RSS per idle connection,
+                                   and logins/s while opening them
+
+txchat is started as users start it (C{twistd --nodaemon chat}, every
+feature on, default options, log to a file); the reference server is
+C{ref_twisted_chat.py} on the same Python and Twisted (this venv).  Every run
+is appended as one JSON line to C{bench/results/<date>-issue2.jsonl}
+(C{--quick} runs to C{<date>-issue2-quick.jsonl}); at the end a Markdown
+table of medians and the ratio txchat/ref is printed.
+
+  make bench                       # all figures once, ~7 minutes
+  make bench ARGS="--repeat 3"     # medians of 3, ~10 minutes
+  make bench ARGS=--quick          # short smoke run, ~30 seconds
+  make bench ARGS="--repeat 3 --phases fanout100,dm"
+  python bench/run_bench.py --report bench/results/2026-11-21-issue2.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shlex
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+RESULTS = BENCH / "results"
+DEFAULT_SHARED = REPO.parent / "shared" / "bench"
+PORTS = range(27100, 27200)
+HOST = "127.0.0.1"
+
+# chatload templates for txchat: run.py's "line" protocol with txchat's
+# welcome line ("* Hello NAME, you are in! ...") as the login marker.  A later
+# --ready wins over the one run.py puts first.
+TXCHAT_EXTRA = ["--ready", "* Hello "]
+
+
+@dataclass(frozen=True)
+class Figure:
+    """
+    One number in the table: which phase it comes from and how to read it.
+    """
+
+    key: str
+    phase: str
+    metric: str
+    title: str
+    unit: str
+    higher_is_better: bool = True
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    full: str
+    quick: str
+    figures: tuple[Figure, ...]
+
+
+PHASES: tuple[Phase, ...] = (
+    Phase(
+        "fanout100",
+        "fanout 100 10 auto",
+        "fanout 100 10 100",
+        (
+            Figure(
+                "fanout100",
+                "fanout100",
+                "deliveries_per_s",
+                "broadcast to 100 users",
+                "deliveries/s",
+            ),
+        ),
+    ),
+    Phase(
+        "fanout1000",
+        "fanout 1000 10 auto",
+        "fanout 1000 10 10",
+        (
+            Figure(
+                "fanout1000",
+                "fanout1000",
+                "deliveries_per_s",
+                "broadcast to 1000 users",
+                "deliveries/s",
+            ),
+        ),
+    ),
+    Phase(
+        "dm",
+        "dm 50 auto",
+        "dm 50 200",
+        (
+            Figure(
+                "dm",
+                "dm",
+                "msgs_in_per_s",
+                "private messages (50 pairs)",
+                "messages/s",
+            ),
+        ),
+    ),
+    Phase(
+        "conn",
+        "conn 10000",
+        "conn 1000",
+        (
+            Figure(
+                "conn_mem",
+                "conn",
+                "kib_per_conn",
+                "memory per idle connection",
+                "KiB/conn",
+                higher_is_better=False,
+            ),
+            Figure(
+                "conn_logins",
+                "conn",
+                "logins_per_s",
+                "logins while connecting",
+                "logins/s",
+            ),
+        ),
+    ),
+)
+PHASE_BY_NAME = {p.name: p for p in PHASES}
+SERVERS = ("ref", "txchat")
+# txchat is within this fraction of ref on a figure: the issue 2 target.
+TARGET = 0.20
+
+
+def log(*parts: object) -> None:
+    print(*parts, file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------ setup
+
+
+def raise_nofile() -> int:
+    """
+    Raise the soft fd limit to the hard limit; return the new soft limit.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def ensure_chatload(shared: Path) -> Path:
+    """
+    The chatload binary: built in the shared bench directory if missing, or in
+    a private directory if that one cannot be written.
+    """
+    binary = shared / "chatload"
+    if binary.exists():
+        return binary
+    log(f"building chatload: make -C {shared}")
+    if subprocess.run(["make", "-C", str(shared)], check=False).returncode == 0:
+        if binary.exists():
+            return binary
+    private = Path(tempfile.gettempdir()) / "txchat-bench-chatload"
+    private.mkdir(exist_ok=True)
+    binary = private / "chatload"
+    log(f"make failed; building {binary} instead")
+    subprocess.run(
+        [
+            os.environ.get("CC", "cc"),
+            "-O2",
+            "-Wall",
+            "-std=gnu11",
+            "-o",
+            str(binary),
+            str(shared / "chatload.c"),
+        ],
+        check=True,
+    )
+    return binary
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.3)
+        if s.connect_ex((HOST, port)) == 0:
+            return False
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def pick_ports(count: int, start: int) -> list[int]:
+    ports = [p for p in PORTS if p >= start and port_free(p)][:count]
+    if len(ports) < count:
+        raise SystemExit(f"no {count} free ports in {PORTS.start}-{PORTS.stop - 1}")
+    return ports
+
+
+def free_port_like(port: int) -> int:
+    """
+    C{port} if it is still free, else the next free one in the range.
+    """
+    if port_free(port):
+        return port
+    return pick_ports(1, PORTS.start)[0]
+
+
+def server_cmd(
+    name: str,
+    venv: Path,
+    shared: Path,
+    port: int,
+    logdir: Path,
+    pythonpath: Path | None = None,
+) -> str:
+    if name == "ref":
+        argv = [
+            str(venv / "python"),
+            str(shared / "ref_twisted_chat.py"),
+            str(port),
+        ]
+    else:
+        argv = [
+            str(venv / "twistd"),
+            "--nodaemon",
+            "--pidfile=",
+            f"--logfile={logdir / 'txchat.log'}",
+            "chat",
+            "--listen",
+            f"tcp:{port}:interface={HOST}:backlog=1024",
+        ]
+        if pythonpath is not None:
+            # try a working copy of chat/ without installing it
+            argv = ["env", f"PYTHONPATH={pythonpath}", *argv]
+    return shlex.join(argv)
+
+
+# ------------------------------------------------------------------ CPU noise
+
+
+def machine_busy_s() -> float:
+    """
+    Busy CPU seconds of the whole machine: user, nice, system, irq, softirq
+    (a process's system time includes the softirq work done on its behalf).
+    """
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq = fields[:7]
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def own_tree_cpu_s() -> float:
+    """
+    CPU of this process plus every waited-for descendant (run.py, the
+    servers and chatload, once they have exited).
+    """
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+# ------------------------------------------------------------------ runs
+
+
+def git_state() -> dict[str, Any]:
+    def git(*args: str) -> str:
+        out = subprocess.run(
+            ["git", "-C", str(REPO), *args],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return out.stdout.strip()
+
+    # the server's sources only (chat/client/ is not imported by twistd chat)
+    dirty = git(
+        "status", "--porcelain", "--", ":(glob)chat/*.py", "twisted", "setup.cfg"
+    )
+    return {"commit": git("rev-parse", "--short", "HEAD"), "chat_dirty": bool(dirty)}
+
+
+def installed_chat(venv: Path, pythonpath: Path | None) -> dict[str, Any]:
+    """
+    Where twistd will import C{chat} from, and which of the repository's
+    C{chat/*.py} differ from that copy (an install older than the tree).
+    """
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    if pythonpath is not None:
+        env["PYTHONPATH"] = str(pythonpath)
+    out = subprocess.run(
+        [str(venv / "python"), "-c", "import chat; print(chat.__file__)"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd="/",
+        env=env,
+    )
+    if out.returncode != 0:
+        return {"path": None, "error": out.stderr.strip()[-300:]}
+    where = Path(out.stdout.strip()).parent
+    differ = sorted(
+        f.name
+        for f in (REPO / "chat").glob("*.py")
+        if not (where / f.name).exists()
+        or (where / f.name).read_bytes() != f.read_bytes()
+    )
+    return {"path": str(where), "differs_from_repo": differ}
+
+
+def machine_info() -> dict[str, Any]:
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+    }
+
+
+def fixed_phase(record: dict[str, Any]) -> str | None:
+    """
+    The phase words with the calibrated count, from a chatload result.
+    """
+    match record.get("phase"):
+        case "fanout":
+            return (
+                f"fanout {record['clients']} {record['senders']} "
+                f"{record['msgs_per_sender']}"
+            )
+        case "dm":
+            return f"dm {record['pairs']} {record['rounds']}"
+        case "conn":
+            return f"conn {record['clients']}"
+    return None
+
+
+def run_one(
+    args: argparse.Namespace,
+    *,
+    server: str,
+    cmd: str,
+    port: int,
+    phase_words: str,
+    chatload: Path,
+    run_py: Path,
+) -> dict[str, Any] | None:
+    argv = [
+        sys.executable,
+        str(run_py),
+        "--server-cmd",
+        cmd,
+        "--port",
+        str(port),
+        "--proto",
+        "line",
+        "--label",
+        server,
+        "--phase",
+        phase_words,
+        "--timeout",
+        str(args.timeout),
+        "--target-s",
+        str(args.target_s),
+        "--chatload",
+        str(chatload),
+    ]
+    extra = TXCHAT_EXTRA if server == "txchat" else []
+    if extra or args.chatload_opts:
+        argv += ["--", *extra, *args.chatload_opts]
+    log(f"--- {server}: {phase_words}")
+    busy0, own0, t0 = machine_busy_s(), own_tree_cpu_s(), time.monotonic()
+    proc = subprocess.run(argv, stdout=subprocess.PIPE, text=True, check=False)
+    busy1, own1, t1 = machine_busy_s(), own_tree_cpu_s(), time.monotonic()
+    records = [
+        json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")
+    ]
+    final = [r for r in records if not r.get("pilot")]
+    if not final:
+        log(f"!!! {server} {phase_words}: run.py rc={proc.returncode}, no result")
+        return None
+    record: dict[str, Any] = final[-1]
+    record["bench_run_py_rc"] = proc.returncode
+    record["bench_pilots"] = len(records) - len(final)
+    record["bench_wall_s"] = round(t1 - t0, 3)
+    # CPU used by processes outside this benchmark over the whole run.py call
+    # (pilots, server start, logins, measurement): the noise figure for conn,
+    # whose SYNC window (run.py's other_procs_cpu_s) is empty.
+    record["bench_other_cpu_s"] = round((busy1 - busy0) - (own1 - own0), 3)
+    return record
+
+
+def median(values: Iterable[object]) -> float | None:
+    vals = [v for v in values if isinstance(v, int | float)]
+    return statistics.median(vals) if vals else None
+
+
+# ------------------------------------------------------------------ table
+
+
+def value_range(values: Iterable[object]) -> str:
+    vals = [v for v in values if isinstance(v, int | float)]
+    if not vals:
+        return "–"
+    lo, hi = min(vals), max(vals)
+    return fmt(lo) if lo == hi else f"{fmt(lo)}–{fmt(hi)}"
+
+
+def fmt(value: float | None) -> str:
+    if value is None:
+        return "–"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def verdict(fig: Figure, ratio: float | None) -> str:
+    if ratio is None:
+        return "–"
+    ok = ratio >= 1 - TARGET if fig.higher_is_better else ratio <= 1 + TARGET
+    return "ok" if ok else "**MISS**"
+
+
+def table(records: Sequence[dict[str, Any]]) -> str:
+    rows = [
+        "| figure | unit | ref | txchat | txchat/ref | target ±20 % "
+        "| range ref / txchat | runs | other_procs_cpu_s | other CPU, whole run |",
+        "|---|---|---:|---:|---:|---|---:|---:|---:|---:|",
+    ]
+    for phase in PHASES:
+        for fig in phase.figures:
+            by_server = {
+                s: [
+                    r
+                    for r in records
+                    if r.get("bench_phase") == phase.name and r.get("server") == s
+                ]
+                for s in SERVERS
+            }
+            if not any(by_server.values()):
+                continue
+            meds = {s: median(r.get(fig.metric) for r in by_server[s]) for s in SERVERS}
+            spread = " / ".join(
+                value_range(r.get(fig.metric) for r in by_server[s]) for s in SERVERS
+            )
+            ref, tx = meds["ref"], meds["txchat"]
+            ratio = tx / ref if ref and tx is not None else None
+            better = "higher" if fig.higher_is_better else "**lower**"
+            runs_all = [r for rs in by_server.values() for r in rs]
+            window = max(
+                (r.get("other_procs_cpu_s", 0.0) for r in runs_all), default=None
+            )
+            whole = max(
+                (
+                    r.get("bench_other_cpu_s", 0.0)
+                    / max(r.get("bench_wall_s", 1.0), 1e-3)
+                    for r in runs_all
+                ),
+                default=None,
+            )
+            bad = sum(
+                1 for rs in by_server.values() for r in rs if r.get("exit") not in (0,)
+            )
+            runs = "/".join(str(len(by_server[s])) for s in SERVERS)
+            if bad:
+                runs += f" ({bad} failed)"
+            rows.append(
+                f"| {fig.title} | {fig.unit}, {better} is better | {fmt(ref)} "
+                f"| {fmt(tx)} | {'–' if ratio is None else f'{ratio:.3f}'} "
+                f"| {verdict(fig, ratio)} | {spread} | {runs} | {fmt(window)} s "
+                f"| {'–' if whole is None else f'{whole:.0%}'} of a CPU |"
+            )
+    return "\n".join(rows)
+
+
+def details(records: Sequence[dict[str, Any]]) -> str:
+    """
+    One line per run: the phase actually run and the side figures.
+    """
+    lines = []
+    for r in records:
+        lat = r.get("lat_obs_us") or r.get("rtt_us") or {}
+        msgs = r.get("delivered") or 2 * r.get("round_trips", 0)
+        cpu = r.get("server_cpu_s")
+        per = f"{1e6 * cpu / msgs:.2f}" if msgs and cpu else "–"
+        p50 = f"{lat['p50'] / 1000:.2f} ms" if lat.get("n") else "–"
+        phase = PHASE_BY_NAME.get(r.get("bench_phase", ""))
+        values = " ".join(
+            f"{f.metric}={fmt(r.get(f.metric))}"
+            for f in (phase.figures if phase else ())
+        )
+        lines.append(
+            f"  {r.get('server'):7} {r.get('bench_phase_words', ''):22} {values} "
+            f"exit={r.get('exit')} lost={r.get('lost', 0)} "
+            f"p50={p50} srv_cpu={r.get('server_cpu_util', '–')} us/msg={per} "
+            f"other_procs_cpu_s={r.get('other_procs_cpu_s', '–')} "
+            f"bench_other_cpu_s={r.get('bench_other_cpu_s', '–')}"
+        )
+    return "\n".join(lines)
+
+
+def report(path: Path, run_id: str | None) -> int:
+    records = [json.loads(line) for line in path.read_text().splitlines() if line]
+    ids = [r.get("bench_run_id") for r in records if r.get("bench_run_id")]
+    if not ids:
+        raise SystemExit(f"{path}: no run_bench.py records")
+    wanted = run_id or ids[-1]
+    chosen = [r for r in records if r.get("bench_run_id") == wanted]
+    git = chosen[0].get("bench_git", {})
+    mach = chosen[0].get("bench_machine", {})
+    print(
+        f"run {wanted}: {len(chosen)} runs from {path}; txchat {git.get('commit')}"
+        f"{' + uncommitted changes' if git.get('chat_dirty') else ''}, "
+        f"{mach.get('cpus')} CPUs ({mach.get('cpu_model')})\n"
+    )
+    print(table(chosen))
+    print()
+    print(details(chosen))
+    return 0
+
+
+# ------------------------------------------------------------------ main
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--repeat", type=int, default=1, help="runs per server and phase")
+    ap.add_argument(
+        "--phases",
+        default=",".join(p.name for p in PHASES),
+        help="comma-separated subset of: %(default)s",
+    )
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: small fixed counts, conn 1000 (figures not comparable)",
+    )
+    ap.add_argument(
+        "--servers", default=",".join(SERVERS), help="subset of: %(default)s"
+    )
+    ap.add_argument("--target-s", type=float, default=7.0, help="length of auto runs")
+    ap.add_argument("--timeout", type=float, default=60.0, help="chatload hard limit")
+    ap.add_argument("--out", type=Path, help="JSON lines file (default: by date)")
+    ap.add_argument(
+        "--shared-bench",
+        type=Path,
+        default=Path(os.environ.get("BENCH_DIR", DEFAULT_SHARED)),
+        help="chatload and run.py (default: %(default)s)",
+    )
+    ap.add_argument(
+        "--venv",
+        type=Path,
+        default=REPO / ".venv" / "bin",
+        help="bin directory with python and twistd (default: %(default)s)",
+    )
+    ap.add_argument(
+        "--first-port", type=int, default=27101, help="in 27100-27199 (27101)"
+    )
+    ap.add_argument("--keep-logs", action="store_true", help="keep txchat's log")
+    ap.add_argument(
+        "--txchat-pythonpath",
+        type=Path,
+        metavar="DIR",
+        help="import chat from DIR/chat instead of the installed copy (A/B tests "
+        "of uncommitted changes; recorded in the results)",
+    )
+    ap.add_argument(
+        "--report",
+        type=Path,
+        metavar="JSONL",
+        help="only print the table of the last run (or --run-id) in JSONL",
+    )
+    ap.add_argument("--run-id", help="with --report: which run")
+    ap.add_argument(
+        "chatload_opts", nargs="*", help="after '--': extra chatload options (both)"
+    )
+    args = ap.parse_args(argv)
+    args.phase_list = [p.strip() for p in args.phases.split(",") if p.strip()]
+    for name in args.phase_list:
+        if name not in PHASE_BY_NAME:
+            ap.error(f"unknown phase {name!r}; choose from {', '.join(PHASE_BY_NAME)}")
+    args.server_list = [s.strip() for s in args.servers.split(",") if s.strip()]
+    for name in args.server_list:
+        if name not in SERVERS:
+            ap.error(f"unknown server {name!r}; choose from {', '.join(SERVERS)}")
+    if args.first_port not in PORTS:
+        ap.error(f"--first-port must be in {PORTS.start}-{PORTS.stop - 1}")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.report:
+        return report(args.report, args.run_id)
+
+    shared = args.shared_bench.resolve()
+    run_py = shared / "run.py"
+    if not run_py.exists():
+        raise SystemExit(f"{run_py} not found (--shared-bench)")
+    for tool in ("python", "twistd"):
+        if not (args.venv / tool).exists():
+            raise SystemExit(f"{args.venv / tool} missing: run 'make install'")
+    chatload = ensure_chatload(shared)
+    nofile = raise_nofile()
+    if nofile < 10100 and "conn" in args.phase_list and not args.quick:
+        log(f"warning: fd limit {nofile}; conn 10000 needs ~10100 fds per process")
+
+    day = time.strftime("%Y-%m-%d")
+    out = args.out or RESULTS / f"{day}-issue2{'-quick' if args.quick else ''}.jsonl"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    run_id = time.strftime("%Y%m%dT%H%M%S")
+    logdir = Path(tempfile.mkdtemp(prefix="txchat-bench-"))
+    ports = dict(zip(SERVERS, pick_ports(len(SERVERS), args.first_port), strict=True))
+    common = {
+        "bench": "issue2",
+        "bench_run_id": run_id,
+        "bench_quick": args.quick,
+        "bench_git": git_state(),
+        "bench_txchat_chat": installed_chat(args.venv, args.txchat_pythonpath),
+        "bench_machine": machine_info(),
+        "bench_args": sys.argv[1:] if argv is None else list(argv),
+    }
+    log(f"run {run_id}: results -> {out}; txchat log in {logdir}; ports {ports}")
+
+    phase_words = {
+        (s, p): (PHASE_BY_NAME[p].quick if args.quick else PHASE_BY_NAME[p].full)
+        for s in args.server_list
+        for p in args.phase_list
+    }
+    records: list[dict[str, Any]] = []
+    failed = False
+    try:
+        for k in range(args.repeat):
+            for name in args.phase_list:
+                # alternate who goes first, so drift hits both alike
+                order = args.server_list if k % 2 == 0 else args.server_list[::-1]
+                for server in order:
+                    port = ports[server] = free_port_like(ports[server])
+                    words = phase_words[server, name]
+                    record = run_one(
+                        args,
+                        server=server,
+                        cmd=server_cmd(
+                            server,
+                            args.venv,
+                            shared,
+                            port,
+                            logdir,
+                            args.txchat_pythonpath,
+                        ),
+                        port=port,
+                        phase_words=words,
+                        chatload=chatload,
+                        run_py=run_py,
+                    )
+                    if record is None:
+                        failed = True
+                        continue
+                    # later repeats reuse this server's calibrated count
+                    phase_words[server, name] = fixed_phase(record) or words
+                    record.update(common)
+                    record["bench_phase"] = name
+                    record["bench_phase_words"] = phase_words[server, name]
+                    record["bench_repeat"] = k
+                    failed |= record.get("exit") != 0
+                    with out.open("a") as f:
+                        f.write(json.dumps(record) + "\n")
+                    records.append(record)
+    finally:
+        if args.keep_logs:
+            log(f"txchat log kept in {logdir}")
+        else:
+            shutil.rmtree(logdir, ignore_errors=True)
+
+    git = common["bench_git"]
+    mach = common["bench_machine"]
+    dirty = " + uncommitted chat/ changes" if git["chat_dirty"] else ""
+    where = common["bench_txchat_chat"]
+    if where.get("differs_from_repo"):
+        dirty += f" (installed copy differs in {', '.join(where['differs_from_repo'])})"
+    if args.txchat_pythonpath:
+        dirty += f" (chat imported from {where.get('path')})"
+    print(
+        f"\nissue 2 benchmark, run {run_id} ({'quick' if args.quick else 'full'}), "
+        f"txchat {git['commit']}{dirty}, "
+        f"{mach['cpus']} CPUs ({mach['cpu_model']}), Python {mach['python']}; "
+        f"medians of {args.repeat} run(s); results in {out}\n"
+    )
+    print(table(records))
+    print(
+        "\nratio = txchat/ref; target: within 20 % of ref (>= 0.80, or <= 1.20 "
+        "for memory, where lower is better). other CPU s = CPU used by other "
+        "processes on the machine (run.py's other_procs_cpu_s: in the measured "
+        "window; whole run: pilots, start-up and logins too, per second of wall "
+        "time). Memory per connection: lower is better.\n"
+    )
+    print(details(records))
+    return 3 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
