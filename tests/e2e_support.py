@@ -316,17 +316,55 @@ class LineClient(Protocol):
             await self.wait_closed()
 
 
-class ServerProcess(ProcessProtocol):
+class ChildProcess(ProcessProtocol):
+    """
+    A child process whose output tests wait on (bounded) and whose exit
+    they can await.
+
+    @ivar ended: why the process ended, once it has.
+    """
+
+    what = "the process"
+
+    def __init__(self) -> None:
+        self.ended: Failure | None = None
+        self._conditions = _Conditions(self._describe)
+        self._end_waiters: list[Deferred[BaseException]] = []
+
+    def _describe(self) -> str:
+        raise NotImplementedError
+
+    def processEnded(self, reason: Failure) -> None:
+        self.ended = reason
+        self._conditions.fail_all(f"{self.what} exited")
+        waiters, self._end_waiters = self._end_waiters, []
+        for d in waiters:
+            d.callback(_exception(reason))
+
+    def _wait_ended(self, timeout: float) -> Deferred[BaseException]:
+        if self.ended is not None:
+            return succeed(_exception(self.ended))
+
+        def cancel(d: Deferred[BaseException]) -> None:
+            self._end_waiters.remove(d)
+
+        d: Deferred[BaseException] = Deferred(cancel)
+        self._end_waiters.append(d)
+        d.addTimeout(timeout, _clock())
+        return d
+
+
+class ServerProcess(ChildProcess):
     """
     C{twistd chat} as a child process; collects its log (stdout and stderr).
     """
 
+    what = "the server"
+
     def __init__(self) -> None:
+        super().__init__()
         self.log_lines: list[str] = []
-        self.ended: Failure | None = None
         self._partial = b""
-        self._conditions = _Conditions(self._describe)
-        self._end_waiters: list[Deferred[BaseException]] = []
 
     def _describe(self) -> str:
         return "server log so far:\n" + "\n".join(self.log_lines)
@@ -338,13 +376,6 @@ class ServerProcess(ProcessProtocol):
         self._conditions.check()
 
     errReceived = outReceived
-
-    def processEnded(self, reason: Failure) -> None:
-        self.ended = reason
-        self._conditions.fail_all("the server exited")
-        waiters, self._end_waiters = self._end_waiters, []
-        for d in waiters:
-            d.callback(_exception(reason))
 
     @property
     def log(self) -> str:
@@ -370,18 +401,6 @@ class ServerProcess(ProcessProtocol):
             return None
 
         return self._conditions.wait(found, f"log line like {regex.pattern!r}", timeout)
-
-    def _wait_ended(self, timeout: float) -> Deferred[BaseException]:
-        if self.ended is not None:
-            return succeed(_exception(self.ended))
-
-        def cancel(d: Deferred[BaseException]) -> None:
-            self._end_waiters.remove(d)
-
-        d: Deferred[BaseException] = Deferred(cancel)
-        self._end_waiters.append(d)
-        d.addTimeout(timeout, _clock())
-        return d
 
     def _signal(self, name: str) -> None:
         if self.ended is None and self.transport is not None:

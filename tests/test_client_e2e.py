@@ -14,21 +14,18 @@ import socket
 import sys
 from typing import Final, cast
 
-from twisted.internet.defer import Deferred, TimeoutError, succeed
+from twisted.internet.defer import Deferred, TimeoutError
 from twisted.internet.endpoints import quoteStringArgument
 from twisted.internet.error import ProcessDone, ProcessExitedAlready, ProcessTerminated
 from twisted.internet.interfaces import IReactorProcess
-from twisted.internet.protocol import ProcessProtocol
-from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
 
 from tests.certs import make_certificate
 from tests.e2e_support import (
     TIMEOUT,
+    ChildProcess,
     LineClient,
     WaitTimedOut,
-    _clock,
-    _Conditions,
     log_in,
     start_server,
     tcp_endpoint,
@@ -40,7 +37,7 @@ CHAT_CLIENT: Final = os.path.join(os.path.dirname(sys.executable), "chat-client"
 _TLS_PORT: Final = r"ChatFactory \(TLS\) starting on (\d+)$"
 
 
-class ClientProcess(ProcessProtocol):
+class ClientProcess(ChildProcess):
     """
     C{chat-client} as a child process: its stdin is ours to write and
     close; its stdout and stderr are collected separately.
@@ -49,15 +46,15 @@ class ClientProcess(ProcessProtocol):
     @ivar err: everything written to stderr, decoded.
     """
 
+    what = "the client"
+
     def __init__(self, label: str) -> None:
+        super().__init__()
         self.label = label
         self.out = ""
         self.err = ""
-        self.ended: Failure | None = None
         self._out_cursor = 0
         self._err_cursor = 0
-        self._conditions = _Conditions(self._describe)
-        self._end_waiters: list[Deferred[BaseException]] = []
 
     def _describe(self) -> str:
         state = "running" if self.ended is None else f"ended ({self.ended.value})"
@@ -79,13 +76,6 @@ class ClientProcess(ProcessProtocol):
     def errReceived(self, data: bytes) -> None:
         self.err += data.decode("utf-8", "replace")
         self._conditions.check()
-
-    def processEnded(self, reason: Failure) -> None:
-        self.ended = reason
-        self._conditions.fail_all("the client exited")
-        waiters, self._end_waiters = self._end_waiters, []
-        for d in waiters:
-            d.callback(cast(BaseException, reason.value))
 
     # Input.
 
@@ -138,18 +128,6 @@ class ClientProcess(ProcessProtocol):
             return text
 
         return self._conditions.wait(found, f"{text!r} on stderr", timeout)
-
-    def _wait_ended(self, timeout: float) -> Deferred[BaseException]:
-        if self.ended is not None:
-            return succeed(cast(BaseException, self.ended.value))
-
-        def cancel(d: Deferred[BaseException]) -> None:
-            self._end_waiters.remove(d)
-
-        d: Deferred[BaseException] = Deferred(cancel)
-        self._end_waiters.append(d)
-        d.addTimeout(timeout, _clock())
-        return d
 
     async def exit_code(self, timeout: float = TIMEOUT) -> int:
         """
