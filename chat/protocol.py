@@ -7,6 +7,7 @@ connection.  What a line means is decided by L{chat.dispatcher}.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterable
 from typing import Final
 
@@ -30,6 +31,7 @@ _SPLIT: Final = re.compile(rb"\n|\x00")
 # Replies go out with CRLF until the client's first line shows its choice.
 _DEFAULT_DELIMITER: Final = b"\r\n"
 _GREETING_BYTES: Final = GREETING.encode() + _DEFAULT_DELIMITER
+_DEFAULT_KEY: Final = sys.intern("text\r\n")
 # Lines acted on per connection per reactor turn (see dataReceived).
 LINES_PER_TURN: Final = 100
 
@@ -79,7 +81,7 @@ class ChatProtocol(LineReceiver):
 
     def __init__(self) -> None:
         # The render-cache key: a str, whose hash Python caches.
-        self._key = "text\r\n"
+        self._key = _DEFAULT_KEY
         self._buffer = b""
 
     # Twisted calls these, so they keep Twisted's names.
@@ -255,7 +257,8 @@ class ChatProtocol(LineReceiver):
             self.mode = mode
         if delimiter is not None:
             self.delimiter = delimiter
-        self._key = self.mode + self.delimiter.decode()
+        # Interned: one key string shared by every connection that uses it.
+        self._key = sys.intern(self.mode + self.delimiter.decode())
 
     def _check_length(self) -> None:
         if len(self._buffer) > self.factory.max_line_length + 1:

@@ -62,6 +62,8 @@ class UserRegistry:
         """
         check_name(name)
         key = fold(name)
+        if key == name:
+            key = name  # one string per user, not two, when already folded
         if key in self._clients:
             raise NameInUse(f"the name {name} is already taken; please choose another.")
         self._clients[key] = client

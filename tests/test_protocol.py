@@ -498,3 +498,13 @@ class FanOutTests(ProtocolTestCase):
         self.assertEqual((event.sender, event.text), ("sender", "hello"))
         self.assertEqual(line_t.value(), b"sender: hello\n")
         self.assertEqual(sender_t.value(), b"")
+
+    def test_render_keys_shared(self) -> None:
+        """
+        Connections in the same mode with the same terminator share one
+        render-cache key object (a string per connection would cost memory
+        on big servers).
+        """
+        first, _ = self.connect("first")
+        second, _ = self.connect("second")
+        self.assertIs(first._key, second._key)
