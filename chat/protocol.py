@@ -107,6 +107,19 @@ class ChatProtocol(LineReceiver):
         a chance to be written.  Otherwise one client's burst would pile up
         output for every reader faster than the reactor can flush it.
         """
+        if (
+            not self._buffer
+            and self._seen_terminator
+            and self._resume_call is None
+            and not self._discarding
+            and data.find(b"\n") == len(data) - 1
+            and len(data) <= self.factory.max_line_length + 1
+            and b"\x00" not in data
+        ):
+            # The common case, one whole line: none of the machinery below.
+            if not self.transport.disconnecting:  # type: ignore[attr-defined]
+                self.lineReceived(data[:-1])
+            return
         if self._resume_call is not None:
             self._unread += data
             return

@@ -273,6 +273,25 @@ class FramingTests(ProtocolTestCase):
             self.received(bob_t), ["alice: " + "y" * 64, "alice: " + "z" * 64]
         )
 
+    def test_limit_one_line_per_segment(self) -> None:
+        """
+        Lines arriving one per segment (the common case, which skips the
+        splitting machinery) obey the same limit and CR handling.
+        """
+        alice, alice_t = self.connect("alice")
+        _, bob_t = self.connect("bob")
+        alice_t.clear()
+        alice.dataReceived(b"a" * 64 + b"\n")
+        alice.dataReceived(b"b" * 64 + b"\r\n")
+        alice.dataReceived(b"c" * 65 + b"\n")
+        alice.dataReceived(b"d\r\n")
+        self.assertEqual(
+            self.received(bob_t),
+            ["alice: " + "a" * 64, "alice: " + "b" * 64, "alice: d"],
+        )
+        [error] = self.received(alice_t)
+        self.assertTrue(error.startswith("ERROR: line too long"), error)
+
     def test_long_line_across_segments(self) -> None:
         """
         An endless line is discarded as it arrives (the buffer stays
