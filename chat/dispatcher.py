@@ -34,6 +34,8 @@ from chat.events import (
 from chat.logs import LogLimiter
 from chat.registry import IChatClient, UserRegistry
 
+# Module level: a Logger class attribute builds a new Logger on every access.
+_log: Final = Logger(namespace="chat.dispatcher.Dispatcher")
 _Handler = Callable[[IChatClient, str], None]
 # Deliver one event to many clients, skipping one (the sender).
 FanOut = Callable[[Event, Iterable[IChatClient], IChatClient], None]
@@ -82,8 +84,6 @@ class Dispatcher:
     protocol writes shared bytes straight to its transports, and a future
     multi-node store could publish instead.
     """
-
-    _log = Logger()
 
     def __init__(
         self,
@@ -134,7 +134,7 @@ class Dispatcher:
         """
         registry = self.registry
         registry.add(name, client)
-        self.log_limiter.info(self._log, "{name} just joined the chat", name=name)
+        self.log_limiter.info(_log, "{name} just joined the chat", name=name)
         now = self._clock.seconds()
         count = len(registry)
         shown = registry.names() if count <= WELCOME_LIST_LIMIT else []
@@ -149,7 +149,7 @@ class Dispatcher:
         if not self.registry.remove(client):
             return
         self.log_limiter.info(
-            self._log,
+            _log,
             "{name} left the chat ({reason})",
             name=client.name,
             reason=reason,

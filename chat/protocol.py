@@ -9,10 +9,11 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Iterable
-from typing import Final
+from typing import Any, Final
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime, ITransport
 from twisted.internet.protocol import ServerFactory, connectionDone
+from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.protocols.basic import LineReceiver
 from twisted.python.failure import Failure
@@ -34,6 +35,25 @@ _GREETING_BYTES: Final = GREETING.encode() + _DEFAULT_DELIMITER
 _DEFAULT_KEY: Final = sys.intern("text\r\n")
 # Lines acted on per connection per reactor turn (see dataReceived).
 LINES_PER_TURN: Final = 100
+# Module level: a Logger class attribute builds a new Logger on every access.
+_log: Final = Logger(namespace="chat.protocol.ChatProtocol")
+
+
+def _pending_output(transport: Any) -> int | None:
+    """
+    Bytes a socket transport holds unsent, or C{None} for other transports.
+
+    Reads the buffer attributes of Twisted's C{FileDescriptor}: the cheap
+    way to spot a peer that stopped reading without paying for a producer
+    check on every write (see L{ChatFactory.check_output}).
+    """
+    try:
+        pending: int = (
+            len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+        )
+    except (AttributeError, TypeError):
+        return None
+    return pending
 
 
 def _describe(address: object) -> str:
@@ -58,10 +78,12 @@ class ChatProtocol(LineReceiver):
     If the peer stops reading, the transport pauses us as a producer; once
     more than C{factory.send_queue_limit} bytes pile up on top of the
     transport's own buffer the connection is aborted, so one stuck client
-    cannot make the server hold unbounded output.
+    cannot make the server hold unbounded output.  On plain sockets we
+    register as the producer only once the factory's periodic check finds
+    output piling up: a registered producer costs a check on every write,
+    the broadcast hot path.
     """
 
-    _log = Logger()
     CLOSE_GRACE: Final = 5.0
 
     factory: ChatFactory
@@ -73,6 +95,8 @@ class ChatProtocol(LineReceiver):
     _seen_terminator = False
     _discarding = False
     _paused = False
+    _watched = False
+    _registered = False
     _backlog = 0
     _overflowed = False
     _abort_call: IDelayedCall | None = None
@@ -91,11 +115,14 @@ class ChatProtocol(LineReceiver):
         set_no_delay = getattr(transport, "setTcpNoDelay", None)
         if set_no_delay is not None:
             set_no_delay(True)
-        transport.registerProducer(self, True)  # type: ignore[attr-defined]
+        if _pending_output(transport) is None:
+            # TLS and test transports: the transport tells us at once.
+            self._register()
+        else:
+            self._watched = True
+            self.factory.watch(self)
         if self.factory.log_limiter.allow():
-            self._log.info(
-                "connection from {peer}", peer=_describe(transport.getPeer())
-            )
+            _log.info("connection from {peer}", peer=_describe(transport.getPeer()))
         transport.write(_GREETING_BYTES)
 
     def dataReceived(self, data: bytes) -> None:
@@ -181,7 +208,7 @@ class ChatProtocol(LineReceiver):
             self.factory.dispatcher.dispatch(self, text)
         except ChatError as e:
             self.factory.log_limiter.info(
-                self._log,
+                _log,
                 "refused a request from {peer} ({name}): {reason}",
                 peer=_describe(self.transport.getPeer()),
                 name=self.name,
@@ -191,7 +218,7 @@ class ChatProtocol(LineReceiver):
 
     def lineLengthExceeded(self, line: bytes) -> int | None:
         self.factory.log_limiter.info(
-            self._log,
+            _log,
             "discarded a line over {limit} bytes from {peer}",
             limit=self.factory.max_line_length,
             peer=_describe(self.transport.getPeer()),
@@ -209,8 +236,10 @@ class ChatProtocol(LineReceiver):
                 call.cancel()
         self._abort_call = self._resume_call = None
         self._buffer = self._unread = b""
+        if self._watched:
+            self.factory.unwatch(self)
         if self.factory.log_limiter.allow():
-            self._log.info(
+            _log.info(
                 "connection from {peer} closed ({name}): {reason}",
                 peer=_describe(self.transport.getPeer()),
                 name=self.name,
@@ -263,6 +292,26 @@ class ChatProtocol(LineReceiver):
 
     # Internals.
 
+    def _register(self) -> None:
+        self.transport.registerProducer(self, True)  # type: ignore[attr-defined]
+        self._registered = True
+
+    def check_output(self, high_water: int) -> None:
+        """
+        Become the transport's producer while more than C{high_water} bytes
+        wait unsent, and stop being it once they are gone.
+        """
+        pending = _pending_output(self.transport)
+        if pending is None:
+            return
+        if not self._registered:
+            if pending > high_water:
+                # The transport pauses us on its next write.
+                self._register()
+        elif pending == 0 and not self._paused:
+            self.transport.unregisterProducer()  # type: ignore[attr-defined]
+            self._registered = False
+
     def _set_key(
         self, *, mode: str | None = None, delimiter: bytes | None = None
     ) -> None:
@@ -280,7 +329,7 @@ class ChatProtocol(LineReceiver):
             self.lineLengthExceeded(b"")
 
     def _overflow(self) -> None:
-        self._log.warn(
+        _log.warn(
             "disconnecting {peer} ({name}): it stopped reading and over "
             "{limit} bytes of output are waiting",
             peer=_describe(self.transport.getPeer()),
@@ -318,6 +367,9 @@ class ChatFactory(ServerFactory[ChatProtocol]):
     """
 
     protocol = ChatProtocol
+    OUTPUT_CHECK_INTERVAL: Final = 0.5
+    # Twisted's FileDescriptor.bufferSize: where it would pause a producer.
+    OUTPUT_HIGH_WATER: Final = 64 * 1024
 
     def __init__(
         self,
@@ -346,9 +398,36 @@ class ChatFactory(ServerFactory[ChatProtocol]):
         )
         self.max_line_length = max_line_length
         self.send_queue_limit = send_queue_limit
+        self._watched: set[ChatProtocol] = set()
+        self._output_check = LoopingCall(self.check_output)
+        self._output_check.clock = clock
+
+    def startFactory(self) -> None:
+        if not self._output_check.running:
+            self._output_check.start(self.OUTPUT_CHECK_INTERVAL, now=False)
 
     def stopFactory(self) -> None:
         self.log_limiter.stop()
+        if self._output_check.running:
+            self._output_check.stop()
+
+    def watch(self, protocol: ChatProtocol) -> None:
+        self._watched.add(protocol)
+
+    def unwatch(self, protocol: ChatProtocol) -> None:
+        self._watched.discard(protocol)
+
+    def check_output(self) -> None:
+        """
+        Look for connections whose peers stopped reading.
+
+        Every L{OUTPUT_CHECK_INTERVAL} seconds: about a microsecond per
+        connection, against the per-write producer check it replaces.  A
+        stuck peer can gain at most one interval of output before flow
+        control takes over.
+        """
+        for protocol in self._watched:
+            protocol.check_output(self.OUTPUT_HIGH_WATER)
 
     def buildProtocol(self, addr: object) -> ChatProtocol:
         protocol = ChatProtocol()

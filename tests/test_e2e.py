@@ -509,6 +509,53 @@ class ManyUsersTests(TestCase):
             )
 
 
+class SlowReaderTests(TestCase):
+    """
+    A user whose client stops reading is cut off; nobody else loses a line.
+    """
+
+    timeout = 60
+    CHUNKS = 25
+    CHUNK_LINES = 160
+
+    async def test_stuck_reader_disconnected(self) -> None:
+        """
+        A client that stops reading while another user sends 16 MB is
+        disconnected once over the send queue's 1 MiB (the server says why
+        in its log); the user who reads gets every line, in order.
+
+        The sender waits for the reader after each 640 KB, so that only the
+        stuck client falls behind.
+        """
+        server = await start_server(self)
+        endpoint = tcp_endpoint(server.tcp_port)
+        stuck = await log_in(self, endpoint, "stuck")
+        reader = await log_in(self, endpoint, "reader")
+        sender = await log_in(self, endpoint, "sender")
+        stuck.transport.pauseProducing()  # type: ignore[attr-defined]
+        await reader.expect("sender just joined")
+        body = "x" * 4000
+        total = self.CHUNKS * self.CHUNK_LINES
+        for chunk in range(self.CHUNKS):
+            for i in range(chunk * self.CHUNK_LINES, (chunk + 1) * self.CHUNK_LINES):
+                sender.send_line(f"{i:05} {body}")
+            await reader.expect(f"sender: {i:05} ")
+        lines = [line for line in reader.lines if line.startswith("sender: ")]
+        numbers = [line[8:13] for line in lines]
+        self.assertEqual(numbers, [f"{i:05}" for i in range(total)])
+        await server.process.wait_for_log(r"disconnecting .* \(stuck\): it stopped")
+        stuck.transport.resumeProducing()  # type: ignore[attr-defined]
+        await stuck.wait_closed()
+        for client in (sender, reader):
+            # Read or not yet: it may have come between two of the chunks.
+            left = await client.wait_for_count(
+                lambda line: line.startswith("* stuck left the chat"), 1
+            )
+            self.assertEqual(left, ["* stuck left the chat (connection closed)"])
+            client.send_line("/users")
+            await client.expect("* Online (2): ")
+
+
 class ServerLogTests(TestCase):
     """
     What the server's operator sees in the log (twistd's stdout).

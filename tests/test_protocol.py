@@ -31,6 +31,19 @@ class NoDelayTransport(StringTransport):
         self.no_delay = enabled
 
 
+class SocketTransport(NoDelayTransport):
+    """
+    A transport with the buffer attributes of Twisted's socket transports,
+    so L{ChatProtocol} takes its plain-socket path.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(peerAddress=IPv4Address("TCP", "127.0.0.1", 4321))
+        self.dataBuffer = b""
+        self.offset = 0
+        self._tempDataLen = 0
+
+
 class ProtocolTestCase(SynchronousTestCase):
     """
     Several L{ChatProtocol}s sharing one L{ChatFactory}.
@@ -430,6 +443,87 @@ class FlowControlTests(ProtocolTestCase):
                 sender.dataReceived(b"m %d\n" % i)
             slow.resumeProducing()
         self.assertFalse(slow_t.disconnected)
+
+
+class SocketFlowControlTests(ProtocolTestCase):
+    """
+    On plain sockets the protocol becomes the transport's producer only
+    while output piles up, found by the factory's periodic check.
+    """
+
+    def connect_socket(self, name: str) -> tuple[ChatProtocol, SocketTransport]:
+        protocol = self.factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 4321))
+        transport = SocketTransport()
+        protocol.makeConnection(transport)
+        protocol.dataReceived(name.encode() + b"\n")
+        transport.clear()
+        return protocol, transport
+
+    def test_socket_watched(self) -> None:
+        """
+        On a socket transport the protocol is watched by the factory rather
+        than registered as a producer.
+        """
+        protocol = self.factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 1))
+        transport = SocketTransport()
+        protocol.makeConnection(transport)
+        self.assertIn(b"name", transport.value())
+        self.assertIsNone(transport.producer)
+        self.assertIn(protocol, self.factory._watched)
+
+    def test_backed_up_becomes_producer(self) -> None:
+        """
+        A connection with more than the high-water mark unsent becomes the
+        transport's producer; once paused, past the send-queue limit it is
+        aborted and the others get every message.
+        """
+        slow, slow_t = self.connect_socket("slow")
+        _, fast_t = self.connect("fast")
+        sender, _ = self.connect("sender")
+        self.factory.check_output()
+        self.assertIsNone(slow_t.producer)
+        slow_t._tempDataLen = ChatFactory.OUTPUT_HIGH_WATER + 1
+        self.factory.check_output()
+        self.assertIs(slow_t.producer, slow)
+        slow.pauseProducing()  # what the transport does on its next write
+        fast_t.clear()
+        for i in range(100):
+            sender.dataReceived(b"message %d\n" % i)
+        self.assertTrue(slow_t.disconnected)
+        self.assertEqual(len(self.received(fast_t)), 100)
+
+    def test_drained_stops_being_producer(self) -> None:
+        """
+        Once everything is sent and the transport resumed it, the protocol
+        goes back to being watched only.
+        """
+        slow, slow_t = self.connect_socket("slow")
+        slow_t.dataBuffer = b"x" * (ChatFactory.OUTPUT_HIGH_WATER + 1)
+        self.factory.check_output()
+        slow.pauseProducing()
+        slow_t.dataBuffer = b""
+        self.factory.check_output()
+        self.assertIs(slow_t.producer, slow, "still paused: stays registered")
+        slow.resumeProducing()
+        self.factory.check_output()
+        self.assertIsNone(slow_t.producer)
+        self.assertFalse(slow_t.disconnected)
+
+    def test_check_runs_while_started(self) -> None:
+        """
+        The check runs every L{ChatFactory.OUTPUT_CHECK_INTERVAL} seconds
+        between start and stop, and a closed connection is no longer
+        watched.
+        """
+        slow, slow_t = self.connect_socket("slow")
+        self.factory.startFactory()
+        slow_t._tempDataLen = ChatFactory.OUTPUT_HIGH_WATER + 1
+        self.clock.advance(ChatFactory.OUTPUT_CHECK_INTERVAL)
+        self.assertIs(slow_t.producer, slow)
+        slow.connectionLost()
+        self.assertNotIn(slow, self.factory._watched)
+        self.factory.stopFactory()
+        self.assertEqual(self.clock.getDelayedCalls(), [])
 
 
 class LogFloodTests(ProtocolTestCase):
