@@ -1,0 +1,957 @@
+# -*- test-case-name: tests.test_store -*-
+"""
+The durable store: accounts, offline messages and history.
+
+The chat core sees only L{IChatStore}, whose methods return L{Deferred}s,
+so a store may do its I/O anywhere but on the reactor thread.
+L{SQLiteStore} is the embedded default: one SQLite connection used from one
+thread of an L{adbapi.ConnectionPool}.  L{MemoryStore} keeps everything in
+memory and answers at once; tests use it to drive the dispatcher without
+threads.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, cast
+
+from twisted.enterprise import adbapi
+from twisted.internet import threads
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.interfaces import IDelayedCall, IReactorFromThreads, IReactorTime
+from twisted.logger import Logger
+from zope.interface import Interface, implementer
+
+from chat.errors import ChatError
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """
+    A registered name.
+
+    @ivar key: the folded name (L{chat.commands.fold}), unique.
+    @ivar name: the name as registered, for display.
+    @ivar password_hash: an encoded hash, never the password.
+    @ivar created: when it was registered, in Unix seconds.
+    """
+
+    key: str
+    name: str
+    password_hash: str
+    created: float
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """
+    A message kept for an offline account until it is acknowledged.
+
+    @ivar id: unique and never reused: clients acknowledge by id.
+    @ivar recipient: the recipient's key.
+    @ivar kind: C{"private"} or C{"action"}.
+    """
+
+    id: int
+    recipient: str
+    sender: str
+    text: str
+    time: float
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """
+    A message as it was said in a room.
+
+    @ivar room: C{""} for the main channel everyone is in.
+    @ivar kind: C{"message"} or C{"action"}.
+    """
+
+    id: int
+    room: str
+    sender: str
+    text: str
+    time: float
+    kind: str
+
+
+class StoreError(Exception):
+    """
+    The store cannot be used as asked: for the operator, not for users.
+    """
+
+
+class AccountExists(ChatError):
+    """
+    The name is registered already.
+    """
+
+    code = "account-exists"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"{name} is already registered.")
+        self.name = name
+
+
+class NoSuchAccount(ChatError):
+    """
+    No account has that name.
+    """
+
+    code = "no-such-account"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"{name} is not registered.")
+        self.name = name
+
+
+class QueueFull(ChatError):
+    """
+    An offline account has as many stored messages as it may have.
+    """
+
+    code = "queue-full"
+
+    def __init__(self, name: str, limit: int) -> None:
+        super().__init__(
+            f"{name}'s offline queue is full ({limit} messages); try again later."
+        )
+        self.name = name
+        self.limit = limit
+
+
+class IChatStore(Interface):
+    """
+    Where the chat core keeps what must outlive a connection or the process.
+
+    Every method but L{add_history} returns a L{Deferred}; a result is
+    durable when its L{Deferred} fires.  Names are passed twice: C{key} is
+    the folded name (L{chat.commands.fold}) that identifies an account, and
+    C{name} is the name as typed, for display.  Times are Unix seconds.
+    """
+
+    def start() -> Deferred[None]:
+        """
+        Open the store, upgrading its schema if it is older.
+
+        @raise StoreError: if the store is newer than this program.
+        """
+
+    def close() -> Deferred[None]:
+        """
+        Write buffered history, wait for requests under way, and close.
+        Requests made afterwards fail with L{StoreError}.
+        """
+
+    def get_account(key: str) -> Deferred[Account | None]:
+        """
+        The account registered under C{key}, or L{None}.
+        """
+
+    def account_names() -> Deferred[dict[str, str]]:
+        """
+        Every registered name: a dict from key to name as registered.
+        """
+
+    def create_account(
+        key: str, name: str, password_hash: str, now: float
+    ) -> Deferred[Account]:
+        """
+        Register C{name}.
+
+        @raise AccountExists: if C{key} is registered.
+        """
+
+    def set_password_hash(key: str, password_hash: str) -> Deferred[None]:
+        """
+        Replace an account's password hash.
+
+        @raise NoSuchAccount: if C{key} is not registered.
+        """
+
+    def delete_account(key: str) -> Deferred[None]:
+        """
+        Remove an account and the messages stored for it.
+
+        @raise NoSuchAccount: if C{key} is not registered.
+        """
+
+    def enqueue(
+        recipient_key: str,
+        sender: str,
+        text: str,
+        now: float,
+        kind: str = "private",
+        *,
+        max_count: int,
+        max_age: float,
+    ) -> Deferred[StoredMessage]:
+        """
+        Keep a message for an offline account, in one transaction: first
+        drop the recipient's messages older than C{max_age} seconds, then
+        store this one unless C{max_count} are stored already.
+
+        The L{Deferred} fires only once the message is durable, so the sender
+        may be told it was stored.
+
+        @raise NoSuchAccount: if C{recipient_key} is not registered.
+        @raise QueueFull: if the recipient has C{max_count} messages waiting;
+            nothing was stored.
+        """
+
+    def pending(
+        recipient_key: str, now: float, max_age: float
+    ) -> Deferred[list[StoredMessage]]:
+        """
+        The messages waiting for C{recipient_key}, oldest first, leaving out
+        those older than C{max_age} seconds.  They stay until L{ack}ed.
+        """
+
+    def ack(recipient_key: str, ids: Iterable[int]) -> Deferred[int]:
+        """
+        Delete the stored messages with these ids that belong to
+        C{recipient_key}; ids of other accounts' messages are ignored.
+
+        @return: how many were deleted.
+        """
+
+    def add_history(
+        room: str, sender: str, text: str, now: float, kind: str = "message"
+    ) -> None:
+        """
+        Remember a message said in C{room}.
+
+        Not a L{Deferred}: this is called for every message on the hot path.
+        History is best-effort; a store may write it in batches and, if the
+        disk cannot keep up, drop entries not yet written.
+        """
+
+    def flush_history() -> Deferred[None]:
+        """
+        Write the history added so far; fires when it is written (or,
+        after an error that was logged, given up).
+        """
+
+    def history(room: str, limit: int) -> Deferred[list[HistoryEntry]]:
+        """
+        The last C{limit} entries of C{room}, oldest first, including
+        entries added but not yet written.  Only the most recent entries of
+        each room are kept (C{history_keep} of them).
+        """
+
+
+class Cursor(Protocol):
+    """
+    The part of a DB-API cursor that the SQLite interactions use: an
+    L{sqlite3.Cursor}, or the L{adbapi.Transaction} that wraps one.
+    """
+
+    @property
+    def lastrowid(self) -> int | None: ...
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def execute(self, sql: str, parameters: Any = ..., /) -> object: ...
+
+    def executemany(self, sql: str, parameters: Iterable[Any], /) -> object: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+
+# Each step moves the schema up one version; step N makes version N.  Steps
+# are only ever added: a released step must not change, since databases out
+# there are at its version.  No executescript: it would commit the
+# transaction that makes an upgrade all-or-nothing.
+MIGRATIONS: Sequence[Sequence[str]] = (
+    (
+        """
+        CREATE TABLE accounts (
+            key TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            password_hash TEXT NOT NULL,
+            created REAL NOT NULL
+        )
+        """,
+        # AUTOINCREMENT: ids are never reused, even after the newest
+        # message is acknowledged, because clients acknowledge by id.
+        """
+        CREATE TABLE offline_messages (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            recipient TEXT NOT NULL
+                REFERENCES accounts (key) ON DELETE CASCADE,
+            sender TEXT NOT NULL,
+            text TEXT NOT NULL,
+            time REAL NOT NULL,
+            kind TEXT NOT NULL DEFAULT 'private'
+        )
+        """,
+        "CREATE INDEX offline_messages_recipient ON offline_messages (recipient, id)",
+    ),
+    (
+        # room '' is the main channel; named rooms come later.
+        """
+        CREATE TABLE history (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            room TEXT NOT NULL DEFAULT '',
+            sender TEXT NOT NULL,
+            text TEXT NOT NULL,
+            time REAL NOT NULL,
+            kind TEXT NOT NULL DEFAULT 'message'
+        )
+        """,
+        "CREATE INDEX history_room_id ON history (room, id)",
+    ),
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+# How long a statement waits for another process's lock (say, a backup or
+# the sqlite3 shell) before it fails, in milliseconds.
+BUSY_TIMEOUT = 5000
+
+
+def migrate(cursor: Cursor, upto: int | None = None) -> int:
+    """
+    Bring the schema up to version C{upto} (by default the newest) by
+    applying the missing L{MIGRATIONS} in order.  Run it inside a
+    transaction so that an upgrade happens entirely or not at all.
+
+    @return: the schema version now.
+    @raise StoreError: if the database is newer than L{SCHEMA_VERSION}; it
+        is left untouched.
+    """
+    target = SCHEMA_VERSION if upto is None else upto
+    cursor.execute("PRAGMA user_version")
+    (version,) = cursor.fetchone()
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"database schema version {version} is newer than this program "
+            f"supports ({SCHEMA_VERSION}); upgrade txchat"
+        )
+    if version >= target:
+        return int(version)
+    for step in MIGRATIONS[version:target]:
+        for statement in step:
+            cursor.execute(statement)
+    # PRAGMA takes no parameters; target is an int we computed.
+    cursor.execute(f"PRAGMA user_version = {int(target)}")
+    return target
+
+
+def _configure(connection: sqlite3.Connection) -> None:
+    """
+    Set up a new connection (C{cp_openfun}).
+
+    WAL lets readers (a backup, the sqlite3 shell) work while we write, and
+    makes a commit one append to the log.  C{synchronous=FULL} syncs that
+    log on every commit: L{IChatStore.enqueue} promises that a stored
+    message survives a power cut once the sender has been told.
+    """
+    connection.execute("PRAGMA journal_mode = WAL")
+    connection.execute("PRAGMA synchronous = FULL")
+    connection.execute("PRAGMA foreign_keys = ON")
+    connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT}")
+
+
+# The interactions below run in the pool's thread.  The connection is in
+# autocommit mode (isolation_level=None): each interaction that writes opens
+# its transaction with BEGIN IMMEDIATE, so it takes the write lock before it
+# reads; the pool commits when it returns and rolls back if it raises.
+
+_HistoryRow = tuple[str, str, str, float, str]
+
+
+def _upgrade(txn: Cursor) -> int:
+    txn.execute("BEGIN IMMEDIATE")
+    return migrate(txn)
+
+
+def _get_account(txn: Cursor, key: str) -> Account | None:
+    txn.execute(
+        "SELECT key, name, password_hash, created FROM accounts WHERE key = ?",
+        (key,),
+    )
+    row = txn.fetchone()
+    return None if row is None else Account(*row)
+
+
+def _account_names(txn: Cursor) -> dict[str, str]:
+    txn.execute("SELECT key, name FROM accounts")
+    return dict(txn.fetchall())
+
+
+def _create_account(
+    txn: Cursor, key: str, name: str, password_hash: str, now: float
+) -> Account:
+    txn.execute("BEGIN IMMEDIATE")
+    txn.execute("SELECT 1 FROM accounts WHERE key = ?", (key,))
+    if txn.fetchone() is not None:
+        raise AccountExists(name)
+    txn.execute(
+        "INSERT INTO accounts (key, name, password_hash, created) VALUES (?, ?, ?, ?)",
+        (key, name, password_hash, now),
+    )
+    return Account(key, name, password_hash, now)
+
+
+def _set_password_hash(txn: Cursor, key: str, password_hash: str) -> None:
+    txn.execute("BEGIN IMMEDIATE")
+    txn.execute(
+        "UPDATE accounts SET password_hash = ? WHERE key = ?", (password_hash, key)
+    )
+    if txn.rowcount == 0:
+        raise NoSuchAccount(key)
+
+
+def _delete_account(txn: Cursor, key: str) -> None:
+    txn.execute("BEGIN IMMEDIATE")
+    # Also done by ON DELETE CASCADE; explicit so it cannot depend on a PRAGMA.
+    txn.execute("DELETE FROM offline_messages WHERE recipient = ?", (key,))
+    txn.execute("DELETE FROM accounts WHERE key = ?", (key,))
+    if txn.rowcount == 0:
+        raise NoSuchAccount(key)
+
+
+def _enqueue(
+    txn: Cursor,
+    key: str,
+    sender: str,
+    text: str,
+    now: float,
+    kind: str,
+    max_count: int,
+    max_age: float,
+) -> StoredMessage:
+    txn.execute("BEGIN IMMEDIATE")
+    txn.execute("SELECT name FROM accounts WHERE key = ?", (key,))
+    row = txn.fetchone()
+    if row is None:
+        raise NoSuchAccount(key)
+    txn.execute(
+        "DELETE FROM offline_messages WHERE recipient = ? AND time < ?",
+        (key, now - max_age),
+    )
+    txn.execute("SELECT count(*) FROM offline_messages WHERE recipient = ?", (key,))
+    (count,) = txn.fetchone()
+    if count >= max_count:
+        raise QueueFull(row[0], max_count)
+    txn.execute(
+        "INSERT INTO offline_messages (recipient, sender, text, time, kind)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (key, sender, text, now, kind),
+    )
+    assert txn.lastrowid is not None
+    return StoredMessage(txn.lastrowid, key, sender, text, now, kind)
+
+
+def _pending(txn: Cursor, key: str, oldest: float) -> list[StoredMessage]:
+    txn.execute(
+        "SELECT id, recipient, sender, text, time, kind FROM offline_messages"
+        " WHERE recipient = ? AND time >= ? ORDER BY id",
+        (key, oldest),
+    )
+    return [StoredMessage(*row) for row in txn.fetchall()]
+
+
+def _ack(txn: Cursor, key: str, ids: list[int]) -> int:
+    txn.execute("BEGIN IMMEDIATE")
+    txn.executemany(
+        "DELETE FROM offline_messages WHERE recipient = ? AND id = ?",
+        [(key, id) for id in ids],
+    )
+    return txn.rowcount
+
+
+def _write_history(
+    txn: Cursor, batch: Iterable[_HistoryRow], prune: tuple[list[str], int] | None
+) -> None:
+    txn.execute("BEGIN IMMEDIATE")
+    txn.executemany(
+        "INSERT INTO history (room, sender, text, time, kind) VALUES (?, ?, ?, ?, ?)",
+        batch,
+    )
+    if prune is None:
+        return
+    rooms, keep = prune
+    for room in rooms:
+        # The newest row that is one too many; it and older ones go.
+        txn.execute(
+            "SELECT id FROM history WHERE room = ? ORDER BY id DESC LIMIT 1 OFFSET ?",
+            (room, keep),
+        )
+        row = txn.fetchone()
+        if row is not None:
+            txn.execute(
+                "DELETE FROM history WHERE room = ? AND id <= ?", (room, row[0])
+            )
+
+
+def _history(txn: Cursor, room: str, limit: int) -> list[HistoryEntry]:
+    txn.execute(
+        "SELECT id, room, sender, text, time, kind FROM history"
+        " WHERE room = ? ORDER BY id DESC LIMIT ?",
+        (room, limit),
+    )
+    return [HistoryEntry(*row) for row in reversed(txn.fetchall())]
+
+
+@implementer(IChatStore)
+class SQLiteStore:
+    """
+    An L{IChatStore} in one SQLite file.
+
+    One connection, used from one pool thread: SQLite writes one
+    transaction at a time anyway, and requests run in the order they were
+    made.  History is written in batches: L{add_history} only appends to a
+    buffer, and one transaction writes everything that arrived while the
+    previous one ran, which keeps up with far more messages than a
+    transaction per message would.
+
+    @ivar path: the database file.
+    @ivar history_keep: how many history entries to keep for each room.
+    @ivar history_buffer: at most this many entries wait to be written; past
+        it the oldest are dropped (and a warning logged), so a stalled disk
+        cannot use up memory.
+    @ivar prune_every: how many entries to write between two prunings of
+        history down to C{history_keep} per room; so a room holds at most
+        about C{history_keep + prune_every} entries on disk.
+    """
+
+    _log = Logger()
+    # Entries of the main room kept in memory for history().
+    HISTORY_TAIL = 200
+
+    # At most this many entries per transaction: requests made meanwhile
+    # (an offline message, a login) wait for the batch under way, so it
+    # must stay short.  Some 10,000 rows take a tenth of a second.
+    history_batch = 10_000
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        clock: IReactorTime | None = None,
+        history_keep: int = 100_000,
+        history_buffer: int = 100_000,
+        prune_every: int | None = None,
+    ) -> None:
+        if clock is None:
+            from twisted.internet import reactor
+
+            clock = reactor
+        assert clock is not None
+        if history_keep < 1 or history_buffer < 1:
+            raise ValueError("history_keep and history_buffer must be positive")
+        self.path = path
+        self._clock: IReactorTime = clock
+        self.history_keep = history_keep
+        self.history_buffer = history_buffer
+        self.prune_every = prune_every if prune_every is not None else history_keep
+        self._pool: adbapi.ConnectionPool | None = None
+        self._open = False
+        self._closing = False
+        # Who waits for close() to finish, and whether it has.
+        self._closed: list[Deferred[None]] | None = None
+        self._shut = False
+        # Requests under way, and who waits for there to be none.
+        self._running = 0
+        self._idle: list[Deferred[None]] = []
+        # History not yet written.  Entries are numbered in the order they
+        # were added: _added is the next number, and every entry numbered
+        # below _written is on disk (or was given up).
+        self._buffer: deque[_HistoryRow] = deque(maxlen=history_buffer)
+        self._added = 0
+        self._written = 0
+        self._writing = False
+        self._flush_call: IDelayedCall | None = None
+        self._flushed: list[tuple[int, Deferred[None]]] = []
+        self._dropped = 0
+        self._rooms: set[str] = set()
+        self._since_prune = 0
+        # The newest entries of the main room, so that the replay at every
+        # login needs no disk read (entries not yet written have id 0).
+        self._tail: deque[HistoryEntry] = deque(maxlen=self.HISTORY_TAIL)
+
+    # Opening and closing.
+
+    def start(self) -> Deferred[None]:
+        """
+        Open the database (creating it if needed) and upgrade its schema.
+        """
+        if self._pool is not None:
+            return fail(StoreError("the store was started already"))
+        self._pool = adbapi.ConnectionPool(
+            "sqlite3",
+            self.path,
+            check_same_thread=False,
+            isolation_level=None,
+            cp_min=1,
+            cp_max=1,
+            cp_openfun=_configure,
+        )
+        # The pool starts itself when the reactor starts; under a running
+        # reactor (trial, or a service started late) it must be told.
+        if not self._pool.running:
+            self._pool.start()
+        return Deferred.fromCoroutine(self._start())
+
+    async def _start(self) -> None:
+        version = await self._call(_upgrade)
+        self._tail.extendleft(
+            reversed(await self._call(_history, "", self.HISTORY_TAIL))
+        )
+        self._log.info(
+            "opened {path} (schema version {version})", path=self.path, version=version
+        )
+        self._open = True
+        if self._buffer:
+            self._write_batch()
+
+    def close(self) -> Deferred[None]:
+        """
+        Write buffered history, wait for requests under way, then close the
+        connection (in its own thread: closing may checkpoint the log).
+        """
+        if self._shut:
+            return succeed(None)
+        d: Deferred[None] = Deferred()
+        if self._closed is not None:
+            self._closed.append(d)
+            return d
+        self._closed = [d]
+        Deferred.fromCoroutine(self._close())
+        return d
+
+    async def _close(self) -> None:
+        try:
+            if self._open:
+                await self.flush_history()
+            self._closing = True
+            self._give_up_history()
+            if self._running:
+                idle: Deferred[None] = Deferred()
+                self._idle.append(idle)
+                await idle
+            pool = self._pool
+            if pool is not None:
+                if pool.running:
+                    from twisted.internet import reactor
+
+                    try:
+                        await threads.deferToThreadPool(
+                            cast(IReactorFromThreads, reactor),
+                            pool.threadpool,
+                            _disconnect,
+                            pool,
+                        )
+                    except Exception:
+                        self._log.failure("closing {path} failed", path=self.path)
+                pool.close()
+        finally:
+            self._closing = self._shut = True
+            waiting, self._closed = self._closed or [], []
+            for d in waiting:
+                d.callback(None)
+
+    def _call(
+        self,
+        interaction: Callable[Concatenate[Cursor, _P], _T],
+        *args: _P.args,
+        **kwargs: _P.kwargs,
+    ) -> Deferred[_T]:
+        """
+        Run C{interaction} in the pool's thread, keeping count of requests
+        under way for L{close}.
+        """
+        if self._pool is None or self._closing:
+            return fail(StoreError("the store is not open"))
+        d: Deferred[_T] = self._pool.runInteraction(interaction, *args, **kwargs)
+        self._running += 1
+
+        def finished(result: _T) -> _T:
+            self._running -= 1
+            if not self._running:
+                idle, self._idle = self._idle, []
+                for waiter in idle:
+                    waiter.callback(None)
+            return result
+
+        return d.addBoth(finished)
+
+    # Accounts.
+
+    def get_account(self, key: str) -> Deferred[Account | None]:
+        return self._call(_get_account, key)
+
+    def account_names(self) -> Deferred[dict[str, str]]:
+        return self._call(_account_names)
+
+    def create_account(
+        self, key: str, name: str, password_hash: str, now: float
+    ) -> Deferred[Account]:
+        return self._call(_create_account, key, name, password_hash, now)
+
+    def set_password_hash(self, key: str, password_hash: str) -> Deferred[None]:
+        return self._call(_set_password_hash, key, password_hash)
+
+    def delete_account(self, key: str) -> Deferred[None]:
+        return self._call(_delete_account, key)
+
+    # Offline messages.
+
+    def enqueue(
+        self,
+        recipient_key: str,
+        sender: str,
+        text: str,
+        now: float,
+        kind: str = "private",
+        *,
+        max_count: int,
+        max_age: float,
+    ) -> Deferred[StoredMessage]:
+        return self._call(
+            _enqueue, recipient_key, sender, text, now, kind, max_count, max_age
+        )
+
+    def pending(
+        self, recipient_key: str, now: float, max_age: float
+    ) -> Deferred[list[StoredMessage]]:
+        return self._call(_pending, recipient_key, now - max_age)
+
+    def ack(self, recipient_key: str, ids: Iterable[int]) -> Deferred[int]:
+        return self._call(_ack, recipient_key, [int(id) for id in ids])
+
+    # History.
+
+    def add_history(
+        self, room: str, sender: str, text: str, now: float, kind: str = "message"
+    ) -> None:
+        if self._closing:
+            return
+        if len(self._buffer) == self.history_buffer:
+            if not self._dropped:
+                self._log.warn(
+                    "history is arriving faster than it can be written: the "
+                    "oldest of {limit} unwritten entries are being dropped",
+                    limit=self.history_buffer,
+                )
+            self._dropped += 1
+        self._buffer.append((room, sender, text, now, kind))
+        if not room:
+            self._tail.append(HistoryEntry(0, room, sender, text, now, kind))
+        self._added += 1
+        self._rooms.add(room)
+        if self._flush_call is None and not self._writing:
+            self._flush_call = self._clock.callLater(0, self._write_batch)
+
+    def flush_history(self) -> Deferred[None]:
+        target = self._added
+        if self._written >= target:
+            return succeed(None)
+        d: Deferred[None] = Deferred()
+        self._flushed.append((target, d))
+        self._write_batch()
+        return d
+
+    def history(self, room: str, limit: int) -> Deferred[list[HistoryEntry]]:
+        if limit <= 0:
+            return succeed([])
+        if not room and limit <= self.HISTORY_TAIL and self._open:
+            return succeed(list(self._tail)[-limit:])
+        d = self.flush_history()
+        return d.addCallback(lambda _: self._call(_history, room, limit))
+
+    def _write_batch(self) -> None:
+        """
+        Write the buffered entries (up to L{history_batch}) in one
+        transaction, unless one is under way: then they wait for the next,
+        so batches are written in order.
+        """
+        if self._flush_call is not None:
+            if self._flush_call.active():
+                self._flush_call.cancel()
+            self._flush_call = None
+        if self._writing or not self._buffer or not self._open or self._closing:
+            return
+        batch: Sequence[_HistoryRow] | deque[_HistoryRow]
+        if len(self._buffer) <= self.history_batch:
+            batch, self._buffer = self._buffer, deque(maxlen=self.history_buffer)
+        else:
+            popleft = self._buffer.popleft
+            batch = [popleft() for _ in range(self.history_batch)]
+        # What is left in the buffer are the newest entries.
+        end = self._added - len(self._buffer)
+        if self._dropped:
+            self._log.warn(
+                "{count} history entries were dropped: the disk did not keep up",
+                count=self._dropped,
+            )
+            self._dropped = 0
+        prune = None
+        self._since_prune += len(batch)
+        if self._since_prune >= self.prune_every:
+            prune = (sorted(self._rooms), self.history_keep)
+            self._rooms = set()
+            self._since_prune = 0
+        self._writing = True
+        d = self._call(_write_history, batch, prune)
+        d.addErrback(
+            lambda f: self._log.failure(
+                "could not write {count} history entries", f, count=len(batch)
+            )
+        )
+        d.addCallback(lambda _: self._history_written(end))
+
+    def _history_written(self, end: int) -> None:
+        self._writing = False
+        self._written = end
+        if self._buffer:
+            self._write_batch()
+        self._notify_flushed()
+
+    def _give_up_history(self) -> None:
+        """
+        Closing, or never opened: what is still buffered will not be written.
+        """
+        if self._flush_call is not None and self._flush_call.active():
+            self._flush_call.cancel()
+        self._flush_call = None
+        self._buffer.clear()
+        self._written = self._added
+        self._notify_flushed()
+
+    def _notify_flushed(self) -> None:
+        done = [d for target, d in self._flushed if target <= self._written]
+        self._flushed = [(t, d) for t, d in self._flushed if t > self._written]
+        for d in done:
+            d.callback(None)
+
+
+def _disconnect(pool: adbapi.ConnectionPool) -> None:
+    """
+    Close the pool's connection from the thread that opened it.
+    """
+    connection = pool.connections.get(pool.threadID())
+    if connection is not None:
+        pool.disconnect(connection)
+
+
+@implementer(IChatStore)
+class MemoryStore:
+    """
+    An L{IChatStore} that keeps everything in memory and answers at once
+    (its L{Deferred}s have fired already): for tests, and for servers that
+    need no durability.
+    """
+
+    def __init__(self, *, history_keep: int = 100_000) -> None:
+        self.history_keep = history_keep
+        self._accounts: dict[str, Account] = {}
+        self._queues: dict[str, list[StoredMessage]] = {}
+        self._next_message = 1
+        self._history: dict[str, deque[HistoryEntry]] = {}
+        self._next_entry = 1
+
+    def start(self) -> Deferred[None]:
+        return succeed(None)
+
+    def close(self) -> Deferred[None]:
+        return succeed(None)
+
+    def get_account(self, key: str) -> Deferred[Account | None]:
+        return succeed(self._accounts.get(key))
+
+    def account_names(self) -> Deferred[dict[str, str]]:
+        return succeed({key: a.name for key, a in self._accounts.items()})
+
+    def create_account(
+        self, key: str, name: str, password_hash: str, now: float
+    ) -> Deferred[Account]:
+        if key in self._accounts:
+            return fail(AccountExists(name))
+        account = self._accounts[key] = Account(key, name, password_hash, now)
+        return succeed(account)
+
+    def set_password_hash(self, key: str, password_hash: str) -> Deferred[None]:
+        account = self._accounts.get(key)
+        if account is None:
+            return fail(NoSuchAccount(key))
+        self._accounts[key] = Account(key, account.name, password_hash, account.created)
+        return succeed(None)
+
+    def delete_account(self, key: str) -> Deferred[None]:
+        if self._accounts.pop(key, None) is None:
+            return fail(NoSuchAccount(key))
+        self._queues.pop(key, None)
+        return succeed(None)
+
+    def enqueue(
+        self,
+        recipient_key: str,
+        sender: str,
+        text: str,
+        now: float,
+        kind: str = "private",
+        *,
+        max_count: int,
+        max_age: float,
+    ) -> Deferred[StoredMessage]:
+        account = self._accounts.get(recipient_key)
+        if account is None:
+            return fail(NoSuchAccount(recipient_key))
+        oldest = now - max_age
+        queue = [m for m in self._queues.get(recipient_key, []) if m.time >= oldest]
+        self._queues[recipient_key] = queue
+        if len(queue) >= max_count:
+            return fail(QueueFull(account.name, max_count))
+        message = StoredMessage(
+            self._next_message, recipient_key, sender, text, now, kind
+        )
+        self._next_message += 1
+        queue.append(message)
+        return succeed(message)
+
+    def pending(
+        self, recipient_key: str, now: float, max_age: float
+    ) -> Deferred[list[StoredMessage]]:
+        oldest = now - max_age
+        queue = self._queues.get(recipient_key, [])
+        return succeed([m for m in queue if m.time >= oldest])
+
+    def ack(self, recipient_key: str, ids: Iterable[int]) -> Deferred[int]:
+        queue = self._queues.get(recipient_key, [])
+        gone = set(ids)
+        kept = [m for m in queue if m.id not in gone]
+        if queue:
+            self._queues[recipient_key] = kept
+        return succeed(len(queue) - len(kept))
+
+    def add_history(
+        self, room: str, sender: str, text: str, now: float, kind: str = "message"
+    ) -> None:
+        entries = self._history.get(room)
+        if entries is None:
+            entries = self._history[room] = deque(maxlen=self.history_keep)
+        entries.append(HistoryEntry(self._next_entry, room, sender, text, now, kind))
+        self._next_entry += 1
+
+    def flush_history(self) -> Deferred[None]:
+        return succeed(None)
+
+    def history(self, room: str, limit: int) -> Deferred[list[HistoryEntry]]:
+        if limit <= 0:
+            return succeed([])
+        entries = self._history.get(room, ())
+        return succeed(list(entries)[-limit:])
