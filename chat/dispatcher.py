@@ -10,33 +10,53 @@ L{IChatClient}s; front ends own the wire.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Final
 
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 
-from chat.commands import Say, Slash, Whisper, parse
-from chat.errors import BadUsage, NotJoined, UnknownCommand
+from chat.commands import Slash, Whisper, fold, parse
+from chat.errors import (
+    BadUsage,
+    ChatError,
+    NoSuchUser,
+    NotJoined,
+    NotRegistered,
+    Throttled,
+    UnknownCommand,
+    WrongPassword,
+)
 from chat.events import (
+    AccountChanged,
     Action,
     CommandHelp,
+    Error,
     Event,
     Goodbye,
     Help,
     Joined,
     Left,
     Message,
+    Past,
+    PastEnd,
     Private,
     Prompt,
+    Queued,
+    Stored,
+    StoredEnd,
     UserList,
     Welcome,
 )
 from chat.logs import LogLimiter
+from chat.passwords import PasswordHasher
 from chat.registry import IChatClient, UserRegistry
+from chat.store import HistoryEntry, IChatStore, MemoryStore, StoredMessage
 
 # Module level: a Logger class attribute builds a new Logger on every access.
 _log: Final = Logger(namespace="chat.dispatcher.Dispatcher")
-_Handler = Callable[[IChatClient, str], None]
+_Handler = Callable[[IChatClient, str], "Deferred[None] | None"]
 # Deliver one event to many clients, skipping one (the sender).
 FanOut = Callable[[Event, Iterable[IChatClient], IChatClient], None]
 
@@ -61,12 +81,47 @@ COMMANDS: Final = (
     CommandHelp("/dm NAME TEXT", "send TEXT to NAME only", ("/msg", "NAME*TEXT")),
     CommandHelp("/bm TEXT", "send TEXT to everyone", ("ALL*TEXT", "a plain line")),
     CommandHelp("/me ACTION", "tell everyone what you are doing"),
+    CommandHelp("/history [N]", "show the last N messages (default 20)"),
+    CommandHelp("/register PASSWORD", "reserve your name with a password"),
+    CommandHelp("/password OLD NEW", "change your name's password"),
+    CommandHelp("/unregister PASSWORD", "give your name up"),
+    CommandHelp("/ack ID...", "confirm stored messages (JSON clients)"),
     CommandHelp("/mode json|text", "switch this connection's output format"),
     CommandHelp("/quit [REASON]", "say goodbye and disconnect", ("/exit",)),
 )
 
 # Commands that make sense before a name is chosen.
 _BEFORE_JOIN: Final = frozenset({"help", "quit", "exit", "mode"})
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """
+    The documented limits of accounts, offline messages and history.
+    """
+
+    offline_count: int = 100
+    offline_age: float = 30 * 24 * 3600.0
+    history_on_join: int = 10
+    history_default: int = 20
+    history_max: int = 200
+    password_min: int = 6
+    password_max: int = 256
+    tries_per_name: int = 5
+    tries_per_address: int = 20
+    tries_window: float = 60.0
+    # Text-mode stored messages count as delivered after this long open.
+    confirm_after: float = 10.0
+
+
+def _ids(args: str) -> list[int]:
+    try:
+        ids = [int(word) for word in args.split()]
+    except ValueError:
+        ids = []
+    if not ids or min(ids) < 1:
+        raise BadUsage("usage: /ack ID [ID ...] (the ids of stored messages)")
+    return ids
 
 
 class Dispatcher:
@@ -93,44 +148,173 @@ class Dispatcher:
         announce_limit: int = 200,
         log_limiter: LogLimiter | None = None,
         fan_out: FanOut = deliver_each,
+        store: IChatStore | None = None,
+        hasher: PasswordHasher | None = None,
+        limits: Limits | None = None,
+        keep_history: bool = True,
     ) -> None:
+        from chat.throttle import Throttle
+
         self.registry = registry
         self._clock = clock
         self.announce_limit = announce_limit
         self.log_limiter = log_limiter or LogLimiter(clock, per_second=0)
         self._fan_out = fan_out
+        self.store: IChatStore = store if store is not None else MemoryStore()
+        self.hasher = hasher if hasher is not None else PasswordHasher()
+        self.limits = limits = limits or Limits()
+        self.keep_history = keep_history
+        # Registered names (folded -> as registered): routing decisions on
+        # the hot path must not wait for the store.
+        self.accounts: dict[str, str] = {}
+        self._name_tries = Throttle(clock, limits.tries_per_name, limits.tries_window)
+        self._address_tries = Throttle(
+            clock, limits.tries_per_address, limits.tries_window
+        )
+        # Clients at the password prompt, and the name they asked for.
+        self._pending: dict[IChatClient, str] = {}
+        # Clients between a right password and being online.
+        self._logging_in: set[IChatClient] = set()
+        # Text-mode clients' stored messages not yet counted as delivered.
+        self._unconfirmed: dict[IChatClient, tuple[list[int], IDelayedCall]] = {}
+
+    def load_accounts(self) -> Deferred[None]:
+        """
+        Read the registered names from the store; call before serving.
+        """
+
+        def loaded(accounts: dict[str, str]) -> None:
+            self.accounts = accounts
+
+        return self.store.account_names().addCallback(loaded)
 
     # Entry points for front ends.
 
-    def dispatch(self, client: IChatClient, line: str) -> None:
+    def dispatch(self, client: IChatClient, line: str) -> Deferred[None] | None:
         """
         Act on C{line} from C{client}.
 
+        @return: L{None} if done, or a L{Deferred} that fires when done; a
+            front end acts on the client's next line only after that.  It
+            fails with a L{ChatError} if the request was refused.
         @raise chat.errors.ChatError: if the line is refused; nothing else
             happened.
         """
+        if self._pending and client in self._pending:
+            if line.partition(" ")[0].lower() not in ("/quit", "/exit"):
+                return self._check_password(client, self._pending.pop(client), line)
+            del self._pending[client]
         if not line or line.isspace():
-            return
+            return None
+        if self._unconfirmed and client in self._unconfirmed:
+            # It is reading and writing: what it was sent arrived.
+            self._confirm(client)
         command = parse(line)
         if isinstance(command, Slash):
             handler = self._handler_for(command.name)
             if client.name is None and command.name not in _BEFORE_JOIN:
                 raise NotJoined(f"please enter your name before using /{command.name}.")
-            handler(client, command.args)
-            return
+            return handler(client, command.args)
         sender = client.name
         if sender is None:
-            self.join(client, line)
-        elif isinstance(command, Whisper):
-            self._whisper(client, sender, command.target, command.text)
-        elif isinstance(command, Say):
-            self._say(client, sender, command.text)
+            return self.join(client, line)
+        if isinstance(command, Whisper):
+            return self._whisper(client, sender, command.target, command.text)
+        self._say(client, sender, command.text)
+        return None
 
-    def join(self, client: IChatClient, name: str) -> None:
+    def join(self, client: IChatClient, name: str) -> Deferred[None] | None:
         """
-        Accept C{client} under C{name}, welcome it and tell the others.
+        Accept C{client} under C{name}, or ask for the name's password if it
+        is registered.
 
         @raise chat.errors.ChatError: if the name is refused.
+        """
+        key = self.registry.check(name)
+        registered = self.accounts.get(key)
+        if registered is None:
+            return self._admit(client, name, None)
+        self._check_tries(key, client)
+        self._pending[client] = registered
+        client.deliver(
+            Prompt(
+                self._clock.seconds(),
+                "password",
+                name=registered,
+                insecure=not client.secure,
+            )
+        )
+        return None
+
+    def _check_tries(self, key: str, client: IChatClient) -> None:
+        wait = max(self._name_tries.wait(key), self._address_tries.wait(client.peer))
+        if wait:
+            raise Throttled(
+                f"too many wrong passwords; try again in {int(wait) + 1} seconds."
+            )
+
+    def _check_password(
+        self, client: IChatClient, name: str, password: str
+    ) -> Deferred[None]:
+        self._logging_in.add(client)
+        return Deferred.fromCoroutine(self._log_in(client, name, password))
+
+    async def _log_in(self, client: IChatClient, name: str, password: str) -> None:
+        key = fold(name)
+        try:
+            self._check_tries(key, client)
+            account = await self.store.get_account(key)
+            if client not in self._logging_in:
+                return
+            if account is None:  # unregistered meanwhile: a guest name now
+                self.accounts.pop(key, None)
+                self._logging_in.discard(client)
+                await self._admitted(client, name, None)
+                return
+            if not await self.hasher.verify(account.password_hash, password):
+                self._name_tries.failed(key)
+                self._address_tries.failed(client.peer)
+                raise WrongPassword(
+                    f"wrong password for {account.name}; enter a name again."
+                )
+            if client not in self._logging_in:
+                return
+            self._logging_in.discard(client)
+            self._name_tries.succeeded(key)
+            if self.hasher.needs_rehash(account.password_hash):
+                self._rehash(key, password)
+            await self._admitted(client, account.name, key)
+        except ChatError as e:
+            if client in self._logging_in:
+                self._logging_in.discard(client)
+                self.log_limiter.info(
+                    _log,
+                    "refused a login as {name} from {peer}: {reason}",
+                    name=name,
+                    peer=client.peer,
+                    reason=str(e),
+                )
+                # Back to the start: the next line is a name again.
+                now = self._clock.seconds()
+                client.deliver(Error(now, e.code, str(e)))
+                client.deliver(Prompt(now, "name"))
+
+    async def _admitted(self, client: IChatClient, name: str, key: str | None) -> None:
+        wait = self._admit(client, name, key)
+        if wait is not None:
+            await wait
+
+    def _rehash(self, key: str, password: str) -> None:
+        d = self.hasher.hash(password)
+        d.addCallback(lambda new: self.store.set_password_hash(key, new))
+        d.addErrback(lambda f: _log.failure("rehashing a password failed", f))
+
+    def _admit(
+        self, client: IChatClient, name: str, key: str | None
+    ) -> Deferred[None] | None:
+        """
+        Put C{client} online as C{name} (registered under C{key}, or a
+        guest), then hand it what it missed before any live traffic.
         """
         registry = self.registry
         registry.add(name, client)
@@ -138,14 +322,81 @@ class Dispatcher:
         now = self._clock.seconds()
         count = len(registry)
         shown = registry.names() if count <= WELCOME_LIST_LIMIT else []
-        client.deliver(Welcome(now, name, tuple(shown), count))
+        welcome = Welcome(now, name, tuple(shown), count)
         if count <= self.announce_limit:
             self._broadcast(client, Joined(now, name))
+        replay = self.limits.history_on_join if self.keep_history else 0
+        if key is None and not replay:
+            client.deliver(welcome)
+            return None
+        client.hold()
+        return Deferred.fromCoroutine(self._catch_up(client, welcome, key, replay))
 
-    def leave(self, client: IChatClient, reason: str | None = None) -> None:
+    async def _catch_up(
+        self, client: IChatClient, welcome: Welcome, key: str | None, replay: int
+    ) -> None:
+        events: list[Event] = [welcome]
+        ids: list[int] = []
+        try:
+            if replay:
+                entries = await self.store.history("", replay)
+                if entries:
+                    events += [_past(entry) for entry in entries]
+                    events.append(PastEnd(self._clock.seconds(), len(entries)))
+            if key is not None:
+                messages = await self.store.pending(
+                    key, self._clock.seconds(), self.limits.offline_age
+                )
+                events += [_stored(message, welcome.name) for message in messages]
+                events.append(StoredEnd(self._clock.seconds(), len(messages)))
+                ids = [message.id for message in messages]
+        except Exception:
+            _log.failure("catching {name} up failed", name=welcome.name)
+            events.append(
+                Error(
+                    self._clock.seconds(),
+                    "store-failed",
+                    "history and stored messages could not be read; stored "
+                    "messages are kept for your next login.",
+                )
+            )
+        client.release(events)
+        if ids and not client.acknowledges and client in self.registry:
+            self._expect_confirmation(client, key, ids)
+
+    def _expect_confirmation(
+        self, client: IChatClient, key: str | None, ids: list[int]
+    ) -> None:
+        call = self._clock.callLater(self.limits.confirm_after, self._confirm, client)
+        self._unconfirmed[client] = (ids, call)
+
+    def _confirm(self, client: IChatClient) -> None:
+        entry = self._unconfirmed.pop(client, None)
+        if entry is None or client.name is None:
+            return
+        ids, call = entry
+        if call.active():
+            call.cancel()
+        d = self.store.ack(fold(client.name), ids)
+        d.addErrback(lambda f: _log.failure("acknowledging stored messages failed", f))
+
+    def leave(
+        self, client: IChatClient, reason: str | None = None, clean: bool = True
+    ) -> None:
         """
         C{client} is gone: free its name and tell the others.
+
+        @param clean: the connection closed cleanly, so what was written to
+            it counts as delivered.
         """
+        self._pending.pop(client, None)
+        self._logging_in.discard(client)
+        if client in self._unconfirmed:
+            if clean:
+                self._confirm(client)
+            else:
+                _, call = self._unconfirmed.pop(client)
+                call.cancel()
         if not self.registry.remove(client):
             return
         self.log_limiter.info(
@@ -166,17 +417,50 @@ class Dispatcher:
         self._fan_out(event, tuple(self.registry.clients()), sender)
 
     def _say(self, client: IChatClient, sender: str, text: str) -> None:
-        self._broadcast(client, Message(self._clock.seconds(), sender, text))
+        now = self._clock.seconds()
+        self._broadcast(client, Message(now, sender, text))
+        if self.keep_history:
+            self.store.add_history("", sender, text, now)
 
     def _whisper(
         self, client: IChatClient, sender: str, target: str, text: str
-    ) -> None:
+    ) -> Deferred[None] | None:
         if not text:
             raise BadUsage("empty message; usage: NAME*TEXT or /dm NAME TEXT")
-        recipient = self.registry.lookup(target)
+        try:
+            recipient = self.registry.lookup(target)
+        except NoSuchUser:
+            key = fold(target)
+            registered = self.accounts.get(key)
+            if registered is None:
+                raise
+            return self._keep(client, key, registered, sender, text)
         recipient.deliver(
             Private(self._clock.seconds(), sender, str(recipient.name), text)
         )
+        return None
+
+    def _keep(
+        self, client: IChatClient, key: str, recipient: str, sender: str, text: str
+    ) -> Deferred[None]:
+        """
+        Store a private message for an offline registered user; the sender
+        is told only once it is safely on disk.
+        """
+        limits = self.limits
+        d = self.store.enqueue(
+            key,
+            sender,
+            text,
+            self._clock.seconds(),
+            max_count=limits.offline_count,
+            max_age=limits.offline_age,
+        )
+
+        def stored(message: StoredMessage) -> None:
+            client.deliver(Queued(self._clock.seconds(), recipient, message.id))
+
+        return d.addCallback(stored)
 
     # Slash commands.
 
@@ -227,7 +511,145 @@ class Dispatcher:
         """
         if not args.strip():
             raise BadUsage("usage: /me ACTION")
-        self._broadcast(client, Action(self._clock.seconds(), str(client.name), args))
+        now = self._clock.seconds()
+        sender = str(client.name)
+        self._broadcast(client, Action(now, sender, args))
+        if self.keep_history:
+            self.store.add_history("", sender, args, now, "action")
+
+    def command_history(self, client: IChatClient, args: str) -> Deferred[None]:
+        """
+        C{/history [N]}: the last N broadcasts, oldest first.
+        """
+        limits = self.limits
+        word = args.strip()
+        if not word:
+            count = limits.history_default
+        elif word.isdigit() and 1 <= int(word) <= limits.history_max:
+            count = int(word)
+        else:
+            raise BadUsage(f"usage: /history [N], N from 1 to {limits.history_max}")
+
+        def show(entries: list[HistoryEntry]) -> None:
+            for entry in entries:
+                client.deliver(_past(entry))
+            client.deliver(PastEnd(self._clock.seconds(), len(entries)))
+
+        if not self.keep_history:
+            return succeed([]).addCallback(show)
+        return self.store.history("", count).addCallback(show)
+
+    def command_ack(self, client: IChatClient, args: str) -> Deferred[None]:
+        """
+        C{/ack ID...}: the client has the stored messages with these ids.
+        """
+        ids = _ids(args)
+        return self.store.ack(fold(str(client.name)), ids).addCallback(lambda _: None)
+
+    # Accounts.
+
+    def _check_new_password(self, password: str) -> None:
+        limits = self.limits
+        if not limits.password_min <= len(password) <= limits.password_max:
+            raise BadUsage(
+                f"a password is {limits.password_min} to {limits.password_max} "
+                "characters without spaces."
+            )
+
+    def _account_of(self, client: IChatClient) -> tuple[str, str]:
+        name = str(client.name)
+        key = fold(name)
+        if key not in self.accounts:
+            raise NotRegistered(
+                f"{name} is not registered; /register PASSWORD does it."
+            )
+        return name, key
+
+    async def _verify(self, client: IChatClient, key: str, password: str) -> None:
+        self._check_tries(key, client)
+        account = await self.store.get_account(key)
+        if account is None:
+            self.accounts.pop(key, None)
+            raise NotRegistered(f"{client.name} is not registered.")
+        if not await self.hasher.verify(account.password_hash, password):
+            self._name_tries.failed(key)
+            self._address_tries.failed(client.peer)
+            raise WrongPassword("wrong password; nothing was changed.")
+
+    def command_register(self, client: IChatClient, args: str) -> Deferred[None]:
+        """
+        C{/register PASSWORD}: reserve the asker's name.
+        """
+        words = args.split()
+        if len(words) != 1:
+            raise BadUsage("usage: /register PASSWORD (one word, no spaces)")
+        self._check_new_password(words[0])
+        name = str(client.name)
+        key = fold(name)
+        if key in self.accounts:
+            raise BadUsage(
+                f"{name} is already registered; /password OLD NEW changes it."
+            )
+        return Deferred.fromCoroutine(self._register(client, name, key, words[0]))
+
+    async def _register(
+        self, client: IChatClient, name: str, key: str, password: str
+    ) -> None:
+        hashed = await self.hasher.hash(password)
+        await self.store.create_account(key, name, hashed, self._clock.seconds())
+        self.accounts[key] = name
+        client.deliver(
+            AccountChanged(
+                self._clock.seconds(), "registered", name, insecure=not client.secure
+            )
+        )
+
+    def command_password(self, client: IChatClient, args: str) -> Deferred[None]:
+        """
+        C{/password OLD NEW}: change the asker's password.
+        """
+        words = args.split()
+        if len(words) != 2:
+            raise BadUsage("usage: /password OLD NEW")
+        name, key = self._account_of(client)
+        self._check_new_password(words[1])
+        return Deferred.fromCoroutine(self._change(client, name, key, *words))
+
+    async def _change(
+        self, client: IChatClient, name: str, key: str, old: str, new: str
+    ) -> None:
+        await self._verify(client, key, old)
+        await self.store.set_password_hash(key, await self.hasher.hash(new))
+        client.deliver(
+            AccountChanged(
+                self._clock.seconds(),
+                "password-changed",
+                name,
+                insecure=not client.secure,
+            )
+        )
+
+    def command_unregister(self, client: IChatClient, args: str) -> Deferred[None]:
+        """
+        C{/unregister PASSWORD}: give the asker's name up.
+        """
+        words = args.split()
+        if len(words) != 1:
+            raise BadUsage("usage: /unregister PASSWORD")
+        name, key = self._account_of(client)
+        return Deferred.fromCoroutine(self._unregister(client, name, key, words[0]))
+
+    async def _unregister(
+        self, client: IChatClient, name: str, key: str, password: str
+    ) -> None:
+        await self._verify(client, key, password)
+        await self.store.delete_account(key)
+        self.accounts.pop(key, None)
+        client.deliver(
+            AccountChanged(
+                self._clock.seconds(), "unregistered", name, insecure=not client.secure
+            )
+        )
 
     def command_mode(self, client: IChatClient, args: str) -> None:
         """
@@ -250,3 +672,20 @@ class Dispatcher:
         client.disconnect()
 
     command_exit = command_quit
+
+
+def _past(entry: HistoryEntry) -> Past:
+    return Past(
+        entry.time, entry.sender, entry.text, entry.kind == "action", entry.room
+    )
+
+
+def _stored(message: StoredMessage, recipient: str) -> Stored:
+    return Stored(
+        message.time,
+        message.sender,
+        recipient,
+        message.text,
+        message.id,
+        message.kind == "action",
+    )

@@ -87,3 +87,35 @@ class BadInput(ChatError):
     """
 
     code = "bad-input"
+
+
+class WrongPassword(ChatError):
+    """
+    The password given for a registered name is not its password.
+    """
+
+    code = "wrong-password"
+
+
+class Throttled(ChatError):
+    """
+    Too many wrong passwords for a name or from an address: wait.
+    """
+
+    code = "throttled"
+
+
+class NotRegistered(ChatError):
+    """
+    An account command for a name that has no account.
+    """
+
+    code = "not-registered"
+
+
+class StoreFailed(ChatError):
+    """
+    The store could not carry out a request; nothing was changed.
+    """
+
+    code = "store-failed"

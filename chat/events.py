@@ -147,10 +147,84 @@ class Goodbye(Event):
 @dataclass(slots=True, eq=False)
 class Prompt(Event):
     """
-    The server asks the client for something (its name).
+    The server asks the client for something: C{"name"}, or C{"password"}
+    for the registered name C{name}.
+
+    @ivar insecure: the answer would travel in clear (no TLS).
     """
 
     what: str
+    name: str | None = None
+    insecure: bool = False
+
+
+@dataclass(slots=True, eq=False)
+class AccountChanged(Event):
+    """
+    The asker's account was C{"registered"}, C{"password-changed"} or
+    C{"unregistered"}.
+
+    @ivar insecure: the password just travelled in clear (no TLS).
+    """
+
+    action: str
+    name: str
+    insecure: bool = False
+
+
+@dataclass(slots=True, eq=False)
+class Queued(Event):
+    """
+    A private message to an offline registered user was stored for later.
+    """
+
+    recipient: str
+    id: int
+
+
+@dataclass(slots=True, eq=False)
+class Stored(Event):
+    """
+    A private message kept while its recipient was offline; C{time} is when
+    it was sent, C{id} what a client acknowledges it by.
+    """
+
+    sender: str
+    recipient: str
+    text: str
+    id: int
+    action: bool = False
+
+
+@dataclass(slots=True, eq=False)
+class StoredEnd(Event):
+    """
+    All C{count} stored messages were handed over.
+    """
+
+    count: int
+
+
+@dataclass(slots=True, eq=False)
+class Past(Event):
+    """
+    A broadcast from history; C{time} is when it was said.
+    """
+
+    sender: str
+    text: str
+    action: bool = False
+    room: str = ""
+
+
+@dataclass(slots=True, eq=False)
+class PastEnd(Event):
+    """
+    The end of a replay of C{count} history entries.
+    """
+
+    count: int
+    room: str = ""
 
 
 @dataclass(slots=True, eq=False)

@@ -8,10 +8,17 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
-from twisted.internet.interfaces import IDelayedCall, IReactorTime, ITransport
+from twisted.internet.defer import Deferred
+from twisted.internet.error import ConnectionDone
+from twisted.internet.interfaces import (
+    IDelayedCall,
+    INegotiated,
+    IReactorTime,
+    ITransport,
+)
 from twisted.internet.protocol import ServerFactory, connectionDone
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
@@ -19,12 +26,14 @@ from twisted.protocols.basic import LineReceiver
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from chat.dispatcher import Dispatcher
+from chat.dispatcher import Dispatcher, Limits
 from chat.errors import BadInput, BadUsage, ChatError
 from chat.events import Error, Event, ModeChanged
 from chat.logs import LogLimiter
+from chat.passwords import PasswordHasher
 from chat.registry import IChatClient, UserRegistry
 from chat.render import GREETING, MODES, encode
+from chat.store import IChatStore
 
 # LF (with or without a CR before it) or NUL ends a line.
 _TERMINATOR: Final = re.compile(rb"\r?\n|\x00")
@@ -85,6 +94,8 @@ class ChatProtocol(LineReceiver):
     """
 
     CLOSE_GRACE: Final = 5.0
+    # Events kept for one client while it is caught up at login.
+    HOLD_LIMIT: Final = 10_000
 
     factory: ChatFactory
     transport: ITransport
@@ -95,6 +106,14 @@ class ChatProtocol(LineReceiver):
     _seen_terminator = False
     _discarding = False
     _paused = False
+    # Deliveries take the slow path (paused, or held during a catch-up).
+    _divert = False
+    _held: list[Event] | None = None
+    # Input waits: a deferred turn or a request still being carried out.
+    _input_held = False
+    _waiting = False
+    _lost = False
+    secure = False
     _watched = False
     _registered = False
     _backlog = 0
@@ -115,6 +134,7 @@ class ChatProtocol(LineReceiver):
         set_no_delay = getattr(transport, "setTcpNoDelay", None)
         if set_no_delay is not None:
             set_no_delay(True)
+        self.secure = INegotiated.providedBy(transport)
         if _pending_output(transport) is None:
             # TLS and test transports: the transport tells us at once.
             self._register()
@@ -137,7 +157,7 @@ class ChatProtocol(LineReceiver):
         if (
             not self._buffer
             and self._seen_terminator
-            and self._resume_call is None
+            and not self._input_held
             and not self._discarding
             and data.find(b"\n") == len(data) - 1
             and len(data) <= self.factory.max_line_length + 1
@@ -147,7 +167,7 @@ class ChatProtocol(LineReceiver):
             if not self.transport.disconnecting:  # type: ignore[attr-defined]
                 self.lineReceived(data[:-1])
             return
-        if self._resume_call is not None:
+        if self._input_held:
             self._unread += data
             return
         if self._discarding:
@@ -180,20 +200,75 @@ class ChatProtocol(LineReceiver):
                 self.lineLengthExceeded(line)
                 continue
             self.lineReceived(line)
+            if self._waiting:
+                # The rest waits until that request is carried out.
+                rest = lines[index + 1 :]
+                self._unread = b"".join(part + b"\n" for part in rest) + self._buffer
+                self._buffer = b""
+                return
         self._check_length()
 
     def _defer(self, unread: bytes) -> None:
         self._buffer = b""
         self._unread = unread
+        self._input_held = True
         self.transport.pauseProducing()  # type: ignore[attr-defined]
         self._resume_call = self.factory.clock.callLater(0, self._resume)
 
     def _resume(self) -> None:
         self._resume_call = None
+        self._input_held = False
         data, self._unread = self._unread, b""
         if not self.transport.disconnecting:  # type: ignore[attr-defined]
             self.transport.resumeProducing()  # type: ignore[attr-defined]
             self.dataReceived(data)
+
+    def _wait_for(self, done: Deferred[None]) -> None:
+        """
+        Act on no more input until C{done} fires: requests from one
+        connection are carried out in order, even when one waits for the
+        store or a password check.
+        """
+        done.addErrback(self._failed)
+        if done.called:
+            return
+        self._waiting = self._input_held = True
+        self.transport.pauseProducing()  # type: ignore[attr-defined]
+        done.addBoth(self._done_waiting)
+
+    def _done_waiting(self, result: object) -> None:
+        self._waiting = self._input_held = False
+        data, self._unread = self._unread, b""
+        if self._lost or self.transport.disconnecting:  # type: ignore[attr-defined]
+            return
+        self.transport.resumeProducing()  # type: ignore[attr-defined]
+        if data:
+            self.dataReceived(data)
+
+    def _failed(self, failure: Failure) -> None:
+        error = failure.value
+        if isinstance(error, ChatError):
+            self._refused(error)
+            return
+        _log.failure("a request from {peer} failed", failure, peer=self.peer)
+        if not self._lost:
+            self.deliver(
+                Error(
+                    self.factory.clock.seconds(),
+                    "internal",
+                    "the server could not carry that out; please try again.",
+                )
+            )
+
+    def _refused(self, e: ChatError) -> None:
+        self.factory.log_limiter.info(
+            _log,
+            "refused a request from {peer} ({name}): {reason}",
+            peer=_describe(self.transport.getPeer()),
+            name=self.name,
+            reason=str(e),
+        )
+        self.deliver(Error(self.factory.clock.seconds(), e.code, str(e)))
 
     def lineReceived(self, line: bytes) -> None:
         try:
@@ -205,16 +280,12 @@ class ChatProtocol(LineReceiver):
                 raise BadInput(
                     "lines must be UTF-8 text; that line was discarded."
                 ) from None
-            self.factory.dispatcher.dispatch(self, text)
+            done = self.factory.dispatcher.dispatch(self, text)
         except ChatError as e:
-            self.factory.log_limiter.info(
-                _log,
-                "refused a request from {peer} ({name}): {reason}",
-                peer=_describe(self.transport.getPeer()),
-                name=self.name,
-                reason=str(e),
-            )
-            self.deliver(Error(self.factory.clock.seconds(), e.code, str(e)))
+            self._refused(e)
+            return
+        if done is not None:
+            self._wait_for(done)
 
     def lineLengthExceeded(self, line: bytes) -> int | None:
         self.factory.log_limiter.info(
@@ -236,6 +307,8 @@ class ChatProtocol(LineReceiver):
                 call.cancel()
         self._abort_call = self._resume_call = None
         self._buffer = self._unread = b""
+        self._lost = True
+        self._held = None
         if self._watched:
             self.factory.unwatch(self)
         if self.factory.log_limiter.allow():
@@ -245,25 +318,54 @@ class ChatProtocol(LineReceiver):
                 name=self.name,
                 reason=reason.getErrorMessage(),
             )
-        self.factory.dispatcher.leave(self, "connection closed")
+        self.factory.dispatcher.leave(
+            self, "connection closed", clean=reason.check(ConnectionDone) is not None
+        )
 
     # IPushProducer: the transport tells us when the peer is not reading.
     # Input is not paused in turn: TLS pauses its producer until the
     # handshake is done, and a handshake needs the peer's bytes to be read.
 
     def pauseProducing(self) -> None:
-        self._paused = True
+        self._paused = self._divert = True
 
     def resumeProducing(self) -> None:
         self._paused = False
+        self._divert = self._held is not None
         self._backlog = 0
 
     def stopProducing(self) -> None:
-        self._paused = True
+        self._paused = self._divert = True
 
     # IChatClient
 
+    @property
+    def peer(self) -> str:
+        return str(getattr(self.transport.getPeer(), "host", "unknown"))
+
+    @property
+    def acknowledges(self) -> bool:
+        return self.mode == "json"
+
+    def hold(self) -> None:
+        self._held = []
+        self._divert = True
+
+    def release(self, first: Sequence[Event]) -> None:
+        held, self._held = self._held, None
+        self._divert = self._paused
+        for event in first:
+            self.deliver(event)
+        for event in held or ():
+            self.deliver(event)
+
     def deliver(self, event: Event) -> None:
+        held = self._held
+        if held is not None:
+            held.append(event)
+            if len(held) > self.HOLD_LIMIT and not self._overflowed:
+                self._overflow()
+            return
         data = event.rendered.get(self._key)
         if data is None:
             data = event.rendered[self._key] = encode(event, self.mode, self.delimiter)
@@ -350,7 +452,7 @@ def fan_out(event: Event, clients: Iterable[IChatClient], sender: IChatClient) -
     for client in clients:
         if client is sender:
             continue
-        if type(client) is ChatProtocol and not client._paused:
+        if type(client) is ChatProtocol and not client._divert:
             key = client._key
             data = rendered.get(key)
             if data is None:
@@ -380,6 +482,10 @@ class ChatFactory(ServerFactory[ChatProtocol]):
         send_queue_limit: int = 1024 * 1024,
         announce_limit: int = 200,
         log_rate: int = 100,
+        store: IChatStore | None = None,
+        hasher: PasswordHasher | None = None,
+        limits: Limits | None = None,
+        keep_history: bool = True,
     ) -> None:
         if clock is None:
             from twisted.internet import reactor
@@ -395,6 +501,10 @@ class ChatFactory(ServerFactory[ChatProtocol]):
             announce_limit=announce_limit,
             log_limiter=self.log_limiter,
             fan_out=fan_out,
+            store=store,
+            hasher=hasher,
+            limits=limits or Limits(),
+            keep_history=keep_history,
         )
         self.max_line_length = max_line_length
         self.send_queue_limit = send_queue_limit

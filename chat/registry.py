@@ -5,7 +5,7 @@ Who is online: the seam between the chat core and its front ends.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, ValuesView
+from collections.abc import Iterator, Sequence, ValuesView
 
 from zope.interface import Attribute, Interface
 
@@ -23,6 +23,13 @@ class IChatClient(Interface):
     """
 
     name = Attribute("The accepted name (as typed), or None before joining.")
+    secure = Attribute("Whether the connection is encrypted (TLS).")
+    peer = Attribute("The client's address, for throttling: a host, no port.")
+    acknowledges = Attribute(
+        "Whether the client confirms stored messages itself (/ack); if not,"
+        " they count as delivered once written to a connection that then"
+        " stays open or closes cleanly."
+    )
 
     def deliver(event: Event) -> None:
         """
@@ -41,6 +48,18 @@ class IChatClient(Interface):
         Close the connection after what was already delivered.
         """
 
+    def hold() -> None:
+        """
+        Keep events delivered from now on until L{release}: the client is
+        being caught up (history, stored messages) and live traffic must
+        come after that.
+        """
+
+    def release(first: Sequence[Event]) -> None:
+        """
+        Deliver C{first}, then whatever was held, and stop holding.
+        """
+
 
 class UserRegistry:
     """
@@ -52,6 +71,20 @@ class UserRegistry:
 
     def __init__(self) -> None:
         self._clients: dict[str, IChatClient] = {}
+
+    def check(self, name: str) -> str:
+        """
+        Whether C{name} could be given to someone now.
+
+        @return: C{name}'s key.
+        @raise chat.errors.InvalidName: if C{name} breaks the naming rules.
+        @raise NameInUse: if someone online holds C{name}.
+        """
+        check_name(name)
+        key = fold(name)
+        if key in self._clients:
+            raise NameInUse(f"the name {name} is already taken; please choose another.")
+        return key
 
     def add(self, name: str, client: IChatClient) -> None:
         """

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chat.events import (
+    AccountChanged,
     Action,
     Error,
     Event,
@@ -25,8 +26,13 @@ from chat.events import (
     Left,
     Message,
     ModeChanged,
+    Past,
+    PastEnd,
     Private,
     Prompt,
+    Queued,
+    Stored,
+    StoredEnd,
     UserList,
     Welcome,
 )
@@ -66,6 +72,61 @@ def _goodbye_text(e: Goodbye) -> list[str]:
     return ["* Goodbye!"]
 
 
+_IN_CLEAR = (
+    "* Warning: this connection is not encrypted, so the password travels "
+    "in clear; connect with TLS to keep it safe."
+)
+
+
+def _prompt_text(e: Prompt) -> list[str]:
+    if e.what != "password":
+        return [GREETING]
+    lines = [f"* {e.name} is a registered name; enter its password."]
+    if e.insecure:
+        lines.append(_IN_CLEAR)
+    return [*lines, "Password:"]
+
+
+_ACCOUNT_TEXT = {
+    "registered": "* {name} is now registered: from now on it needs your password.",
+    "password-changed": "* The password of {name} was changed.",
+    "unregistered": "* {name} is no longer registered; its stored messages "
+    "were deleted.",
+}
+
+
+def _account_text(e: AccountChanged) -> list[str]:
+    lines = [_ACCOUNT_TEXT[e.action].format(name=e.name)]
+    if e.insecure:
+        lines.append(_IN_CLEAR)
+    return lines
+
+
+def _when(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _said(sender: str, text: str, action: bool) -> str:
+    return f"* {sender} {text}" if action else f"{sender}: {text}"
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def _stored_end_text(e: StoredEnd) -> list[str]:
+    if e.count == 0:
+        return ["* No messages were waiting for you."]
+    waiting = _count(e.count, "message was", "messages were")
+    return [f"* {waiting} waiting for you."]
+
+
+def _past_end_text(e: PastEnd) -> list[str]:
+    if e.count == 0:
+        return ["* No history yet."]
+    return [f"* End of history ({_count(e.count, 'message', 'messages')})."]
+
+
 _TEXT: dict[type[Event], Callable[[Any], list[str]]] = {
     Message: lambda e: [f"{e.sender}: {e.text}"],
     Private: lambda e: [f"[private] {e.sender}: {e.text}"],
@@ -77,8 +138,19 @@ _TEXT: dict[type[Event], Callable[[Any], list[str]]] = {
     Help: _help_text,
     ModeChanged: lambda e: [f"* Output mode is now {e.mode}."],
     Goodbye: _goodbye_text,
-    Prompt: lambda e: [GREETING],
+    Prompt: _prompt_text,
     Error: lambda e: [f"ERROR: {e.text}"],
+    AccountChanged: _account_text,
+    Queued: lambda e: [
+        f"* {e.recipient} is offline; your message is stored and will be "
+        "delivered when they next log in."
+    ],
+    Stored: lambda e: [
+        f"[private, sent {_when(e.time)}] {_said(e.sender, e.text, e.action)}"
+    ],
+    StoredEnd: _stored_end_text,
+    Past: lambda e: [f"[history {_when(e.time)}] {_said(e.sender, e.text, e.action)}"],
+    PastEnd: _past_end_text,
 }
 
 
@@ -125,8 +197,27 @@ def _fields(event: Event) -> dict[str, Any]:
             return {"mode": mode}
         case Goodbye(reason=reason):
             return {"reason": reason}
-        case Prompt(what=what):
-            return {"prompt": what}
+        case Prompt(what=what, name=name, insecure=insecure):
+            return {"prompt": what, "name": name, "insecure": insecure}
+        case AccountChanged(action=action, name=name, insecure=insecure):
+            return {"action": action, "name": name, "insecure": insecure}
+        case Queued(recipient=recipient, id=id_):
+            return {"to": recipient, "id": id_}
+        case Stored(sender=sender, recipient=recipient, text=text, id=id_):
+            return {
+                "from": sender,
+                "to": recipient,
+                "text": text,
+                "id": id_,
+                "stored": True,
+                "action": event.action,
+            }
+        case StoredEnd(count=count):
+            return {"count": count}
+        case Past(sender=sender, text=text, room=room):
+            return {"from": sender, "text": text, "history": True, "room": room or None}
+        case PastEnd(count=count, room=room):
+            return {"count": count, "room": room or None}
         case Error(code=code, text=text):
             return {"code": code, "text": text}
     raise TypeError(f"no JSON rendering for {event!r}")  # pragma: no cover
@@ -145,6 +236,12 @@ _TYPES: dict[type[Event], str] = {
     Goodbye: "goodbye",
     Prompt: "prompt",
     Error: "error",
+    AccountChanged: "account",
+    Queued: "queued",
+    Stored: "private",
+    StoredEnd: "stored-end",
+    Past: "message",
+    PastEnd: "history-end",
 }
 
 
@@ -154,8 +251,11 @@ def json_object(event: Event) -> dict[str, Any]:
     user, or C{null} for the server), C{text} (what a person would read),
     and the event's own fields.
     """
+    kind = _TYPES[type(event)]
+    if isinstance(event, Past) and event.action:
+        kind = "action"
     obj: dict[str, Any] = {
-        "type": _TYPES[type(event)],
+        "type": kind,
         "time": iso_time(event.time),
         "from": None,
         "text": "\n".join(text_lines(event)),

@@ -9,12 +9,20 @@ import os
 from typing import cast
 
 from twisted.application import strports
-from twisted.application.service import MultiService
+from twisted.application.service import MultiService, Service
+from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
 from twisted.internet.endpoints import quoteStringArgument
 from twisted.internet.interfaces import IReactorCore, IReactorTime
+from twisted.logger import Logger
 from twisted.python import usage
+from twisted.python.failure import Failure
 
+from chat.dispatcher import Limits
+from chat.passwords import PasswordHasher
 from chat.protocol import ChatFactory
+from chat.store import IChatStore, SQLiteStore
+
+_log = Logger()
 
 DEFAULT_LISTEN = "tcp:55555"
 
@@ -40,7 +48,39 @@ class Options(usage.Options):
         "chat-client. Every --listen shares one set of users, so TLS and "
         "plain-TCP users talk to each other."
     )
+    optFlags = [
+        ["no-history", None, "Keep no history of broadcast messages."],
+    ]
     optParameters = [
+        [
+            "database",
+            None,
+            "chat.sqlite3",
+            "SQLite file for accounts, stored messages and history; created "
+            "and upgraded as needed.",
+        ],
+        [
+            "offline-limit",
+            None,
+            Limits().offline_count,
+            "Private messages kept for one offline registered user; over it "
+            "the sender is told to try later.",
+            _positive,
+        ],
+        [
+            "offline-days",
+            None,
+            30,
+            "Days a stored private message is kept for an offline user.",
+            _positive,
+        ],
+        [
+            "history-on-join",
+            None,
+            Limits().history_on_join,
+            "Broadcasts from history shown to each user who joins (0: none).",
+            int,
+        ],
         [
             "tls-cert",
             None,
@@ -113,22 +153,77 @@ class Options(usage.Options):
             self["listen"].append(DEFAULT_LISTEN)
 
 
-def makeService(options: Options, reactor: IReactorCore | None = None) -> MultiService:
+class ChatService(MultiService):
     """
-    One listening service per C{--listen}, all sharing one L{ChatFactory}.
+    The store first, then the listeners: nobody logs in before the
+    registered names are known, and history is flushed after the last
+    listener has stopped.
+    """
+
+    def __init__(self, factory: ChatFactory, reactor: IReactorCore) -> None:
+        super().__init__()
+        self.factory = factory
+        self._reactor = reactor
+        self.ready: Deferred[None] | None = None
+
+    def privilegedStartService(self) -> None:
+        # Listeners bind in startService, once the store is ready.
+        Service.privilegedStartService(self)
+
+    def startService(self) -> None:
+        Service.startService(self)
+        store = self.factory.dispatcher.store
+        d = maybeDeferred(store.start)
+        d.addCallback(lambda _: self.factory.dispatcher.load_accounts())
+        d.addCallback(lambda _: self._listen())
+        d.addErrback(self._failed)
+        self.ready = d
+
+    def _listen(self) -> None:
+        for service in self:
+            service.startService()
+
+    def _failed(self, failure: Failure) -> None:
+        _log.failure("the store could not be opened; stopping", failure)
+        self._reactor.stop()
+
+    def stopService(self) -> Deferred[None]:
+        Service.stopService(self)
+        stops = [
+            maybeDeferred(s.stopService) for s in reversed(list(self)) if s.running
+        ]
+        d = DeferredList(stops)
+        return d.addCallback(lambda _: self.factory.dispatcher.store.close())
+
+
+def makeService(options: Options, reactor: IReactorCore | None = None) -> ChatService:
+    """
+    One listening service per C{--listen}, all sharing one L{ChatFactory}
+    and one store.
     """
     if reactor is None:
         from twisted.internet import reactor as _reactor
 
         reactor = cast(IReactorCore, _reactor)
+    clock = cast(IReactorTime, reactor)
+    store: IChatStore = SQLiteStore(options["database"], clock=clock)
+    limits = Limits(
+        offline_count=options["offline-limit"],
+        offline_age=options["offline-days"] * 24 * 3600.0,
+        history_on_join=max(0, options["history-on-join"]),
+    )
     factory = ChatFactory(
-        clock=cast(IReactorTime, reactor),
+        clock=clock,
         max_line_length=options["max-line-length"],
         send_queue_limit=options["send-queue"],
         announce_limit=options["announce-limit"],
         log_rate=options["log-rate"],
+        store=store,
+        hasher=PasswordHasher(),
+        limits=limits,
+        keep_history=not options["no-history"],
     )
-    parent = MultiService()
+    parent = ChatService(factory, reactor)
     for description in options["listen"]:
         strports.service(description, factory, reactor=reactor).setServiceParent(parent)
     return parent

@@ -409,6 +409,17 @@ class ServerProcess(ChildProcess):
             except ProcessExitedAlready:
                 pass  # reaped; processEnded comes once its pipes are closed
 
+    killed = False
+
+    async def kill(self) -> None:
+        """
+        SIGKILL the server, as a crash would end it, and wait until it has
+        exited.
+        """
+        self.killed = True
+        self._signal("KILL")
+        await self._wait_ended(TIMEOUT)
+
     async def stop(self) -> None:
         """
         SIGTERM the server and wait until it exits (SIGKILL if it will not).
@@ -416,6 +427,8 @@ class ServerProcess(ChildProcess):
         @raise AssertionError: if it did not exit cleanly (status 0, or by
             the SIGTERM) or logged a traceback: either is a server bug.
         """
+        if self.killed:
+            return
         self._signal("TERM")
         try:
             reason = await self._wait_ended(TIMEOUT)

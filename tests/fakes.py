@@ -4,6 +4,9 @@ Test doubles for the chat core's seams.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from twisted.internet.defer import Deferred, succeed
 from zope.interface import implementer
 
 from chat.errors import BadUsage
@@ -17,14 +20,31 @@ class FakeClient:
     An L{IChatClient} that records what the core tells it.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, peer: str = "192.0.2.1", secure: bool = False) -> None:
         self.name: str | None = None
         self.events: list[Event] = []
         self.mode = "text"
         self.disconnected = False
+        self.peer = peer
+        self.secure = secure
+        self.held: list[Event] | None = None
+
+    @property
+    def acknowledges(self) -> bool:
+        return self.mode == "json"
 
     def deliver(self, event: Event) -> None:
-        self.events.append(event)
+        if self.held is not None:
+            self.held.append(event)
+        else:
+            self.events.append(event)
+
+    def hold(self) -> None:
+        self.held = []
+
+    def release(self, first: Sequence[Event]) -> None:
+        held, self.held = self.held or [], None
+        self.events += [*first, *held]
 
     def set_mode(self, mode: str) -> None:
         if mode not in ("text", "json"):
@@ -40,3 +60,20 @@ class FakeClient:
         """
         events, self.events = self.events, []
         return events
+
+
+class FakeHasher:
+    """
+    A L{chat.passwords.PasswordHasher} without the hashing, answering at
+    once: C{"hashed:" + password}.  C{needs_rehash} is true for hashes
+    starting with C{"old:"}.
+    """
+
+    def hash(self, password: str) -> Deferred[str]:
+        return succeed("hashed:" + password)
+
+    def verify(self, password_hash: str, password: str) -> Deferred[bool]:
+        return succeed(password_hash.split(":", 1)[1] == password)
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        return password_hash.startswith("old:")

@@ -10,7 +10,7 @@ from twisted.internet.endpoints import quoteStringArgument
 from twisted.internet.testing import MemoryReactorClock
 from twisted.plugin import getPlugins
 from twisted.python.usage import UsageError
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from chat.protocol import ChatFactory
 from chat.tap import Options, makeService
@@ -76,15 +76,16 @@ class OptionsTests(SynchronousTestCase):
         self.assertRaises(UsageError, self.parse, "--send-queue", "lots")
 
 
-class MakeServiceTests(SynchronousTestCase):
+class MakeServiceTests(TestCase):
     """
     L{makeService} builds listeners on the given reactor.
     """
 
-    def test_tcp_and_tls_share_factory(self) -> None:
+    async def test_tcp_and_tls_share_factory(self) -> None:
         """
         Every C{--listen} becomes a listener, all sharing one factory, and
-        TLS listeners use TLS 1.2 or newer.
+        TLS listeners use TLS 1.2 or newer; they listen once the store is
+        open.
         """
         reactor = MemoryReactorClock()
         cert, key = make_certificate(self.mktemp())
@@ -98,11 +99,16 @@ class MakeServiceTests(SynchronousTestCase):
                 f"certKey={quoteStringArgument(cert)}",
                 "--max-line-length",
                 "100",
+                "--database",
+                self.mktemp() + ".sqlite3",
             ]
         )
         service = makeService(options, reactor=reactor)
         service.startService()
         self.addCleanup(service.stopService)
+        self.assertEqual(reactor.tcpServers, [])
+        assert service.ready is not None
+        await service.ready
         [(port, factory, _, interface)] = reactor.tcpServers
         self.assertEqual((port, interface), (4040, "127.0.0.1"))
         [(ssl_port, ssl_factory, context_factory, _, _)] = reactor.sslServers
