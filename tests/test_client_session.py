@@ -39,14 +39,17 @@ from zope.interface import implementer
 
 from chat.client import cipher
 from chat.client.format import plain
-from chat.client.main import ClientOptions, make_endpoint
+from chat.client.main import ClientOptions, _parser, make_endpoint, read_password
 from chat.client.script import ScriptView, StdinReader
 from chat.client.session import (
+    ACK_BATCH,
+    CATCH_UP_GRACE,
     PENDING_GRACE,
     QUIT_GRACE,
     ClientSession,
     Said,
     Status,
+    masked,
 )
 from tests.certs import make_certificate
 
@@ -73,6 +76,7 @@ class FakeView:
         self.statuses: list[Status] = []
         self.codes: list[int] = []
         self.saids: list[Said] = []
+        self.password_asks: list[tuple[str, bool, str]] = []
 
     def show(self, event: dict[str, Any]) -> None:
         self.events.append(event)
@@ -88,6 +92,9 @@ class FakeView:
 
     def ask_name(self) -> None:
         self.asked += 1
+
+    def ask_password(self, name: str, insecure: bool, text: str) -> None:
+        self.password_asks.append((name, insecure, text))
 
     def status_changed(self, status: Status) -> None:
         self.statuses.append(status)
@@ -197,6 +204,7 @@ class SessionTestCase(SynchronousTestCase):
         shift_cipher: bool = False,
         interactive: bool = False,
         tls: bool = False,
+        password: str | None = None,
     ) -> ClientSession:
         return ClientSession(
             self.view,
@@ -207,6 +215,7 @@ class SessionTestCase(SynchronousTestCase):
             name=name,
             shift_cipher=shift_cipher,
             interactive=interactive,
+            password=password,
         )
 
     def welcome(self, transport: FakeTransport, name: str = "alice") -> None:
@@ -1048,3 +1057,753 @@ class OptionsTests(SynchronousTestCase):
         self.assertIsInstance(wrapper, TLSMemoryBIOFactory)
         plain_endpoint, _ = make_endpoint(reactor, ClientOptions([]), "localhost", 5)
         self.assertIsInstance(plain_endpoint, HostnameEndpoint)
+
+
+class AccountFormatTests(SynchronousTestCase):
+    """
+    L{plain} for the events of accounts, offline messages and history:
+    marked, with the time (UTC) a message was sent, from the fields.
+    """
+
+    def test_stored(self) -> None:
+        """
+        A stored private message is marked with the date and time it was
+        sent; a stored action reads as an action.
+        """
+        sent = {"from": "alice", "to": "bob", "stored": True, "id": 17}
+        stored = {**event("private", **sent, text="hi"), "time": "2026-11-20T14:03:00Z"}
+        self.assertEqual(plain(stored), "[stored, sent 2026-11-20 14:03] alice: hi")
+        waves = {**stored, "text": "waves", "action": True}
+        self.assertEqual(plain(waves), "[stored, sent 2026-11-20 14:03] * alice waves")
+
+    def test_history(self) -> None:
+        """
+        History messages and actions are marked with the time they were
+        said.
+        """
+        said = {"from": "alice", "history": True, "room": None}
+        self.assertEqual(
+            plain(event("message", **said, text="hi")), "[history 15:48] alice: hi"
+        )
+        self.assertEqual(
+            plain(event("action", **said, text="waves")),
+            "[history 15:48] * alice waves",
+        )
+
+    def test_ends(self) -> None:
+        """
+        The end of a history replay and of the stored messages are notices;
+        no stored messages at all shows nothing.
+        """
+        self.assertEqual(
+            plain(event("history-end", count=2, room=None)),
+            "* end of history (2 messages)",
+        )
+        self.assertEqual(
+            plain(event("history-end", count=0, room=None)), "* no history yet"
+        )
+        self.assertEqual(
+            plain(event("stored-end", count=1)), "* 1 message was waiting for you"
+        )
+        self.assertEqual(
+            plain(event("stored-end", count=3)), "* 3 messages were waiting for you"
+        )
+        self.assertIsNone(plain(event("stored-end", count=0)))
+
+    def test_queued_and_account(self) -> None:
+        """
+        Queued and account events are one-line notices; an account change
+        over a connection without TLS carries a warning.
+        """
+        self.assertEqual(
+            plain(event("queued", to="bob", id=17, text="* bob is offline; ...")),
+            "* bob is offline; your message was stored for them",
+        )
+        self.assertEqual(
+            plain(event("account", action="registered", name="bob", insecure=False)),
+            "* bob is now registered; it needs your password from now on",
+        )
+        changed = plain(
+            event("account", action="password-changed", name="bob", insecure=True)
+        )
+        self.assertEqual(
+            changed,
+            "* the password of bob was changed (warning: the password travelled "
+            "in clear, without TLS)",
+        )
+        self.assertEqual(
+            plain(event("account", action="unregistered", name="bob")),
+            "* bob is no longer registered",
+        )
+
+    def test_password_prompt_silent(self) -> None:
+        """
+        A password prompt is not a line of output: the session handles it.
+        """
+        prompt = event("prompt", prompt="password", name="bob", text="Password:")
+        self.assertIsNone(plain(prompt))
+
+
+class MaskTests(SessionTestCase):
+    """
+    Account commands carry passwords: they are sent as typed but echoed
+    masked.
+    """
+
+    def test_masked(self) -> None:
+        """
+        L{masked} replaces every argument of an account command, whatever
+        its length, and leaves other lines alone.
+        """
+        self.assertEqual(masked("/register hunter22"), "/register ********")
+        self.assertEqual(
+            masked("/password old-pw  n3w-passw0rd"), "/password ******** ********"
+        )
+        self.assertEqual(masked("/UNREGISTER pw"), "/UNREGISTER ********")
+        self.assertEqual(masked("/register"), "/register")
+        for line in ("/dm bob hunter22", "register hunter22", "/help register"):
+            self.assertIsNone(masked(line), line)
+
+    def test_echo_masked(self) -> None:
+        """
+        The view is told about account commands with their passwords
+        masked; the server gets them as typed.
+        """
+        session, transport = self.joined()
+        lines = ["/register hunter22", "/password hunter22 s3cret!", "/unregister x1"]
+        for line in lines:
+            session.input_line(line)
+        self.assertEqual(transport.sent(), lines)
+        self.assertEqual(
+            self.view.saids,
+            [
+                Said("command", "/register ********", None, "register"),
+                Said("command", "/password ******** ********", None, "password"),
+                Said("command", "/unregister ********", None, "unregister"),
+            ],
+        )
+
+    def test_not_shifted(self) -> None:
+        """
+        The shift cipher leaves account commands alone.
+        """
+        session, transport = self.joined(shift_cipher=True)
+        session.input_line("/register hunter22")
+        self.assertEqual(transport.sent(), ["/register hunter22"])
+
+
+class PasswordTests(SessionTestCase):
+    """
+    Logging in under a registered name.
+    """
+
+    def password_prompt(self, transport: FakeTransport, insecure: bool = True) -> None:
+        transport.receive_event(
+            "prompt",
+            prompt="password",
+            name="alice",
+            insecure=insecure,
+            text="* alice is a registered name; enter its password.\nPassword:",
+        )
+
+    def log_in(
+        self, transport: FakeTransport, password: str | None = "hunter22"
+    ) -> list[str]:
+        """
+        Play a registered login up to the welcome (no stored messages);
+        what the client sent.
+        """
+        transport.receive_event("prompt", prompt="name", text="name?")
+        self.password_prompt(transport)
+        sent = transport.sent()
+        self.welcome(transport)
+        transport.receive_event("stored-end", count=0)
+        return sent + transport.sent()
+
+    def test_given_password(self) -> None:
+        """
+        A password given to the session is sent when the server asks for
+        it, without asking the view.
+        """
+        session = self.make_session(password="hunter22")
+        session.start()
+        sent = self.log_in(self.endpoint.last)
+        self.assertEqual(sent, ["/mode json", "alice", "hunter22"])
+        self.assertEqual(self.view.password_asks, [])
+        self.assertTrue(session.status.connected)
+
+    def test_asks_view(self) -> None:
+        """
+        Without a password the view is asked, with the name, whether it
+        would travel in clear, and the server's text; its answer is sent.
+        """
+        session = self.make_session(interactive=True)
+        session.start()
+        transport = self.endpoint.last
+        transport.receive_event("prompt", prompt="name", text="name?")
+        self.password_prompt(transport, insecure=True)
+        self.assertEqual(
+            self.view.password_asks,
+            [
+                (
+                    "alice",
+                    True,
+                    "* alice is a registered name; enter its password.\nPassword:",
+                )
+            ],
+        )
+        self.assertEqual(transport.sent(), ["/mode json", "alice"])
+        session.submit_password("typed-pw")
+        self.assertEqual(transport.sent(), ["typed-pw"])
+        self.assertEqual(self.view.saids, [])
+
+    def test_resent_on_reconnect(self) -> None:
+        """
+        A typed password is remembered and sent again when the session
+        rejoins after a dropped connection.
+        """
+        session = self.make_session(interactive=True)
+        session.start()
+        transport = self.endpoint.last
+        transport.receive_event("prompt", prompt="name", text="name?")
+        self.password_prompt(transport)
+        session.submit_password("typed-pw")
+        self.welcome(transport)
+        transport.server_close(Failure(ConnectionLost("gone")))
+        self.clock.advance(2)
+        again = self.endpoint.last
+        self.assertIsNot(again, transport)
+        self.assertEqual(self.log_in(again), ["/mode json", "alice", "typed-pw"])
+        self.assertEqual(len(self.view.password_asks), 1)
+
+    def test_given_password_resent_on_reconnect(self) -> None:
+        """
+        A password given to the session is sent again after a reconnection.
+        """
+        session = self.make_session(password="hunter22")
+        session.start()
+        self.log_in(self.endpoint.last)
+        self.endpoint.last.server_close(Failure(ConnectionLost("gone")))
+        self.clock.advance(2)
+        self.assertEqual(
+            self.log_in(self.endpoint.last), ["/mode json", "alice", "hunter22"]
+        )
+
+    def test_not_sent_to_another_server(self) -> None:
+        """
+        A password typed for one server is not sent to another one reached
+        with C{/connect}: the view is asked again.
+        """
+        other = FakeEndpoint(self.clock)
+        session = ClientSession(
+            self.view,
+            self.endpoint,
+            server=SERVER,
+            tls=False,
+            clock=self.clock,
+            name="alice",
+            interactive=True,
+            endpoint_for=lambda host, port: (other, f"{host}:{port}"),
+        )
+        session.start()
+        transport = self.endpoint.last
+        transport.receive_event("prompt", prompt="name", text="name?")
+        self.password_prompt(transport)
+        session.submit_password("typed-pw")
+        self.welcome(transport)
+        session.input_line("/connect example.org 4040")
+        self.settle()
+        self.assertEqual(self.log_in(other.last), ["/mode json", "alice"])
+        self.assertEqual(len(self.view.password_asks), 2)
+
+    def test_wrong_password_script(self) -> None:
+        """
+        In scriptable mode a wrong password is reported and the session
+        quits with 1; the name prompt that follows is not answered.
+        """
+        session = self.make_session(password="wrong-pw")
+        session.start()
+        transport = self.endpoint.last
+        transport.receive_event("prompt", prompt="name", text="name?")
+        self.password_prompt(transport)
+        transport.receive_event(
+            "error",
+            code="wrong-password",
+            text="wrong password for alice; enter a name again.",
+        )
+        transport.receive_event("prompt", prompt="name", text="name?")
+        self.assertEqual(transport.sent(), ["/mode json", "alice", "wrong-pw", "/quit"])
+        self.assertEqual(
+            self.view.errors, ["ERROR: wrong password for alice; enter a name again."]
+        )
+        self.assertEqual(self.view.asked, 0)
+        transport.server_close(Failure(ConnectionDone()))
+        self.settle()
+        self.assertEqual(self.view.codes, [1])
+        self.clock.advance(60)
+        self.assertEqual(self.endpoint.attempts, 1)
+
+    def test_throttled_script(self) -> None:
+        """
+        Too many wrong passwords end a script's session with 1 as well.
+        """
+        session = self.make_session(password="hunter22")
+        session.start()
+        transport = self.endpoint.last
+        transport.receive_event("prompt", prompt="name", text="name?")
+        transport.receive_event(
+            "error", code="throttled", text="try again in 30 seconds."
+        )
+        transport.receive_event("prompt", prompt="name", text="name?")
+        self.assertEqual(transport.sent(), ["/mode json", "alice", "/quit"])
+        self.assertEqual(self.view.errors, ["ERROR: try again in 30 seconds."])
+        self.clock.advance(QUIT_GRACE)
+        self.settle()
+        self.assertEqual(self.view.codes, [1])
+
+    def test_wrong_password_interactive(self) -> None:
+        """
+        Interactively a wrong password is forgotten and the user asked for
+        a name, then a password, again.
+        """
+        session = self.make_session(interactive=True, password="wrong-pw")
+        session.start()
+        transport = self.endpoint.last
+        transport.receive_event("prompt", prompt="name", text="name?")
+        self.password_prompt(transport)
+        transport.receive_event(
+            "error", code="wrong-password", text="wrong password for alice."
+        )
+        transport.receive_event("prompt", prompt="name", text="name?")
+        self.assertGreaterEqual(self.view.asked, 1)
+        self.assertEqual(transport.sent(), ["/mode json", "alice", "wrong-pw"])
+        session.submit_name("alice")
+        self.password_prompt(transport)
+        self.assertEqual(len(self.view.password_asks), 1)
+        session.submit_password("right-pw")
+        self.assertEqual(transport.sent(), ["alice", "right-pw"])
+        self.assertEqual(self.view.codes, [])
+
+    def test_wrong_old_password_after_join(self) -> None:
+        """
+        A wrong password for C{/password} once joined is an ordinary error.
+        """
+        session = self.make_session(password="hunter22")
+        session.start()
+        self.log_in(self.endpoint.last)
+        session.input_line("/password nope-nope newer-pw")
+        self.endpoint.last.receive_event(
+            "error", code="wrong-password", text="wrong password; nothing changed."
+        )
+        self.assertEqual(self.view.errors, ["ERROR: wrong password; nothing changed."])
+        self.assertEqual(self.view.asked, 0)
+        self.assertEqual(self.view.codes, [])
+
+    def reconnect_password(self, session: ClientSession) -> list[str]:
+        """
+        Drop the connection, rejoin; what the client sent.
+        """
+        self.endpoint.last.server_close(Failure(ConnectionLost("gone")))
+        self.clock.advance(2)
+        return self.log_in(self.endpoint.last)
+
+    def test_register_remembered(self) -> None:
+        """
+        After a successful C{/register} the new password answers the prompt
+        after a reconnection; a refused one is not remembered.
+        """
+        session, transport = self.joined(interactive=True)
+        session.input_line("/register short")
+        transport.receive_event("error", code="usage", text="too short")
+        session.input_line("/register hunter22")
+        transport.receive_event(
+            "account", action="registered", name="alice", insecure=True, text="*"
+        )
+        self.assertEqual(
+            self.reconnect_password(session), ["/mode json", "alice", "hunter22"]
+        )
+        self.assertEqual(self.view.password_asks, [])
+
+    def test_password_change_remembered(self) -> None:
+        """
+        After a successful C{/password OLD NEW} the new password is used.
+        """
+        session = self.make_session(password="hunter22")
+        session.start()
+        self.log_in(self.endpoint.last)
+        session.input_line("/password hunter22 n3w-password")
+        self.endpoint.last.receive_event(
+            "account", action="password-changed", name="alice", text="*"
+        )
+        self.assertEqual(
+            self.reconnect_password(session), ["/mode json", "alice", "n3w-password"]
+        )
+
+    def test_unregister_forgets(self) -> None:
+        """
+        After C{/unregister} the password is forgotten.
+        """
+        session = self.make_session(password="hunter22", interactive=True)
+        session.start()
+        self.log_in(self.endpoint.last)
+        session.input_line("/unregister hunter22")
+        self.endpoint.last.receive_event(
+            "account", action="unregistered", name="alice", text="*"
+        )
+        self.assertEqual(self.reconnect_password(session), ["/mode json", "alice"])
+        self.assertEqual(len(self.view.password_asks), 1)
+
+
+class StoredTests(SessionTestCase):
+    """
+    Private messages stored while the user was offline are shown, then
+    acknowledged with C{/ack ID [ID ...]}.
+    """
+
+    def stored(self, transport: FakeTransport, ident: int, text: str) -> None:
+        transport.receive(
+            json.dumps(
+                {
+                    "type": "private",
+                    "time": "2026-11-20T14:03:00.000Z",
+                    "from": "bob",
+                    "to": "alice",
+                    "text": text,
+                    "id": ident,
+                    "stored": True,
+                    "action": False,
+                }
+            ).encode()
+            + b"\n"
+        )
+
+    def start(self, **options: Any) -> tuple[ClientSession, FakeTransport]:
+        """
+        A session with a password, logged in up to the welcome.
+        """
+        session = self.make_session(password="hunter22", **options)
+        session.start()
+        transport = self.endpoint.last
+        transport.receive_event("prompt", prompt="name", text="name?")
+        transport.receive_event("prompt", prompt="password", name="alice", text="")
+        self.welcome(transport)
+        transport.sent()
+        return session, transport
+
+    def test_shown_then_acked(self) -> None:
+        """
+        Each stored message is shown; at their end one C{/ack} line lists
+        their ids.
+        """
+        session, transport = self.start()
+        self.stored(transport, 17, "first")
+        self.stored(transport, 18, "second")
+        self.assertEqual(transport.sent(), [])
+        transport.receive_event("stored-end", count=2, text="* 2 messages")
+        self.assertEqual(transport.sent(), ["/ack 17 18"])
+        shown = [(e["type"], e.get("id")) for e in self.view.events]
+        self.assertEqual(
+            shown,
+            [("welcome", None), ("private", 17), ("private", 18), ("stored-end", None)],
+        )
+
+    def test_many_acks_batched(self) -> None:
+        """
+        Many ids are acknowledged in lines of at most L{ACK_BATCH}.
+        """
+        session, transport = self.start()
+        for ident in range(1, ACK_BATCH + 3):
+            self.stored(transport, ident, "x")
+        transport.receive_event("stored-end", count=ACK_BATCH + 2)
+        first, second = transport.sent()
+        self.assertEqual(first, "/ack " + " ".join(map(str, range(1, ACK_BATCH + 1))))
+        self.assertEqual(second, f"/ack {ACK_BATCH + 1} {ACK_BATCH + 2}")
+
+    def test_redelivered_skipped(self) -> None:
+        """
+        A stored message delivered again (its acknowledgement was lost) is
+        not shown twice, but acknowledged again.
+        """
+        session, transport = self.start()
+        self.stored(transport, 17, "first")
+        transport.server_close(Failure(ConnectionLost("gone")))
+        self.clock.advance(2)
+        again = self.endpoint.last
+        again.receive_event("prompt", prompt="name", text="name?")
+        again.receive_event("prompt", prompt="password", name="alice", text="")
+        self.welcome(again)
+        self.stored(again, 17, "first")
+        self.stored(again, 18, "second")
+        again.receive_event("stored-end", count=2)
+        self.assertEqual(
+            again.sent(), ["/mode json", "alice", "hunter22", "/ack 17 18"]
+        )
+        texts = [e["text"] for e in self.view.events if e["type"] == "private"]
+        self.assertEqual(texts, ["first", "second"])
+
+    def test_unshifted(self) -> None:
+        """
+        Shifted stored text is unshifted like live private messages.
+        """
+        session, transport = self.start(shift_cipher=True)
+        self.stored(transport, 5, cipher.MARKER + "zpaz")
+        self.assertEqual(self.view.events[-1]["text"], "yozy")
+        self.assertTrue(self.view.events[-1]["shifted"])
+
+    def test_ack_before_quit_at_end_of_input(self) -> None:
+        """
+        Input that ended before the login does not make the session quit
+        before the stored messages are acknowledged: C{/ack} comes before
+        C{/quit}.
+        """
+        session = self.make_session(password="hunter22")
+        session.input_line("hello")
+        session.end_of_input()
+        session.start()
+        transport = self.endpoint.last
+        transport.receive_event("prompt", prompt="name", text="name?")
+        transport.receive_event("prompt", prompt="password", name="alice", text="")
+        self.welcome(transport)
+        self.stored(transport, 17, "first")
+        self.assertEqual(transport.sent(), ["/mode json", "alice", "hunter22", "hello"])
+        transport.receive_event("stored-end", count=1)
+        self.assertEqual(transport.sent(), ["/ack 17", "/quit"])
+        transport.server_close(Failure(ConnectionDone()))
+        self.settle()
+        self.assertEqual(self.view.codes, [0])
+
+    def test_end_of_input_after_welcome(self) -> None:
+        """
+        Input ending between the welcome and the end of the stored messages
+        waits for them too.
+        """
+        session, transport = self.start()
+        session.end_of_input()
+        self.assertEqual(transport.sent(), [])
+        self.stored(transport, 17, "first")
+        transport.receive_event("stored-end", count=1)
+        self.assertEqual(transport.sent(), ["/ack 17", "/quit"])
+
+    def test_script_quit_waits(self) -> None:
+        """
+        A script's C{QUIT} read before the end of the stored messages waits
+        for their acknowledgement.
+        """
+        session, transport = self.start()
+        session.input_line("QUIT")
+        self.assertEqual(transport.sent(), [])
+        transport.receive_event("stored-end", count=0)
+        self.assertEqual(transport.sent(), ["/quit"])
+
+    def test_interactive_quit_acks_first(self) -> None:
+        """
+        Quitting before the end of the stored messages acknowledges those
+        shown so far first.
+        """
+        session, transport = self.start(interactive=True)
+        self.stored(transport, 17, "first")
+        session.input_line("/quit")
+        self.assertEqual(transport.sent(), ["/ack 17", "/quit"])
+
+    def test_no_stored_end(self) -> None:
+        """
+        If the end of the stored messages never comes, a waiting quit goes
+        ahead after L{CATCH_UP_GRACE} seconds, acknowledging what was shown.
+        """
+        session, transport = self.start()
+        self.stored(transport, 17, "first")
+        session.end_of_input()
+        self.clock.advance(CATCH_UP_GRACE - 0.1)
+        self.assertEqual(transport.sent(), [])
+        self.clock.advance(0.1)
+        self.assertEqual(transport.sent(), ["/ack 17", "/quit"])
+
+    def test_store_failed(self) -> None:
+        """
+        A store failure instead of the stored messages ends the wait.
+        """
+        session, transport = self.start()
+        session.end_of_input()
+        transport.receive_event("error", code="store-failed", text="could not read")
+        self.assertEqual(transport.sent(), ["/quit"])
+        self.assertEqual(self.view.errors, ["ERROR: could not read"])
+
+    def test_guest_quits_at_once(self) -> None:
+        """
+        A guest (no password asked) has no stored messages to wait for.
+        """
+        session, transport = self.joined()
+        session.end_of_input()
+        self.assertEqual(transport.sent(), ["/quit"])
+
+
+class NewEventsScriptTests(SessionTestCase):
+    """
+    The new events in scriptable mode: one plain line each on stdout,
+    refusals on stderr.
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.out = io.StringIO()
+        self.err = io.StringIO()
+        self.script_view = ScriptView(self.out, self.err)
+
+    def script_session(self, password: str | None) -> ClientSession:
+        session = ClientSession(
+            self.script_view,
+            self.endpoint,
+            server=SERVER,
+            tls=False,
+            clock=self.clock,
+            name="alice",
+            password=password,
+        )
+        self.script_view.session = session
+        StdinReader(self.script_view, session).makeConnection(StringTransport())
+        session.start()
+        self.endpoint.last.receive_event("prompt", prompt="name", text="name?")
+        return session
+
+    def test_missing_password(self) -> None:
+        """
+        Without a password for a registered name the script says how to
+        give one, quits and finishes with 1.
+        """
+        self.script_session(None)
+        transport = self.endpoint.last
+        transport.receive_event(
+            "prompt", prompt="password", name="alice", insecure=True, text="pw?"
+        )
+        self.assertEqual(
+            self.err.getvalue(),
+            "ERROR: alice is a registered name; give --password-file FILE or "
+            "set CHAT_PASSWORD.\n",
+        )
+        self.assertEqual(transport.sent(), ["/mode json", "alice", "/quit"])
+        transport.server_close(Failure(ConnectionDone()))
+        self.settle()
+        self.assertEqual(self.script_view.code, 1)
+        self.assertEqual(self.out.getvalue(), "")
+
+    def test_wrong_password(self) -> None:
+        """
+        A wrong password is the server's error on stderr and exit status 1.
+        """
+        self.script_session("wrong-pw")
+        transport = self.endpoint.last
+        transport.receive_event("prompt", prompt="password", name="alice", text="")
+        transport.receive_event(
+            "error", code="wrong-password", text="wrong password for alice."
+        )
+        transport.receive_event("prompt", prompt="name", text="name?")
+        self.assertEqual(self.err.getvalue(), "ERROR: wrong password for alice.\n")
+        self.clock.advance(QUIT_GRACE)
+        self.settle()
+        self.assertEqual(self.script_view.code, 1)
+
+    def test_lines(self) -> None:
+        """
+        History, stored messages, their ends, queued and account notices
+        are one line each on stdout; the stored message is acknowledged.
+        """
+        self.script_session("hunter22")
+        transport = self.endpoint.last
+        transport.receive_event("prompt", prompt="password", name="alice", text="")
+        self.welcome(transport)
+        transport.receive(
+            b'{"type":"message","time":"2026-11-21T14:03:00.000Z","from":"carol",'
+            b'"text":"earlier","history":true,"room":null}\n'
+        )
+        transport.receive_event("history-end", count=1, room=None)
+        transport.receive(
+            b'{"type":"private","time":"2026-11-21T14:03:00.000Z","from":"bob",'
+            b'"to":"alice","text":"hi","id":17,"stored":true,"action":false}\n'
+        )
+        transport.receive_event("stored-end", count=1, text="* 1 message")
+        transport.receive_event("queued", to="dave", id=18, text="* dave ...")
+        transport.receive_event(
+            "account", action="password-changed", name="alice", insecure=False
+        )
+        self.assertEqual(
+            self.out.getvalue().splitlines(),
+            [
+                "* joined as alice; 2 online: alice, bob",
+                "[history 14:03] carol: earlier",
+                "* end of history (1 message)",
+                "[stored, sent 2026-11-21 14:03] bob: hi",
+                "* 1 message was waiting for you",
+                "* dave is offline; your message was stored for them",
+                "* the password of alice was changed",
+            ],
+        )
+        self.assertEqual(transport.sent()[-1], "/ack 17")
+        self.assertEqual(self.err.getvalue(), "")
+
+
+class PasswordOptionTests(SynchronousTestCase):
+    """
+    Where C{chat-client} takes a password from: a file or the environment,
+    never the command line.
+    """
+
+    def password_file(self, content: bytes) -> str:
+        path = str(self.mktemp())
+        with open(path, "wb") as f:
+            f.write(content)
+        return path
+
+    def test_file(self) -> None:
+        """
+        The first line of C{--password-file}, without its line end, is the
+        password; it wins over C{CHAT_PASSWORD}.
+        """
+        path = self.password_file(b"s3cret pw\r\nsecond line\n")
+        options = ClientOptions(["--password-file", path])
+        self.assertEqual(read_password(options, {}), "s3cret pw")
+        self.assertEqual(
+            read_password(options, {"CHAT_PASSWORD": "other"}), "s3cret pw"
+        )
+
+    def test_environment(self) -> None:
+        """
+        Without a file, C{CHAT_PASSWORD} is the password; empty or unset is
+        none.
+        """
+        options = ClientOptions([])
+        self.assertEqual(read_password(options, {"CHAT_PASSWORD": "env-pw"}), "env-pw")
+        self.assertIsNone(read_password(options, {"CHAT_PASSWORD": ""}))
+        self.assertIsNone(read_password(options, {}))
+
+    def test_bad_file(self) -> None:
+        """
+        A missing file, or one whose first line is empty, is a usage error.
+        """
+        missing = ClientOptions(["--password-file", self.mktemp()])
+        self.assertRaises(UsageError, read_password, missing, {})
+        empty = ClientOptions(["--password-file", self.password_file(b"\nx\n")])
+        self.assertRaises(UsageError, read_password, empty, {})
+
+    def test_no_password_option(self) -> None:
+        """
+        C{--password} is refused with the reason, without repeating the
+        value (nor taken as an abbreviation of C{--password-file}).
+        """
+        with self.assertRaises(UsageError) as caught:
+            ClientOptions(["--password", "hunter22"])
+        message = str(caught.exception)
+        self.assertIn("--password-file", message)
+        self.assertIn("CHAT_PASSWORD", message)
+        self.assertNotIn("hunter22", message)
+
+    def test_help_says_why(self) -> None:
+        """
+        The help of C{--password-file} says why there is no password option.
+        """
+        out = io.StringIO()
+        _parser().print_help(out)
+        help_text = " ".join(out.getvalue().split())
+        self.assertIn("--password-file FILE", help_text)
+        self.assertIn(
+            "there is no password option because command lines show", help_text
+        )

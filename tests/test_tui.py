@@ -17,7 +17,7 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 
-from chat.client.session import Status, classify
+from chat.client.session import Said, Status, classify, masked
 from chat.client.tui import (
     MAX_LINES,
     REDRAW_INTERVAL,
@@ -28,7 +28,7 @@ from chat.client.tui import (
 
 SIZE = (80, 24)
 # 2026-11-21T15:43:16Z, for the client's own lines.
-NOW = 1795362196.0
+NOW = 1795275796.0
 
 
 class FakeSession:
@@ -43,6 +43,7 @@ class FakeSession:
         self.status = Status(server="localhost:55555", tls=False)
         self.lines: list[str] = []
         self.names: list[str] = []
+        self.passwords: list[str] = []
         self.quits = 0
 
     def input_line(self, line: str) -> None:
@@ -51,12 +52,19 @@ class FakeSession:
         said.
         """
         self.lines.append(line)
+        hidden = masked(line)
+        if hidden is not None:
+            self.view.said(Said("command", hidden))
+            return
         said = classify(line)
         if said is not None and said.text:
             self.view.said(said)
 
     def submit_name(self, name: str) -> None:
         self.names.append(name)
+
+    def submit_password(self, password: str) -> None:
+        self.passwords.append(password)
 
     def quit(self, reason: str = "") -> None:
         self.quits += 1
@@ -659,3 +667,190 @@ class LoopTests(SynchronousTestCase):
         self.assertTrue(screen.started)
         trigger(*args, **kwargs)
         self.assertFalse(screen.started)
+
+
+PROMPT_TEXT = (
+    "* alice is a registered name; enter its password.\n"
+    "* Warning: this connection is not encrypted, so the password travels "
+    "in clear.\nPassword:"
+)
+
+
+class PasswordTests(ViewTestCase):
+    """
+    Passwords are typed without echo and kept out of the scrollback and
+    the input history.
+    """
+
+    def test_prompt_masks_input(self) -> None:
+        """
+        The password prompt shows the server's text and warning; what is
+        typed shows as C{*}, and Enter hands it to L{submit_password}
+        without showing it anywhere.
+        """
+        self.view.ask_password("alice", True, PROMPT_TEXT)
+        screen = self.screen()
+        self.assertEqual(
+            screen[0], "15:43:16 * alice is a registered name; enter its password."
+        )
+        self.assertTrue(screen[1].startswith("15:43:16 * Warning: this connection"))
+        self.assertNotIn("Password:", "\n".join(screen[:-1]))
+        self.assertEqual(self.input_line(), "Password (NOT encrypted, no TLS):")
+        self.assertEqual(self.attrs_of("NOT encrypted", "Password"), {"error"})
+        self.type("hunter22")
+        self.assertEqual(
+            self.input_line(), "Password (NOT encrypted, no TLS): ********"
+        )
+        self.assertNotIn("hunter22", "\n".join(self.screen()))
+        self.press("enter")
+        self.assertEqual(self.session.passwords, ["hunter22"])
+        self.assertEqual(self.session.lines, [])
+        self.assertEqual(self.session.names, [])
+        self.assertEqual(self.input_line(), ">")
+        self.assertNotIn("hunter22", "\n".join(self.screen()))
+        self.press("up")
+        self.assertEqual(self.input_line(), ">")
+        self.type("hi")
+        self.press("enter")
+        self.assertEqual(self.session.lines, ["hi"])
+
+    def test_secure_prompt(self) -> None:
+        """
+        Over TLS the caption is plain C{Password:}; without server text the
+        view says why it asks.
+        """
+        self.view.ask_password("alice", False, "")
+        self.assertEqual(self.input_line(), "Password:")
+        self.assertEqual(
+            self.screen()[0],
+            "15:43:16 * alice is a registered name; enter its password.",
+        )
+
+    def test_no_recall_or_completion(self) -> None:
+        """
+        While a password is typed, Up, Down and Tab do nothing (no history
+        replaces it, no completion lists candidates from it).
+        """
+        self.type("earlier")
+        self.press("enter")
+        self.view.ask_password("alice", False, "")
+        self.type("bo")
+        self.press("up", "tab", "down")
+        self.assertEqual(self.input_line(), "Password: **")
+        self.assertEqual(len([row for row in self.screen() if row]), 4)
+
+    def test_draft_restored(self) -> None:
+        """
+        A line being typed when the prompt appears is put back afterwards,
+        not sent as the password.
+        """
+        self.type("half a mess")
+        self.view.ask_password("alice", False, "")
+        self.assertEqual(self.input_line(), "Password:")
+        self.type("pw123456")
+        self.press("enter")
+        self.assertEqual(self.session.passwords, ["pw123456"])
+        self.assertEqual(self.input_line(), "> half a mess")
+
+    def test_name_after_wrong_password(self) -> None:
+        """
+        A name asked for after a refused password is typed in clear again.
+        """
+        self.view.ask_password("alice", False, "")
+        self.view.ask_name()
+        self.type("alice")
+        self.assertEqual(self.input_line(), "Name: alice")
+        self.press("enter")
+        self.assertEqual(self.session.names, ["alice"])
+        self.assertEqual(self.session.passwords, [])
+
+    def test_account_commands_masked(self) -> None:
+        """
+        C{/register}, C{/password} and C{/unregister} are sent as typed but
+        echoed masked and not kept for recall.
+        """
+        self.type("hello")
+        self.press("enter")
+        lines = [
+            "/register hunter22",
+            "/password hunter22 n3w-passw0rd",
+            "/unregister n3w-passw0rd",
+        ]
+        for line in lines:
+            self.type(line)
+            self.press("enter")
+        self.assertEqual(self.session.lines, ["hello", *lines])
+        screen = "\n".join(self.screen())
+        self.assertNotIn("hunter22", screen)
+        self.assertNotIn("n3w-passw0rd", screen)
+        self.assertIn("15:43:16 /register ********", screen)
+        self.assertIn("15:43:16 /password ******** ********", screen)
+        self.assertIn("15:43:16 /unregister ********", screen)
+        self.press("up")
+        self.assertEqual(self.input_line(), "> hello")
+        self.press("up")
+        self.assertEqual(self.input_line(), "> hello")
+
+
+class EarlierMessagesTests(ViewTestCase):
+    """
+    History and stored messages show the time they were sent and a
+    marker; queued and account events are server notices.
+    """
+
+    def test_history(self) -> None:
+        """
+        A history entry is marked; one from another day gives its date.
+        """
+        self.view.show(message("bob", "earlier", history=True, room=None))
+        old = {**message("bob", "waves", "action", history=True)}
+        old["time"] = "2026-11-19T08:05:00Z"
+        self.view.show(old)
+        screen = self.screen()
+        self.assertEqual(screen[0], "15:43:16 [history] bob: earlier")
+        self.assertEqual(screen[1], "08:05:00 [history 2026-11-19] * bob waves")
+        self.assertEqual(self.attrs_of("earlier", "[history]"), {"marker"})
+
+    def test_stored(self) -> None:
+        """
+        A stored private message is marked C{[stored]} (with the date it
+        was sent, if not today) and shown like a private message.
+        """
+        stored = message("bob", "psst", "private", to="alice", id=17, stored=True)
+        stored["time"] = "2026-11-20T14:03:00.000Z"
+        self.view.show(stored)
+        self.view.show({**stored, "text": "waves", "action": True})
+        today = {**stored, "time": "2026-11-21T09:00:00Z", "text": "hi"}
+        self.view.show(today)
+        screen = self.screen()
+        self.assertEqual(
+            screen[0], "14:03:00 [stored, sent 2026-11-20] [private] bob: psst"
+        )
+        self.assertEqual(
+            screen[1], "14:03:00 [stored, sent 2026-11-20] [private] * bob waves"
+        )
+        self.assertEqual(screen[2], "09:00:00 [stored] [private] bob: hi")
+        self.assertEqual(self.attrs_of("psst", ": psst"), {"private text"})
+
+    def test_notices(self) -> None:
+        """
+        Queued, account, stored-end and history-end events are server
+        notices.
+        """
+        base = {"time": "2026-11-21T15:43:16Z", "from": None}
+        self.view.show({**base, "type": "queued", "to": "dave", "id": 3})
+        self.view.show(
+            {**base, "type": "account", "action": "registered", "name": "alice"}
+        )
+        self.view.show({**base, "type": "stored-end", "count": 2})
+        self.view.show({**base, "type": "history-end", "count": 1})
+        self.assertEqual(
+            self.screen()[:4],
+            [
+                "15:43:16 * dave is offline; your message was stored for them",
+                "15:43:16 * alice is now registered; it needs your password from "
+                "now on",
+                "15:43:16 * 2 messages were waiting for you",
+                "15:43:16 * end of history (1 message)",
+            ],
+        )

@@ -6,8 +6,10 @@ The C{chat-client} command: options, endpoints, and choosing a front end.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from twisted.internet import ssl, stdio
@@ -26,6 +28,7 @@ from chat.client.session import ClientSession
 
 DEFAULT_HOST = "localhost"
 DEFAULT_PORT = 55555
+PASSWORD_ENV = "CHAT_PASSWORD"
 _PEM = re.compile(
     rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.DOTALL
 )
@@ -42,6 +45,12 @@ CONNECT, SEND <message>, QUIT (also q, tata, /quit, Ctrl-D) and
 """
 
 EPILOG = """\
+A registered name needs its password. On a terminal the client asks for it
+(without echo); scripts give it with --password-file FILE or the
+CHAT_PASSWORD environment variable. There is deliberately no --password
+option: command lines are visible to every local user (ps) and kept in
+shell history. Without TLS the password travels in clear.
+
 --shift-cipher is obfuscation, NOT security: anyone can undo it. Use TLS
 (--tls, --cafile) to keep conversations private.
 """
@@ -58,6 +67,12 @@ class ClientOptions(dict[str, Any]):
             raise usage.UsageError(
                 "--cafile goes with HOST PORT --tls; a tls: endpoint takes "
                 "trustRoots=DIRECTORY instead"
+            )
+        if self.pop("password_option") is not None:
+            # Refused without echoing the value: it is a password.
+            raise usage.UsageError(
+                f"there is no --password option (command lines show in ps and "
+                f"shell history); use --password-file FILE or {PASSWORD_ENV}"
             )
         if self["cafile"]:
             self["tls"] = True
@@ -93,6 +108,16 @@ def _parser() -> argparse.ArgumentParser:
         help="PEM certificates to trust instead of the system roots (implies --tls)",
     )
     parser.add_argument(
+        "--password-file",
+        metavar="FILE",
+        help="read the password of a registered --name from the first line of "
+        f"FILE (or set {PASSWORD_ENV}); there is no password option because "
+        "command lines show in ps and shell history",
+    )
+    # Only to refuse it with a reason (and so that argparse does not take
+    # --password as an abbreviation of --password-file).
+    parser.add_argument("--password", dest="password_option", help=argparse.SUPPRESS)
+    parser.add_argument(
         "--shift-cipher",
         action="store_true",
         help="shift the letters you send (abc -> bcd) and unshift shifted "
@@ -102,6 +127,30 @@ def _parser() -> argparse.ArgumentParser:
         "--plain", action="store_true", help="scriptable line mode even on a terminal"
     )
     return parser
+
+
+def read_password(
+    options: ClientOptions, environ: Mapping[str, str] = os.environ
+) -> str | None:
+    """
+    The password given for the name: the first line of C{--password-file}
+    (its line end removed), else C{$CHAT_PASSWORD}, else C{None}.
+
+    @raise usage.UsageError: if the file cannot be read or its first line
+        is empty.
+    """
+    path = options["password_file"]
+    if path is None:
+        return environ.get(PASSWORD_ENV) or None
+    try:
+        with open(path, encoding="utf-8") as f:
+            first = f.readline()
+    except (OSError, UnicodeDecodeError) as e:
+        raise usage.UsageError(f"cannot read --password-file {path}: {e}") from None
+    password = first.rstrip("\r\n")
+    if not password:
+        raise usage.UsageError(f"no password on the first line of {path}")
+    return password
 
 
 def trust_root(cafile: str | None) -> Any:
@@ -160,6 +209,7 @@ def _run(reactor: Any, options: ClientOptions, interactive: bool) -> Deferred[No
         name=options["name"],
         shift_cipher=bool(options["shift_cipher"]),
         interactive=interactive,
+        password=options.get("password"),
         endpoint_for=lambda host, port: make_endpoint(reactor, options, host, port),
     )
     view.session = session
@@ -186,6 +236,7 @@ def main(argv: list[str] | None = None) -> None:
     """
     try:
         options = ClientOptions(sys.argv[1:] if argv is None else argv)
+        options["password"] = read_password(options)
     except usage.UsageError as e:
         sys.stderr.write(f"ERROR: {e}\n")
         raise SystemExit(2) from None
@@ -193,4 +244,4 @@ def main(argv: list[str] | None = None) -> None:
     react(_run, (options, interactive))
 
 
-__all__ = ["ClientOptions", "IReactorTime", "main", "make_endpoint"]
+__all__ = ["ClientOptions", "IReactorTime", "main", "make_endpoint", "read_password"]

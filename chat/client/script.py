@@ -62,6 +62,19 @@ class ScriptView:
         self.err.write("Name: ")
         self.err.flush()
 
+    def ask_password(self, name: str, insecure: bool, text: str) -> None:
+        """
+        A script's password comes from C{--password-file} or
+        C{CHAT_PASSWORD}, never from its input (those lines are messages);
+        the session only asks when neither was given, so give up.
+        """
+        self.error(
+            f"ERROR: {name} is a registered name; give --password-file FILE "
+            "or set CHAT_PASSWORD."
+        )
+        if self.session is not None:
+            self.session.quit(code=1)
+
     def status_changed(self, status: Status) -> None:
         pass
 

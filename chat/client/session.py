@@ -3,9 +3,10 @@
 One conversation with a txchat server, independent of how it is shown.
 
 L{ClientSession} keeps the connection up (reconnecting with backoff and
-rejoining under the same name), speaks the server's JSON mode, applies the
-shift cipher, and tells an L{IClientView} what happened.  Views hand it the
-lines the user typed.
+rejoining under the same name, answering a registered name's password
+prompt again), speaks the server's JSON mode, applies the shift cipher,
+acknowledges stored private messages, and tells an L{IClientView} what
+happened.  Views hand it the lines the user typed.
 """
 
 from __future__ import annotations
@@ -29,16 +30,25 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from chat.client import cipher
-from chat.commands import Say, Whisper, parse
+from chat.commands import Say, Slash, Whisper, parse
 
 # Lines typed while not joined wait for the (re)join, up to this many.
 MAX_PENDING = 10_000
 # Errors that send the user back to choosing a name.
 NAME_ERRORS = frozenset({"invalid-name", "reserved-name", "name-in-use"})
+# Errors that refuse a registered name's login; the server asks for a name
+# again after them.
+LOGIN_ERRORS = frozenset({"wrong-password", "throttled"})
 # Seconds to wait for the server to close after /quit.
 QUIT_GRACE = 5.0
 # Seconds to keep trying to deliver lines left at the end of input.
 PENDING_GRACE = 30.0
+# Seconds to wait, after the welcome of a registered name, for the end of
+# its stored messages before a pending quit goes ahead anyway.
+CATCH_UP_GRACE = 10.0
+# Stored-message ids acknowledged per /ack line (the server's lines are
+# limited in length).
+ACK_BATCH = 50
 # Words that end the session (seeds 002, 003, 004 and the usual ones).
 QUIT_WORDS = frozenset({"QUIT", "tata", "q", "/quit", "/exit"})
 # Commands whose text is shifted by the cipher: /dm NAME TEXT and /cmd TEXT.
@@ -46,7 +56,24 @@ _TARGETED = frozenset({"dm", "msg"})
 _TEXTUAL = frozenset({"bm", "me"})
 # The client's own commands, for completion and /help.
 CLIENT_COMMANDS = ("/connect", "CONNECT", "SEND", "QUIT")
-SERVER_COMMANDS = ("/help", "/users", "/who", "/dm", "/msg", "/bm", "/me", "/quit")
+SERVER_COMMANDS = (
+    "/help",
+    "/users",
+    "/who",
+    "/dm",
+    "/msg",
+    "/bm",
+    "/me",
+    "/history",
+    "/register",
+    "/password",
+    "/unregister",
+    "/quit",
+)
+# Account commands, and how many of their words are passwords (all of them).
+_ACCOUNT_COMMANDS = {"register": 1, "password": 2, "unregister": 1}
+# What a password looks like when echoed: always the same length.
+MASK = "********"
 
 
 @dataclass(frozen=True)
@@ -55,7 +82,9 @@ class Said:
     A message the user sent: what a view echoes, and what the cipher
     shifts.
 
-    @ivar kind: C{"message"}, C{"private"} or C{"action"}.
+    @ivar kind: C{"message"}, C{"private"} or C{"action"}; or
+        C{"command"} for an account command, whose C{text} is the line
+        with its passwords masked (see L{masked}).
     @ivar target: the recipient of a private message.
     @ivar command: the slash command it was typed as (C{dm}, C{bm}, ...),
         or C{None} for C{NAME*TEXT}, C{ALL*TEXT} and plain lines.
@@ -84,6 +113,38 @@ def classify(line: str) -> Said | None:
         kind = "action" if command.name == "me" else "message"
         return Said(kind, command.args, None, command.name)
     return None
+
+
+def masked(line: str) -> str | None:
+    """
+    C{line} with its passwords replaced by L{MASK} if it is an account
+    command (C{/register PASSWORD}, C{/password OLD NEW},
+    C{/unregister PASSWORD}), else C{None}: such lines are never shown or
+    kept as typed.
+    """
+    command = parse(line)
+    if not isinstance(command, Slash) or command.name not in _ACCOUNT_COMMANDS:
+        return None
+    word = line.partition(" ")[0]
+    return " ".join([word] + [MASK] * len(command.args.split()))
+
+
+def _new_password(line: str) -> tuple[str, str | None] | None:
+    """
+    For a well-formed account command, the C{account} event action that
+    confirms it and the password the name has after it.
+    """
+    command = parse(line)
+    if not isinstance(command, Slash):
+        return None
+    words = command.args.split()
+    if _ACCOUNT_COMMANDS.get(command.name) != len(words):
+        return None
+    if command.name == "register":
+        return "registered", words[0]
+    if command.name == "password":
+        return "password-changed", words[1]
+    return "unregistered", None
 
 
 @dataclass(frozen=True)
@@ -127,6 +188,15 @@ class IClientView(Protocol):
     def ask_name(self) -> None:
         """
         Ask the user for a name; answer with L{ClientSession.submit_name}.
+        """
+
+    def ask_password(self, name: str, insecure: bool, text: str) -> None:
+        """
+        C{name} is registered: ask for its password without showing it, and
+        answer with L{ClientSession.submit_password}.
+
+        @param insecure: the password would travel in clear (no TLS).
+        @param text: the server's prompt, warning included.
         """
 
     def status_changed(self, status: Status) -> None:
@@ -195,6 +265,12 @@ class ClientSession:
     @ivar users: names known to be online, for completion.
     """
 
+    # A password known for the name, and the server it is for (C{None}:
+    # given on the command line, so for any server).  Kept in memory only,
+    # to answer the password prompt again after a reconnection.
+    _password: str | None = None
+    _password_for: str | None = None
+
     def __init__(
         self,
         view: IClientView,
@@ -208,7 +284,12 @@ class ClientSession:
         interactive: bool = False,
         endpoint_for: Callable[[str, int], tuple[IStreamClientEndpoint, str]]
         | None = None,
+        password: str | None = None,
     ) -> None:
+        """
+        @param password: the password of C{name} if it is registered, sent
+            when the server asks for it (to any server).
+        """
         self.view = view
         self.name = name
         self.shift_cipher = shift_cipher
@@ -228,6 +309,20 @@ class ClientSession:
         self._service: ClientService | None = None
         self._quit_deadline: IDelayedCall | None = None
         self._give_up: IDelayedCall | None = None
+        self._exit_code = 0
+        self._password = password
+        # The server asked for the password on this connection.
+        self._awaiting_password = False
+        # Logged in with a password on this connection, and the end of the
+        # stored messages has not arrived yet.
+        self._catching_up = False
+        self._catch_up_call: IDelayedCall | None = None
+        # Stored messages shown (per server), and those not yet acknowledged
+        # on this connection.
+        self._shown_stored: set[tuple[str, int]] = set()
+        self._unacked: list[int] = []
+        # Passwords of account commands sent, by the action confirming them.
+        self._proposed: dict[str, str | None] = {}
 
     # Lifecycle.
 
@@ -256,29 +351,32 @@ class ClientSession:
         else:
             self.view.notice("retrying; type CONNECT or /connect to try now")
 
-    def quit(self, reason: str = "") -> None:
+    def quit(self, reason: str = "", code: int = 0) -> None:
         """
-        Leave: ask the server to close (so every reply to what was sent
-        arrives first), then finish with 0.
+        Leave: acknowledge the stored messages shown, ask the server to
+        close (so every reply to what was sent arrives first), then finish
+        with C{code}.
         """
         if self._quitting:
             return
         self._quitting = True
+        self._exit_code = code
         if self._protocol is None:
-            self.stop(0)
+            self.stop(code)
             return
+        self._send_acks()
         self._protocol.send(f"/quit {reason}".rstrip())
-        self._quit_deadline = self._clock.callLater(QUIT_GRACE, self.stop, 0)
+        self._quit_deadline = self._clock.callLater(QUIT_GRACE, self.stop, code)
 
     def stop(self, code: int) -> None:
         """
         Stop connecting and finish with exit status C{code}.
         """
         self._quitting = True
-        for call in (self._quit_deadline, self._give_up):
+        for call in (self._quit_deadline, self._give_up, self._catch_up_call):
             if call is not None and call.active():
                 call.cancel()
-        self._quit_deadline = self._give_up = None
+        self._quit_deadline = self._give_up = self._catch_up_call = None
         service, self._service = self._service, None
         if service is None:
             self.view.finished(code)
@@ -301,6 +399,7 @@ class ClientSession:
         if service is not None:
             service.stopService()
         self._quitting = False
+        self._exit_code = 0
         self.view.notice(f"connecting to {self._status.server}")
         self.start()
 
@@ -316,8 +415,9 @@ class ClientSession:
             return  # a script's QUIT is queued; nothing after it is sent
         if line in QUIT_WORDS or word in ("/quit", "/exit"):
             reason = rest if word in ("/quit", "/exit") else ""
-            if self._pending and not self.interactive:
-                # A script's earlier lines wait for the join: quit after them.
+            if (self._pending or self._catching_up) and not self.interactive:
+                # A script's earlier lines wait for the join, and its stored
+                # messages for their acknowledgement: quit after them.
                 self._quit_reason = reason
                 self._quit_when_flushed = True
             else:
@@ -351,11 +451,39 @@ class ClientSession:
         if self._protocol is not None and not self._joined:
             self._protocol.send(self.name)
 
+    def submit_password(self, password: str) -> None:
+        """
+        The user's answer to L{IClientView.ask_password}; also remembered
+        (in memory) to log in again after a reconnection to this server.
+        """
+        self._password = password
+        self._password_for = self._status.server
+        if self._protocol is not None and self._awaiting_password:
+            self._send_password(password)
+
+    def _send_password(self, password: str) -> None:
+        assert self._protocol is not None
+        self._awaiting_password = False
+        self._catching_up = True
+        self._protocol.send(password)
+
+    def _known_password(self) -> str | None:
+        if self._password_for in (None, self._status.server):
+            return self._password
+        return None
+
+    def _forget_password(self) -> None:
+        """
+        Forget the password: it was refused, or the name is no longer
+        registered.
+        """
+        self._password = self._password_for = None
+
     def end_of_input(self) -> None:
         """
         No more input: send what is pending, then quit.
         """
-        if self._joined and not self._pending:
+        if self._joined and not self._pending and not self._catching_up:
             self.quit()
         elif self._protocol is None and not self._pending and self._ever_connected:
             self.stop(0)  # nothing to send and nobody to say goodbye to
@@ -380,6 +508,14 @@ class ClientSession:
         telling the view what the user said: the server does not echo a
         sender's own messages.
         """
+        hidden = masked(line)
+        if hidden is not None:
+            command = line.partition(" ")[0][1:].lower()
+            self.view.said(Said("command", hidden, None, command))
+            proposed = _new_password(line)
+            if proposed is not None:
+                self._proposed[proposed[0]] = proposed[1]
+            return line
         said = classify(line)
         if said is not None and said.text:
             self.view.said(said)
@@ -404,6 +540,8 @@ class ClientSession:
     def connection_made(self, protocol: ClientProtocol) -> None:
         self._protocol = protocol
         self._joined = False
+        self._awaiting_password = False
+        self._unacked = []
         self._ever_connected = True
         self._set_status(connected=True)
 
@@ -420,18 +558,20 @@ class ClientSession:
             self._protocol.heard = True
         kind = event["type"]
         if kind == "prompt":
-            if self.name:
-                self.submit_name(self.name)
-            else:
-                self.view.ask_name()
+            self._prompted(event)
             return
-        if kind == "error" and not self._joined and event.get("code") in NAME_ERRORS:
+        code = event.get("code")
+        if kind == "error" and not self._joined and code in LOGIN_ERRORS:
+            self._login_refused(event)
+            return
+        if kind == "error" and not self._joined and code in NAME_ERRORS:
             self.view.error(f"ERROR: {event.get('text', '')}")
             self.name = None
             self.view.ask_name()
             return
         if kind == "mode":
             return
+        stored_id: int | None = None
         if kind == "welcome":
             self._joined = True
             self.name = event.get("name", self.name)
@@ -446,7 +586,21 @@ class ClientSession:
         elif kind == "users":
             self.users = set(event.get("users") or ())
             self._set_status(users=len(self.users))
-        elif kind in ("message", "private", "action") and self.shift_cipher:
+        elif kind == "account":
+            self._account_changed(str(event.get("action")))
+        if kind == "private" and event.get("stored"):
+            stored_id = _stored_id(event)
+            if stored_id is not None:
+                self._unacked.append(stored_id)
+                seen = (self._status.server, stored_id)
+                if seen in self._shown_stored:
+                    # Redelivered (our acknowledgement was lost): not shown
+                    # twice, acknowledged again.
+                    if not self._catching_up:
+                        self._send_acks()
+                    return
+                self._shown_stored.add(seen)
+        if kind in ("message", "private", "action") and self.shift_cipher:
             text, shifted = cipher.decode(str(event.get("text", "")))
             if shifted:
                 event = {**event, "text": text, "shifted": True}
@@ -455,13 +609,95 @@ class ClientSession:
         else:
             self.view.show(event)
         if kind == "welcome":
+            if self._catching_up:
+                self._catch_up_call = self._clock.callLater(
+                    CATCH_UP_GRACE, self._caught_up
+                )
             self._flush()
+        elif kind == "stored-end" or (kind == "error" and code == "store-failed"):
+            self._caught_up()
+        elif stored_id is not None and not self._catching_up:
+            self._send_acks()
+
+    def _prompted(self, event: dict[str, Any]) -> None:
+        if self._quitting:
+            return  # e.g. the name prompt after a refused password
+        if event.get("prompt") != "password":
+            self._awaiting_password = False
+            if self.name:
+                self.submit_name(self.name)
+            else:
+                self.view.ask_name()
+            return
+        self._awaiting_password = True
+        password = self._known_password()
+        if password is not None:
+            self._send_password(password)
+            return
+        name = str(event.get("name") or self.name or "")
+        insecure = bool(event.get("insecure", not self._status.tls))
+        self.view.ask_password(name, insecure, str(event.get("text") or ""))
+
+    def _login_refused(self, event: dict[str, Any]) -> None:
+        """
+        A wrong password, or too many: a script gives up (a wrong password
+        stays wrong); a person is asked for a name, and then a password,
+        again.
+        """
+        self._awaiting_password = self._catching_up = False
+        if event.get("code") == "wrong-password":
+            self._forget_password()
+        self.view.error(f"ERROR: {event.get('text', '')}")
+        if not self.interactive:
+            self.quit(code=1)
+            return
+        self.name = None
+        self.view.ask_name()
+
+    def _account_changed(self, action: str) -> None:
+        """
+        An account command succeeded: remember the password that the name
+        now has, for reconnections.
+        """
+        if action == "unregistered":
+            self._proposed.clear()
+            self._forget_password()
+        elif action in self._proposed:
+            password = self._proposed.pop(action)
+            if password is not None:
+                self._password = password
+                self._password_for = self._status.server
+
+    def _caught_up(self) -> None:
+        """
+        The stored messages are all here (or will not come): acknowledge
+        them, and go on with a quit that waited for them.
+        """
+        call, self._catch_up_call = self._catch_up_call, None
+        if call is not None and call.active():
+            call.cancel()
+        self._catching_up = False
+        self._send_acks()
+        if self._quit_when_flushed and not self._pending and self._joined:
+            self.quit(self._quit_reason or "")
+
+    def _send_acks(self) -> None:
+        """
+        Acknowledge the stored messages received on this connection:
+        C{/ack ID [ID ...]}, at most L{ACK_BATCH} ids a line.
+        """
+        ids, self._unacked = self._unacked, []
+        if self._protocol is None:
+            return  # not acknowledged: the server sends them again
+        for start in range(0, len(ids), ACK_BATCH):
+            batch = ids[start : start + ACK_BATCH]
+            self._protocol.send("/ack " + " ".join(str(i) for i in batch))
 
     def _flush(self) -> None:
         protocol = self._protocol
         while self._pending and protocol is not None:
             protocol.send(self._pending.popleft())
-        if self._quit_when_flushed:
+        if self._quit_when_flushed and not self._catching_up:
             self.quit(self._quit_reason or "")
 
     def connection_lost(self, protocol: ClientProtocol, reason: Failure) -> None:
@@ -469,10 +705,15 @@ class ClientSession:
             return
         self._protocol = None
         self._joined = False
+        self._awaiting_password = self._catching_up = False
+        self._unacked = []
+        if self._catch_up_call is not None and self._catch_up_call.active():
+            self._catch_up_call.cancel()
+        self._catch_up_call = None
         self._set_status(connected=False)
         if self._quitting:
             if self._quit_deadline is not None:
-                self.stop(0)
+                self.stop(self._exit_code)
             return
         if not protocol.heard and not (
             self._status.tls and not protocol.handshake_done
@@ -499,3 +740,10 @@ class ClientSession:
     @property
     def status(self) -> Status:
         return self._status
+
+
+def _stored_id(event: dict[str, Any]) -> int | None:
+    ident = event.get("id")
+    if isinstance(ident, int) and not isinstance(ident, bool) and ident > 0:
+        return ident
+    return None

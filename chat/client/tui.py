@@ -28,8 +28,14 @@ import urwid
 from twisted.internet.interfaces import IDelayedCall, IReactorCore, IReactorTime
 from twisted.logger import Logger
 
-from chat.client.format import plain
-from chat.client.session import CLIENT_COMMANDS, SERVER_COMMANDS, Said, Status
+from chat.client.format import plain, when
+from chat.client.session import (
+    CLIENT_COMMANDS,
+    SERVER_COMMANDS,
+    Said,
+    Status,
+    masked,
+)
 
 # Entries kept in the scrollback; older ones are dropped.
 MAX_LINES = 5000
@@ -44,6 +50,8 @@ MAX_ERRORS_KEPT = 5
 
 PROMPT = "> "
 NAME_PROMPT = "Name: "
+PASSWORD_PROMPT = "Password: "
+IN_CLEAR_PROMPT = "Password (NOT encrypted, no TLS): "
 
 # Sender colours, picked by a CRC of the folded name so that a person keeps
 # the same colour across runs and clients (Python's hash() is salted).
@@ -68,6 +76,7 @@ PALETTE: list[tuple[str, str, str]] = [
     ("private", "yellow,bold", "default"),
     ("private text", "yellow", "default"),
     ("shifted", "dark gray", "default"),
+    ("marker", "dark gray", "default"),
     ("status", "black", "light gray"),
     ("status alert", "white,bold", "dark red"),
     *[(f"sender {i}", colour, "default") for i, colour in enumerate(SENDER_COLOURS)],
@@ -118,6 +127,8 @@ class SessionLike(Protocol):
     def input_line(self, line: str) -> None: ...
 
     def submit_name(self, name: str) -> None: ...
+
+    def submit_password(self, password: str) -> None: ...
 
     def quit(self, reason: str = "") -> None: ...
 
@@ -183,6 +194,7 @@ class TUIView:
         self._status: Status | None = None
         self._was_connected = False
         self._asking_name = False
+        self._asking_password = False
         self._following = True
         self._unseen = 0
         self._history: list[str] = []
@@ -287,9 +299,49 @@ class TUIView:
         """
         Make the next Enter answer the name question.
         """
+        self._end_password(restore=False)
         self._asking_name = True
         self._edit.set_caption(NAME_PROMPT)
         self._changed()
+
+    def ask_password(self, name: str, insecure: bool, text: str) -> None:
+        """
+        Show the server's prompt (with its warning when C{insecure}) and
+        make the next Enter answer it: the input line shows C{*} for each
+        character, and the answer goes to neither the scrollback nor the
+        input history.  What was being typed is put back afterwards.
+        """
+        lines = [line for line in text.splitlines() if line.strip()]
+        if lines and lines[-1].strip().rstrip(":") == PASSWORD_PROMPT.strip(": "):
+            del lines[-1]  # the input line's caption says it
+        if not lines:
+            lines = [f"* {name} is a registered name; enter its password."]
+        for line in lines:
+            self._append(self._stamp(None) + [("server", _visible(line))])
+        if not self._asking_password:
+            self._draft = self._edit.edit_text
+            self._history_index = len(self._history)
+        self._asking_name = False
+        self._asking_password = True
+        self._edit.set_caption(
+            ("error", IN_CLEAR_PROMPT) if insecure else PASSWORD_PROMPT
+        )
+        self._edit.set_mask("*")
+        self._edit.set_edit_text("")
+        self._changed()
+
+    def _end_password(self, restore: bool = True) -> None:
+        """
+        Back to the ordinary input line, with what was being typed before
+        the password prompt if C{restore}.
+        """
+        if self._asking_password:
+            self._asking_password = False
+            self._edit.set_mask(None)
+            self._edit.set_caption(PROMPT)
+            draft, self._draft = (self._draft if restore else ""), ""
+            self._edit.set_edit_text(draft)
+            self._edit.set_edit_pos(len(draft))
 
     def status_changed(self, status: Status) -> None:
         """
@@ -334,6 +386,8 @@ class TUIView:
     def _handle_key(self, size: tuple[int, int], key: str) -> bool:
         if key != "tab":
             self._last_candidates = []
+        if self._asking_password and key in ("up", "down", "tab"):
+            return True  # no history, no completion: nothing leaks
         try:
             match key:
                 case "enter":
@@ -379,12 +433,18 @@ class TUIView:
         if not text.strip() or self._session is None:
             return
         self._edit.set_edit_text("")
+        if self._asking_password:
+            self._end_password()
+            self._session.submit_password(text)
+            return
         if self._asking_name:
             self._asking_name = False
             self._edit.set_caption(PROMPT)
             self._session.submit_name(text)
             return
-        if not self._history or self._history[-1] != text:
+        if masked(text) is not None:
+            pass  # passwords are not kept for recall
+        elif not self._history or self._history[-1] != text:
             self._history.append(text)
             del self._history[:-MAX_HISTORY]
         self._history_index = len(self._history)
@@ -508,28 +568,52 @@ class TUIView:
             when = when.replace(tzinfo=UTC)
         return [("time", when.astimezone(self._tz).strftime("%H:%M:%S "))]
 
+    def _marker(self, event: dict[str, Any]) -> _Markup:
+        """
+        C{[history]} or C{[stored]} for a message sent earlier (the stamp
+        before it is when), with the date when it is not today's.
+        """
+        if event.get("stored") is True:
+            today, other_day = "stored", "stored, sent {}"
+        elif event.get("history") is True:
+            today, other_day = "history", "history {}"
+        else:
+            return []
+        label = today
+        moment = when(event)
+        if moment is not None:
+            day = moment.astimezone(self._tz).date()
+            now = datetime.fromtimestamp(self._reactor.seconds(), UTC)
+            if day != now.astimezone(self._tz).date():
+                label = other_day.format(day.isoformat())
+        return [("marker", f"[{label}] ")]
+
     def _event_markup(self, event: dict[str, Any]) -> _Markup | None:
         kind = event.get("type")
         sender = _visible(str(event.get("from")))
         text = _visible(str(event.get("text", "")))
+        marked = self._marker(event) if kind in ("message", "private", "action") else []
         shifted: _Markup = [("shifted", "[shift] ")] if event.get("shifted") else []
+        private: _Markup = [("private", "[private] ")] if kind == "private" else []
+        body = "private text" if kind == "private" else "text"
+        if kind == "action" or (kind == "private" and event.get("action") is True):
+            return [
+                *marked,
+                *private,
+                *shifted,
+                ("text", "* "),
+                (sender_attr(sender), sender),
+                (body, f" {text}"),
+            ]
+        if kind in ("message", "private"):
+            return [
+                *marked,
+                *private,
+                *shifted,
+                (sender_attr(sender), sender),
+                (body, f": {text}"),
+            ]
         match kind:
-            case "message":
-                return [*shifted, (sender_attr(sender), sender), ("text", f": {text}")]
-            case "private":
-                return [
-                    ("private", "[private] "),
-                    *shifted,
-                    (sender_attr(sender), sender),
-                    ("private text", f": {text}"),
-                ]
-            case "action":
-                return [
-                    *shifted,
-                    ("text", "* "),
-                    (sender_attr(sender), sender),
-                    ("text", f" {text}"),
-                ]
             case "join" | "leave":
                 line = plain(event)
                 return None if line is None else [("notice", _visible(line))]
@@ -547,7 +631,9 @@ class TUIView:
         me = (self._status.name if self._status else None) or "me"
         text = _visible(said.text)
         markup: _Markup
-        if said.kind == "action":
+        if said.kind == "command":
+            markup = [("notice", text)]  # passwords already masked
+        elif said.kind == "action":
             markup = [("text", "* "), (sender_attr(me), me), ("text", f" {text}")]
         elif said.kind == "private":
             markup = [
