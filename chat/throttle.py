@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_throttle -*-
+# -*- test-case-name: tests.test_accounts -*-
 """
 Count failures per key in a sliding window, to slow down password guessing.
 """
