@@ -21,9 +21,9 @@ from chat.commands import Slash, Whisper, fold, parse
 from chat.errors import (
     BadUsage,
     ChatError,
+    NoSuchAccount,
     NoSuchUser,
     NotJoined,
-    NotRegistered,
     Throttled,
     UnknownCommand,
     WrongPassword,
@@ -52,7 +52,8 @@ from chat.events import (
 from chat.logs import LogLimiter
 from chat.passwords import PasswordHasher
 from chat.registry import IChatClient, UserRegistry
-from chat.store import HistoryEntry, IChatStore, MemoryStore, StoredMessage
+from chat.store import Account, HistoryEntry, IChatStore, MemoryStore, StoredMessage
+from chat.throttle import Throttle
 
 # Module level: a Logger class attribute builds a new Logger on every access.
 _log: Final = Logger(namespace="chat.dispatcher.Dispatcher")
@@ -153,8 +154,6 @@ class Dispatcher:
         limits: Limits | None = None,
         keep_history: bool = True,
     ) -> None:
-        from chat.throttle import Throttle
-
         self.registry = registry
         self._clock = clock
         self.announce_limit = announce_limit
@@ -262,24 +261,15 @@ class Dispatcher:
     async def _log_in(self, client: IChatClient, name: str, password: str) -> None:
         key = fold(name)
         try:
-            self._check_tries(key, client)
-            account = await self.store.get_account(key)
-            if client not in self._logging_in:
-                return
-            if account is None:  # unregistered meanwhile: a guest name now
-                self.accounts.pop(key, None)
-                self._logging_in.discard(client)
-                await self._admitted(client, name, None)
-                return
-            if not await self.hasher.verify(account.password_hash, password):
-                self._name_tries.failed(key)
-                self._address_tries.failed(client.peer)
-                raise WrongPassword(
-                    f"wrong password for {account.name}; enter a name again."
-                )
+            account = await self._verify(
+                client, key, password, f"wrong password for {name}; enter a name again."
+            )
             if client not in self._logging_in:
                 return
             self._logging_in.discard(client)
+            if account is None:  # unregistered meanwhile: a guest name now
+                await self._admitted(client, name, None)
+                return
             self._name_tries.succeeded(key)
             if self.hasher.needs_rehash(account.password_hash):
                 self._rehash(key, password)
@@ -362,11 +352,9 @@ class Dispatcher:
             )
         client.release(events)
         if ids and not client.acknowledges and client in self.registry:
-            self._expect_confirmation(client, key, ids)
+            self._expect_confirmation(client, ids)
 
-    def _expect_confirmation(
-        self, client: IChatClient, key: str | None, ids: list[int]
-    ) -> None:
+    def _expect_confirmation(self, client: IChatClient, ids: list[int]) -> None:
         call = self._clock.callLater(self.limits.confirm_after, self._confirm, client)
         self._unconfirmed[client] = (ids, call)
 
@@ -560,21 +548,38 @@ class Dispatcher:
         name = str(client.name)
         key = fold(name)
         if key not in self.accounts:
-            raise NotRegistered(
-                f"{name} is not registered; /register PASSWORD does it."
-            )
+            raise NoSuchAccount(name)
         return name, key
 
-    async def _verify(self, client: IChatClient, key: str, password: str) -> None:
+    async def _verify(
+        self, client: IChatClient, key: str, password: str, wrong: str
+    ) -> Account | None:
+        """
+        C{key}'s account if C{password} is its password; L{None} if the name
+        is not registered (any more).  Wrong passwords count against the
+        name and the client's address.
+
+        @raise WrongPassword: with the message C{wrong}.
+        @raise Throttled: if too many wrong passwords came before.
+        """
         self._check_tries(key, client)
         account = await self.store.get_account(key)
         if account is None:
             self.accounts.pop(key, None)
-            raise NotRegistered(f"{client.name} is not registered.")
+            return None
         if not await self.hasher.verify(account.password_hash, password):
             self._name_tries.failed(key)
             self._address_tries.failed(client.peer)
-            raise WrongPassword("wrong password; nothing was changed.")
+            raise WrongPassword(wrong)
+        return account
+
+    async def _verify_own(self, client: IChatClient, key: str, password: str) -> None:
+        """
+        L{_verify} for an account command: the asker's own name.
+        """
+        wrong = "wrong password; nothing was changed."
+        if await self._verify(client, key, password, wrong) is None:
+            raise NoSuchAccount(str(client.name))
 
     def command_register(self, client: IChatClient, args: str) -> Deferred[None]:
         """
@@ -618,7 +623,7 @@ class Dispatcher:
     async def _change(
         self, client: IChatClient, name: str, key: str, old: str, new: str
     ) -> None:
-        await self._verify(client, key, old)
+        await self._verify_own(client, key, old)
         await self.store.set_password_hash(key, await self.hasher.hash(new))
         client.deliver(
             AccountChanged(
@@ -642,7 +647,7 @@ class Dispatcher:
     async def _unregister(
         self, client: IChatClient, name: str, key: str, password: str
     ) -> None:
-        await self._verify(client, key, password)
+        await self._verify_own(client, key, password)
         await self.store.delete_account(key)
         self.accounts.pop(key, None)
         client.deliver(

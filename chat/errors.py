@@ -105,12 +105,17 @@ class Throttled(ChatError):
     code = "throttled"
 
 
-class NotRegistered(ChatError):
+class NoSuchAccount(ChatError):
     """
-    An account command for a name that has no account.
+    No account has that name: an account command from a guest, or the
+    store asked about a name nobody registered.
     """
 
-    code = "not-registered"
+    code = "no-such-account"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"{name} is not registered; /register PASSWORD reserves it.")
+        self.name = name
 
 
 class StoreFailed(ChatError):

@@ -25,7 +25,7 @@ from twisted.internet.interfaces import IDelayedCall, IReactorFromThreads, IReac
 from twisted.logger import Logger
 from zope.interface import Interface, implementer
 
-from chat.errors import ChatError
+from chat.errors import ChatError, NoSuchAccount
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -98,18 +98,6 @@ class AccountExists(ChatError):
 
     def __init__(self, name: str) -> None:
         super().__init__(f"{name} is already registered.")
-        self.name = name
-
-
-class NoSuchAccount(ChatError):
-    """
-    No account has that name.
-    """
-
-    code = "no-such-account"
-
-    def __init__(self, name: str) -> None:
-        super().__init__(f"{name} is not registered.")
         self.name = name
 
 

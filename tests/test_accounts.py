@@ -13,7 +13,7 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from chat.dispatcher import Dispatcher, Limits
-from chat.errors import BadUsage, ChatError, NoSuchUser, NotRegistered, Throttled
+from chat.errors import BadUsage, ChatError, NoSuchAccount, NoSuchUser, Throttled
 from chat.events import (
     AccountChanged,
     Error,
@@ -171,7 +171,7 @@ class RegisterTests(AccountsTestCase):
         """
         alice = self.guest("alice")
         self.assertRaises(
-            NotRegistered, self.dispatcher.dispatch, alice, "/password a b"
+            NoSuchAccount, self.dispatcher.dispatch, alice, "/password a b"
         )
         self.send(alice, "/register sesame1")
         alice.take()

@@ -14,7 +14,7 @@ from twisted.logger import ILogObserver, LogEvent, globalLogPublisher
 from twisted.trial.unittest import TestCase
 from zope.interface.verify import verifyObject
 
-from chat.errors import ChatError
+from chat.errors import ChatError, NoSuchAccount
 from chat.store import (
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -23,7 +23,6 @@ from chat.store import (
     HistoryEntry,
     IChatStore,
     MemoryStore,
-    NoSuchAccount,
     QueueFull,
     SQLiteStore,
     StoredMessage,
