@@ -37,23 +37,28 @@ START = 1_700_000_000.0
 
 class SlowStore(MemoryStore):
     """
-    A L{MemoryStore} whose C{pending} answers only when the test says.
+    A L{MemoryStore} whose C{pending} answers only when the test says:
+    C{answer()} with what the store holds, or C{fail_next(error)}.
     """
 
     def __init__(self) -> None:
         super().__init__()
-        self.waiting: list[tuple[Deferred[list[StoredMessage]], object]] = []
+        self.waiting: list[tuple[Deferred[list[StoredMessage]], str]] = []
 
     def pending(
         self, recipient_key: str, now: float, max_age: float
     ) -> Deferred[list[StoredMessage]]:
         d: Deferred[list[StoredMessage]] = Deferred()
-        self.waiting.append((d, super().pending(recipient_key, now, max_age)))
+        self.waiting.append((d, recipient_key))
         return d
 
     def answer(self) -> None:
-        d, answer = self.waiting.pop(0)
-        cast(Deferred[list[StoredMessage]], answer).chainDeferred(d)
+        d, key = self.waiting.pop(0)
+        super().pending(key, 0.0, float("inf")).chainDeferred(d)
+
+    def fail_next(self, error: Exception) -> None:
+        d, _ = self.waiting.pop(0)
+        d.errback(error)
 
 
 class AccountsTestCase(SynchronousTestCase):
@@ -414,6 +419,34 @@ class CatchUpOrderTests(AccountsTestCase):
         self.assertEqual(kinds[0], "Welcome")
         self.assertLess(kinds.index("StoredEnd"), kinds.index("Message"))
         self.assertLess(kinds.index("Stored"), kinds.index("Private"))
+
+    def test_store_failure(self) -> None:
+        """
+        If stored messages cannot be read, the user is still let in, told
+        so, and live traffic held meanwhile arrives; the messages stay
+        stored for the next login.
+        """
+        self.registered("bob")
+        alice = self.guest("alice")
+        self.send(alice, "bob*kept")
+        bob = FakeClient()
+        self.send(bob, "bob")
+        bob.take()
+        self.send(bob, "sesame1")
+        self.send(alice, "live")
+        self.slow.fail_next(OSError("disk gone"))
+        self.assertEqual(len(self.flushLoggedErrors(OSError)), 1)
+        events = bob.take()
+        self.assertIsInstance(events[0], Welcome)
+        self.assertEqual(self.errors(events), ["store-failed"])
+        self.assertEqual(cast(Message, events[-1]).text, "live")
+        self.assertEqual(bob.name, "bob")
+        self.dispatcher.leave(bob)
+        bob, events = self.log_in("bob")
+        self.slow.answer()
+        self.assertEqual(
+            [e.text for e in bob.take() if isinstance(e, Stored)], ["kept"]
+        )
 
 
 class HistoryTests(AccountsTestCase):
