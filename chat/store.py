@@ -211,6 +211,14 @@ class IChatStore(Interface):
         @return: how many were deleted.
         """
 
+    def expire(now: float, max_age: float) -> Deferred[int]:
+        """
+        Delete every account's stored messages older than C{max_age}
+        seconds, so that those of users who never come back do not stay.
+
+        @return: how many were deleted.
+        """
+
     def add_history(
         room: str, sender: str, text: str, now: float, kind: str = "message"
     ) -> None:
@@ -452,6 +460,12 @@ def _pending(txn: Cursor, key: str, oldest: float) -> list[StoredMessage]:
     return [StoredMessage(*row) for row in txn.fetchall()]
 
 
+def _expire(txn: Cursor, oldest: float) -> int:
+    txn.execute("BEGIN IMMEDIATE")
+    txn.execute("DELETE FROM offline_messages WHERE time < ?", (oldest,))
+    return txn.rowcount
+
+
 def _ack(txn: Cursor, key: str, ids: list[int]) -> int:
     txn.execute("BEGIN IMMEDIATE")
     txn.executemany(
@@ -524,6 +538,12 @@ class SQLiteStore:
     # (an offline message, a login) wait for the batch under way, so it
     # must stay short.  Some 10,000 rows take a tenth of a second.
     history_batch = 10_000
+    # Seconds between two history writes while fewer than history_batch
+    # entries wait.  A transaction per reactor turn would mean thousands of
+    # thread hand-offs a second under load, each costing the reactor time;
+    # a tenth of a second is not noticed (history() writes first), and a
+    # crash loses at most that much history.
+    history_interval = 0.1
 
     def __init__(
         self,
@@ -721,6 +741,9 @@ class SQLiteStore:
     def ack(self, recipient_key: str, ids: Iterable[int]) -> Deferred[int]:
         return self._call(_ack, recipient_key, [int(id) for id in ids])
 
+    def expire(self, now: float, max_age: float) -> Deferred[int]:
+        return self._call(_expire, now - max_age)
+
     # History.
 
     def add_history(
@@ -742,7 +765,9 @@ class SQLiteStore:
         self._added += 1
         self._rooms.add(room)
         if self._flush_call is None and not self._writing:
-            self._flush_call = self._clock.callLater(0, self._write_batch)
+            self._flush_call = self._clock.callLater(
+                self.history_interval, self._write_batch
+            )
 
     def flush_history(self) -> Deferred[None]:
         target = self._added
@@ -805,8 +830,12 @@ class SQLiteStore:
     def _history_written(self, end: int) -> None:
         self._writing = False
         self._written = end
-        if self._buffer:
+        if len(self._buffer) >= self.history_batch or (self._flushed and self._buffer):
             self._write_batch()
+        elif self._buffer and self._flush_call is None:
+            self._flush_call = self._clock.callLater(
+                self.history_interval, self._write_batch
+            )
         self._notify_flushed()
 
     def _give_up_history(self) -> None:
@@ -925,6 +954,14 @@ class MemoryStore:
         if queue:
             self._queues[recipient_key] = kept
         return succeed(len(queue) - len(kept))
+
+    def expire(self, now: float, max_age: float) -> Deferred[int]:
+        oldest, count = now - max_age, 0
+        for key, queue in list(self._queues.items()):
+            kept = [m for m in queue if m.time >= oldest]
+            count += len(queue) - len(kept)
+            self._queues[key] = kept
+        return succeed(count)
 
     def add_history(
         self, room: str, sender: str, text: str, now: float, kind: str = "message"

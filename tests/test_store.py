@@ -212,6 +212,21 @@ class StoreTestsMixin(_Base):
         new = await self.enqueue(store, "new", 111.0, max_count=1, max_age=100.0)
         self.assertEqual(await store.pending("bob", 111.0, DAY), [new])
 
+    async def test_expire(self) -> None:
+        """
+        L{IChatStore.expire} deletes every account's messages past their
+        age, whether or not their recipients come back, and nothing newer.
+        """
+        store = await self.with_account()
+        await store.create_account("carol", "Carol", "hash", 1.0)
+        await self.enqueue(store, "old for bob", 10.0)
+        await self.enqueue(store, "old for carol", 10.0, key="carol")
+        new = await self.enqueue(store, "new for bob", 50.0)
+        self.assertEqual(await store.expire(110.0, 100.0), 0)
+        self.assertEqual(await store.expire(110.5, 100.0), 2)
+        self.assertEqual(await store.pending("bob", 0.0, DAY), [new])
+        self.assertEqual(await store.pending("carol", 0.0, DAY), [])
+
     async def test_ids_not_reused(self) -> None:
         """
         After the newest message is acknowledged, the next gets a new id.
@@ -488,7 +503,7 @@ class SQLiteStoreTests(StoreTestsMixin, TestCase):
             store.add_history("", "alice", str(i), float(i))
         self.assertEqual(sizes, [])
         self.assertEqual(len(self.clock.getDelayedCalls()), 1)
-        self.clock.advance(0)
+        self.clock.advance(store.history_interval)
         self.assertEqual(sizes, [1000])
         await store.flush_history()
         entries = await store.history("", 1000)
@@ -503,7 +518,7 @@ class SQLiteStoreTests(StoreTestsMixin, TestCase):
         store = await self.open_sqlite()
         sizes = self.count_history_writes(store)
         store.add_history("", "alice", "1", 1.0)
-        self.clock.advance(0)
+        self.clock.advance(store.history_interval)
         store.add_history("", "alice", "2", 2.0)
         store.add_history("", "alice", "3", 3.0)
         self.assertEqual(self.clock.getDelayedCalls(), [])
@@ -512,6 +527,27 @@ class SQLiteStoreTests(StoreTestsMixin, TestCase):
         self.assertEqual(sizes, [1, 2])
         entries = await store.history("", 10)
         self.assertEqual([e.text for e in entries], ["1", "2", "3"])
+
+    async def test_history_written_at_intervals(self) -> None:
+        """
+        Entries that arrive while a batch is written wait for the next
+        interval, not for the end of that write, so a steady stream makes
+        a transaction per interval rather than one per reactor turn.
+        """
+        store = await self.open_sqlite()
+        sizes = self.count_history_writes(store)
+        store.add_history("", "alice", "1", 1.0)
+        self.clock.advance(store.history_interval)
+        store.add_history("", "alice", "2", 2.0)
+        write = store._pool.runInteraction  # type: ignore[union-attr]
+        # let the first write finish without asking for a flush
+        await write(lambda txn: None)
+        self.assertEqual(sizes, [1])
+        [pending] = self.clock.getDelayedCalls()
+        self.assertAlmostEqual(pending.getTime(), 2 * store.history_interval)
+        self.clock.advance(store.history_interval)
+        await write(lambda txn: None)
+        self.assertEqual(sizes, [1, 1])
 
     async def test_history_batch_limit(self) -> None:
         """
@@ -523,7 +559,7 @@ class SQLiteStoreTests(StoreTestsMixin, TestCase):
         sizes = self.count_history_writes(store)
         for i in range(7):
             store.add_history("", "alice", str(i), float(i))
-        self.clock.advance(0)
+        self.clock.advance(store.history_interval)
         self.assertEqual(sizes, [3])
         await store.flush_history()
         self.assertEqual(sizes, [3, 3, 1])
