@@ -187,6 +187,22 @@ class Dispatcher:
 
         return self.store.account_names().addCallback(loaded)
 
+    def expire_stored(self) -> Deferred[None]:
+        """
+        Delete stored messages past C{limits.offline_age}; run now and then,
+        since a recipient who never logs in again would keep them forever.
+        A failure is logged and the next run tries again.
+        """
+
+        def done(count: int) -> None:
+            if count:
+                _log.info("{count} expired stored messages deleted", count=count)
+
+        expired = self.store.expire(self._clock.seconds(), self.limits.offline_age)
+        d = expired.addCallback(done)
+        d.addErrback(lambda f: _log.failure("deleting expired messages failed", f))
+        return d
+
     # Entry points for front ends.
 
     def dispatch(self, client: IChatClient, line: str) -> Deferred[None] | None:

@@ -9,13 +9,19 @@ import os
 from typing import cast
 
 from twisted.application import strports
+from twisted.application.internet import TimerService
 from twisted.application.service import MultiService, Service
 from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
 from twisted.internet.endpoints import quoteStringArgument
-from twisted.internet.interfaces import IReactorCore, IReactorTime
+from twisted.internet.interfaces import (
+    IReactorCore,
+    IReactorFromThreads,
+    IReactorTime,
+)
 from twisted.logger import Logger
 from twisted.python import usage
 from twisted.python.failure import Failure
+from twisted.python.threadpool import ThreadPool
 
 from chat.dispatcher import Limits
 from chat.passwords import PasswordHasher
@@ -25,6 +31,14 @@ from chat.store import IChatStore, SQLiteStore
 _log = Logger()
 
 DEFAULT_LISTEN = "tcp:55555"
+
+# Argon2 hashes at once: each takes 64 MiB and a core for tens of
+# milliseconds, so this bounds the memory a burst of logins can take, and
+# the burst cannot starve the reactor's own pool (name lookups).
+PASSWORD_THREADS = 2
+
+# Seconds between two sweeps of expired stored messages.
+EXPIRE_EVERY = 3600.0
 
 
 def _positive(value: str) -> int:
@@ -153,6 +167,23 @@ class Options(usage.Options):
             self["listen"].append(DEFAULT_LISTEN)
 
 
+class ThreadPoolService(Service):
+    """
+    Runs a thread pool while the service runs.
+    """
+
+    def __init__(self, pool: ThreadPool) -> None:
+        self.pool = pool
+
+    def startService(self) -> None:
+        super().startService()
+        self.pool.start()
+
+    def stopService(self) -> None:
+        super().stopService()
+        self.pool.stop()
+
+
 class ChatService(MultiService):
     """
     The store first, then the listeners: nobody logs in before the
@@ -212,6 +243,7 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> ChatSe
         offline_age=options["offline-days"] * 24 * 3600.0,
         history_on_join=max(0, options["history-on-join"]),
     )
+    passwords = ThreadPool(0, PASSWORD_THREADS, "txchat-passwords")
     factory = ChatFactory(
         clock=clock,
         max_line_length=options["max-line-length"],
@@ -219,11 +251,17 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> ChatSe
         announce_limit=options["announce-limit"],
         log_rate=options["log-rate"],
         store=store,
-        hasher=PasswordHasher(),
+        hasher=PasswordHasher(
+            reactor=cast(IReactorFromThreads, reactor), threadpool=passwords
+        ),
         limits=limits,
         keep_history=not options["no-history"],
     )
     parent = ChatService(factory, reactor)
+    ThreadPoolService(passwords).setServiceParent(parent)
+    expire = TimerService(EXPIRE_EVERY, factory.dispatcher.expire_stored)
+    expire.clock = clock
+    expire.setServiceParent(parent)
     for description in options["listen"]:
         strports.service(description, factory, reactor=reactor).setServiceParent(parent)
     return parent

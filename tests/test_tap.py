@@ -13,8 +13,11 @@ from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from chat.protocol import ChatFactory
-from chat.tap import Options, makeService
+from chat.store import SQLiteStore
+from chat.tap import EXPIRE_EVERY, Options, makeService
 from tests.certs import make_certificate
+
+DAY = 24 * 3600.0
 
 
 class OptionsTests(SynchronousTestCase):
@@ -123,6 +126,48 @@ class MakeServiceTests(TestCase):
         self.assertEqual(
             context_factory._defaultMinimumTLSVersion, ssl.TLSVersion.TLSv1_2
         )
+
+    async def test_expire_and_password_pool(self) -> None:
+        """
+        Once the store is open, expired stored messages are deleted, and
+        again every L{EXPIRE_EVERY} seconds; passwords are hashed in the
+        service's own pool, which runs only while the service does.
+        """
+        path = self.mktemp() + ".sqlite3"
+        before = SQLiteStore(path)
+        await before.start()
+        await before.create_account("bob", "bob", "hash", -9 * DAY)
+        for text, when in (("old", -DAY - 1), ("new", -10.0)):
+            await before.enqueue("bob", "al", text, when, max_count=9, max_age=9e9)
+        await before.close()
+
+        reactor = MemoryReactorClock()
+        options = Options()
+        options.parseOptions(["--offline-days", "1", "--database", path])
+        service = makeService(options, reactor=reactor)
+        service.startService()
+        self.addCleanup(service.stopService)
+        assert service.ready is not None
+        await service.ready
+        store = service.factory.dispatcher.store
+        # One connection, one thread: a request made after the sweep
+        # returns after it.
+        await store.account_names()
+        [new] = await store.pending("bob", 0.0, 9e9)
+        self.assertEqual(new.text, "new")
+        reactor.advance(EXPIRE_EVERY)
+        await store.account_names()
+        self.assertEqual(await store.pending("bob", 0.0, 9e9), [new])
+        reactor.advance(DAY)
+        await store.account_names()
+        self.assertEqual(await store.pending("bob", 0.0, 9e9), [])
+
+        pool = service.factory.dispatcher.hasher._threadpool
+        assert pool is not None
+        self.assertEqual(pool.name, "txchat-passwords")
+        self.assertTrue(pool.started)
+        await service.stopService()
+        self.assertFalse(pool.started)
 
 
 class PluginTests(SynchronousTestCase):
