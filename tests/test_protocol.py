@@ -431,6 +431,27 @@ class FlowControlTests(ProtocolTestCase):
         self.assertEqual(len(self.received(fast_t)), 100)
         self.assertLessEqual(len(slow_t.value()), 1000)
 
+    def test_hold_limit(self) -> None:
+        """
+        Events held while a login catches up are bounded too: past
+        C{HOLD_LIMIT} the held connection is aborted, and the others keep
+        getting every message.
+        """
+        held, held_t = self.connect("held")
+        fast, fast_t = self.connect("fast")
+        sender, _ = self.connect("sender")
+        self.patch(ChatProtocol, "HOLD_LIMIT", 50)
+        held_t.clear()
+        fast_t.clear()
+        held.hold()
+        for i in range(50):
+            sender.dataReceived(b"m %d\n" % i)
+        self.assertFalse(held_t.disconnected)
+        sender.dataReceived(b"one too many\n")
+        self.assertTrue(held_t.disconnected)
+        self.assertEqual(held_t.value(), b"")
+        self.assertEqual(len(self.received(fast_t)), 51)
+
     def test_backlog_resets_on_resume(self) -> None:
         """
         A client that catches up starts with a fresh allowance.
