@@ -6,7 +6,7 @@ STAMP := $(VENV)/.txchat-installed
 SOURCES := setup.cfg pyproject.toml $(wildcard chat/*.py chat/*/*.py) twisted/plugins/txchat_plugin.py
 ARGS ?=
 
-.PHONY: run test lint install bench clean
+.PHONY: run test lint install bench bench-history clean
 
 # A plain (non-editable) install, as users get it; redone when sources change.
 $(STAMP): $(SOURCES)
@@ -31,6 +31,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_bench.py $(ARGS)
+
+bench-history: $(STAMP)
+	$(BIN)/python bench/history_bench.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info _trial_temp*
