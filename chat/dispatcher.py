@@ -17,7 +17,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 
-from chat.commands import Slash, Whisper, fold, parse
+from chat.commands import RoomSay, Slash, Whisper, check_room, fold, parse
 from chat.errors import (
     BadUsage,
     ChatError,
@@ -52,6 +52,8 @@ from chat.events import (
 from chat.logs import LogLimiter
 from chat.passwords import PasswordHasher
 from chat.registry import IChatClient, UserRegistry
+from chat.room_commands import RoomCommands
+from chat.rooms import Room
 from chat.store import Account, HistoryEntry, IChatStore, MemoryStore, StoredMessage
 from chat.throttle import Throttle
 
@@ -83,12 +85,28 @@ COMMANDS: Final = (
     CommandHelp("/bm TEXT", "send TEXT to everyone", ("ALL*TEXT", "a plain line")),
     CommandHelp("/me ACTION", "tell everyone what you are doing"),
     CommandHelp("/history [N]", "show the last N messages (default 20)"),
+    CommandHelp("/join #ROOM", "join a room, creating it if needed"),
+    CommandHelp("/leave #ROOM [REASON]", "leave a room", ("/part",)),
+    CommandHelp("/say #ROOM TEXT", "send TEXT to a room", ("#ROOM*TEXT",)),
+    CommandHelp("/rooms", "list the rooms"),
+    CommandHelp("/who #ROOM", "list a room's members"),
+    CommandHelp("/history #ROOM [N]", "show a room's last N messages"),
+    CommandHelp("/topic #ROOM [TEXT]", "show or set a room's topic"),
+    CommandHelp("/mode #ROOM +i|-i", "make a room invite-only, or open (owner)"),
+    CommandHelp("/invite NAME #ROOM", "invite NAME to a room (operators)"),
+    CommandHelp("/kick NAME #ROOM [REASON]", "put NAME out of a room (operators)"),
+    CommandHelp("/op NAME #ROOM", "make NAME an operator (owner)", ("/deop",)),
     CommandHelp("/register PASSWORD", "reserve your name with a password"),
     CommandHelp("/password OLD NEW", "change your name's password"),
     CommandHelp("/unregister PASSWORD", "give your name up"),
     CommandHelp("/ack ID...", "confirm stored messages (JSON clients)"),
     CommandHelp("/mode json|text", "switch this connection's output format"),
     CommandHelp("/quit [REASON]", "say goodbye and disconnect", ("/exit",)),
+)
+
+# Commands carried out by RoomCommands.
+_ROOM_COMMANDS: Final = frozenset(
+    {"say", "join", "leave", "part", "rooms", "topic", "invite", "kick", "op", "deop"}
 )
 
 # Commands that make sense before a name is chosen.
@@ -153,12 +171,13 @@ class Dispatcher:
         hasher: PasswordHasher | None = None,
         limits: Limits | None = None,
         keep_history: bool = True,
+        room_announce_limit: int = 200,
     ) -> None:
         self.registry = registry
-        self._clock = clock
+        self._clock = self.clock = clock
         self.announce_limit = announce_limit
         self.log_limiter = log_limiter or LogLimiter(clock, per_second=0)
-        self._fan_out = fan_out
+        self._fan_out = self.fan_out = fan_out
         self.store: IChatStore = store if store is not None else MemoryStore()
         self.hasher = hasher if hasher is not None else PasswordHasher()
         self.limits = limits = limits or Limits()
@@ -176,6 +195,7 @@ class Dispatcher:
         self._logging_in: set[IChatClient] = set()
         # Text-mode clients' stored messages not yet counted as delivered.
         self._unconfirmed: dict[IChatClient, tuple[list[int], IDelayedCall]] = {}
+        self.rooms = RoomCommands(self, announce_limit=room_announce_limit)
 
     def load_accounts(self) -> Deferred[None]:
         """
@@ -186,6 +206,12 @@ class Dispatcher:
             self.accounts = accounts
 
         return self.store.account_names().addCallback(loaded)
+
+    def load(self) -> Deferred[None]:
+        """
+        Read the registered names, then the rooms; call before serving.
+        """
+        return self.load_accounts().addCallback(lambda _: self.rooms.load())
 
     def expire_stored(self) -> Deferred[None]:
         """
@@ -235,6 +261,9 @@ class Dispatcher:
             return self.join(client, line)
         if isinstance(command, Whisper):
             return self._whisper(client, sender, command.target, command.text)
+        if isinstance(command, RoomSay):
+            self.rooms.say(client, sender, command.room, command.text)
+            return None
         self._say(client, sender, command.text)
         return None
 
@@ -336,10 +365,18 @@ class Dispatcher:
             client.deliver(welcome)
             return None
         client.hold()
-        return Deferred.fromCoroutine(self._catch_up(client, welcome, key, replay))
+        rooms = self.rooms.logged_in(client, key) if key is not None else []
+        return Deferred.fromCoroutine(
+            self._catch_up(client, welcome, key, replay, rooms)
+        )
 
     async def _catch_up(
-        self, client: IChatClient, welcome: Welcome, key: str | None, replay: int
+        self,
+        client: IChatClient,
+        welcome: Welcome,
+        key: str | None,
+        replay: int,
+        rooms: list[Room],
     ) -> None:
         events: list[Event] = [welcome]
         ids: list[int] = []
@@ -356,6 +393,7 @@ class Dispatcher:
                 events += [_stored(message, welcome.name) for message in messages]
                 events.append(StoredEnd(self._clock.seconds(), len(messages)))
                 ids = [message.id for message in messages]
+                events += await self.rooms.missed(key, rooms, welcome.time)
         except Exception:
             _log.failure("catching {name} up failed", name=welcome.name)
             events.append(
@@ -403,6 +441,7 @@ class Dispatcher:
                 call.cancel()
         if not self.registry.remove(client):
             return
+        self.rooms.gone(client, reason)
         self.log_limiter.info(
             _log,
             "{name} left the chat ({reason})",
@@ -469,8 +508,14 @@ class Dispatcher:
     # Slash commands.
 
     def _handler_for(self, name: str) -> _Handler:
-        handler: _Handler | None = getattr(self, f"command_{name}", None)
-        if handler is None or not name.isalpha():
+        handler: _Handler | None
+        if not name.isalpha():
+            handler = None
+        elif name in _ROOM_COMMANDS:
+            handler = getattr(self.rooms, f"command_{name}")
+        else:
+            handler = getattr(self, f"command_{name}", None)
+        if handler is None:
             raise UnknownCommand(
                 f"unknown command /{name}; type /help for the list of commands."
             )
@@ -488,7 +533,14 @@ class Dispatcher:
         """
         client.deliver(UserList(self._clock.seconds(), tuple(self.registry.names())))
 
-    command_who = command_users
+    def command_who(self, client: IChatClient, args: str) -> None:
+        """
+        C{/who}: like C{/users}; C{/who #room}: the room's members.
+        """
+        if args.strip():
+            self.rooms.command_who(client, args)
+        else:
+            self.command_users(client, args)
 
     def command_dm(self, client: IChatClient, args: str) -> None:
         """
@@ -526,13 +578,20 @@ class Dispatcher:
         C{/history [N]}: the last N broadcasts, oldest first.
         """
         limits = self.limits
-        word = args.strip()
+        room, _, word = args.strip().rpartition(" ")
+        if not room and word.startswith("#"):
+            room, word = word, ""
+        word = word.strip()
         if not word:
             count = limits.history_default
         elif word.isdigit() and 1 <= int(word) <= limits.history_max:
             count = int(word)
         else:
-            raise BadUsage(f"usage: /history [N], N from 1 to {limits.history_max}")
+            raise BadUsage(
+                f"usage: /history [#ROOM] [N], N from 1 to {limits.history_max}"
+            )
+        if room:
+            return self.rooms.command_history(client, check_room(room.strip()), count)
 
         def show(entries: list[HistoryEntry]) -> None:
             for entry in entries:
@@ -666,6 +725,7 @@ class Dispatcher:
         await self._verify_own(client, key, password)
         await self.store.delete_account(key)
         self.accounts.pop(key, None)
+        self.rooms.unregistered(client, key)
         client.deliver(
             AccountChanged(
                 self._clock.seconds(), "unregistered", name, insecure=not client.secure
@@ -676,6 +736,9 @@ class Dispatcher:
         """
         C{/mode json|text}: switch the connection's output format.
         """
+        if args.lstrip().startswith("#") and client.name is not None:
+            self.rooms.command_mode(client, args)
+            return
         mode = args.strip().lower()
         if not mode:
             raise BadUsage("usage: /mode json|text")

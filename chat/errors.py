@@ -124,3 +124,73 @@ class StoreFailed(ChatError):
     """
 
     code = "store-failed"
+
+
+class InvalidRoom(ChatError):
+    """
+    A room name that breaks the naming rules.
+    """
+
+    code = "invalid-room"
+
+
+class NoSuchRoom(ChatError):
+    """
+    No room has that name (or the asker may not know of it).
+    """
+
+    code = "no-such-room"
+
+    def __init__(self, room: str) -> None:
+        super().__init__(f"there is no room {room}; /rooms lists them.")
+
+
+class NotInRoom(ChatError):
+    """
+    Only members may do that in a room.
+    """
+
+    code = "not-in-room"
+
+    def __init__(self, room: str) -> None:
+        super().__init__(f"you are not in {room}; /join {room} first.")
+
+
+class AlreadyInRoom(ChatError):
+    """
+    A C{/join} of a room the asker is in.
+    """
+
+    code = "already-in-room"
+
+    def __init__(self, room: str) -> None:
+        super().__init__(f"you are already in {room}.")
+
+
+class InviteOnly(ChatError):
+    """
+    A C{/join} of an invite-only room without an invitation.
+    """
+
+    code = "invite-only"
+
+    def __init__(self, room: str) -> None:
+        super().__init__(
+            f"{room} is invite-only; ask its owner or an operator for an /invite."
+        )
+
+
+class NotOperator(ChatError):
+    """
+    Only the room's owner and operators may do that.
+    """
+
+    code = "not-operator"
+
+
+class NotOwner(ChatError):
+    """
+    Only the room's owner may do that.
+    """
+
+    code = "not-owner"

@@ -208,13 +208,17 @@ class StoredEnd(Event):
 @dataclass(slots=True, eq=False)
 class Past(Event):
     """
-    A broadcast from history; C{time} is when it was said.
+    A message from history; C{time} is when it was said.
+
+    @ivar room: the room's name, C{""} for the main channel.
+    @ivar missed: said in the room while this member was away.
     """
 
     sender: str
     text: str
     action: bool = False
     room: str = ""
+    missed: bool = False
 
 
 @dataclass(slots=True, eq=False)
@@ -225,6 +229,149 @@ class PastEnd(Event):
 
     count: int
     room: str = ""
+    missed: bool = False
+
+
+@dataclass(slots=True, eq=False)
+class RoomMessage(Event):
+    """
+    A message to the members of C{room} (its name as shown).
+    """
+
+    room: str
+    sender: str
+    text: str
+
+
+@dataclass(slots=True, eq=False)
+class RoomEntered(Event):
+    """
+    The receiving client is now in C{room}: it joined, created it, or was
+    put back in at login (C{rejoined}).
+
+    @ivar members: names online in the room, at most C{shown} of them.
+    @ivar count: how many members are online.
+    """
+
+    room: str
+    members: tuple[str, ...]
+    count: int
+    topic: str
+    owner: str | None
+    invite_only: bool
+    created: bool = False
+    rejoined: bool = False
+
+
+@dataclass(slots=True, eq=False)
+class RoomJoined(Event):
+    """
+    Another member joined C{room}.
+    """
+
+    room: str
+    name: str
+
+
+@dataclass(slots=True, eq=False)
+class RoomLeft(Event):
+    """
+    C{name} left C{room}, or was kicked from it by C{by}.
+    """
+
+    room: str
+    name: str
+    reason: str | None = None
+    by: str | None = None
+
+
+@dataclass(slots=True, eq=False)
+class RoomTopic(Event):
+    """
+    C{by} set the topic of C{room}; C{by} is L{None} when the topic is just
+    being shown.
+    """
+
+    room: str
+    topic: str
+    by: str | None = None
+
+
+@dataclass(slots=True, eq=False)
+class RoomMode(Event):
+    """
+    C{by} made C{room} invite-only, or open again.
+    """
+
+    room: str
+    invite_only: bool
+    by: str
+
+
+@dataclass(slots=True, eq=False)
+class RoomInvite(Event):
+    """
+    C{by} invited the receiving client to C{room}.
+    """
+
+    room: str
+    by: str
+
+
+@dataclass(slots=True, eq=False)
+class RoomInvited(Event):
+    """
+    The asker's invitation of C{name} to C{room} was made.
+    """
+
+    room: str
+    name: str
+
+
+@dataclass(slots=True, eq=False)
+class RoomOp(Event):
+    """
+    C{by} made C{name} an operator of C{room} (C{op}), or stopped it.
+    """
+
+    room: str
+    name: str
+    by: str
+    op: bool
+
+
+@dataclass(slots=True, eq=False)
+class RoomInfo:
+    """
+    One line of C{/rooms}.
+    """
+
+    room: str
+    count: int
+    topic: str
+    invite_only: bool
+    member: bool
+
+
+@dataclass(slots=True, eq=False)
+class RoomList(Event):
+    """
+    The answer to C{/rooms}.
+    """
+
+    rooms: tuple[RoomInfo, ...]
+
+
+@dataclass(slots=True, eq=False)
+class RoomMembers(Event):
+    """
+    The answer to C{/who #room}: the members online.
+    """
+
+    room: str
+    members: tuple[str, ...]
+    owner: str | None
+    operators: tuple[str, ...]
 
 
 @dataclass(slots=True, eq=False)

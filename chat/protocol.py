@@ -486,6 +486,7 @@ class ChatFactory(ServerFactory[ChatProtocol]):
         hasher: PasswordHasher | None = None,
         limits: Limits | None = None,
         keep_history: bool = True,
+        room_announce_limit: int = 200,
     ) -> None:
         if clock is None:
             from twisted.internet import reactor
@@ -505,6 +506,7 @@ class ChatFactory(ServerFactory[ChatProtocol]):
             hasher=hasher,
             limits=limits or Limits(),
             keep_history=keep_history,
+            room_announce_limit=room_announce_limit,
         )
         self.max_line_length = max_line_length
         self.send_queue_limit = send_queue_limit

@@ -31,6 +31,17 @@ from chat.events import (
     Private,
     Prompt,
     Queued,
+    RoomEntered,
+    RoomInvite,
+    RoomInvited,
+    RoomJoined,
+    RoomLeft,
+    RoomList,
+    RoomMembers,
+    RoomMessage,
+    RoomMode,
+    RoomOp,
+    RoomTopic,
     Stored,
     StoredEnd,
     UserList,
@@ -121,10 +132,73 @@ def _stored_end_text(e: StoredEnd) -> list[str]:
     return [f"* {waiting} waiting for you."]
 
 
+def _past_text(e: Past) -> list[str]:
+    room = f"{e.room} " if e.room else ""
+    return [f"[history {_when(e.time)}] {room}{_said(e.sender, e.text, e.action)}"]
+
+
 def _past_end_text(e: PastEnd) -> list[str]:
+    messages = _count(e.count, "message", "messages")
+    if e.missed:
+        return [f"* End of what you missed in {e.room} ({messages})."]
     if e.count == 0:
-        return ["* No history yet."]
-    return [f"* End of history ({_count(e.count, 'message', 'messages')})."]
+        return [f"* No history in {e.room} yet." if e.room else "* No history yet."]
+    if e.room:
+        return [f"* End of {e.room} history ({messages})."]
+    return [f"* End of history ({messages})."]
+
+
+def _entered_text(e: RoomEntered) -> list[str]:
+    if e.created:
+        return [f"* You created {e.room}; you own it."]
+    verb = "are back in" if e.rejoined else "joined"
+    if e.members:
+        members = f"{_count(e.count, 'member', 'members')}: {_users(e.members)}"
+    else:
+        members = f"{_count(e.count, 'member', 'members')}; /who {e.room} lists them"
+    topic = f" Topic: {e.topic}" if e.topic else ""
+    return [f"* You {verb} {e.room} ({members}).{topic}"]
+
+
+def _room_left_text(e: RoomLeft) -> list[str]:
+    reason = f" ({e.reason})" if e.reason else ""
+    if e.by is not None:
+        return [f"* {e.name} was kicked from {e.room} by {e.by}{reason}"]
+    return [f"* {e.name} left {e.room}{reason}"]
+
+
+def _topic_text(e: RoomTopic) -> list[str]:
+    if e.by is not None:
+        return [f"* {e.by} set the topic of {e.room}: {e.topic}"]
+    if not e.topic:
+        return [f"* {e.room} has no topic."]
+    return [f"* Topic of {e.room}: {e.topic}"]
+
+
+def _room_list_text(e: RoomList) -> list[str]:
+    if not e.rooms:
+        return ["* No rooms yet; /join #NAME creates one."]
+    lines = [f"* Rooms ({len(e.rooms)}):"]
+    for r in e.rooms:
+        extra = " (invite-only)" if r.invite_only else ""
+        topic = f"  {r.topic}" if r.topic else ""
+        lines.append(
+            f"*   {r.room}  {_count(r.count, 'member', 'members')}{extra}{topic}"
+        )
+    return lines
+
+
+def _members_text(e: RoomMembers) -> list[str]:
+    owner = e.owner.casefold() if e.owner else None
+    ops = set(e.operators)
+
+    def mark(name: str) -> str:
+        if name.casefold() == owner:
+            return "@" + name
+        return "+" + name if name in ops else name
+
+    names = ", ".join(mark(n) for n in e.members)
+    return [f"* Members of {e.room} ({len(e.members)}): {names}"]
 
 
 _TEXT: dict[type[Event], Callable[[Any], list[str]]] = {
@@ -149,8 +223,29 @@ _TEXT: dict[type[Event], Callable[[Any], list[str]]] = {
         f"[private, sent {_when(e.time)}] {_said(e.sender, e.text, e.action)}"
     ],
     StoredEnd: _stored_end_text,
-    Past: lambda e: [f"[history {_when(e.time)}] {_said(e.sender, e.text, e.action)}"],
+    Past: _past_text,
     PastEnd: _past_end_text,
+    RoomMessage: lambda e: [f"{e.room} {e.sender}: {e.text}"],
+    RoomEntered: _entered_text,
+    RoomJoined: lambda e: [f"* {e.name} joined {e.room}"],
+    RoomLeft: _room_left_text,
+    RoomTopic: _topic_text,
+    RoomMode: lambda e: [
+        f"* {e.by} made {e.room} invite-only"
+        if e.invite_only
+        else f"* {e.by} opened {e.room} to everyone"
+    ],
+    RoomInvite: lambda e: [
+        f"* {e.by} invites you to {e.room}; /join {e.room} to accept."
+    ],
+    RoomInvited: lambda e: [f"* {e.name} is invited to {e.room}."],
+    RoomOp: lambda e: [
+        f"* {e.by} made {e.name} an operator of {e.room}"
+        if e.op
+        else f"* {e.by} removed {e.name} as an operator of {e.room}"
+    ],
+    RoomList: _room_list_text,
+    RoomMembers: _members_text,
 }
 
 
@@ -214,10 +309,64 @@ def _fields(event: Event) -> dict[str, Any]:
             }
         case StoredEnd(count=count):
             return {"count": count}
-        case Past(sender=sender, text=text, room=room):
-            return {"from": sender, "text": text, "history": True, "room": room or None}
-        case PastEnd(count=count, room=room):
-            return {"count": count, "room": room or None}
+        case Past(sender=sender, text=text, room=room, missed=missed):
+            return {
+                "from": sender,
+                "text": text,
+                "history": True,
+                "room": room or None,
+                "missed": missed,
+            }
+        case PastEnd(count=count, room=room, missed=missed):
+            return {"count": count, "room": room or None, "missed": missed}
+        case RoomMessage(room=room, sender=sender, text=text):
+            return {"from": sender, "text": text, "room": room}
+        case RoomEntered():
+            return {
+                "room": event.room,
+                "members": list(event.members),
+                "count": event.count,
+                "topic": event.topic,
+                "owner": event.owner,
+                "invite_only": event.invite_only,
+                "created": event.created,
+                "rejoined": event.rejoined,
+            }
+        case RoomJoined(room=room, name=name):
+            return {"room": room, "name": name}
+        case RoomLeft(room=room, name=name, reason=reason, by=by):
+            return {"room": room, "name": name, "reason": reason, "by": by}
+        case RoomTopic(room=room, topic=topic, by=by):
+            return {"room": room, "topic": topic, "by": by}
+        case RoomMode(room=room, invite_only=invite_only, by=by):
+            return {"room": room, "invite_only": invite_only, "by": by}
+        case RoomInvite(room=room, by=by):
+            return {"room": room, "by": by}
+        case RoomInvited(room=room, name=name):
+            return {"room": room, "name": name}
+        case RoomOp(room=room, name=name, by=by, op=op):
+            return {"room": room, "name": name, "by": by, "op": op}
+        case RoomList(rooms=rooms):
+            return {
+                "rooms": [
+                    {
+                        "room": r.room,
+                        "count": r.count,
+                        "topic": r.topic,
+                        "invite_only": r.invite_only,
+                        "member": r.member,
+                    }
+                    for r in rooms
+                ]
+            }
+        case RoomMembers(room=room, members=members, owner=owner, operators=ops):
+            return {
+                "room": room,
+                "members": list(members),
+                "owner": owner,
+                "operators": list(ops),
+                "count": len(members),
+            }
         case Error(code=code, text=text):
             return {"code": code, "text": text}
     raise TypeError(f"no JSON rendering for {event!r}")  # pragma: no cover
@@ -242,6 +391,17 @@ _TYPES: dict[type[Event], str] = {
     StoredEnd: "stored-end",
     Past: "message",
     PastEnd: "history-end",
+    RoomMessage: "message",
+    RoomEntered: "room-joined",
+    RoomJoined: "room-join",
+    RoomLeft: "room-leave",
+    RoomTopic: "room-topic",
+    RoomMode: "room-mode",
+    RoomInvite: "room-invite",
+    RoomInvited: "room-invited",
+    RoomOp: "room-op",
+    RoomList: "rooms",
+    RoomMembers: "room-members",
 }
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import sqlite3
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, cast
 
 from twisted.enterprise import adbapi
@@ -81,6 +81,29 @@ class HistoryEntry:
     text: str
     time: float
     kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoomRecord:
+    """
+    A room as the store keeps it.
+
+    @ivar key: the folded room name (C{#chess}).
+    @ivar owner: the owner's account key, or L{None}: only a registered
+        owner is kept.
+    @ivar members: registered members' keys, each with whether it is an
+        operator and when it last logged out (what it missed is newer).
+    @ivar invites: keys of registered names invited and not yet joined.
+    """
+
+    key: str
+    name: str
+    owner: str | None
+    topic: str
+    invite_only: bool
+    created: float
+    members: dict[str, tuple[bool, float]] = field(default_factory=dict)
+    invites: frozenset[str] = frozenset()
 
 
 class StoreError(Exception):
@@ -219,6 +242,57 @@ class IChatStore(Interface):
         @return: how many were deleted.
         """
 
+    def load_rooms() -> Deferred[list[RoomRecord]]:
+        """
+        Every room kept, with its registered members and invitations.
+        """
+
+    def save_room(
+        key: str,
+        name: str,
+        owner: str | None,
+        topic: str,
+        invite_only: bool,
+        created: float,
+    ) -> Deferred[None]:
+        """
+        Create room C{key} or update its settings (not its members).
+        """
+
+    def delete_room(key: str) -> Deferred[None]:
+        """
+        Forget room C{key}, its members, invitations and history.
+        """
+
+    def save_member(
+        room: str, member: str, operator: bool, seen: float
+    ) -> Deferred[None]:
+        """
+        Make the account C{member} a member of C{room}, or update whether it
+        is an operator (keeping its C{seen} time if it was a member).
+        """
+
+    def delete_member(room: str, member: str) -> Deferred[None]:
+        """
+        C{member} is no longer a member of C{room}.
+        """
+
+    def set_seen(member: str, seen: float) -> Deferred[None]:
+        """
+        C{member} logged out at C{seen}: in every room it is a member of,
+        what it missed is newer than that.
+        """
+
+    def save_invite(room: str, member: str) -> Deferred[None]:
+        """
+        Invite the account C{member} to C{room}.
+        """
+
+    def delete_invite(room: str, member: str) -> Deferred[None]:
+        """
+        The invitation of C{member} to C{room} was used (or withdrawn).
+        """
+
     def add_history(
         room: str, sender: str, text: str, now: float, kind: str = "message"
     ) -> None:
@@ -241,6 +315,14 @@ class IChatStore(Interface):
         The last C{limit} entries of C{room}, oldest first, including
         entries added but not yet written.  Only the most recent entries of
         each room are kept (C{history_keep} of them).
+        """
+
+    def history_since(
+        room: str, since: float, until: float, limit: int
+    ) -> Deferred[list[HistoryEntry]]:
+        """
+        The last C{limit} entries of C{room} said after C{since} and no
+        later than C{until}, oldest first: what a member missed.
         """
 
 
@@ -307,6 +389,38 @@ MIGRATIONS: Sequence[Sequence[str]] = (
         )
         """,
         "CREATE INDEX history_room_id ON history (room, id)",
+    ),
+    (
+        # owner: a registered owner only (a guest owns a room while online).
+        """
+        CREATE TABLE rooms (
+            key TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            owner TEXT REFERENCES accounts (key) ON DELETE SET NULL,
+            topic TEXT NOT NULL DEFAULT '',
+            invite_only INTEGER NOT NULL DEFAULT 0,
+            created REAL NOT NULL
+        )
+        """,
+        # Registered members only: guests are members while connected.
+        """
+        CREATE TABLE room_members (
+            room TEXT NOT NULL REFERENCES rooms (key) ON DELETE CASCADE,
+            member TEXT NOT NULL REFERENCES accounts (key) ON DELETE CASCADE,
+            operator INTEGER NOT NULL DEFAULT 0,
+            seen REAL NOT NULL,
+            PRIMARY KEY (room, member)
+        )
+        """,
+        "CREATE INDEX room_members_member ON room_members (member)",
+        """
+        CREATE TABLE room_invites (
+            room TEXT NOT NULL REFERENCES rooms (key) ON DELETE CASCADE,
+            member TEXT NOT NULL REFERENCES accounts (key) ON DELETE CASCADE,
+            PRIMARY KEY (room, member)
+        )
+        """,
+        "CREATE INDEX history_room_time ON history (room, time)",
     ),
 )
 
@@ -497,6 +611,118 @@ def _write_history(
             txn.execute(
                 "DELETE FROM history WHERE room = ? AND id <= ?", (room, row[0])
             )
+
+
+def _load_rooms(txn: Cursor) -> list[RoomRecord]:
+    txn.execute("SELECT room, member, operator, seen FROM room_members")
+    members: dict[str, dict[str, tuple[bool, float]]] = {}
+    for room, member, operator, seen in txn.fetchall():
+        members.setdefault(room, {})[member] = (bool(operator), seen)
+    txn.execute("SELECT room, member FROM room_invites")
+    invites: dict[str, set[str]] = {}
+    for room, member in txn.fetchall():
+        invites.setdefault(room, set()).add(member)
+    txn.execute(
+        "SELECT key, name, owner, topic, invite_only, created FROM rooms ORDER BY key"
+    )
+    return [
+        RoomRecord(
+            key,
+            name,
+            owner,
+            topic,
+            bool(invite_only),
+            created,
+            members.get(key, {}),
+            frozenset(invites.get(key, ())),
+        )
+        for key, name, owner, topic, invite_only, created in txn.fetchall()
+    ]
+
+
+def _save_room(
+    txn: Cursor,
+    key: str,
+    name: str,
+    owner: str | None,
+    topic: str,
+    invite_only: bool,
+    created: float,
+) -> None:
+    txn.execute("BEGIN IMMEDIATE")
+    if owner is not None:
+        txn.execute("SELECT 1 FROM accounts WHERE key = ?", (owner,))
+        if txn.fetchone() is None:  # unregistered meanwhile
+            owner = None
+    txn.execute(
+        "INSERT INTO rooms (key, name, owner, topic, invite_only, created)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET"
+        " name = excluded.name, owner = excluded.owner, topic = excluded.topic,"
+        " invite_only = excluded.invite_only",
+        (key, name, owner, topic, int(invite_only), created),
+    )
+
+
+def _delete_room(txn: Cursor, key: str) -> None:
+    txn.execute("BEGIN IMMEDIATE")
+    txn.execute("DELETE FROM rooms WHERE key = ?", (key,))
+    txn.execute("DELETE FROM history WHERE room = ?", (key,))
+
+
+def _save_member(
+    txn: Cursor, room: str, member: str, operator: bool, seen: float
+) -> None:
+    txn.execute("BEGIN IMMEDIATE")
+    # An account deleted meanwhile, or a room deleted meanwhile: nothing to
+    # keep (the foreign keys would refuse the row).
+    txn.execute(
+        "INSERT INTO room_members (room, member, operator, seen)"
+        " SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM accounts WHERE key = ?)"
+        " AND EXISTS (SELECT 1 FROM rooms WHERE key = ?)"
+        " ON CONFLICT (room, member) DO UPDATE SET operator = excluded.operator",
+        (room, member, int(operator), seen, member, room),
+    )
+
+
+def _delete_member(txn: Cursor, room: str, member: str) -> None:
+    txn.execute("BEGIN IMMEDIATE")
+    txn.execute(
+        "DELETE FROM room_members WHERE room = ? AND member = ?", (room, member)
+    )
+
+
+def _set_seen(txn: Cursor, member: str, seen: float) -> None:
+    txn.execute("BEGIN IMMEDIATE")
+    txn.execute("UPDATE room_members SET seen = ? WHERE member = ?", (seen, member))
+
+
+def _save_invite(txn: Cursor, room: str, member: str) -> None:
+    txn.execute("BEGIN IMMEDIATE")
+    txn.execute(
+        "INSERT OR IGNORE INTO room_invites (room, member)"
+        " SELECT ?, ? WHERE EXISTS (SELECT 1 FROM accounts WHERE key = ?)"
+        " AND EXISTS (SELECT 1 FROM rooms WHERE key = ?)",
+        (room, member, member, room),
+    )
+
+
+def _delete_invite(txn: Cursor, room: str, member: str) -> None:
+    txn.execute("BEGIN IMMEDIATE")
+    txn.execute(
+        "DELETE FROM room_invites WHERE room = ? AND member = ?", (room, member)
+    )
+
+
+def _history_since(
+    txn: Cursor, room: str, since: float, until: float, limit: int
+) -> list[HistoryEntry]:
+    txn.execute(
+        "SELECT id, room, sender, text, time, kind FROM history"
+        " WHERE room = ? AND time > ? AND time <= ?"
+        " ORDER BY time DESC, id DESC LIMIT ?",
+        (room, since, until, limit),
+    )
+    return [HistoryEntry(*row) for row in reversed(txn.fetchall())]
 
 
 def _history(txn: Cursor, room: str, limit: int) -> list[HistoryEntry]:
@@ -744,7 +970,54 @@ class SQLiteStore:
     def expire(self, now: float, max_age: float) -> Deferred[int]:
         return self._call(_expire, now - max_age)
 
+    # Rooms.
+
+    def load_rooms(self) -> Deferred[list[RoomRecord]]:
+        return self._call(_load_rooms)
+
+    def save_room(
+        self,
+        key: str,
+        name: str,
+        owner: str | None,
+        topic: str,
+        invite_only: bool,
+        created: float,
+    ) -> Deferred[None]:
+        return self._call(_save_room, key, name, owner, topic, invite_only, created)
+
+    def delete_room(self, key: str) -> Deferred[None]:
+        # Its history is deleted too: unwritten entries must go first.
+        return self.flush_history().addCallback(lambda _: self._call(_delete_room, key))
+
+    def save_member(
+        self, room: str, member: str, operator: bool, seen: float
+    ) -> Deferred[None]:
+        return self._call(_save_member, room, member, operator, seen)
+
+    def delete_member(self, room: str, member: str) -> Deferred[None]:
+        return self._call(_delete_member, room, member)
+
+    def set_seen(self, member: str, seen: float) -> Deferred[None]:
+        return self._call(_set_seen, member, seen)
+
+    def save_invite(self, room: str, member: str) -> Deferred[None]:
+        return self._call(_save_invite, room, member)
+
+    def delete_invite(self, room: str, member: str) -> Deferred[None]:
+        return self._call(_delete_invite, room, member)
+
     # History.
+
+    def history_since(
+        self, room: str, since: float, until: float, limit: int
+    ) -> Deferred[list[HistoryEntry]]:
+        if limit <= 0:
+            return succeed([])
+        d = self.flush_history()
+        return d.addCallback(
+            lambda _: self._call(_history_since, room, since, until, limit)
+        )
 
     def add_history(
         self, room: str, sender: str, text: str, now: float, kind: str = "message"
@@ -880,6 +1153,7 @@ class MemoryStore:
         self._next_message = 1
         self._history: dict[str, deque[HistoryEntry]] = {}
         self._next_entry = 1
+        self._rooms: dict[str, RoomRecord] = {}
 
     def start(self) -> Deferred[None]:
         return succeed(None)
@@ -912,6 +1186,14 @@ class MemoryStore:
         if self._accounts.pop(key, None) is None:
             return fail(NoSuchAccount(key))
         self._queues.pop(key, None)
+        # What the foreign keys do in SQLite.
+        for room, record in list(self._rooms.items()):
+            record.members.pop(key, None)
+            self._rooms[room] = replace(
+                record,
+                owner=None if record.owner == key else record.owner,
+                invites=record.invites - {key},
+            )
         return succeed(None)
 
     def enqueue(
@@ -962,6 +1244,79 @@ class MemoryStore:
             count += len(queue) - len(kept)
             self._queues[key] = kept
         return succeed(count)
+
+    def load_rooms(self) -> Deferred[list[RoomRecord]]:
+        return succeed([self._rooms[key] for key in sorted(self._rooms)])
+
+    def save_room(
+        self,
+        key: str,
+        name: str,
+        owner: str | None,
+        topic: str,
+        invite_only: bool,
+        created: float,
+    ) -> Deferred[None]:
+        if owner not in self._accounts:
+            owner = None
+        old = self._rooms.get(key)
+        self._rooms[key] = RoomRecord(
+            key,
+            name,
+            owner,
+            topic,
+            invite_only,
+            old.created if old else created,
+            old.members if old else {},
+            old.invites if old else frozenset(),
+        )
+        return succeed(None)
+
+    def delete_room(self, key: str) -> Deferred[None]:
+        self._rooms.pop(key, None)
+        self._history.pop(key, None)
+        return succeed(None)
+
+    def save_member(
+        self, room: str, member: str, operator: bool, seen: float
+    ) -> Deferred[None]:
+        record = self._rooms.get(room)
+        if record is not None and member in self._accounts:
+            old = record.members.get(member)
+            record.members[member] = (operator, old[1] if old else seen)
+        return succeed(None)
+
+    def delete_member(self, room: str, member: str) -> Deferred[None]:
+        record = self._rooms.get(room)
+        if record is not None:
+            record.members.pop(member, None)
+        return succeed(None)
+
+    def set_seen(self, member: str, seen: float) -> Deferred[None]:
+        for record in self._rooms.values():
+            if member in record.members:
+                record.members[member] = (record.members[member][0], seen)
+        return succeed(None)
+
+    def save_invite(self, room: str, member: str) -> Deferred[None]:
+        record = self._rooms.get(room)
+        if record is not None and member in self._accounts:
+            self._rooms[room] = replace(record, invites=record.invites | {member})
+        return succeed(None)
+
+    def delete_invite(self, room: str, member: str) -> Deferred[None]:
+        record = self._rooms.get(room)
+        if record is not None:
+            self._rooms[room] = replace(record, invites=record.invites - {member})
+        return succeed(None)
+
+    def history_since(
+        self, room: str, since: float, until: float, limit: int
+    ) -> Deferred[list[HistoryEntry]]:
+        if limit <= 0:
+            return succeed([])
+        entries = [e for e in self._history.get(room, ()) if since < e.time <= until]
+        return succeed(entries[-limit:])
 
     def add_history(
         self, room: str, sender: str, text: str, now: float, kind: str = "message"

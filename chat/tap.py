@@ -127,6 +127,14 @@ class Options(usage.Options):
             int,
         ],
         [
+            "room-announce-limit",
+            None,
+            200,
+            "Join and leave notices of a room go to its members only while "
+            "at most this many are online.",
+            int,
+        ],
+        [
             "log-rate",
             None,
             100,
@@ -205,7 +213,7 @@ class ChatService(MultiService):
         Service.startService(self)
         store = self.factory.dispatcher.store
         d = maybeDeferred(store.start)
-        d.addCallback(lambda _: self.factory.dispatcher.load_accounts())
+        d.addCallback(lambda _: self.factory.dispatcher.load())
         d.addCallback(lambda _: self._listen())
         d.addErrback(self._failed)
         self.ready = d
@@ -224,7 +232,9 @@ class ChatService(MultiService):
             maybeDeferred(s.stopService) for s in reversed(list(self)) if s.running
         ]
         d = DeferredList(stops)
-        return d.addCallback(lambda _: self.factory.dispatcher.store.close())
+        dispatcher = self.factory.dispatcher
+        d.addCallback(lambda _: dispatcher.rooms.stopping())
+        return d.addCallback(lambda _: dispatcher.store.close())
 
 
 def makeService(options: Options, reactor: IReactorCore | None = None) -> ChatService:
@@ -256,6 +266,7 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> ChatSe
         ),
         limits=limits,
         keep_history=not options["no-history"],
+        room_announce_limit=options["room-announce-limit"],
     )
     parent = ChatService(factory, reactor)
     ThreadPoolService(passwords).setServiceParent(parent)
