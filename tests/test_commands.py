@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from chat.commands import Say, Slash, Whisper, check_name, fold, parse
+from chat.commands import RoomSay, Say, Slash, Whisper, check_name, fold, parse
 from chat.errors import InvalidName, ReservedName
 
 
@@ -44,7 +44,8 @@ class ParseTests(SynchronousTestCase):
         self.assertEqual(parse("hello"), Say("hello"))
         self.assertEqual(parse("2 * 3 is 6"), Say("2 * 3 is 6"))
         self.assertEqual(parse("*bold*"), Say("*bold*"))
-        self.assertEqual(parse("#room*x"), Say("#room*x"))
+        self.assertEqual(parse("#no room*x"), Say("#no room*x"))
+        self.assertEqual(parse("#room*x"), RoomSay("#room", "x"))
 
     def test_slash(self) -> None:
         """

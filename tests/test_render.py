@@ -19,8 +19,22 @@ from chat.events import (
     Left,
     Message,
     ModeChanged,
+    Past,
+    PastEnd,
     Private,
     Prompt,
+    RoomEntered,
+    RoomInfo,
+    RoomInvite,
+    RoomInvited,
+    RoomJoined,
+    RoomLeft,
+    RoomList,
+    RoomMembers,
+    RoomMessage,
+    RoomMode,
+    RoomOp,
+    RoomTopic,
     UserList,
     Welcome,
 )
@@ -168,3 +182,187 @@ class JSONTests(SynchronousTestCase):
         Times are UTC with milliseconds.
         """
         self.assertEqual(iso_time(0.5), "1970-01-01T00:00:00.500Z")
+
+
+ROOM_EVENTS: list[tuple[Event, list[str], dict[str, object]]] = [
+    (
+        RoomMessage(T, "#chess", "bob", "e4?"),
+        ["#chess bob: e4?"],
+        {"type": "message", "from": "bob", "text": "e4?", "room": "#chess"},
+    ),
+    (
+        RoomEntered(T, "#chess", ("alice", "bob"), 2, "club", "alice", False),
+        ["* You joined #chess (2 members: alice, bob). Topic: club"],
+        {
+            "type": "room-joined",
+            "room": "#chess",
+            "members": ["alice", "bob"],
+            "count": 2,
+            "topic": "club",
+            "owner": "alice",
+            "invite_only": False,
+            "created": False,
+            "rejoined": False,
+        },
+    ),
+    (
+        RoomEntered(T, "#big", (), 812, "", None, False, rejoined=True),
+        ["* You are back in #big (812 members; /who #big lists them)."],
+        {"type": "room-joined", "members": [], "count": 812, "rejoined": True},
+    ),
+    (
+        RoomEntered(T, "#new", ("alice",), 1, "", "alice", False, created=True),
+        ["* You created #new; you own it."],
+        {"type": "room-joined", "created": True, "owner": "alice"},
+    ),
+    (
+        RoomJoined(T, "#chess", "carol"),
+        ["* carol joined #chess"],
+        {"type": "room-join", "room": "#chess", "name": "carol"},
+    ),
+    (
+        RoomLeft(T, "#chess", "carol", "bedtime"),
+        ["* carol left #chess (bedtime)"],
+        {"type": "room-leave", "name": "carol", "reason": "bedtime", "by": None},
+    ),
+    (
+        RoomLeft(T, "#chess", "carol", "spam", "alice"),
+        ["* carol was kicked from #chess by alice (spam)"],
+        {"type": "room-leave", "name": "carol", "reason": "spam", "by": "alice"},
+    ),
+    (
+        RoomTopic(T, "#chess", "club", "alice"),
+        ["* alice set the topic of #chess: club"],
+        {"type": "room-topic", "topic": "club", "by": "alice"},
+    ),
+    (
+        RoomTopic(T, "#chess", "club"),
+        ["* Topic of #chess: club"],
+        {"type": "room-topic", "topic": "club", "by": None},
+    ),
+    (
+        RoomTopic(T, "#chess", ""),
+        ["* #chess has no topic."],
+        {"type": "room-topic", "topic": ""},
+    ),
+    (
+        RoomMode(T, "#chess", True, "alice"),
+        ["* alice made #chess invite-only"],
+        {"type": "room-mode", "invite_only": True, "by": "alice"},
+    ),
+    (
+        RoomMode(T, "#chess", False, "alice"),
+        ["* alice opened #chess to everyone"],
+        {"type": "room-mode", "invite_only": False},
+    ),
+    (
+        RoomInvite(T, "#chess", "alice"),
+        ["* alice invites you to #chess; /join #chess to accept."],
+        {"type": "room-invite", "room": "#chess", "by": "alice"},
+    ),
+    (
+        RoomInvited(T, "#chess", "bob"),
+        ["* bob is invited to #chess."],
+        {"type": "room-invited", "room": "#chess", "name": "bob"},
+    ),
+    (
+        RoomOp(T, "#chess", "bob", "alice", True),
+        ["* alice made bob an operator of #chess"],
+        {"type": "room-op", "name": "bob", "by": "alice", "op": True},
+    ),
+    (
+        RoomOp(T, "#chess", "bob", "alice", False),
+        ["* alice removed bob as an operator of #chess"],
+        {"type": "room-op", "op": False},
+    ),
+    (
+        RoomList(
+            T,
+            (
+                RoomInfo("#chess", 3, "club", False, True),
+                RoomInfo("#secret", 1, "", True, False),
+            ),
+        ),
+        [
+            "* Rooms (2):",
+            "*   #chess  3 members  club",
+            "*   #secret  1 member (invite-only)",
+        ],
+        {
+            "type": "rooms",
+            "rooms": [
+                {
+                    "room": "#chess",
+                    "count": 3,
+                    "topic": "club",
+                    "invite_only": False,
+                    "member": True,
+                },
+                {
+                    "room": "#secret",
+                    "count": 1,
+                    "topic": "",
+                    "invite_only": True,
+                    "member": False,
+                },
+            ],
+        },
+    ),
+    (
+        RoomList(T, ()),
+        ["* No rooms yet; /join #NAME creates one."],
+        {"type": "rooms", "rooms": []},
+    ),
+    (
+        RoomMembers(T, "#chess", ("Alice", "bob", "carol"), "alice", ("bob",)),
+        ["* Members of #chess (3): @Alice, +bob, carol"],
+        {
+            "type": "room-members",
+            "members": ["Alice", "bob", "carol"],
+            "owner": "alice",
+            "operators": ["bob"],
+            "count": 3,
+        },
+    ),
+    (
+        Past(T, "bob", "e4?", room="#chess"),
+        ["[history 2023-11-14 22:13 UTC] #chess bob: e4?"],
+        {"type": "message", "history": True, "room": "#chess", "missed": False},
+    ),
+    (
+        Past(T, "bob", "e4?", room="#chess", missed=True),
+        ["[history 2023-11-14 22:13 UTC] #chess bob: e4?"],
+        {"type": "message", "history": True, "missed": True},
+    ),
+    (
+        PastEnd(T, 1, "#chess"),
+        ["* End of #chess history (1 message)."],
+        {"type": "history-end", "count": 1, "room": "#chess", "missed": False},
+    ),
+    (
+        PastEnd(T, 0, "#chess"),
+        ["* No history in #chess yet."],
+        {"type": "history-end", "count": 0},
+    ),
+    (
+        PastEnd(T, 3, "#chess", True),
+        ["* End of what you missed in #chess (3 messages)."],
+        {"type": "history-end", "missed": True},
+    ),
+]
+
+
+class RoomRenderTests(SynchronousTestCase):
+    """
+    Every room event in both formats, as C{docs/protocol.rst} shows them.
+    """
+
+    def test_text(self) -> None:
+        for event, lines, _ in ROOM_EVENTS:
+            self.assertEqual(text_lines(event), lines)
+
+    def test_json(self) -> None:
+        for event, _, fields in ROOM_EVENTS:
+            obj = json.loads(encode(event, "json", b"\n"))
+            self.assertEqual({k: obj[k] for k in fields}, fields)
+            self.assertEqual(obj["time"], iso_time(T))

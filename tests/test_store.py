@@ -24,6 +24,7 @@ from chat.store import (
     IChatStore,
     MemoryStore,
     QueueFull,
+    RoomRecord,
     SQLiteStore,
     StoredMessage,
     StoreError,
@@ -247,6 +248,65 @@ class StoreTestsMixin(_Base):
         await store.delete_account("bob")
         await store.create_account("bob", "bob", "hash", 20.0)
         self.assertEqual(await store.pending("bob", 21.0, DAY), [])
+
+    async def test_rooms(self) -> None:
+        """
+        Rooms keep their settings, registered members (operator flag, time
+        last seen) and invitations; deleting an account or a room takes
+        what hangs on it.
+        """
+        store = await self.with_account()
+        await store.create_account("carol", "Carol", "hash", 1.0)
+        await store.save_room("#chess", "#Chess", "bob", "", False, 5.0)
+        await store.save_room("#chess", "#Chess", "bob", "club", True, 99.0)
+        await store.save_room("#go", "#go", "nobody", "", False, 6.0)
+        await store.save_member("#chess", "bob", True, 7.0)
+        await store.save_member("#chess", "carol", False, 8.0)
+        await store.save_member("#chess", "nobody", False, 8.0)
+        await store.save_member("#gone", "carol", False, 8.0)
+        await store.save_invite("#go", "carol")
+        await store.set_seen("carol", 9.0)
+        await store.save_member("#chess", "carol", True, 10.0)
+        chess, go = await store.load_rooms()
+        self.assertEqual(
+            chess,
+            RoomRecord(
+                "#chess",
+                "#Chess",
+                "bob",
+                "club",
+                True,
+                5.0,
+                {"bob": (True, 7.0), "carol": (True, 9.0)},
+                frozenset(),
+            ),
+        )
+        self.assertEqual((go.owner, go.members, go.invites), (None, {}, {"carol"}))
+        await store.delete_account("bob")
+        await store.delete_invite("#go", "carol")
+        await store.delete_member("#chess", "carol")
+        chess, go = await store.load_rooms()
+        self.assertEqual((chess.owner, chess.members), (None, {}))
+        self.assertEqual(go.invites, frozenset())
+        store.add_history("#go", "carol", "gg", 11.0)
+        await store.delete_room("#go")
+        self.assertEqual([r.key for r in await store.load_rooms()], ["#chess"])
+        self.assertEqual(await store.history("#go", 10), [])
+
+    async def test_history_since(self) -> None:
+        """
+        What a member missed: entries after C{since} up to C{until}, the
+        newest C{limit} of them, oldest first.
+        """
+        store = await self.open_store()
+        for i in range(6):
+            store.add_history("#chess", "bob", str(i), float(i))
+        store.add_history("#go", "bob", "other room", 3.0)
+        missed = await store.history_since("#chess", 1.0, 4.0, 2)
+        self.assertEqual([e.text for e in missed], ["3", "4"])
+        missed = await store.history_since("#chess", 1.0, 4.0, 10)
+        self.assertEqual([e.text for e in missed], ["2", "3", "4"])
+        self.assertEqual(await store.history_since("#chess", 5.0, 9.0, 0), [])
 
     async def test_history(self) -> None:
         """
