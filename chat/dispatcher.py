@@ -591,7 +591,7 @@ class Dispatcher:
                 f"usage: /history [#ROOM] [N], N from 1 to {limits.history_max}"
             )
         if room:
-            return self.rooms.command_history(client, check_room(room.strip()), count)
+            return self.rooms.history(client, check_room(room.strip()), count)
 
         def show(entries: list[HistoryEntry]) -> None:
             for entry in entries:

@@ -469,9 +469,7 @@ class RoomCommands:
             RoomMembers(self._now(), room.name, names, room.owner, operators)
         )
 
-    def command_history(
-        self, client: IChatClient, name: str, count: int
-    ) -> Deferred[None]:
+    def history(self, client: IChatClient, name: str, count: int) -> Deferred[None]:
         """
         C{/history #room [N]}, for members.
         """

@@ -47,6 +47,7 @@ class Room:
     registered: dict[str, float] = field(default_factory=dict)
     online: dict[IChatClient, str] = field(default_factory=dict)
     _clients: tuple[IChatClient, ...] | None = field(default=None, repr=False)
+    _by_key: dict[str, IChatClient] = field(default_factory=dict, repr=False)
 
     def clients(self) -> tuple[IChatClient, ...]:
         """
@@ -61,10 +62,13 @@ class Room:
 
     def add(self, client: IChatClient, key: str) -> None:
         self.online[client] = key
+        self._by_key[key] = client
         self._clients = None
 
     def remove(self, client: IChatClient) -> None:
-        del self.online[client]
+        key = self.online.pop(client)
+        if self._by_key.get(key) is client:
+            del self._by_key[key]
         self._clients = None
 
     def is_owner(self, key: str) -> bool:
@@ -77,16 +81,13 @@ class Room:
         return self.is_owner(key) or key in self.operators
 
     def is_member(self, key: str) -> bool:
-        return key in self.registered or key in self.online.values()
+        return key in self.registered or key in self._by_key
 
     def client_of(self, key: str) -> IChatClient | None:
         """
-        The online member called C{key}; O(members), for moderation only.
+        The online member called C{key}.
         """
-        for client, member in self.online.items():
-            if member == key:
-                return client
-        return None
+        return self._by_key.get(key)
 
     def visible_to(self, key: str) -> bool:
         """
