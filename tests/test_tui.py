@@ -17,6 +17,7 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 
+from chat.client.rooms import Rooms
 from chat.client.session import Said, Status, classify, masked
 from chat.client.tui import (
     MAX_LINES,
@@ -40,6 +41,7 @@ class FakeSession:
     def __init__(self, view: TUIView, *users: str) -> None:
         self.view = view
         self.users: set[str] = set(users)
+        self.rooms = Rooms()
         self.status = Status(server="localhost:55555", tls=False)
         self.lines: list[str] = []
         self.names: list[str] = []

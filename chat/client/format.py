@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_client_session -*-
+# -*- test-case-name: tests.test_client_session,tests.test_client_rooms -*-
 """
 Plain one-line renderings of server events, from their fields (never by
 parsing the server's human text).
@@ -47,23 +47,152 @@ _IN_CLEAR = " (warning: the password travelled in clear, without TLS)"
 
 def _said(event: dict[str, Any]) -> str:
     sender, text = event.get("from"), event.get("text", "")
+    room = event.get("room")
+    where = f"{room} " if isinstance(room, str) and room else ""
     if event.get("type") == "action" or event.get("action") is True:
-        return f"* {sender} {text}"
-    return f"{sender}: {text}"
+        return f"{where}* {sender} {text}"
+    return f"{where}{sender}: {text}"
+
+
+def _reason(event: dict[str, Any]) -> str:
+    reason = event.get("reason")
+    return f" ({reason})" if reason else ""
+
+
+def _ranked(names: Any, owner: Any, operators: Any) -> str:
+    """
+    Names marked as the server marks them: C{@} owner, C{+} operator.
+    """
+    ops = {str(o).casefold() for o in operators or ()}
+    owner_key = owner.casefold() if isinstance(owner, str) else None
+    marked = []
+    for name in names or ():
+        key = str(name).casefold()
+        mark = "@" if key == owner_key else "+" if key in ops else ""
+        marked.append(f"{mark}{name}")
+    return ", ".join(marked)
+
+
+def _room_joined(event: dict[str, Any]) -> str:
+    room = event.get("room")
+    members = event.get("members") or []
+    count = event.get("count", len(members))
+    about = _plural(count, "member", "members")
+    if members:
+        about += f": {_names(members)}"
+    if event.get("invite_only"):
+        about += "; invite-only"
+    if event.get("created"):
+        line = f"* created {room} ({about}); you own it"
+    elif event.get("rejoined"):
+        line = f"* back in {room} ({about})"
+    else:
+        line = f"* joined {room} ({about})"
+    topic = event.get("topic")
+    return line + (f"; topic: {topic}" if topic else "")
+
+
+def _rooms_list(rooms: Any) -> str:
+    entries = [r for r in rooms or () if isinstance(r, dict)]
+    if not entries:
+        return "* no rooms yet; /join #name makes one"
+    shown = []
+    for entry in entries:
+        facts = [_plural(entry.get("count", 0), "member", "members")]
+        if entry.get("member"):
+            facts.append("joined")
+        if entry.get("invite_only"):
+            facts.append("invite-only")
+        topic = entry.get("topic")
+        about = f": {topic}" if topic else ""
+        shown.append(f"{entry.get('room')} ({', '.join(facts)}){about}")
+    return f"* rooms ({len(entries)}): " + "; ".join(shown)
+
+
+def _history_end(event: dict[str, Any]) -> str:
+    count, room = event.get("count"), event.get("room")
+    many = _plural(count, "message", "messages")
+    if event.get("missed"):
+        if not count:
+            return f"* nothing missed in {room}"
+        return f"* end of what you missed in {room} ({many})"
+    if room:
+        return (
+            f"* end of {room} history ({many})"
+            if count
+            else f"* no history in {room} yet"
+        )
+    return f"* end of history ({many})" if count else "* no history yet"
+
+
+def _room_event(event: dict[str, Any]) -> str | None:
+    """
+    The line for a room event other than messages, or C{None} if C{event}
+    is none.
+    """
+    kind, room = event.get("type"), event.get("room")
+    name, by = event.get("name"), event.get("by")
+    match kind:
+        case "room-joined":
+            return _room_joined(event)
+        case "room-join":
+            return f"* {name} joined {room}"
+        case "room-leave" if by:
+            return f"* {name} was kicked from {room} by {by}{_reason(event)}"
+        case "room-leave":
+            return f"* {name} left {room}{_reason(event)}"
+        case "room-topic":
+            topic = event.get("topic")
+            if by:
+                if topic:
+                    return f"* {by} set the topic of {room}: {topic}"
+                return f"* {by} cleared the topic of {room}"
+            return f"* topic of {room}: {topic}" if topic else f"* {room} has no topic"
+        case "room-mode":
+            closed = bool(event.get("invite_only"))
+            if by:
+                how = "made {} invite-only" if closed else "opened {} to everyone"
+                return f"* {by} " + how.format(room)
+            return f"* {room} is " + ("invite-only" if closed else "open to everyone")
+        case "room-invite":
+            return f"* {by} invites you to {room}; /join {room} to accept"
+        case "room-invited":
+            return f"* {name} is invited to {room}"
+        case "room-op" if event.get("op"):
+            return f"* {by} made {name} an operator of {room}"
+        case "room-op":
+            return f"* {by} removed {name} as an operator of {room}"
+        case "room-members":
+            members = event.get("members") or []
+            count = event.get("count", len(members))
+            listed = _ranked(members, event.get("owner"), event.get("operators"))
+            return f"* members of {room} ({count}): {listed}"
+        case "rooms":
+            return _rooms_list(event.get("rooms"))
+    return None
 
 
 def plain(event: dict[str, Any]) -> str | None:
     """
     The line a person or a script reads for C{event}, or C{None} for events
     that show nothing.  Stored and history messages are marked with the
-    time (UTC) they were sent.
+    time (UTC) they were sent; room messages start with the room, and those
+    missed while away are marked with the date too, like stored ones.
     """
     kind = event.get("type")
     sender = event.get("from")
     text = event.get("text", "")
+    if kind in ("message", "action") and event.get("missed"):
+        return f"[missed, sent {_at(event, '%Y-%m-%d %H:%M')}] {_said(event)}"
     if kind in ("message", "action") and event.get("history"):
         return f"[history {_at(event, '%H:%M')}] {_said(event)}"
+    if isinstance(kind, str) and kind.startswith("room"):
+        line = _room_event(event)
+        if line is not None:
+            return line
     match kind:
+        case "message" | "action" if event.get("room"):
+            return _said(event)
         case "message":
             return f"{sender}: {text}"
         case "private" if event.get("stored"):
@@ -83,10 +212,7 @@ def plain(event: dict[str, Any]) -> str | None:
                 return None
             return f"* {_plural(count, 'message was', 'messages were')} waiting for you"
         case "history-end":
-            count = event.get("count")
-            if not count:
-                return "* no history yet"
-            return f"* end of history ({_plural(count, 'message', 'messages')})"
+            return _history_end(event)
         case "join":
             return f"* {event.get('name')} joined"
         case "leave":

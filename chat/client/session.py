@@ -1,12 +1,14 @@
-# -*- test-case-name: tests.test_client_session -*-
+# -*- test-case-name: tests.test_client_session,tests.test_client_rooms -*-
 """
 One conversation with a txchat server, independent of how it is shown.
 
 L{ClientSession} keeps the connection up (reconnecting with backoff and
 rejoining under the same name, answering a registered name's password
 prompt again), speaks the server's JSON mode, applies the shift cipher,
-acknowledges stored private messages, and tells an L{IClientView} what
-happened.  Views hand it the lines the user typed.
+acknowledges stored private messages, keeps track of the rooms the user is
+in (L{chat.client.rooms}) and puts it back in them after a reconnection,
+and tells an L{IClientView} what happened.  Views hand it the lines the
+user typed.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from chat.client import cipher
-from chat.commands import Say, Slash, Whisper, parse
+from chat.client.rooms import Rooms, room_line
+from chat.commands import Say, Slash, Whisper, fold, is_room, parse
 
 # Lines typed while not joined wait for the (re)join, up to this many.
 MAX_PENDING = 10_000
@@ -39,6 +42,15 @@ NAME_ERRORS = frozenset({"invalid-name", "reserved-name", "name-in-use"})
 # Errors that refuse a registered name's login; the server asks for a name
 # again after them.
 LOGIN_ERRORS = frozenset({"wrong-password", "throttled"})
+# Errors that answer a /join the session sent to put the user back in a
+# room after a reconnection.  The first means the server already did.
+REJOIN_ERRORS = frozenset(
+    {"already-in-room", "invite-only", "no-such-room", "invalid-room"}
+)
+# Sent after a registered user's welcome, to learn when the server has sent
+# all that the login brought: the server answers lines in order, after that.
+# Its answer (a "mode" event) is silent.
+SYNC_LINE = "/mode json"
 # Seconds to wait for the server to close after /quit.
 QUIT_GRACE = 5.0
 # Seconds to keep trying to deliver lines left at the end of input.
@@ -65,6 +77,16 @@ SERVER_COMMANDS = (
     "/bm",
     "/me",
     "/history",
+    "/join",
+    "/leave",
+    "/part",
+    "/rooms",
+    "/say",
+    "/topic",
+    "/invite",
+    "/kick",
+    "/op",
+    "/deop",
     "/register",
     "/password",
     "/unregister",
@@ -86,32 +108,46 @@ class Said:
         C{"command"} for an account command, whose C{text} is the line
         with its passwords masked (see L{masked}).
     @ivar target: the recipient of a private message.
-    @ivar command: the slash command it was typed as (C{dm}, C{bm}, ...),
-        or C{None} for C{NAME*TEXT}, C{ALL*TEXT} and plain lines.
+    @ivar command: the slash command it was typed as (C{dm}, C{bm}, C{say},
+        ...), or C{None} for C{NAME*TEXT}, C{#room*TEXT}, C{ALL*TEXT} and
+        plain lines.
+    @ivar room: the room a message was sent to (C{kind} is C{"message"}).
     """
 
     kind: str
     text: str
     target: str | None = None
     command: str | None = None
+    room: str | None = None
 
 
 def classify(line: str) -> Said | None:
     """
     Classify a typed line with the server's own parser; C{None} for
-    commands that are not messages.
+    commands that are not messages.  Room messages (C{#room*TEXT},
+    C{/say #room TEXT}) are recognised here, whatever the parser makes of
+    them.
     """
+    in_room = room_line(line)
+    if in_room is not None:
+        return Said("message", in_room[1], room=in_room[0])
     command = parse(line)
     if isinstance(command, Whisper):
         return Said("private", command.text, command.target)
     if isinstance(command, Say):
         return Said("message", command.text)
+    if not isinstance(command, Slash):
+        return None
     if command.name in _TARGETED:
         target, _, text = command.args.lstrip().partition(" ")
         return Said("private", text, target, command.name) if text else None
     if command.name in _TEXTUAL and command.args:
         kind = "action" if command.name == "me" else "message"
         return Said(kind, command.args, None, command.name)
+    if command.name == "say":
+        room, _, text = command.args.lstrip().partition(" ")
+        if is_room(room) and text:
+            return Said("message", text, None, "say", room)
     return None
 
 
@@ -263,6 +299,7 @@ class ClientSession:
     The state of one user's conversation.
 
     @ivar users: names known to be online, for completion.
+    @ivar rooms: the rooms heard of, and which the user is in.
     """
 
     # A password known for the name, and the server it is for (C{None}:
@@ -295,6 +332,7 @@ class ClientSession:
         self.shift_cipher = shift_cipher
         self.interactive = interactive
         self.users: set[str] = set()
+        self.rooms = Rooms()
         self._clock = clock
         self._endpoint = endpoint
         self._endpoint_for = endpoint_for
@@ -323,6 +361,15 @@ class ClientSession:
         self._unacked: list[int] = []
         # Passwords of account commands sent, by the action confirming them.
         self._proposed: dict[str, str | None] = {}
+        # Rooms the server said the user is in on this connection (folded).
+        self._confirmed: set[str] = set()
+        # The rooms of the /join lines sent to put the user back in its
+        # rooms, not answered yet, in the order sent (answers come in order).
+        self._rejoining: deque[str] = deque()
+        # A registered user's rejoin waits for the answer to a SYNC_LINE
+        # sent after the welcome: the server puts registered users back in
+        # their rooms itself, in the burst of events that the welcome starts.
+        self._syncing = False
 
     # Lifecycle.
 
@@ -394,6 +441,8 @@ class ClientSession:
         """
         if host is not None and self._endpoint_for is not None:
             self._endpoint, label = self._endpoint_for(host, port or 55555)
+            if label != self._status.server:
+                self.rooms.clear()  # another server's rooms: not rejoined
             self._status = replace(self._status, server=label)
         service, self._service = self._service, None
         if service is not None:
@@ -523,7 +572,8 @@ class ClientSession:
             return line
         shifted = cipher.encode(said.text)
         if said.command is not None:
-            target = f"{said.target} " if said.target is not None else ""
+            addressee = said.target if said.target is not None else said.room
+            target = f"{addressee} " if addressee is not None else ""
             return f"/{said.command} {target}{shifted}"
         return line[: len(line) - len(said.text)] + shifted
 
@@ -542,6 +592,9 @@ class ClientSession:
         self._joined = False
         self._awaiting_password = False
         self._unacked = []
+        self._confirmed.clear()
+        self._rejoining.clear()
+        self._syncing = False
         self._ever_connected = True
         self._set_status(connected=True)
 
@@ -570,6 +623,9 @@ class ClientSession:
             self.view.ask_name()
             return
         if kind == "mode":
+            if self._syncing:
+                self._syncing = False
+                self._rejoin()
             return
         stored_id: int | None = None
         if kind == "welcome":
@@ -588,6 +644,18 @@ class ClientSession:
             self._set_status(users=len(self.users))
         elif kind == "account":
             self._account_changed(str(event.get("action")))
+        elif kind == "error" and self._rejoining and code in REJOIN_ERRORS:
+            refused = self._rejoin_refused(str(code))
+            if refused is not None:
+                self.view.error(f"ERROR: {event.get('text', '')}")
+                self.view.notice(f"could not rejoin {refused} after reconnecting")
+            return
+        elif kind.startswith("room"):
+            room = self.rooms.update(event, self.name)
+            if kind == "room-joined" and room is not None:
+                self._confirmed.add(fold(room.name))
+                if fold(room.name) in self._rejoining:
+                    self._rejoining.remove(fold(room.name))
         if kind == "private" and event.get("stored"):
             stored_id = _stored_id(event)
             if stored_id is not None:
@@ -609,11 +677,18 @@ class ClientSession:
         else:
             self.view.show(event)
         if kind == "welcome":
+            # A guest's rejoins go before the lines typed while away (which
+            # may be for those rooms); the sign goes after them.  Either
+            # way the answers to the rejoins are not mixed with others.
             if self._catching_up:
                 self._catch_up_call = self._clock.callLater(
                     CATCH_UP_GRACE, self._caught_up
                 )
-            self._flush()
+                self._flush()
+                self._sync()
+            else:
+                self._rejoin()  # the server never puts a guest back
+                self._flush()
         elif kind == "stored-end" or (kind == "error" and code == "store-failed"):
             self._caught_up()
         elif stored_id is not None and not self._catching_up:
@@ -681,6 +756,48 @@ class ClientSession:
         if self._quit_when_flushed and not self._pending and self._joined:
             self.quit(self._quit_reason or "")
 
+    def _sync(self) -> None:
+        """
+        A registered user with rooms to be back in: send L{SYNC_LINE}.  The
+        server answers it only once it has sent everything the login
+        brought (the rooms it put the user back in among them), so its
+        answer is when to L{_rejoin} the others.
+        """
+        if self._protocol is not None and self.rooms.joined():
+            self._syncing = True
+            self._protocol.send(SYNC_LINE)
+
+    def _rejoin(self) -> None:
+        """
+        C{/join} every room the user was in that the server has not said it
+        is back in on this connection: all of them for a guest, which loses
+        its rooms when its connection drops.
+        """
+        if self._protocol is None or self._quitting:
+            return
+        for room in self.rooms.joined():
+            if fold(room.name) not in self._confirmed:
+                self._rejoining.append(fold(room.name))
+                self._protocol.send(f"/join {room.name}")
+
+    def _rejoin_refused(self, code: str) -> str | None:
+        """
+        The oldest unanswered rejoin was refused with C{code}.  Already in
+        the room means the server put the user back first: nothing to say.
+        Otherwise the user is out of the room.
+
+        @return: the room's name if the user is out of it, else C{None}.
+        """
+        key = self._rejoining.popleft()
+        if code == "already-in-room":
+            self._confirmed.add(key)
+            return None
+        room = self.rooms.get(key)
+        if room is None:
+            return key
+        room.member = False
+        return room.name
+
     def _send_acks(self) -> None:
         """
         Acknowledge the stored messages received on this connection:
@@ -707,6 +824,8 @@ class ClientSession:
         self._joined = False
         self._awaiting_password = self._catching_up = False
         self._unacked = []
+        self._rejoining.clear()
+        self._syncing = False
         if self._catch_up_call is not None and self._catch_up_call.active():
             self._catch_up_call.cancel()
         self._catch_up_call = None

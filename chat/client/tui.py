@@ -1,7 +1,14 @@
-# -*- test-case-name: tests.test_tui -*-
+# -*- test-case-name: tests.test_tui,tests.test_client_rooms -*-
 """
 The full-screen front end of C{chat-client}: scrollback, status line and
 an input line, drawn with urwid on Twisted's reactor.
+
+The scrollback is split into conversations: C{ALL} (everything that is
+not a room's: broadcasts, server notices, and every private message, as
+before rooms existed), one per room and one per private correspondent.
+A bar above the status line lists them with their unread messages once
+there is more than one; lines typed without an address go to the current
+conversation's room or correspondent.
 
 urwid ships a L{urwid.TwistedEventLoop}, so the keyboard and the server's
 socket are served by the one reactor that L{twisted.internet.task.react}
@@ -29,13 +36,16 @@ from twisted.internet.interfaces import IDelayedCall, IReactorCore, IReactorTime
 from twisted.logger import Logger
 
 from chat.client.format import plain, when
+from chat.client.rooms import Room, Rooms, room_line
 from chat.client.session import (
     CLIENT_COMMANDS,
+    QUIT_WORDS,
     SERVER_COMMANDS,
     Said,
     Status,
     masked,
 )
+from chat.commands import fold, is_name, is_room
 
 # Entries kept in the scrollback; older ones are dropped.
 MAX_LINES = 5000
@@ -47,6 +57,8 @@ REDRAW_INTERVAL = 0.05
 MAX_CANDIDATES_SHOWN = 30
 # Errors repeated on stderr when the session ends badly, at most.
 MAX_ERRORS_KEPT = 5
+# Members of the current room named on the status line, at most.
+MAX_STATUS_MEMBERS = 10
 
 PROMPT = "> "
 NAME_PROMPT = "Name: "
@@ -79,6 +91,10 @@ PALETTE: list[tuple[str, str, str]] = [
     ("marker", "dark gray", "default"),
     ("status", "black", "light gray"),
     ("status alert", "white,bold", "dark red"),
+    ("bar current", "white,bold", "dark blue"),
+    ("bar unread", "dark red,bold", "light gray"),
+    ("bar left", "dark gray", "light gray"),
+    ("room", "bold", "default"),
     *[(f"sender {i}", colour, "default") for i, colour in enumerate(SENDER_COLOURS)],
 ]
 
@@ -86,7 +102,20 @@ PALETTE: list[tuple[str, str, str]] = [
 # from a hostile peer, say); shown as ^X or U+FFFD instead.
 _CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f]")
 
-_COMMANDS = SERVER_COMMANDS + CLIENT_COMMANDS
+# The view's own commands: switching and closing conversations.
+VIEW_COMMANDS = ("/go", "/close")
+_COMMANDS = SERVER_COMMANDS + CLIENT_COMMANDS + VIEW_COMMANDS
+
+# Conversation kinds, and the label of the one for everyone (a name nobody
+# can have, and what C{ALL*TEXT} addresses).
+MAIN, ROOM, PRIVATE = "main", "room", "private"
+MAIN_LABEL = "ALL"
+# Events that are messages: they count as unread in other conversations.
+_MESSAGES = frozenset({"message", "private", "action"})
+# Events that belong to ALL whatever conversation is current.
+_EVERYONE = frozenset(
+    {"message", "action", "join", "leave", "welcome", "stored-end", "history-end"}
+)
 
 _Markup = list[tuple[str, str] | str]
 _Frame = urwid.Frame[urwid.ListBox[int], None, urwid.Pile]
@@ -120,6 +149,7 @@ class SessionLike(Protocol):
     """
 
     users: set[str]
+    rooms: Rooms
 
     @property
     def status(self) -> Status: ...
@@ -152,6 +182,34 @@ class _Top(urwid.WidgetWrap[_Frame]):
         if len(size) == 2 and self._handler(size, key):
             return None
         return super().keypress(size, key)
+
+
+class _Conversation:
+    """
+    One conversation: its own scrollback, scroll position and unread count.
+
+    @ivar label: C{ALL}, the room's name or the correspondent's name, as
+        shown.
+    @ivar following: the view stays at the newest line.
+    @ivar unseen: lines added while scrolled up.
+    @ivar unread: messages that arrived while another conversation was
+        shown.
+    """
+
+    def __init__(self, kind: str, label: str) -> None:
+        self.kind = kind
+        self.label = label
+        self.walker: urwid.SimpleFocusListWalker[urwid.Text] = (
+            urwid.SimpleFocusListWalker([])
+        )
+        self.listbox = urwid.ListBox(self.walker)
+        self.following = True
+        self.unseen = 0
+        self.unread = 0
+
+    @property
+    def key(self) -> str:
+        return fold(self.label)
 
 
 class TUIView:
@@ -195,8 +253,6 @@ class TUIView:
         self._was_connected = False
         self._asking_name = False
         self._asking_password = False
-        self._following = True
-        self._unseen = 0
         self._history: list[str] = []
         self._history_index = 0
         self._draft = ""
@@ -208,20 +264,23 @@ class TUIView:
         self._last_redraw = float("-inf")
         self.loop: urwid.MainLoop | None = None
 
-        self._walker: urwid.SimpleFocusListWalker[urwid.Text] = (
-            urwid.SimpleFocusListWalker([])
-        )
-        self._listbox = urwid.ListBox(self._walker)
+        self._main = _Conversation(MAIN, MAIN_LABEL)
+        self._conversations = [self._main]
+        self._current = self._main
+        # Rooms the user asked to join (folded): shown when joined.
+        self._joining: set[str] = set()
         self._status_text = urwid.Text("", wrap="clip")
+        self._bar_text = urwid.Text("", wrap="clip")
+        self._bar = urwid.AttrMap(self._bar_text, "status")
         self._edit = urwid.Edit(PROMPT)
         self._footer = urwid.Pile(
             [urwid.AttrMap(self._status_text, "status"), self._edit],
             focus_item=1,
         )
-        frame: _Frame = urwid.Frame(
-            self._listbox, footer=self._footer, focus_part="footer"
+        self._frame: _Frame = urwid.Frame(
+            self._main.listbox, footer=self._footer, focus_part="footer"
         )
-        self.widget = _Top(frame, self._handle_key)
+        self.widget = _Top(self._frame, self._handle_key)
         self._render_status()
 
     # Wiring.
@@ -276,24 +335,42 @@ class TUIView:
 
     def show(self, event: dict[str, Any]) -> None:
         """
-        Add a server event to the scrollback.
+        Add a server event to the scrollback of the conversations it
+        belongs to; a room the user asked to join is shown once joined.
         """
-        markup = self._event_markup(event)
-        if markup is not None:
-            self._append(self._stamp(event.get("time")) + markup)
+        kind = event.get("type")
+        room = event.get("room") if isinstance(event.get("room"), str) else None
+        # Live and missed messages are news; history shown on joining is not.
+        live = kind in _MESSAGES and (
+            not event.get("history") or bool(event.get("missed"))
+        )
+        stamp = self._stamp(event.get("time"))
+        for conversation in self._destinations(event):
+            markup = self._event_markup(event, conversation)
+            # A private message is counted in its own conversation only.
+            news = live and not (kind == "private" and conversation is self._main)
+            if markup is not None:
+                self._append(stamp + markup, conversation, unread=news)
+        if kind == "room-joined" and room is not None:
+            if fold(room) in self._joining and not event.get("rejoined"):
+                self._joining.discard(fold(room))
+                self._switch(self._open(ROOM, room))
+        self._render_status()
 
     def notice(self, text: str) -> None:
         """
-        Add something the client says, dimmed.
+        Add something the client says, dimmed, where the user is looking.
         """
         self._append(self._stamp(None) + [("notice", f"* {_visible(text)}")])
 
     def error(self, text: str) -> None:
         """
-        Add an error, in red; the last few are kept for L{finished}.
+        Add an error, in red, where the user is looking; the last few are
+        kept for L{finished}.
         """
         self._errors.append(text)
         self._append(self._stamp(None) + [("error", _visible(text))])
+        self._render_status()  # a refused rejoin changed a room
 
     def ask_name(self) -> None:
         """
@@ -400,6 +477,12 @@ class TUIView:
                     self._complete()
                 case "page up" | "page down":
                     self._scroll(size, key)
+                case "meta right" | "ctrl n":
+                    self._step(+1)
+                case "meta left" | "ctrl p":
+                    self._step(-1)
+                case _ if _alt_digit(key):
+                    self._go(key[-1])
                 case "ctrl d":
                     self._ctrl_d()
                 case "ctrl a":
@@ -449,7 +532,35 @@ class TUIView:
             del self._history[:-MAX_HISTORY]
         self._history_index = len(self._history)
         self._draft = ""
-        self._session.input_line(text)
+        word, _, rest = text.partition(" ")
+        if word == "/go":
+            self._go(rest.strip())
+            return
+        if text.strip() == "/close":
+            self._close()
+            return
+        line = self._addressed(text)
+        if word.lower() == "/join" and is_room(rest.strip()):
+            self._joining.add(fold(rest.strip()))
+        self._session.input_line(line)
+
+    def _addressed(self, text: str) -> str:
+        """
+        C{text} as sent from the current conversation: a line with no
+        address of its own goes to the conversation's room or correspondent
+        (C{#room*TEXT}, C{NAME*TEXT}); commands, client keywords and lines
+        that say whom they are for go as typed.
+        """
+        conversation = self._current
+        if conversation.kind == MAIN or text.startswith("/"):
+            return text
+        word = text.partition(" ")[0]
+        if text in QUIT_WORDS or text == "CONNECT" or word == "SEND":
+            return text
+        target, star, _ = text.partition("*")
+        if star and (is_name(target) or room_line(text) is not None):
+            return text
+        return f"{conversation.label}*{text}"
 
     def _ctrl_d(self) -> None:
         text, pos = self._edit.edit_text, self._edit.edit_pos
@@ -502,7 +613,10 @@ class TUIView:
         options: list[str] = []
         if first_word:
             options.extend(_COMMANDS)
-        if self._session is not None and not prefix.startswith("/"):
+        if self._session is not None and prefix.startswith("#"):
+            rooms = (room.name for room in self._session.rooms)
+            options.extend(sorted(rooms, key=str.casefold))
+        elif self._session is not None and not prefix.startswith("/"):
             options.extend(sorted(self._session.users, key=str.casefold))
         candidates = list(
             dict.fromkeys(c for c in options if c.casefold().startswith(prefix))
@@ -515,7 +629,7 @@ class TUIView:
                 text = text[:start] + word + text[end:]
                 self._edit.set_edit_text(text, edit_pos=start + len(word))
                 return
-            # A name typed first is most likely addressed: NAME*text.
+            # A name (or room) typed first is most likely addressed.
             name_first = first_word and word not in _COMMANDS
             text = text[:start] + word + ("*" if name_first else " ")
             self._edit.set_edit_text(text, edit_pos=len(text))
@@ -539,15 +653,153 @@ class TUIView:
         """
         columns, rows = size
         body = (columns, max(1, rows - self._footer.rows((columns,), True)))
-        self._listbox.keypress(body, key)
-        at_bottom = "bottom" in self._listbox.ends_visible(body)
-        if at_bottom and not self._following:
-            self._following = True
-            self._unseen = 0
-            self._listbox.set_focus(len(self._walker) - 1, coming_from="above")
+        conversation = self._current
+        conversation.listbox.keypress(body, key)
+        at_bottom = "bottom" in conversation.listbox.ends_visible(body)
+        if at_bottom and not conversation.following:
+            conversation.following = True
+            conversation.unseen = 0
+            conversation.listbox.set_focus(
+                len(conversation.walker) - 1, coming_from="above"
+            )
         elif not at_bottom:
-            self._following = False
+            conversation.following = False
         self._render_status()
+
+    # Conversations.
+
+    def _find(self, kind: str, label: str) -> _Conversation | None:
+        for conversation in self._conversations:
+            if conversation.kind == kind and conversation.key == fold(label):
+                return conversation
+        return None
+
+    def _open(self, kind: str, label: str) -> _Conversation:
+        """
+        The conversation of this kind with C{label}, made if there is none.
+        """
+        conversation = self._find(kind, label)
+        if conversation is None:
+            conversation = _Conversation(kind, label)
+            self._conversations.append(conversation)
+            self._render_status()
+        return conversation
+
+    def _room_info(self, name: str) -> Room | None:
+        return None if self._session is None else self._session.rooms.get(name)
+
+    def _destinations(self, event: dict[str, Any]) -> list[_Conversation]:
+        """
+        Where an event is shown: a room's events in its conversation (made
+        again for a room the user is in), and where the user is looking
+        too if they answer the user; private messages in ALL and in the
+        correspondent's conversation; what concerns everyone in ALL; the
+        rest (replies to commands) where the user is looking.
+        """
+        kind = event.get("type")
+        room = event.get("room")
+        if isinstance(room, str) and room and kind != "room-invite":
+            conversation = self._find(ROOM, room)
+            info = self._room_info(room)
+            if conversation is None and info is not None and info.member:
+                conversation = self._open(ROOM, info.name)
+            if conversation is None:
+                return [self._current]
+            if conversation is not self._current and self._answers_user(event):
+                return [conversation, self._current]
+            return [conversation]
+        if kind == "private":
+            return [self._main, self._open(PRIVATE, str(event.get("from")))]
+        if kind in _EVERYONE:
+            return [self._main]
+        return [self._current]
+
+    def _answers_user(self, event: dict[str, Any]) -> bool:
+        """
+        Whether a room event answers what the user did (or happened to the
+        user), so that the user sees it where it was asked for.
+        """
+        kind = event.get("type")
+        if kind in ("room-members", "room-invited"):
+            return True
+        if kind == "room-topic" and not event.get("by"):
+            return True  # the reply to /topic #room
+        if kind in _MESSAGES or kind == "history-end":
+            return False
+        me = self._status.name if self._status is not None else None
+        if me is None:
+            return False
+        who = (event.get("by"), event.get("name"))
+        return any(isinstance(w, str) and fold(w) == fold(me) for w in who)
+
+    def _switch(self, conversation: _Conversation) -> None:
+        """
+        Show C{conversation}: its scrollback, and its facts on the status
+        line; its messages are read.
+        """
+        self._current = conversation
+        conversation.unread = 0
+        self._frame.body = conversation.listbox
+        self._render_status()
+        self._changed()
+
+    def _step(self, step: int) -> None:
+        index = self._conversations.index(self._current) + step
+        self._switch(self._conversations[index % len(self._conversations)])
+
+    def _go(self, where: str) -> None:
+        """
+        C{/go}: list the conversations; C{/go ALL|#room|NAME|NUMBER}: show
+        one (a private conversation is made for any name).
+        """
+        if not where:
+            listed = ", ".join(
+                f"{i} {c.label}" + (f" ({c.unread} new)" if c.unread else "")
+                for i, c in enumerate(self._conversations, 1)
+            )
+            self.notice(f"conversations: {listed}; /go NUMBER, #ROOM or NAME")
+            return
+        if where.isdigit():
+            index = int(where) - 1
+            if 0 <= index < len(self._conversations):
+                self._switch(self._conversations[index])
+            else:
+                self.error(f"ERROR: there is no conversation {where}; /go lists them.")
+            return
+        if fold(where) == fold(MAIN_LABEL):
+            self._switch(self._main)
+        elif is_room(where):
+            info = self._room_info(where)
+            conversation = self._find(ROOM, where)
+            if conversation is None and info is not None and info.member:
+                conversation = self._open(ROOM, info.name)
+            if conversation is None:
+                self.error(f"ERROR: you are not in {where}; /join {where} first.")
+                return
+            self._switch(conversation)
+        elif is_name(where):
+            users = self._session.users if self._session is not None else set()
+            name = next((u for u in users if fold(u) == fold(where)), where)
+            self._switch(self._open(PRIVATE, name))
+        else:
+            self.error("ERROR: usage: /go [ALL | #ROOM | NAME | NUMBER]")
+
+    def _close(self) -> None:
+        """
+        C{/close}: drop the current conversation (not ALL) and show the one
+        before it.  A room is not left: its next message opens it again.
+        """
+        conversation = self._current
+        if conversation is self._main:
+            self.error(f"ERROR: {MAIN_LABEL} cannot be closed.")
+            return
+        index = self._conversations.index(conversation)
+        self._conversations.remove(conversation)
+        self._switch(self._conversations[index - 1])
+        if conversation.kind == ROOM:
+            info = self._room_info(conversation.label)
+            if info is not None and info.member:
+                self.notice(f"still in {info.name}; /leave {info.name} leaves it")
 
     # The scrollback.
 
@@ -575,6 +827,8 @@ class TUIView:
         """
         if event.get("stored") is True:
             today, other_day = "stored", "stored, sent {}"
+        elif event.get("missed") is True:
+            today, other_day = "missed", "missed, sent {}"
         elif event.get("history") is True:
             today, other_day = "history", "history {}"
         else:
@@ -588,18 +842,30 @@ class TUIView:
                 label = other_day.format(day.isoformat())
         return [("marker", f"[{label}] ")]
 
-    def _event_markup(self, event: dict[str, Any]) -> _Markup | None:
+    def _event_markup(
+        self, event: dict[str, Any], conversation: _Conversation
+    ) -> _Markup | None:
+        """
+        How C{event} reads in C{conversation}: a message says its room or
+        that it is private unless the conversation already does.
+        """
         kind = event.get("type")
         sender = _visible(str(event.get("from")))
         text = _visible(str(event.get("text", "")))
-        marked = self._marker(event) if kind in ("message", "private", "action") else []
+        marked = self._marker(event) if kind in _MESSAGES else []
         shifted: _Markup = [("shifted", "[shift] ")] if event.get("shifted") else []
-        private: _Markup = [("private", "[private] ")] if kind == "private" else []
+        labels: _Markup = []
+        room = event.get("room")
+        if kind in _MESSAGES and isinstance(room, str) and room:
+            if conversation.kind != ROOM:
+                labels = [("room", f"{_visible(room)} ")]
+        elif kind == "private" and conversation.kind != PRIVATE:
+            labels = [("private", "[private] ")]
         body = "private text" if kind == "private" else "text"
         if kind == "action" or (kind == "private" and event.get("action") is True):
             return [
                 *marked,
-                *private,
+                *labels,
                 *shifted,
                 ("text", "* "),
                 (sender_attr(sender), sender),
@@ -608,13 +874,13 @@ class TUIView:
         if kind in ("message", "private"):
             return [
                 *marked,
-                *private,
+                *labels,
                 *shifted,
                 (sender_attr(sender), sender),
                 (body, f": {text}"),
             ]
         match kind:
-            case "join" | "leave":
+            case "join" | "leave" | "room-join" | "room-leave":
                 line = plain(event)
                 return None if line is None else [("notice", _visible(line))]
             case "error":
@@ -630,45 +896,88 @@ class TUIView:
         """
         me = (self._status.name if self._status else None) or "me"
         text = _visible(said.text)
-        markup: _Markup
+        stamp = self._stamp(None)
         if said.kind == "command":
-            markup = [("notice", text)]  # passwords already masked
-        elif said.kind == "action":
-            markup = [("text", "* "), (sender_attr(me), me), ("text", f" {text}")]
+            # Passwords already masked.
+            self._append(stamp + [("notice", text)])
+            return
+        mine: _Markup = [(sender_attr(me), me)]
+        if said.kind == "action":
+            mine = [("text", "* "), *mine, ("text", f" {text}")]
         elif said.kind == "private":
-            markup = [
-                ("private", f"[private to {_visible(str(said.target))}] "),
-                (sender_attr(me), me),
-                ("private text", f": {text}"),
-            ]
+            mine.append(("private text", f": {text}"))
         else:
-            markup = [(sender_attr(me), me), ("text", f": {text}")]
-        self._append(self._stamp(None) + markup)
+            mine.append(("text", f": {text}"))
+        # Its own conversation, and what it is called elsewhere.
+        home: _Conversation | None
+        if said.room is not None:
+            home = self._find(ROOM, said.room)
+            info = self._room_info(said.room)
+            if home is None and info is not None and info.member:
+                home = self._open(ROOM, info.name)
+            elsewhere: _Markup = [("room", f"{_visible(said.room)} ")]
+        elif said.kind == "private":
+            home = self._open(PRIVATE, str(said.target))
+            target = _visible(str(said.target))
+            elsewhere = [("private", f"[private to {target}] ")]
+        else:
+            home = self._main
+            elsewhere = [("marker", f"[to {MAIN_LABEL}] ")]
+        if home is not None:
+            self._append(stamp + mine, home)
+        if said.kind == "private":
+            self._append(stamp + elsewhere + mine, self._main)
+        if self._current is not home and not (
+            said.kind == "private" and self._current is self._main
+        ):
+            self._append(stamp + elsewhere + mine)
 
-    def _append(self, markup: _Markup) -> None:
+    def _append(
+        self,
+        markup: _Markup,
+        conversation: _Conversation | None = None,
+        *,
+        unread: bool = False,
+    ) -> None:
         """
-        Add one entry, drop the oldest beyond the limit, and keep the view
-        at the bottom unless the user has scrolled up.
+        Add one entry to C{conversation} (the current one if C{None}), drop
+        its oldest beyond the limit, and keep it at the bottom unless the
+        user has scrolled up.
+
+        @param unread: a message, unread if another conversation is shown.
+            A private message shown in ALL while ALL is read at its bottom
+            was seen.
         """
-        self._walker.append(urwid.Text(markup))
-        excess = len(self._walker) - self._max_lines
+        if conversation is None:
+            conversation = self._current
+        walker = conversation.walker
+        walker.append(urwid.Text(markup))
+        excess = len(walker) - self._max_lines
         if excess > 0:
-            del self._walker[:excess]
-        if self._following:
-            self._listbox.set_focus(len(self._walker) - 1, coming_from="above")
+            del walker[:excess]
+        if conversation.following:
+            conversation.listbox.set_focus(len(walker) - 1, coming_from="above")
         else:
-            self._unseen += 1
+            conversation.unseen += 1
+        seen_in_main = self._current is self._main and self._main.following
+        if unread and conversation is not self._current:
+            if not (conversation.kind == PRIVATE and seen_in_main):
+                conversation.unread += 1
+                self._render_status()
+        if conversation is self._current and not conversation.following:
             self._render_status()
         self._changed()
 
-    # The status line and the screen.
+    # The status line and the conversation bar.
 
     def _render_status(self) -> None:
         status = self._status
+        current = self._current
         parts: list[tuple[str, str]] = []
-        if not self._following:
+        if not current.following:
             # First, so that a narrow terminal does not clip it away.
-            parts.append(("status alert", f"scrolled up, {self._unseen} new"))
+            parts.append(("status alert", f"scrolled up, {current.unseen} new"))
+        parts += self._conversation_parts()
         if status is None:
             parts.append(("status", "starting"))
         else:
@@ -689,6 +998,69 @@ class TUIView:
         for part in parts:
             markup += [("status", " | " if markup else " "), part]
         self._status_text.set_text(markup)
+        self._render_bar()
+
+    def _conversation_parts(self) -> list[tuple[str, str]]:
+        """
+        The current room's members and topic, or the correspondent of a
+        private conversation, for the status line.
+        """
+        current = self._current
+        if current.kind == PRIVATE:
+            # Above 50 users the server does not list them: only "online"
+            # is certain.
+            users = self._session.users if self._session is not None else set()
+            online = fold(current.label) in {fold(u) for u in users}
+            about = f"private with {_visible(current.label)}"
+            return [("status", about + (" (online)" if online else ""))]
+        if current.kind != ROOM:
+            return []
+        room = self._room_info(current.label)
+        label = _visible(current.label)
+        if room is None or not room.member:
+            return [("status alert", f"{label}: not in it")]
+        count = "?" if room.count is None else str(room.count)
+        about = f"{label} ({count})"
+        if room.members:
+            shown = [room.marked(m) for m in room.members[:MAX_STATUS_MEMBERS]]
+            more = len(room.members) > MAX_STATUS_MEMBERS
+            about += ": " + ", ".join(shown) + (", ..." if more else "")
+        parts = [("status", _visible(about))]
+        if room.invite_only:
+            parts.append(("status", "invite-only"))
+        topic = f"topic: {room.topic}" if room.topic else "no topic"
+        parts.append(("status", _visible(topic)))
+        return parts
+
+    def _render_bar(self) -> None:
+        """
+        The conversation bar: shown only once there is more than ALL, with
+        each conversation's number (Alt-NUMBER), the current one
+        highlighted, unread counts, and rooms left dimmed.
+        """
+        shown = self._footer.contents[0][0] is self._bar
+        if len(self._conversations) < 2:
+            if shown:
+                del self._footer.contents[0]
+            return
+        if not shown:
+            self._footer.contents.insert(0, (self._bar, self._footer.options()))
+        markup: list[tuple[str, str]] = []
+        for number, conversation in enumerate(self._conversations, 1):
+            attr = "status"
+            if conversation is self._current:
+                attr = "bar current"
+            elif conversation.kind == ROOM:
+                info = self._room_info(conversation.label)
+                if info is None or not info.member:
+                    attr = "bar left"
+            label = _visible(conversation.label)
+            markup += [("status", "  " if markup else " "), (attr, f"{number}:{label}")]
+            if conversation.unread:
+                markup.append(("bar unread", f" ({conversation.unread})"))
+        self._bar_text.set_text(markup)
+
+    # The screen.
 
     def _changed(self) -> None:
         """
@@ -710,6 +1082,13 @@ class TUIView:
         loop = self.loop
         if loop is not None and loop.screen.started:
             loop.stop()
+
+
+def _alt_digit(key: str) -> bool:
+    """
+    Alt-1 to Alt-9: show that conversation.
+    """
+    return key.startswith("meta ") and key[-1] in "123456789" and len(key) == 6
 
 
 def _common_prefix(words: list[str]) -> str:
