@@ -456,8 +456,7 @@ class Dispatcher:
     # Routing.
 
     def _broadcast(self, sender: IChatClient, event: Event) -> None:
-        # A copy: a delivery may end a connection, which leaves the registry.
-        self._fan_out(event, tuple(self.registry.clients()), sender)
+        self._fan_out(event, self.registry.snapshot(), sender)
 
     def _say(self, client: IChatClient, sender: str, text: str) -> None:
         now = self._clock.seconds()

@@ -71,6 +71,7 @@ class UserRegistry:
 
     def __init__(self) -> None:
         self._clients: dict[str, IChatClient] = {}
+        self._snapshot: tuple[IChatClient, ...] | None = None
 
     def check(self, name: str) -> str:
         """
@@ -100,6 +101,7 @@ class UserRegistry:
         if key in self._clients:
             raise NameInUse(f"the name {name} is already taken; please choose another.")
         self._clients[key] = client
+        self._snapshot = None
         client.name = name
 
     def remove(self, client: IChatClient) -> bool:
@@ -115,6 +117,7 @@ class UserRegistry:
         if self._clients.get(key) is not client:
             return False
         del self._clients[key]
+        self._snapshot = None
         return True
 
     def lookup(self, name: str) -> IChatClient:
@@ -131,6 +134,17 @@ class UserRegistry:
         The names online, sorted case-insensitively.
         """
         return sorted((str(c.name) for c in self._clients.values()), key=fold)
+
+    def snapshot(self) -> tuple[IChatClient, ...]:
+        """
+        The clients online as a tuple kept until someone joins or leaves:
+        a broadcast needs no copy, and a delivery that ends a connection
+        (which leaves the registry) cannot upset the loop over it.
+        """
+        snapshot = self._snapshot
+        if snapshot is None:
+            snapshot = self._snapshot = tuple(self._clients.values())
+        return snapshot
 
     def clients(self) -> ValuesView[IChatClient]:
         """

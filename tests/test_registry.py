@@ -83,3 +83,21 @@ class UserRegistryTests(SynchronousTestCase):
         for name in ["carol", "Bob", "alice"]:
             self.registry.add(name, FakeClient())
         self.assertEqual(self.registry.names(), ["alice", "Bob", "carol"])
+
+
+class SnapshotTests(SynchronousTestCase):
+    def test_snapshot(self) -> None:
+        """
+        The snapshot is kept while nobody joins or leaves, and follows
+        every join and leave.
+        """
+        registry = UserRegistry()
+        alice, bob = FakeClient(), FakeClient()
+        registry.add("alice", alice)
+        first = registry.snapshot()
+        self.assertEqual(first, (alice,))
+        self.assertIs(registry.snapshot(), first)
+        registry.add("bob", bob)
+        self.assertEqual(registry.snapshot(), (alice, bob))
+        registry.remove(alice)
+        self.assertEqual(registry.snapshot(), (bob,))
