@@ -56,6 +56,7 @@ from chat.room_commands import RoomCommands
 from chat.rooms import Room
 from chat.store import Account, HistoryEntry, IChatStore, MemoryStore, StoredMessage
 from chat.throttle import Throttle
+from chat.transfers import IO, Transfers, inline_io
 
 # Module level: a Logger class attribute builds a new Logger on every access.
 _log: Final = Logger(namespace="chat.dispatcher.Dispatcher")
@@ -100,6 +101,7 @@ COMMANDS: Final = (
     CommandHelp("/password OLD NEW", "change your name's password"),
     CommandHelp("/unregister PASSWORD", "give your name up"),
     CommandHelp("/ack ID...", "confirm stored messages (JSON clients)"),
+    CommandHelp("/file list|decline ID|...", "files (chat-client sends them)"),
     CommandHelp("/mode json|text", "switch this connection's output format"),
     CommandHelp("/quit [REASON]", "say goodbye and disconnect", ("/exit",)),
 )
@@ -131,6 +133,9 @@ class Limits:
     tries_window: float = 60.0
     # Text-mode stored messages count as delivered after this long open.
     confirm_after: float = 10.0
+    file_max_size: int = 100 * 1024 * 1024
+    file_quota: int = 1024 * 1024 * 1024
+    file_age: float = 7 * 24 * 3600.0
 
 
 def _ids(args: str) -> list[int]:
@@ -172,6 +177,8 @@ class Dispatcher:
         limits: Limits | None = None,
         keep_history: bool = True,
         room_announce_limit: int = 200,
+        spool: str = "chat-spool",
+        file_io: IO = inline_io,
     ) -> None:
         self.registry = registry
         self._clock = self.clock = clock
@@ -196,6 +203,7 @@ class Dispatcher:
         # Text-mode clients' stored messages not yet counted as delivered.
         self._unconfirmed: dict[IChatClient, tuple[list[int], IDelayedCall]] = {}
         self.rooms = RoomCommands(self, announce_limit=room_announce_limit)
+        self.transfers = Transfers(self, spool, file_io)
 
     def load_accounts(self) -> Deferred[None]:
         """
@@ -227,6 +235,8 @@ class Dispatcher:
         expired = self.store.expire(self._clock.seconds(), self.limits.offline_age)
         d = expired.addCallback(done)
         d.addErrback(lambda f: _log.failure("deleting expired messages failed", f))
+        d.addCallback(lambda _: self.transfers.expire())
+        d.addErrback(lambda f: _log.failure("deleting expired files failed", f))
         return d
 
     # Entry points for front ends.
@@ -394,6 +404,7 @@ class Dispatcher:
                 events.append(StoredEnd(self._clock.seconds(), len(messages)))
                 ids = [message.id for message in messages]
                 events += await self.rooms.missed(key, rooms, welcome.time)
+                events += await self.transfers.offers_for(key)
         except Exception:
             _log.failure("catching {name} up failed", name=welcome.name)
             events.append(
@@ -442,6 +453,7 @@ class Dispatcher:
         if not self.registry.remove(client):
             return
         self.rooms.gone(client, reason)
+        self.transfers.gone(client)
         self.log_limiter.info(
             _log,
             "{name} left the chat ({reason})",
@@ -600,6 +612,12 @@ class Dispatcher:
         if not self.keep_history:
             return succeed([]).addCallback(show)
         return self.store.history("", count).addCallback(show)
+
+    def command_file(self, client: IChatClient, args: str) -> Deferred[None] | None:
+        """
+        C{/file ...}: file transfer (C{docs/protocol.rst}, File transfer).
+        """
+        return self.transfers.command(client, args)
 
     def command_ack(self, client: IChatClient, args: str) -> Deferred[None]:
         """

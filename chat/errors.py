@@ -194,3 +194,54 @@ class NotOwner(ChatError):
     """
 
     code = "not-owner"
+
+
+class FileTooLarge(ChatError):
+    """
+    A file over the size limit.
+    """
+
+    code = "file-too-large"
+
+
+class QuotaExceeded(ChatError):
+    """
+    The sender's files waiting in the spool would take more than its quota.
+    """
+
+    code = "quota-exceeded"
+
+
+class BadOffset(ChatError):
+    """
+    A chunk that does not start where the server's copy ends.
+    """
+
+    code = "bad-offset"
+
+
+class ChecksumMismatch(ChatError):
+    """
+    The uploaded file's SHA-256 is not the one offered; it was discarded.
+    """
+
+    code = "checksum-mismatch"
+
+
+class NoSuchFile(ChatError):
+    """
+    No file with that id is there for the asker.
+    """
+
+    code = "no-such-file"
+
+    def __init__(self, file_id: int | str) -> None:
+        super().__init__(f"there is no file {file_id} for you; /file list shows yours.")
+
+
+class NeedsJSON(ChatError):
+    """
+    File data cannot travel in text mode.
+    """
+
+    code = "needs-json"

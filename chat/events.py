@@ -382,3 +382,102 @@ class Error(Event):
 
     code: str
     text: str
+
+
+@dataclass(slots=True, eq=False)
+class FileUpload(Event):
+    """
+    The server is ready for file C{id}'s bytes from C{offset} on.
+    """
+
+    id: int
+    offset: int
+    name: str
+    size: int
+
+
+@dataclass(slots=True, eq=False)
+class FileAck(Event):
+    """
+    The server has C{offset} bytes of file C{id}.
+    """
+
+    id: int
+    offset: int
+
+
+@dataclass(slots=True, eq=False)
+class FileSent(Event):
+    """
+    File C{id} is uploaded, checked and offered to C{to}; C{stored}: some
+    recipient was offline and will be offered it at login.
+    """
+
+    id: int
+    to: str
+    name: str
+    stored: bool
+
+
+@dataclass(slots=True, eq=False)
+class FileOffer(Event):
+    """
+    C{sender} offers the receiving client a file.
+
+    @ivar room: the room it was sent to, or C{""}.
+    @ivar expires: when the server deletes it.
+    """
+
+    id: int
+    sender: str
+    name: str
+    size: int
+    sha256: str
+    room: str
+    expires: float
+
+
+@dataclass(slots=True, eq=False)
+class FileChunk(Event):
+    """
+    C{data}, the bytes of file C{id} from C{offset}.
+    """
+
+    id: int
+    offset: int
+    data: bytes
+
+
+@dataclass(slots=True, eq=False)
+class FileDone(Event):
+    """
+    C{to} fetched (C{declined}: refused) the asker's file C{id}.
+    """
+
+    id: int
+    to: str
+    name: str
+    declined: bool = False
+
+
+@dataclass(slots=True, eq=False)
+class FileUploadInfo:
+    """
+    One of the asker's unfinished uploads, in C{/file list}.
+    """
+
+    id: int
+    to: str
+    name: str
+    size: int
+    offset: int
+
+
+@dataclass(slots=True, eq=False)
+class FileList(Event):
+    """
+    The answer to C{/file list}.
+    """
+
+    offers: tuple[FileOffer, ...]
+    uploads: tuple[FileUploadInfo, ...]

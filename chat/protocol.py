@@ -34,6 +34,7 @@ from chat.passwords import PasswordHasher
 from chat.registry import IChatClient, UserRegistry
 from chat.render import GREETING, MODES, encode
 from chat.store import IChatStore
+from chat.transfers import CHUNK_MAX, IO, inline_io
 
 # LF (with or without a CR before it) or NUL ends a line.
 _TERMINATOR: Final = re.compile(rb"\r?\n|\x00")
@@ -44,6 +45,8 @@ _GREETING_BYTES: Final = GREETING.encode() + _DEFAULT_DELIMITER
 _DEFAULT_KEY: Final = sys.intern("text\r\n")
 # Lines acted on per connection per reactor turn (see dataReceived).
 LINES_PER_TURN: Final = 100
+# A line that is followed by raw bytes.
+_CHUNK_LINE: Final = b"/file chunk "
 # Module level: a Logger class attribute builds a new Logger on every access.
 _log: Final = Logger(namespace="chat.protocol.ChatProtocol")
 
@@ -121,11 +124,15 @@ class ChatProtocol(LineReceiver):
     _abort_call: IDelayedCall | None = None
     _resume_call: IDelayedCall | None = None
     _unread = b""
+    # Bytes of a file chunk still to read after its /file chunk line.
+    _raw_left = 0
+    _raw_header = (0, 0)
 
     def __init__(self) -> None:
         # The render-cache key: a str, whose hash Python caches.
         self._key = _DEFAULT_KEY
         self._buffer = b""
+        self._raw_parts: list[bytes] = []
 
     # Twisted calls these, so they keep Twisted's names.
 
@@ -153,7 +160,13 @@ class ChatProtocol(LineReceiver):
         rest waits, with reading paused, until the output they caused has had
         a chance to be written.  Otherwise one client's burst would pile up
         output for every reader faster than the reactor can flush it.
+
+        The bytes of a file chunk follow their C{/file chunk} line raw.
         """
+        if self._raw_left and not self._input_held:
+            data = self._take_raw(data)
+            if not data:
+                return
         if (
             not self._buffer
             and self._seen_terminator
@@ -186,6 +199,9 @@ class ChatProtocol(LineReceiver):
                 return
             self._seen_terminator = True
             self._set_key(delimiter=match.group())
+        if _CHUNK_LINE in data:
+            self._split_with_chunks(data)
+            return
         lines = _SPLIT.split(data) if b"\x00" in data else data.split(b"\n")
         self._buffer = lines.pop()
         limit = self.factory.max_line_length
@@ -207,6 +223,84 @@ class ChatProtocol(LineReceiver):
                 self._buffer = b""
                 return
         self._check_length()
+
+    def _split_with_chunks(self, data: bytes) -> None:
+        """
+        L{dataReceived} for input holding file chunks: lines are found one
+        at a time, so that a chunk's raw bytes are taken exactly from where
+        its line ends.
+        """
+        pos = count = 0
+        limit = self.factory.max_line_length
+        self._buffer = b""  # part of data now
+        while True:
+            if self.transport.disconnecting:  # type: ignore[attr-defined]
+                self._buffer = b""
+                return
+            if self._raw_left:
+                data, pos = self._take_raw(data[pos:]), 0
+                if self._raw_left or self._waiting:
+                    return
+                continue
+            match = _SPLIT.search(data, pos)
+            if match is None:
+                self._buffer = data[pos:]
+                self._check_length()
+                return
+            if count == LINES_PER_TURN:
+                self._defer(data[pos:])
+                return
+            line, pos = data[pos : match.start()], match.end()
+            count += 1
+            if len(line) > limit and len(line.rstrip(b"\r")) > limit:
+                self.lineLengthExceeded(line)
+                continue
+            self.lineReceived(line)
+            if self._waiting:
+                self._unread, self._buffer = data[pos:], b""
+                return
+
+    def _start_chunk(self, line: bytes) -> None:
+        """
+        C{/file chunk ID OFFSET LENGTH}: the next LENGTH bytes are the chunk.
+        """
+        words = line.split()
+        if len(words) != 5 or not all(w.isdigit() for w in words[2:]):
+            raise BadUsage("usage: /file chunk ID OFFSET LENGTH, then the bytes")
+        length = int(words[4])
+        if not 1 <= length <= CHUNK_MAX:
+            raise BadUsage(f"a chunk is 1 to {CHUNK_MAX} bytes")
+        self._raw_header = (int(words[2]), int(words[3]))
+        self._raw_left = length
+
+    def _take_raw(self, data: bytes) -> bytes:
+        """
+        Take what belongs to the chunk being read from C{data}; once it is
+        whole, hand it to the core.
+
+        @return: the bytes after the chunk (empty if they were put aside
+            until the chunk is written).
+        """
+        left = self._raw_left
+        part, rest = data[:left], data[left:]
+        self._raw_parts.append(part)
+        self._raw_left = left - len(part)
+        if self._raw_left:
+            return b""
+        chunk = b"".join(self._raw_parts)
+        self._raw_parts = []
+        file_id, offset = self._raw_header
+        try:
+            done = self.factory.dispatcher.transfers.chunk(self, file_id, offset, chunk)
+        except ChatError as e:
+            self._refused(e)
+            return rest
+        if done is not None:
+            self._wait_for(done)
+            if self._waiting:
+                self._unread = rest
+                return b""
+        return rest
 
     def _defer(self, unread: bytes) -> None:
         self._buffer = b""
@@ -274,6 +368,9 @@ class ChatProtocol(LineReceiver):
         try:
             if line[-1:] == b"\r":
                 line = line[:-1]
+            if line.startswith(_CHUNK_LINE):
+                self._start_chunk(line)
+                return
             try:
                 text = line.decode("utf-8")
             except UnicodeDecodeError:
@@ -307,6 +404,7 @@ class ChatProtocol(LineReceiver):
                 call.cancel()
         self._abort_call = self._resume_call = None
         self._buffer = self._unread = b""
+        self._raw_parts, self._raw_left = [], 0
         self._lost = True
         self._held = None
         if self._watched:
@@ -345,6 +443,10 @@ class ChatProtocol(LineReceiver):
 
     @property
     def acknowledges(self) -> bool:
+        return self.mode == "json"
+
+    @property
+    def binary(self) -> bool:
         return self.mode == "json"
 
     def hold(self) -> None:
@@ -487,6 +589,8 @@ class ChatFactory(ServerFactory[ChatProtocol]):
         limits: Limits | None = None,
         keep_history: bool = True,
         room_announce_limit: int = 200,
+        spool: str = "chat-spool",
+        file_io: IO = inline_io,
     ) -> None:
         if clock is None:
             from twisted.internet import reactor
@@ -507,6 +611,8 @@ class ChatFactory(ServerFactory[ChatProtocol]):
             limits=limits or Limits(),
             keep_history=keep_history,
             room_announce_limit=room_announce_limit,
+            spool=spool,
+            file_io=file_io,
         )
         self.max_line_length = max_line_length
         self.send_queue_limit = send_queue_limit

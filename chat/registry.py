@@ -25,6 +25,10 @@ class IChatClient(Interface):
     name = Attribute("The accepted name (as typed), or None before joining.")
     secure = Attribute("Whether the connection is encrypted (TLS).")
     peer = Attribute("The client's address, for throttling: a host, no port.")
+    binary = Attribute(
+        "Whether the client can take raw file chunks (JSON mode): text-mode"
+        " users are only told that a file waits."
+    )
     acknowledges = Attribute(
         "Whether the client confirms stored messages itself (/ack); if not,"
         " they count as delivered once written to a connection that then"

@@ -20,6 +20,13 @@ from chat.events import (
     Action,
     Error,
     Event,
+    FileAck,
+    FileChunk,
+    FileDone,
+    FileList,
+    FileOffer,
+    FileSent,
+    FileUpload,
     Goodbye,
     Help,
     Joined,
@@ -201,6 +208,58 @@ def _members_text(e: RoomMembers) -> list[str]:
     return [f"* Members of {e.room} ({len(e.members)}): {names}"]
 
 
+def _size(n: int) -> str:
+    if n < 1024:
+        return f"{n} bytes" if n != 1 else "1 byte"
+    value = float(n)
+    for unit in ("KiB", "MiB", "GiB"):
+        value /= 1024
+        if value < 1024 or unit == "GiB":
+            break
+    return f"{value:.1f} {unit}"
+
+
+def _day(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d")
+
+
+def _offer_text(e: FileOffer) -> list[str]:
+    where = f" in {e.room}" if e.room else ""
+    return [
+        f"* {e.sender} wants to send you {e.name} ({_size(e.size)}), file {e.id}"
+        f"{where}; connect with chat-client to receive it (kept until "
+        f"{_day(e.expires)})."
+    ]
+
+
+def _sent_text(e: FileSent) -> list[str]:
+    if e.stored:
+        return [
+            f"* {e.name} (file {e.id}) is kept for {e.to}; whoever is offline "
+            "is offered it at their next login."
+        ]
+    return [f"* {e.name} (file {e.id}) was offered to {e.to}."]
+
+
+def _done_text(e: FileDone) -> list[str]:
+    verb = "declined" if e.declined else "received"
+    return [f"* {e.to} {verb} {e.name} (file {e.id})."]
+
+
+def _file_list_text(e: FileList) -> list[str]:
+    if not e.offers and not e.uploads:
+        return ["* No files for you, and no uploads of yours to resume."]
+    lines = []
+    for o in e.offers:
+        lines += _offer_text(o)
+    for u in e.uploads:
+        lines.append(
+            f"* Your upload of {u.name} to {u.to} (file {u.id}) stopped at "
+            f"{_size(u.offset)} of {_size(u.size)}."
+        )
+    return lines
+
+
 _TEXT: dict[type[Event], Callable[[Any], list[str]]] = {
     Message: lambda e: [f"{e.sender}: {e.text}"],
     Private: lambda e: [f"[private] {e.sender}: {e.text}"],
@@ -246,6 +305,13 @@ _TEXT: dict[type[Event], Callable[[Any], list[str]]] = {
     ],
     RoomList: _room_list_text,
     RoomMembers: _members_text,
+    FileUpload: lambda e: [f"* Ready for {e.name} (file {e.id}) from byte {e.offset}."],
+    FileAck: lambda e: [f"* File {e.id}: {e.offset} bytes received."],
+    FileSent: _sent_text,
+    FileOffer: _offer_text,
+    FileChunk: lambda e: [f"* File {e.id}: {len(e.data)} bytes from {e.offset}."],
+    FileDone: _done_text,
+    FileList: _file_list_text,
 }
 
 
@@ -359,6 +425,32 @@ def _fields(event: Event) -> dict[str, Any]:
                     for r in rooms
                 ]
             }
+        case FileUpload(id=id_, offset=offset, name=name, size=size):
+            return {"id": id_, "offset": offset, "name": name, "size": size}
+        case FileAck(id=id_, offset=offset):
+            return {"id": id_, "offset": offset}
+        case FileSent(id=id_, to=to, name=name, stored=stored):
+            return {"id": id_, "to": to, "name": name, "stored": stored}
+        case FileOffer():
+            return _offer_fields(event)
+        case FileChunk(id=id_, offset=offset, data=data):
+            return {"id": id_, "offset": offset, "size": len(data)}
+        case FileDone(id=id_, to=to, name=name):
+            return {"id": id_, "to": to, "name": name}
+        case FileList(offers=offers, uploads=uploads):
+            return {
+                "offers": [_offer_fields(o) for o in offers],
+                "uploads": [
+                    {
+                        "id": u.id,
+                        "to": u.to,
+                        "name": u.name,
+                        "size": u.size,
+                        "offset": u.offset,
+                    }
+                    for u in uploads
+                ],
+            }
         case RoomMembers(room=room, members=members, owner=owner, operators=ops):
             return {
                 "room": room,
@@ -402,7 +494,26 @@ _TYPES: dict[type[Event], str] = {
     RoomOp: "room-op",
     RoomList: "rooms",
     RoomMembers: "room-members",
+    FileUpload: "file-upload",
+    FileAck: "file-ack",
+    FileSent: "file-sent",
+    FileOffer: "file-offer",
+    FileChunk: "file-chunk",
+    FileDone: "file-delivered",
+    FileList: "file-list",
 }
+
+
+def _offer_fields(e: FileOffer) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "from": e.sender,
+        "name": e.name,
+        "size": e.size,
+        "sha256": e.sha256,
+        "room": e.room or None,
+        "expires": iso_time(e.expires),
+    }
 
 
 def json_object(event: Event) -> dict[str, Any]:
@@ -414,6 +525,8 @@ def json_object(event: Event) -> dict[str, Any]:
     kind = _TYPES[type(event)]
     if isinstance(event, Past) and event.action:
         kind = "action"
+    elif isinstance(event, FileDone) and event.declined:
+        kind = "file-declined"
     obj: dict[str, Any] = {
         "type": kind,
         "time": iso_time(event.time),
@@ -429,6 +542,11 @@ def encode(event: Event, mode: str, delimiter: bytes) -> bytes:
     C{event} as bytes for a connection in C{mode} that ends lines with
     C{delimiter}.
     """
+    if type(event) is FileChunk:
+        # A JSON line then the raw bytes, in either mode: only a client that
+        # asked for them in JSON mode gets them.
+        header = json.dumps(json_object(event), separators=(",", ":"))
+        return header.encode("utf-8") + delimiter + event.data
     if mode == "text":
         lines = _TEXT[type(event)](event)
         if len(lines) == 1:

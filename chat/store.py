@@ -106,6 +106,29 @@ class RoomRecord:
     invites: frozenset[str] = frozenset()
 
 
+@dataclass(frozen=True, slots=True)
+class FileRecord:
+    """
+    A file in the spool.
+
+    @ivar sender_key: who uploads it (folded name), for resuming and quota.
+    @ivar target: a user's name or a room's, as the sender gave it.
+    @ivar complete: uploaded and checked; only then has it recipients.
+    @ivar recipients: keys of those who have not fetched or declined it.
+    """
+
+    id: int
+    sender_key: str
+    sender: str
+    target: str
+    name: str
+    size: int
+    sha256: str
+    complete: bool
+    created: float
+    recipients: tuple[str, ...] = ()
+
+
 class StoreError(Exception):
     """
     The store cannot be used as asked: for the operator, not for users.
@@ -293,6 +316,64 @@ class IChatStore(Interface):
         The invitation of C{member} to C{room} was used (or withdrawn).
         """
 
+    def create_file(
+        sender_key: str,
+        sender: str,
+        target: str,
+        name: str,
+        size: int,
+        sha256: str,
+        now: float,
+    ) -> Deferred[FileRecord]:
+        """
+        Record a file about to be uploaded; its id names it in the spool.
+        """
+
+    def complete_file(file_id: int, recipients: Iterable[str]) -> Deferred[None]:
+        """
+        The file is uploaded and checked: offer it to C{recipients}.
+        """
+
+    def get_file(file_id: int) -> Deferred[FileRecord | None]:
+        """
+        The file with this id, with its recipients, or L{None}.
+        """
+
+    def files_for(recipient_key: str, oldest: float) -> Deferred[list[FileRecord]]:
+        """
+        Complete files waiting for C{recipient_key}, created after
+        C{oldest}, oldest first.
+        """
+
+    def uploads_of(sender_key: str) -> Deferred[list[FileRecord]]:
+        """
+        C{sender_key}'s files not yet completely uploaded.
+        """
+
+    def spool_usage(sender_key: str) -> Deferred[int]:
+        """
+        Bytes of all of C{sender_key}'s files in the spool (their sizes).
+        """
+
+    def remove_recipient(file_id: int, recipient_key: str) -> Deferred[int]:
+        """
+        C{recipient_key} fetched or declined the file.
+
+        @return: how many recipients are left.
+        """
+
+    def delete_file(file_id: int) -> Deferred[None]:
+        """
+        Forget the file.
+        """
+
+    def expire_files(oldest: float) -> Deferred[list[int]]:
+        """
+        Forget every file created before C{oldest}.
+
+        @return: their ids, so that the spool can delete them.
+        """
+
     def add_history(
         room: str, sender: str, text: str, now: float, kind: str = "message"
     ) -> None:
@@ -421,6 +502,31 @@ MIGRATIONS: Sequence[Sequence[str]] = (
         )
         """,
         "CREATE INDEX history_room_time ON history (room, time)",
+    ),
+    (
+        # Uploads in progress too: the spool's .part files are named by id.
+        """
+        CREATE TABLE files (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            sender_key TEXT NOT NULL,
+            sender TEXT NOT NULL,
+            target TEXT NOT NULL,
+            name TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            sha256 TEXT NOT NULL,
+            complete INTEGER NOT NULL DEFAULT 0,
+            created REAL NOT NULL
+        )
+        """,
+        "CREATE INDEX files_sender ON files (sender_key)",
+        """
+        CREATE TABLE file_recipients (
+            file INTEGER NOT NULL REFERENCES files (id) ON DELETE CASCADE,
+            recipient TEXT NOT NULL,
+            PRIMARY KEY (file, recipient)
+        )
+        """,
+        "CREATE INDEX file_recipients_recipient ON file_recipients (recipient)",
     ),
 )
 
@@ -725,6 +831,109 @@ def _history_since(
     return [HistoryEntry(*row) for row in reversed(txn.fetchall())]
 
 
+_FILE_COLUMNS = "id, sender_key, sender, target, name, size, sha256, complete, created"
+
+
+def _file_row(txn: Cursor, row: Any) -> FileRecord:
+    txn.execute("SELECT recipient FROM file_recipients WHERE file = ?", (row[0],))
+    recipients = tuple(sorted(r[0] for r in txn.fetchall()))
+    id_, sender_key, sender, target, name, size, sha256, complete, created = row
+    return FileRecord(
+        id_,
+        sender_key,
+        sender,
+        target,
+        name,
+        size,
+        sha256,
+        bool(complete),
+        created,
+        recipients,
+    )
+
+
+def _create_file(
+    txn: Cursor,
+    sender_key: str,
+    sender: str,
+    target: str,
+    name: str,
+    size: int,
+    sha256: str,
+    now: float,
+) -> FileRecord:
+    txn.execute("BEGIN IMMEDIATE")
+    txn.execute(
+        "INSERT INTO files (sender_key, sender, target, name, size, sha256, created)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (sender_key, sender, target, name, size, sha256, now),
+    )
+    assert txn.lastrowid is not None
+    return FileRecord(
+        txn.lastrowid, sender_key, sender, target, name, size, sha256, False, now
+    )
+
+
+def _complete_file(txn: Cursor, file_id: int, recipients: list[str]) -> None:
+    txn.execute("BEGIN IMMEDIATE")
+    txn.execute("UPDATE files SET complete = 1 WHERE id = ?", (file_id,))
+    txn.executemany(
+        "INSERT OR IGNORE INTO file_recipients (file, recipient) VALUES (?, ?)",
+        [(file_id, key) for key in recipients],
+    )
+
+
+def _get_file(txn: Cursor, file_id: int) -> FileRecord | None:
+    txn.execute(f"SELECT {_FILE_COLUMNS} FROM files WHERE id = ?", (file_id,))
+    row = txn.fetchone()
+    return None if row is None else _file_row(txn, row)
+
+
+def _files_for(txn: Cursor, key: str, oldest: float) -> list[FileRecord]:
+    txn.execute(
+        f"SELECT {_FILE_COLUMNS} FROM files JOIN file_recipients ON file = id"
+        " WHERE recipient = ? AND complete = 1 AND created >= ? ORDER BY id",
+        (key, oldest),
+    )
+    return [_file_row(txn, row) for row in txn.fetchall()]
+
+
+def _uploads_of(txn: Cursor, key: str) -> list[FileRecord]:
+    txn.execute(
+        f"SELECT {_FILE_COLUMNS} FROM files WHERE sender_key = ? AND complete = 0"
+        " ORDER BY id",
+        (key,),
+    )
+    return [_file_row(txn, row) for row in txn.fetchall()]
+
+
+def _spool_usage(txn: Cursor, key: str) -> int:
+    txn.execute("SELECT coalesce(sum(size), 0) FROM files WHERE sender_key = ?", (key,))
+    return int(txn.fetchone()[0])
+
+
+def _remove_recipient(txn: Cursor, file_id: int, key: str) -> int:
+    txn.execute("BEGIN IMMEDIATE")
+    txn.execute(
+        "DELETE FROM file_recipients WHERE file = ? AND recipient = ?", (file_id, key)
+    )
+    txn.execute("SELECT count(*) FROM file_recipients WHERE file = ?", (file_id,))
+    return int(txn.fetchone()[0])
+
+
+def _delete_file(txn: Cursor, file_id: int) -> None:
+    txn.execute("BEGIN IMMEDIATE")
+    txn.execute("DELETE FROM files WHERE id = ?", (file_id,))
+
+
+def _expire_files(txn: Cursor, oldest: float) -> list[int]:
+    txn.execute("BEGIN IMMEDIATE")
+    txn.execute("SELECT id FROM files WHERE created < ?", (oldest,))
+    ids = [row[0] for row in txn.fetchall()]
+    txn.execute("DELETE FROM files WHERE created < ?", (oldest,))
+    return ids
+
+
 def _history(txn: Cursor, room: str, limit: int) -> list[HistoryEntry]:
     txn.execute(
         "SELECT id, room, sender, text, time, kind FROM history"
@@ -1007,6 +1216,48 @@ class SQLiteStore:
     def delete_invite(self, room: str, member: str) -> Deferred[None]:
         return self._call(_delete_invite, room, member)
 
+    # Files.
+
+    def create_file(
+        self,
+        sender_key: str,
+        sender: str,
+        target: str,
+        name: str,
+        size: int,
+        sha256: str,
+        now: float,
+    ) -> Deferred[FileRecord]:
+        return self._call(
+            _create_file, sender_key, sender, target, name, size, sha256, now
+        )
+
+    def complete_file(self, file_id: int, recipients: Iterable[str]) -> Deferred[None]:
+        return self._call(_complete_file, file_id, list(recipients))
+
+    def get_file(self, file_id: int) -> Deferred[FileRecord | None]:
+        return self._call(_get_file, file_id)
+
+    def files_for(
+        self, recipient_key: str, oldest: float
+    ) -> Deferred[list[FileRecord]]:
+        return self._call(_files_for, recipient_key, oldest)
+
+    def uploads_of(self, sender_key: str) -> Deferred[list[FileRecord]]:
+        return self._call(_uploads_of, sender_key)
+
+    def spool_usage(self, sender_key: str) -> Deferred[int]:
+        return self._call(_spool_usage, sender_key)
+
+    def remove_recipient(self, file_id: int, recipient_key: str) -> Deferred[int]:
+        return self._call(_remove_recipient, file_id, recipient_key)
+
+    def delete_file(self, file_id: int) -> Deferred[None]:
+        return self._call(_delete_file, file_id)
+
+    def expire_files(self, oldest: float) -> Deferred[list[int]]:
+        return self._call(_expire_files, oldest)
+
     # History.
 
     def history_since(
@@ -1154,6 +1405,8 @@ class MemoryStore:
         self._history: dict[str, deque[HistoryEntry]] = {}
         self._next_entry = 1
         self._rooms: dict[str, RoomRecord] = {}
+        self._files: dict[int, FileRecord] = {}
+        self._next_file = 1
 
     def start(self) -> Deferred[None]:
         return succeed(None)
@@ -1309,6 +1562,77 @@ class MemoryStore:
         if record is not None:
             self._rooms[room] = replace(record, invites=record.invites - {member})
         return succeed(None)
+
+    def create_file(
+        self,
+        sender_key: str,
+        sender: str,
+        target: str,
+        name: str,
+        size: int,
+        sha256: str,
+        now: float,
+    ) -> Deferred[FileRecord]:
+        record = FileRecord(
+            self._next_file, sender_key, sender, target, name, size, sha256, False, now
+        )
+        self._next_file += 1
+        self._files[record.id] = record
+        return succeed(record)
+
+    def complete_file(self, file_id: int, recipients: Iterable[str]) -> Deferred[None]:
+        record = self._files.get(file_id)
+        if record is not None:
+            self._files[file_id] = replace(
+                record, complete=True, recipients=tuple(sorted(set(recipients)))
+            )
+        return succeed(None)
+
+    def get_file(self, file_id: int) -> Deferred[FileRecord | None]:
+        return succeed(self._files.get(file_id))
+
+    def files_for(
+        self, recipient_key: str, oldest: float
+    ) -> Deferred[list[FileRecord]]:
+        return succeed(
+            [
+                f
+                for _, f in sorted(self._files.items())
+                if f.complete and recipient_key in f.recipients and f.created >= oldest
+            ]
+        )
+
+    def uploads_of(self, sender_key: str) -> Deferred[list[FileRecord]]:
+        return succeed(
+            [
+                f
+                for _, f in sorted(self._files.items())
+                if f.sender_key == sender_key and not f.complete
+            ]
+        )
+
+    def spool_usage(self, sender_key: str) -> Deferred[int]:
+        return succeed(
+            sum(f.size for f in self._files.values() if f.sender_key == sender_key)
+        )
+
+    def remove_recipient(self, file_id: int, recipient_key: str) -> Deferred[int]:
+        record = self._files.get(file_id)
+        if record is None:
+            return succeed(0)
+        left = tuple(r for r in record.recipients if r != recipient_key)
+        self._files[file_id] = replace(record, recipients=left)
+        return succeed(len(left))
+
+    def delete_file(self, file_id: int) -> Deferred[None]:
+        self._files.pop(file_id, None)
+        return succeed(None)
+
+    def expire_files(self, oldest: float) -> Deferred[list[int]]:
+        ids = [i for i, f in sorted(self._files.items()) if f.created < oldest]
+        for i in ids:
+            del self._files[i]
+        return succeed(ids)
 
     def history_since(
         self, room: str, since: float, until: float, limit: int

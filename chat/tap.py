@@ -6,7 +6,8 @@ The C{twistd chat} plugin: options and service wiring.
 from __future__ import annotations
 
 import os
-from typing import cast
+from collections.abc import Callable
+from typing import Any, cast
 
 from twisted.application import strports
 from twisted.application.internet import TimerService
@@ -18,6 +19,7 @@ from twisted.internet.interfaces import (
     IReactorFromThreads,
     IReactorTime,
 )
+from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python import usage
 from twisted.python.failure import Failure
@@ -86,6 +88,34 @@ class Options(usage.Options):
             None,
             30,
             "Days a stored private message is kept for an offline user.",
+            _positive,
+        ],
+        [
+            "spool",
+            None,
+            None,
+            "Directory where files wait to be fetched [default: chat-spool "
+            "next to --database].",
+        ],
+        [
+            "max-file-size",
+            None,
+            100,
+            "Largest file a user may send, in MiB.",
+            _positive,
+        ],
+        [
+            "file-quota",
+            None,
+            1024,
+            "MiB of files one user may have waiting to be fetched.",
+            _positive,
+        ],
+        [
+            "file-days",
+            None,
+            7,
+            "Days a file waits to be fetched before it is deleted.",
             _positive,
         ],
         [
@@ -214,13 +244,22 @@ class ChatService(MultiService):
         store = self.factory.dispatcher.store
         d = maybeDeferred(store.start)
         d.addCallback(lambda _: self.factory.dispatcher.load())
+        d.addCallback(lambda _: self._start_pools())
+        d.addCallback(lambda _: self.factory.dispatcher.transfers.start())
         d.addCallback(lambda _: self._listen())
         d.addErrback(self._failed)
         self.ready = d
 
+    def _start_pools(self) -> None:
+        # The file thread must run before the spool can be made.
+        for service in self:
+            if isinstance(service, ThreadPoolService):
+                service.startService()
+
     def _listen(self) -> None:
         for service in self:
-            service.startService()
+            if not service.running:
+                service.startService()
 
     def _failed(self, failure: Failure) -> None:
         _log.failure("the store could not be opened; stopping", failure)
@@ -252,8 +291,25 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> ChatSe
         offline_count=options["offline-limit"],
         offline_age=options["offline-days"] * 24 * 3600.0,
         history_on_join=max(0, options["history-on-join"]),
+        file_max_size=options["max-file-size"] * 1024 * 1024,
+        file_quota=options["file-quota"] * 1024 * 1024,
+        file_age=options["file-days"] * 24 * 3600.0,
     )
     passwords = ThreadPool(0, PASSWORD_THREADS, "txchat-passwords")
+    # One thread: file writes and reads happen in the order they were asked.
+    files = ThreadPool(1, 1, "txchat-files")
+    spool = options["spool"] or os.path.join(
+        os.path.dirname(os.path.abspath(options["database"])), "chat-spool"
+    )
+
+    def file_io(f: Callable[..., Any], *args: Any, **kwargs: Any) -> Deferred[Any]:
+        # Results come back through the global reactor, as adbapi's do.
+        from twisted.internet import reactor as running
+
+        return deferToThreadPool(
+            cast(IReactorFromThreads, running), files, f, *args, **kwargs
+        )
+
     factory = ChatFactory(
         clock=clock,
         max_line_length=options["max-line-length"],
@@ -267,9 +323,12 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> ChatSe
         limits=limits,
         keep_history=not options["no-history"],
         room_announce_limit=options["room-announce-limit"],
+        spool=spool,
+        file_io=file_io,
     )
     parent = ChatService(factory, reactor)
     ThreadPoolService(passwords).setServiceParent(parent)
+    ThreadPoolService(files).setServiceParent(parent)
     expire = TimerService(EXPIRE_EVERY, factory.dispatcher.expire_stored)
     expire.clock = clock
     expire.setServiceParent(parent)

@@ -33,6 +33,10 @@ class FakeClient:
     def acknowledges(self) -> bool:
         return self.mode == "json"
 
+    @property
+    def binary(self) -> bool:
+        return self.mode == "json"
+
     def deliver(self, event: Event) -> None:
         if self.held is not None:
             self.held.append(event)
