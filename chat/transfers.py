@@ -24,6 +24,7 @@ from chat.commands import fold, is_room
 from chat.errors import (
     BadOffset,
     BadUsage,
+    ChatError,
     ChecksumMismatch,
     FileTooLarge,
     NeedsJSON,
@@ -33,6 +34,7 @@ from chat.errors import (
     QuotaExceeded,
 )
 from chat.events import (
+    Error,
     FileAck,
     FileChunk,
     FileDone,
@@ -52,6 +54,9 @@ _log: Final = Logger(namespace="chat.transfers")
 _T = TypeVar("_T")
 
 CHUNK_MAX: Final = 64 * 1024
+# Chunks of one upload that may wait for the file thread while the
+# connection's input is read on.
+WRITES_AHEAD: Final = 8
 _HEX: Final = frozenset("0123456789abcdef")
 
 # Runs a function off the reactor thread, in order; returns its result.
@@ -69,6 +74,8 @@ class _Upload:
     received: int
     hasher: Any
     handle: BinaryIO | None = None
+    # Chunks handed to the file thread and not yet written.
+    writing: int = 0
 
 
 def _open_part(path: str, keep: int) -> BinaryIO:
@@ -78,9 +85,9 @@ def _open_part(path: str, keep: int) -> BinaryIO:
     return handle
 
 
-def _write(upload: _Upload, path: str, data: bytes) -> None:
+def _write(upload: _Upload, path: str, data: bytes, end: int) -> None:
     if upload.handle is None:
-        upload.handle = _open_part(path, upload.received - len(data))
+        upload.handle = _open_part(path, end - len(data))
     upload.handle.write(data)
     upload.hasher.update(data)
 
@@ -165,6 +172,8 @@ class Transfers:
         self.quota = limits.file_quota
         self.max_age = limits.file_age
         self._uploads: dict[int, _Upload] = {}
+        # Complete files being fetched: a get needs no store lookup.
+        self._complete_files: dict[int, FileRecord] = {}
         # Guests offered files: they lose the offers when they disconnect.
         self._guest_offers: dict[str, set[int]] = {}
 
@@ -304,14 +313,36 @@ class Transfers:
                 "past its end and was discarded."
             )
         upload.received += len(data)
-        d = self._io(_write, upload, self._part(file_id), data)
-        return d.addCallback(lambda _: self._written(client, upload))
+        end = upload.received
+        upload.writing += 1
+        d = self._io(_write, upload, self._part(file_id), data, end)
+        d.addCallback(lambda _: self._written(client, upload, end))
+        if end < upload.record.size and upload.writing <= WRITES_AHEAD:
+            # Read on while the file thread writes: only a disk that falls
+            # behind holds the connection's input.
+            d.addErrback(self._write_failed, client, upload)
+            return None
+        return d
 
-    def _written(self, client: IChatClient, upload: _Upload) -> Deferred[None] | None:
-        client.deliver(FileAck(self._now(), upload.record.id, upload.received))
-        if upload.received == upload.record.size:
+    def _written(
+        self, client: IChatClient, upload: _Upload, end: int
+    ) -> Deferred[None] | None:
+        upload.writing -= 1
+        client.deliver(FileAck(self._now(), upload.record.id, end))
+        if end == upload.record.size:
             return Deferred.fromCoroutine(self._complete(client, upload))
         return None
+
+    def _write_failed(self, failure: Any, client: IChatClient, upload: _Upload) -> None:
+        _log.failure("writing file {id} failed", failure, id=upload.record.id)
+        self._uploads.pop(upload.record.id, None)
+        client.deliver(
+            Error(
+                self._now(),
+                "internal",
+                f"file {upload.record.id} could not be written; send it again.",
+            )
+        )
 
     async def _complete(self, client: IChatClient, upload: _Upload) -> None:
         record = upload.record
@@ -394,7 +425,11 @@ class Transfers:
         )
 
     async def _recipient_file(self, client: IChatClient, file_id: int) -> FileRecord:
-        record = await self._d.store.get_file(file_id)
+        record = self._complete_files.get(file_id)
+        if record is None:
+            record = await self._d.store.get_file(file_id)
+            if record is not None and record.complete:
+                self._complete_files[file_id] = record
         if (
             record is None
             or not record.complete
@@ -403,21 +438,47 @@ class Transfers:
             raise NoSuchFile(file_id)
         return record
 
-    def _get(self, client: IChatClient, args: str) -> Deferred[None]:
+    def _get(self, client: IChatClient, args: str) -> Deferred[None] | None:
         self._binary(client)
         words = args.split()
         if len(words) != 2:
             raise BadUsage("usage: /file get ID OFFSET")
         file_id, offset = _int(words[0], "ID"), _int(words[1], "OFFSET")
-        return Deferred.fromCoroutine(self._send_chunk(client, file_id, offset))
+        record = self._complete_files.get(file_id)
+        if record is None or fold(str(client.name)) not in record.recipients:
+            # First get (or refused): look it up, holding later input.
+            return Deferred.fromCoroutine(self._send_chunk(client, file_id, offset))
+        # Known: read in the file thread and answer when read; later gets
+        # are read meanwhile (the thread keeps them in order).
+        self._read_chunk(client, record, offset).addErrback(
+            self._read_failed, client, file_id
+        )
+        return None
 
     async def _send_chunk(self, client: IChatClient, file_id: int, offset: int) -> None:
         record = await self._recipient_file(client, file_id)
+        await self._read_chunk(client, record, offset)
+
+    def _read_chunk(
+        self, client: IChatClient, record: FileRecord, offset: int
+    ) -> Deferred[None]:
         if offset > record.size:
-            raise BadOffset(f"file {file_id} is {record.size} bytes.")
+            raise BadOffset(f"file {record.id} is {record.size} bytes.")
         length = min(CHUNK_MAX, record.size - offset)
-        data = await self._io(_read, self._final(file_id), offset, length)
-        client.deliver(FileChunk(self._now(), file_id, offset, data))
+        d = self._io(_read, self._final(record.id), offset, length)
+        return d.addCallback(
+            lambda data: client.deliver(FileChunk(self._now(), record.id, offset, data))
+        )
+
+    def _read_failed(self, failure: Any, client: IChatClient, file_id: int) -> None:
+        error = failure.value
+        if isinstance(error, ChatError):
+            client.deliver(Error(self._now(), error.code, str(error)))
+            return
+        _log.failure("reading file {id} failed", failure, id=file_id)
+        client.deliver(
+            Error(self._now(), "internal", f"file {file_id} could not be read.")
+        )
 
     def _done(self, client: IChatClient, args: str) -> Deferred[None]:
         return Deferred.fromCoroutine(
@@ -435,6 +496,7 @@ class Transfers:
         record = await self._recipient_file(client, file_id)
         key = fold(str(client.name))
         left = await self._d.store.remove_recipient(file_id, key)
+        self._complete_files.pop(file_id, None)
         self._guest_offers.get(key, set()).discard(file_id)
         if not left:
             await self._forget(file_id)
@@ -455,6 +517,7 @@ class Transfers:
         client.deliver(FileDone(self._now(), file_id, record.target, record.name, True))
 
     async def _forget(self, file_id: int) -> None:
+        self._complete_files.pop(file_id, None)
         upload = self._uploads.pop(file_id, None)
         if upload is not None:
             await self._io(_close, upload)
@@ -519,6 +582,7 @@ class Transfers:
     async def _expire(self) -> None:
         ids = await self._d.store.expire_files(self._now() - self.max_age)
         for file_id in ids:
+            self._complete_files.pop(file_id, None)
             upload = self._uploads.pop(file_id, None)
             if upload is not None:
                 await self._io(_close, upload)
