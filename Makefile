@@ -6,7 +6,7 @@ STAMP := $(VENV)/.txchat-installed
 SOURCES := setup.cfg pyproject.toml $(wildcard chat/*.py chat/*/*.py) twisted/plugins/txchat_plugin.py
 ARGS ?=
 
-.PHONY: run test lint install bench bench-history bench-rooms clean
+.PHONY: run test lint install bench bench-history bench-rooms bench-files clean
 
 # A plain (non-editable) install, as users get it; redone when sources change.
 $(STAMP): $(SOURCES)
@@ -37,6 +37,9 @@ bench-history: $(STAMP)
 
 bench-rooms: $(STAMP)
 	$(BIN)/python bench/rooms_bench.py $(ARGS)
+
+bench-files: $(STAMP)
+	$(BIN)/python bench/files_bench.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info _trial_temp*
