@@ -580,24 +580,31 @@ class RoomCommands:
         """
         target, room, reason = self._target(args, "/kick NAME #room [REASON]")
         mine = self._moderator(client, room)
-        key = fold(target)
-        if not room.is_member(key):
-            raise BadUsage(f"{target} is not in {room.name}.")
+        key, kicked, shown = self._member(room, target)
         if room.is_owner(key):
             raise NotOwner(f"nobody can kick the owner of {room.name}.")
         if key in room.operators and not room.is_owner(mine):
             raise NotOwner(f"only the owner of {room.name} can kick an operator.")
-        kicked = room.client_of(key)
-        shown = (
-            str(kicked.name)
-            if kicked is not None
-            else self._d.accounts.get(key, target)
-        )
         event = RoomLeft(
             self._now(), room.name, shown, reason or None, str(client.name)
         )
         self._tell(room, event)
         self._end_membership(room, kicked, key)
+
+    def _member(self, room: Room, target: str) -> tuple[str, IChatClient | None, str]:
+        """
+        The member C{target} of C{room}: its key, its client if online, and
+        its name as shown.
+
+        @raise BadUsage: if it is not a member.
+        """
+        key = fold(target)
+        if not room.is_member(key):
+            raise BadUsage(f"{target} is not in {room.name}.")
+        client = room.client_of(key)
+        if client is not None:
+            return key, client, str(client.name)
+        return key, None, self._d.accounts.get(key, target)
 
     def command_op(self, client: IChatClient, args: str) -> None:
         """
@@ -617,15 +624,7 @@ class RoomCommands:
             raise NotInRoom(room.name)
         if not room.is_owner(fold(str(client.name))):
             raise NotOwner(f"only the owner of {room.name} can name operators.")
-        key = fold(target)
-        if not room.is_member(key):
-            raise BadUsage(f"{target} is not in {room.name}.")
-        member = room.client_of(key)
-        shown = (
-            str(member.name)
-            if member is not None
-            else self._d.accounts.get(key, target)
-        )
+        key, _, shown = self._member(room, target)
         if op:
             room.operators.add(key)
         else:
