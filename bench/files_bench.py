@@ -155,14 +155,14 @@ def make_file(path: Path, mib: int) -> str:
     return hasher.hexdigest()
 
 
-def upload(conn: Conn, path: Path, size: int, digest: str) -> float:
+def upload(conn: Conn, path: Path, size: int, digest: str, window: int) -> float:
     t0 = time.perf_counter()
     conn.send(f"/file offer receiver {size} {digest} {path.name}\n".encode())
     file_id = conn.until(lambda e: e["type"] == "file-upload")["id"]
     acked = sent = 0
     with path.open("rb") as f:
         while acked < size:
-            while sent < size and sent - acked < 16 * CHUNK:
+            while sent < size and sent - acked < window * CHUNK:
                 data = f.read(CHUNK)
                 conn.send(b"/file chunk %d %d %d\n" % (file_id, sent, len(data)) + data)
                 sent += len(data)
@@ -173,7 +173,7 @@ def upload(conn: Conn, path: Path, size: int, digest: str) -> float:
     return time.perf_counter() - t0
 
 
-def download(conn: Conn, target: Path) -> tuple[float, str, int]:
+def download(conn: Conn, target: Path, window: int) -> tuple[float, str, int]:
     offer = conn.until(lambda e: e["type"] == "file-offer")
     file_id, size = offer["id"], offer["size"]
     hasher = hashlib.sha256()
@@ -181,7 +181,7 @@ def download(conn: Conn, target: Path) -> tuple[float, str, int]:
     asked = got = 0
     with target.open("wb") as f:
         while got < size:
-            while asked < size and asked - got < 8 * CHUNK:
+            while asked < size and asked - got < window * CHUNK:
                 conn.send(b"/file get %d %d\n" % (file_id, asked))
                 asked += CHUNK
             header = conn.until(lambda e: e["type"] == "file-chunk")
@@ -261,9 +261,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         sender = Conn(port, "sender", json_mode=True)
         receiver = Conn(port, "receiver", json_mode=True)
         log("uploading")
-        up_s = upload(sender, source, size, digest)
+        up_s = upload(sender, source, size, digest, args.up_window)
         log("downloading")
-        down_s, got_digest, got_size = download(receiver, work / "copy.bin")
+        down_s, got_digest, got_size = download(
+            receiver, work / "copy.bin", args.down_window
+        )
         during = percentiles(latencies)
         after = rss_kib(pid)
         stop.set()
@@ -271,6 +273,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         result = {
             "bench": "files",
             "mib": args.mib,
+            "up_window": args.up_window,
+            "down_window": args.down_window,
             "bytes": size,
             "upload_s": round(up_s, 3),
             "upload_mb_per_s": round(size / up_s / 1e6, 1),
@@ -309,6 +313,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--mib", type=int, default=100, help="file size in MiB")
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--up-window", type=int, default=16, help="chunks unacked")
+    ap.add_argument("--down-window", type=int, default=8, help="gets outstanding")
     ap.add_argument("--port", type=int, default=27401)
     ap.add_argument("--venv", type=Path, default=repo / ".venv" / "bin")
     ap.add_argument("--txchat-pythonpath", type=Path)
