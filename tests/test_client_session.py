@@ -38,6 +38,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
 from chat.client import cipher
+from chat.client.files import Progress
 from chat.client.format import plain
 from chat.client.main import ClientOptions, _parser, make_endpoint, read_password
 from chat.client.script import ScriptView, StdinReader
@@ -77,6 +78,7 @@ class FakeView:
         self.codes: list[int] = []
         self.saids: list[Said] = []
         self.password_asks: list[tuple[str, bool, str]] = []
+        self.progresses: list[Progress] = []
 
     def show(self, event: dict[str, Any]) -> None:
         self.events.append(event)
@@ -101,6 +103,9 @@ class FakeView:
 
     def finished(self, code: int) -> None:
         self.codes.append(code)
+
+    def progress(self, progress: Progress) -> None:
+        self.progresses.append(progress)
 
 
 class FakeTransport(StringTransport):

@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from chat.client.files import human_size
+
 
 def _names(users: Any) -> str:
     return ", ".join(str(u) for u in users or ())
@@ -172,6 +174,83 @@ def _room_event(event: dict[str, Any]) -> str | None:
     return None
 
 
+def _size(value: Any) -> str:
+    return human_size(value) if isinstance(value, int) else "? B"
+
+
+def _file(event: dict[str, Any]) -> str:
+    """
+    C{report.pdf (file 7)}, or C{file 7} when the name is not known
+    (C{file} is the name the client added, C{name} the server's).
+    """
+    name, ident = event.get("file") or event.get("name"), event.get("id")
+    return f"{name} (file {ident})" if name else f"file {ident}"
+
+
+def _recipients(to: Any) -> str:
+    return _names(to) if isinstance(to, list) else str(to)
+
+
+def _offers_listed(event: dict[str, Any]) -> str:
+    offers = [o for o in event.get("offers") or () if isinstance(o, dict)]
+    uploads = [u for u in event.get("uploads") or () if isinstance(u, dict)]
+    if not offers and not uploads:
+        return "* no files are waiting for you or being sent by you"
+    parts = []
+    if offers:
+        shown = "; ".join(
+            f"{o.get('id')} {o.get('name')} ({_size(o.get('size'))}) "
+            f"from {o.get('from')}"
+            for o in offers
+        )
+        parts.append(f"* files for you ({len(offers)}): {shown}")
+    if uploads:
+        shown = "; ".join(
+            f"{u.get('id')} {u.get('name')}"
+            + (f" to {_recipients(u['to'])}" if u.get("to") else "")
+            + f", {_size(u.get('offset'))} of {_size(u.get('size'))}"
+            for u in uploads
+        )
+        parts.append(f"* your uploads ({len(uploads)}): {shown}")
+    return "\n".join(parts)
+
+
+def _file_event(event: dict[str, Any]) -> str | None:
+    """
+    The line for a file transfer event (C{file-saved} is the client's
+    own: a download is complete), or C{None} for silent ones.
+    """
+    kind = event.get("type")
+    ident = event.get("id")
+    match kind:
+        case "file-offer":
+            room = event.get("room")
+            where = f" in {room}" if isinstance(room, str) and room else ""
+            return (
+                f"* {event.get('from')} offers{where} {event.get('name')} "
+                f"({_size(event.get('size'))}), file {ident}; "
+                f"/accept {ident} or /decline {ident}"
+            )
+        case "file-sent":
+            line = f"* sent {_file(event)} to {_recipients(event.get('to'))}"
+            if event.get("stored"):
+                line += "; those offline get it when they log in"
+            return line
+        case "file-delivered":
+            return f"* {event.get('to')} received {_file(event)}"
+        case "file-declined":
+            who = event.get("to") or event.get("by") or event.get("from")
+            return f"* {who} declined {_file(event)}"
+        case "file-saved":
+            return (
+                f"* saved {event.get('name')} ({_size(event.get('size'))}) "
+                f"from {event.get('from')} as {event.get('path')}"
+            )
+        case "file-list":
+            return _offers_listed(event)
+    return None
+
+
 def plain(event: dict[str, Any]) -> str | None:
     """
     The line a person or a script reads for C{event}, or C{None} for events
@@ -190,6 +269,8 @@ def plain(event: dict[str, Any]) -> str | None:
         line = _room_event(event)
         if line is not None:
             return line
+    if isinstance(kind, str) and kind.startswith("file-"):
+        return _file_event(event)
     match kind:
         case "message" | "action" if event.get("room"):
             return _said(event)

@@ -10,6 +10,7 @@ import os
 import re
 import sys
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 from twisted.internet import ssl, stdio
@@ -21,6 +22,7 @@ from twisted.internet.endpoints import (
 )
 from twisted.internet.interfaces import IReactorTime, IStreamClientEndpoint
 from twisted.internet.task import react
+from twisted.internet.threads import deferToThreadPool
 from twisted.python import usage
 
 from chat.client.script import ScriptView, StdinReader
@@ -40,8 +42,9 @@ terminal (or with --plain) it sends each input line as typed, prints each
 event as one line on stdout (errors on stderr) and quits at the end of input.
 
 Besides the server's commands (/help lists them) the client understands
-CONNECT, SEND <message>, QUIT (also q, tata, /quit, Ctrl-D) and
-/connect [HOST [PORT]].
+CONNECT, SEND <message>, QUIT (also q, tata, /quit, Ctrl-D),
+/connect [HOST [PORT]], and for files /send NAME|#room PATH,
+/accept ID [DIR], /decline ID and /cancel ID.
 """
 
 EPILOG = """\
@@ -76,6 +79,10 @@ class ClientOptions(dict[str, Any]):
             )
         if self["cafile"]:
             self["tls"] = True
+        if not os.path.isdir(os.path.expanduser(self["download_dir"])):
+            raise usage.UsageError(
+                f"--download-dir {self['download_dir']} is not a directory"
+            )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -125,6 +132,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--plain", action="store_true", help="scriptable line mode even on a terminal"
+    )
+    parser.add_argument(
+        "--download-dir",
+        metavar="DIR",
+        default=".",
+        help="where accepted files are saved (default: the current directory)",
+    )
+    parser.add_argument(
+        "--auto-accept",
+        action="store_true",
+        help="receive every file offered without asking (for scripts)",
     )
     return parser
 
@@ -211,6 +229,9 @@ def _run(reactor: Any, options: ClientOptions, interactive: bool) -> Deferred[No
         interactive=interactive,
         password=options.get("password"),
         endpoint_for=lambda host, port: make_endpoint(reactor, options, host, port),
+        download_dir=options["download_dir"],
+        auto_accept=bool(options["auto_accept"]),
+        run_in_thread=partial(deferToThreadPool, reactor, reactor.getThreadPool()),
     )
     view.session = session
     done: Deferred[None] = Deferred()

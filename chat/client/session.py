@@ -7,8 +7,8 @@ rejoining under the same name, answering a registered name's password
 prompt again), speaks the server's JSON mode, applies the shift cipher,
 acknowledges stored private messages, keeps track of the rooms the user is
 in (L{chat.client.rooms}) and puts it back in them after a reconnection,
-and tells an L{IClientView} what happened.  Views hand it the lines the
-user typed.
+sends and receives files (L{chat.client.files}), and tells an
+L{IClientView} what happened.  Views hand it the lines the user typed.
 """
 
 from __future__ import annotations
@@ -27,11 +27,13 @@ from twisted.internet.interfaces import (
     IStreamClientEndpoint,
 )
 from twisted.internet.protocol import Factory, connectionDone
+from twisted.internet.threads import deferToThread
 from twisted.protocols.basic import LineReceiver
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from chat.client import cipher
+from chat.client.files import MAX_RAW, Progress, ThreadRunner, Transfers
 from chat.client.rooms import Rooms, room_line
 from chat.commands import Say, Slash, Whisper, fold, is_room, parse
 
@@ -67,7 +69,16 @@ QUIT_WORDS = frozenset({"QUIT", "tata", "q", "/quit", "/exit"})
 _TARGETED = frozenset({"dm", "msg"})
 _TEXTUAL = frozenset({"bm", "me"})
 # The client's own commands, for completion and /help.
-CLIENT_COMMANDS = ("/connect", "CONNECT", "SEND", "QUIT")
+CLIENT_COMMANDS = (
+    "/connect",
+    "/send",
+    "/accept",
+    "/decline",
+    "/cancel",
+    "CONNECT",
+    "SEND",
+    "QUIT",
+)
 SERVER_COMMANDS = (
     "/help",
     "/users",
@@ -90,8 +101,11 @@ SERVER_COMMANDS = (
     "/register",
     "/password",
     "/unregister",
+    "/file",
     "/quit",
 )
+# File transfer commands the client carries out itself.
+_FILE_COMMANDS = frozenset({"/send", "/accept", "/decline", "/cancel"})
 # Account commands, and how many of their words are passwords (all of them).
 _ACCOUNT_COMMANDS = {"register": 1, "password": 2, "unregister": 1}
 # What a password looks like when echoed: always the same length.
@@ -240,6 +254,12 @@ class IClientView(Protocol):
         The status line's facts changed.
         """
 
+    def progress(self, progress: Progress) -> None:
+        """
+        A file transfer moved on, finished or failed (reported for every
+        chunk: a view decides how often to show it).
+        """
+
     def finished(self, code: int) -> None:
         """
         The session is over; exit with C{code}.
@@ -249,7 +269,9 @@ class IClientView(Protocol):
 @implementer(IHandshakeListener)
 class ClientProtocol(LineReceiver):
     """
-    The wire side: JSON lines in, typed lines out.
+    The wire side: JSON lines in, typed lines out; and the raw bytes of
+    files both ways, framed by the line before them (C{file-chunk} in,
+    C{/file chunk} out).
     """
 
     delimiter = b"\n"
@@ -259,6 +281,11 @@ class ClientProtocol(LineReceiver):
         self.session = session
         self.handshake_done = False
         self.heard = False  # any line from the server on this connection
+        # The file-chunk whose raw bytes are being read, how many are
+        # still to come, and those read so far.
+        self._chunk: dict[str, Any] | None = None
+        self._chunk_left = 0
+        self._chunk_parts: list[bytes] = []
 
     def connectionMade(self) -> None:
         self.sendLine(b"/mode json")
@@ -275,9 +302,64 @@ class ClientProtocol(LineReceiver):
             except ValueError:
                 event = None
             if isinstance(event, dict) and isinstance(event.get("type"), str):
-                self.session.event_received(event)
+                if event["type"] == "file-chunk":
+                    self._chunk_announced(event)
+                else:
+                    self.session.event_received(event)
                 return
         self.session.raw_line(text)
+
+    def _chunk_announced(self, event: dict[str, Any]) -> None:
+        """
+        A C{file-chunk} line: exactly C{size} raw bytes follow it, then
+        lines again.  Without a believable size the framing is lost, and so
+        is the connection (the session reconnects and resumes).
+        """
+        size = event.get("size")
+        if (
+            not isinstance(size, int)
+            or isinstance(size, bool)
+            or not (0 <= size <= MAX_RAW)
+        ):
+            self.session.view.error(
+                f"ERROR: the server sent a file chunk of size {size!r}; reconnecting"
+            )
+            assert self.transport is not None
+            self.transport.loseConnection()
+            return
+        self.heard = True
+        if size == 0:
+            self.session.file_chunk(event, b"")
+            return
+        self._chunk, self._chunk_left, self._chunk_parts = event, size, []
+        self.setRawMode()
+
+    def rawDataReceived(self, data: bytes) -> None:
+        """
+        Bytes of the current chunk; what follows its last byte is lines
+        again (it may have come in the same read).
+        """
+        piece, rest = data[: self._chunk_left], data[self._chunk_left :]
+        self._chunk_parts.append(piece)
+        self._chunk_left -= len(piece)
+        if self._chunk_left:
+            return
+        event, self._chunk = self._chunk, None
+        data, self._chunk_parts = b"".join(self._chunk_parts), []
+        self.setLineMode()
+        assert event is not None
+        self.session.file_chunk(event, data)
+        if rest:
+            # Buffered by LineReceiver.dataReceived, which is running.
+            self.dataReceived(rest)
+
+    def send_frame(self, text: str, data: bytes) -> None:
+        """
+        A line and the raw bytes it announces, written together so that no
+        other line comes between them.
+        """
+        assert self.transport is not None
+        self.transport.writeSequence([text.encode("utf-8") + self.delimiter, data])
 
     def send(self, text: str) -> None:
         self.sendLine(text.encode("utf-8"))
@@ -322,12 +404,19 @@ class ClientSession:
         endpoint_for: Callable[[str, int], tuple[IStreamClientEndpoint, str]]
         | None = None,
         password: str | None = None,
+        download_dir: str = ".",
+        auto_accept: bool = False,
+        run_in_thread: ThreadRunner | None = None,
     ) -> None:
         """
         @param password: the password of C{name} if it is registered, sent
             when the server asks for it (to any server).
+        @param download_dir: where accepted files are saved by default.
+        @param auto_accept: receive every file offered, without asking.
+        @param run_in_thread: runs the hashing of whole files;
+            L{deferToThread} if C{None}.
         """
-        self.view = view
+        self._view = view
         self.name = name
         self.shift_cipher = shift_cipher
         self.interactive = interactive
@@ -366,10 +455,33 @@ class ClientSession:
         # The rooms of the /join lines sent to put the user back in its
         # rooms, not answered yet, in the order sent (answers come in order).
         self._rejoining: deque[str] = deque()
-        # A registered user's rejoin waits for the answer to a SYNC_LINE
-        # sent after the welcome: the server puts registered users back in
-        # their rooms itself, in the burst of events that the welcome starts.
-        self._syncing = False
+        # What to do when the answer (a "mode" event) to each SYNC_LINE
+        # sent on this connection comes, in the order sent.  A registered
+        # user's rejoin waits for one sent after the welcome: the server
+        # puts registered users back in their rooms itself, in the burst of
+        # events that the welcome starts.  A file offer is sent right after
+        # one, so that the next answer after it is the offer's.
+        self._barriers: deque[Callable[[], None]] = deque()
+        self.transfers = Transfers(
+            view,
+            clock,
+            barrier=self._send_barrier,
+            run_in_thread=deferToThread if run_in_thread is None else run_in_thread,
+            download_dir=download_dir,
+            auto_accept=auto_accept,
+            idle=self._transfers_idle,
+        )
+
+    @property
+    def view(self) -> IClientView:
+        """
+        The front end told what happens (the transfers report to it too).
+        """
+        return self._view
+
+    @view.setter
+    def view(self, view: IClientView) -> None:
+        self._view = self.transfers.view = view
 
     # Lifecycle.
 
@@ -420,6 +532,7 @@ class ClientSession:
         Stop connecting and finish with exit status C{code}.
         """
         self._quitting = True
+        self.transfers.close()
         for call in (self._quit_deadline, self._give_up, self._catch_up_call):
             if call is not None and call.active():
                 call.cancel()
@@ -464,7 +577,8 @@ class ClientSession:
             return  # a script's QUIT is queued; nothing after it is sent
         if line in QUIT_WORDS or word in ("/quit", "/exit"):
             reason = rest if word in ("/quit", "/exit") else ""
-            if (self._pending or self._catching_up) and not self.interactive:
+            busy = self._pending or self._catching_up or self.transfers.busy()
+            if busy and not self.interactive:
                 # A script's earlier lines wait for the join, and its stored
                 # messages for their acknowledgement: quit after them.
                 self._quit_reason = reason
@@ -489,8 +603,68 @@ class ClientSession:
                 self._send(self._outgoing(f"/bm {rest}"))
             else:
                 self.view.error("ERROR: usage: SEND <message>")
+        elif word.lower() in _FILE_COMMANDS:
+            self._file_command(word.lower(), rest.strip())
+        elif word.lower() == "/file" and rest.split()[:1] == ["chunk"]:
+            # Its raw bytes would be taken from the lines after it.
+            self.view.error("ERROR: /file chunk is the client's own; use /send")
         elif line:
             self._send(self._outgoing(line))
+
+    def _file_command(self, command: str, args: str) -> None:
+        """
+        C{/send NAME|#room PATH}, C{/accept ID [DIR]}, C{/decline ID},
+        C{/cancel ID}.
+        """
+        first, _, more = args.partition(" ")
+        more = _unquoted(more.strip())
+        if command == "/send":
+            if not first or not more:
+                self.view.error("ERROR: usage: /send NAME|#room PATH")
+            else:
+                self.transfers.send(first, more)
+            return
+        if not first.isdigit() or (more and command != "/accept"):
+            usage = "ID [DIRECTORY]" if command == "/accept" else "ID"
+            self.view.error(f"ERROR: usage: {command} {usage}")
+            return
+        ident = int(first)
+        if command == "/accept":
+            self.transfers.accept(ident, more or None)
+        elif command == "/decline":
+            if self.transfers.decline(ident):
+                self._send(f"/file decline {ident}")
+        elif self.transfers.cancel(ident):
+            self._send(f"/file cancel {ident}")
+
+    def _send_barrier(self, then: Callable[[], None]) -> None:
+        """
+        Send L{SYNC_LINE}, and call C{then} when its answer comes: every
+        line sent before has been answered by then.
+        """
+        assert self._protocol is not None
+        self._barriers.append(then)
+        self._protocol.send(SYNC_LINE)
+
+    def _transfers_idle(self) -> None:
+        """
+        The catch-up or the last transfer ended: a script that reached the
+        end of its input may quit now.
+        """
+        if (
+            self._quit_when_flushed
+            and self._joined
+            and not self._pending
+            and not self._catching_up
+            and not self.transfers.busy()
+        ):
+            self.quit(self._quit_reason or "")
+
+    def file_chunk(self, event: dict[str, Any], data: bytes) -> None:
+        """
+        A C{file-chunk} event and its raw bytes, from the protocol.
+        """
+        self.transfers.chunk_received(event, data)
 
     def submit_name(self, name: str) -> None:
         """
@@ -530,23 +704,33 @@ class ClientSession:
 
     def end_of_input(self) -> None:
         """
-        No more input: send what is pending, then quit.
+        No more input: send what is pending and finish the transfers under
+        way, then quit.
         """
-        if self._joined and not self._pending and not self._catching_up:
+        busy = self.transfers.busy()
+        if self._joined and not self._pending and not self._catching_up and not busy:
             self.quit()
-        elif self._protocol is None and not self._pending and self._ever_connected:
+        elif (
+            self._protocol is None
+            and not self._pending
+            and not busy
+            and self._ever_connected
+        ):
             self.stop(0)  # nothing to send and nobody to say goodbye to
         else:
             self._quit_when_flushed = True
-            if self._pending and self._protocol is None:
+            if (self._pending or busy) and self._protocol is None:
                 self._give_up = self._clock.callLater(PENDING_GRACE, self._abandon)
 
     def _abandon(self) -> None:
         self._give_up = None
         if self._joined or self._quitting:
             return
+        what = f"{len(self._pending)} line(s) not sent"
+        if self.transfers.busy():
+            what += " and file transfers unfinished"
         self.view.error(
-            f"ERROR: {len(self._pending)} line(s) not sent: no connection to "
+            f"ERROR: {what}: no connection to "
             f"{self._status.server} within {PENDING_GRACE:.0f} seconds"
         )
         self.stop(1)
@@ -594,7 +778,7 @@ class ClientSession:
         self._unacked = []
         self._confirmed.clear()
         self._rejoining.clear()
-        self._syncing = False
+        self._barriers.clear()
         self._ever_connected = True
         self._set_status(connected=True)
 
@@ -623,9 +807,10 @@ class ClientSession:
             self.view.ask_name()
             return
         if kind == "mode":
-            if self._syncing:
-                self._syncing = False
-                self._rejoin()
+            if self._barriers:
+                self._barriers.popleft()()
+            return
+        if self._joined and self.transfers.event_received(event):
             return
         stored_id: int | None = None
         if kind == "welcome":
@@ -689,6 +874,8 @@ class ClientSession:
             else:
                 self._rejoin()  # the server never puts a guest back
                 self._flush()
+            if self._protocol is not None and not self._quitting:
+                self.transfers.attach(self._protocol)
         elif kind == "stored-end" or (kind == "error" and code == "store-failed"):
             self._caught_up()
         elif stored_id is not None and not self._catching_up:
@@ -753,8 +940,7 @@ class ClientSession:
             call.cancel()
         self._catching_up = False
         self._send_acks()
-        if self._quit_when_flushed and not self._pending and self._joined:
-            self.quit(self._quit_reason or "")
+        self._transfers_idle()
 
     def _sync(self) -> None:
         """
@@ -764,8 +950,7 @@ class ClientSession:
         answer is when to L{_rejoin} the others.
         """
         if self._protocol is not None and self.rooms.joined():
-            self._syncing = True
-            self._protocol.send(SYNC_LINE)
+            self._send_barrier(self._rejoin)
 
     def _rejoin(self) -> None:
         """
@@ -814,7 +999,11 @@ class ClientSession:
         protocol = self._protocol
         while self._pending and protocol is not None:
             protocol.send(self._pending.popleft())
-        if self._quit_when_flushed and not self._catching_up:
+        if (
+            self._quit_when_flushed
+            and not self._catching_up
+            and not self.transfers.busy()
+        ):
             self.quit(self._quit_reason or "")
 
     def connection_lost(self, protocol: ClientProtocol, reason: Failure) -> None:
@@ -825,7 +1014,8 @@ class ClientSession:
         self._awaiting_password = self._catching_up = False
         self._unacked = []
         self._rejoining.clear()
-        self._syncing = False
+        self._barriers.clear()
+        self.transfers.detach()
         if self._catch_up_call is not None and self._catch_up_call.active():
             self._catch_up_call.cancel()
         self._catch_up_call = None
@@ -866,3 +1056,13 @@ def _stored_id(event: dict[str, Any]) -> int | None:
     if isinstance(ident, int) and not isinstance(ident, bool) and ident > 0:
         return ident
     return None
+
+
+def _unquoted(text: str) -> str:
+    """
+    C{text} without one pair of surrounding quotes (a path with spaces
+    may be typed quoted or not).
+    """
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    return text

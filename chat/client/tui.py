@@ -35,6 +35,7 @@ import urwid
 from twisted.internet.interfaces import IDelayedCall, IReactorCore, IReactorTime
 from twisted.logger import Logger
 
+from chat.client.files import Progress
 from chat.client.format import plain, when
 from chat.client.rooms import Room, Rooms, room_line
 from chat.client.session import (
@@ -59,6 +60,10 @@ MAX_CANDIDATES_SHOWN = 30
 MAX_ERRORS_KEPT = 5
 # Members of the current room named on the status line, at most.
 MAX_STATUS_MEMBERS = 10
+# File transfers shown with a progress bar above the status line, at most.
+MAX_TRANSFERS_SHOWN = 3
+# Characters in a progress bar, between its brackets.
+BAR_WIDTH = 20
 
 PROMPT = "> "
 NAME_PROMPT = "Name: "
@@ -95,6 +100,7 @@ PALETTE: list[tuple[str, str, str]] = [
     ("bar unread", "dark red,bold", "light gray"),
     ("bar left", "dark gray", "light gray"),
     ("room", "bold", "default"),
+    ("transfer", "black", "light cyan"),
     *[(f"sender {i}", colour, "default") for i, colour in enumerate(SENDER_COLOURS)],
 ]
 
@@ -131,6 +137,20 @@ def _visible(text: str) -> str:
         return "\N{REPLACEMENT CHARACTER}"
 
     return _CONTROL.sub(replace, text)
+
+
+def progress_line(progress: Progress, width: int = BAR_WIDTH) -> str:
+    """
+    One transfer as a bar:
+    C{send report.pdf to bob [#########-----------] 45% 1.2 MiB/s 2 s left}.
+    """
+    filled = progress.percent * width // 100
+    bar = "#" * filled + "-" * (width - filled)
+    where = "send" if progress.sending else "receive"
+    peer = ("to " if progress.sending else "from ") + progress.peer
+    pace = progress.pace()
+    line = f"{where} {progress.name} {peer} [{bar}] {progress.percent}%"
+    return _visible(line + (f" {pace}" if pace else ""))
 
 
 def sender_attr(name: str) -> str:
@@ -273,10 +293,12 @@ class TUIView:
         self._bar_text = urwid.Text("", wrap="clip")
         self._bar = urwid.AttrMap(self._bar_text, "status")
         self._edit = urwid.Edit(PROMPT)
-        self._footer = urwid.Pile(
-            [urwid.AttrMap(self._status_text, "status"), self._edit],
-            focus_item=1,
-        )
+        self._status_line = urwid.AttrMap(self._status_text, "status")
+        # Running file transfers, by key, and their bars' line.
+        self._progress: dict[int, Progress] = {}
+        self._transfers_text = urwid.Text("", wrap="clip")
+        self._transfers_line = urwid.AttrMap(self._transfers_text, "transfer")
+        self._footer = urwid.Pile([self._status_line, self._edit], focus_item=1)
         self._frame: _Frame = urwid.Frame(
             self._main.listbox, footer=self._footer, focus_part="footer"
         )
@@ -429,6 +451,37 @@ class TUIView:
             self._was_connected = True
         self._render_status()
         self._changed()
+
+    def progress(self, progress: Progress) -> None:
+        """
+        Show running transfers as progress bars above the status line (the
+        repaint is rate-limited like every other); a finished or failed one
+        goes (the scrollback says how it ended).
+        """
+        if progress.running:
+            self._progress[progress.key] = progress
+        elif self._progress.pop(progress.key, None) is None:
+            return
+        self._render_transfers()
+        self._changed()
+
+    def _render_transfers(self) -> None:
+        widgets = [widget for widget, _ in self._footer.contents]
+        shown = self._transfers_line in widgets
+        if not self._progress:
+            if shown:
+                del self._footer.contents[widgets.index(self._transfers_line)]
+            return
+        running = list(self._progress.values())
+        lines = [progress_line(p) for p in running[:MAX_TRANSFERS_SHOWN]]
+        if len(running) > MAX_TRANSFERS_SHOWN:
+            lines.append(f"... and {len(running) - MAX_TRANSFERS_SHOWN} more")
+        self._transfers_text.set_text("\n".join(lines))
+        if not shown:
+            self._footer.contents.insert(
+                widgets.index(self._status_line),
+                (self._transfers_line, self._footer.options()),
+            )
 
     def finished(self, code: int) -> None:
         """
