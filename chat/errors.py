@@ -9,13 +9,19 @@ ends turn them into wire text.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ChatError(Exception):
     """
     A request that cannot be carried out; C{str(error)} is shown to the user.
+
+    @ivar fields: what a program needs to act on it (say, the C{id} of the
+        file it is about), sent with the error in JSON mode.
     """
 
     code = "error"
+    fields: dict[str, Any] = {}  # noqa: RUF012 -- replaced, never mutated
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else self.code
@@ -237,6 +243,7 @@ class NoSuchFile(ChatError):
 
     def __init__(self, file_id: int | str) -> None:
         super().__init__(f"there is no file {file_id} for you; /file list shows yours.")
+        self.fields = {"id": file_id}
 
 
 class NeedsJSON(ChatError):

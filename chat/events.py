@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(slots=True, eq=False)
@@ -382,6 +383,7 @@ class Error(Event):
 
     code: str
     text: str
+    fields: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True, eq=False)

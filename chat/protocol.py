@@ -362,7 +362,7 @@ class ChatProtocol(LineReceiver):
             name=self.name,
             reason=str(e),
         )
-        self.deliver(Error(self.factory.clock.seconds(), e.code, str(e)))
+        self.deliver(Error(self.factory.clock.seconds(), e.code, str(e), e.fields))
 
     def lineReceived(self, line: bytes) -> None:
         try:

@@ -459,8 +459,8 @@ def _fields(event: Event) -> dict[str, Any]:
                 "operators": list(ops),
                 "count": len(members),
             }
-        case Error(code=code, text=text):
-            return {"code": code, "text": text}
+        case Error(code=code, text=text, fields=fields):
+            return {**fields, "code": code, "text": text}
     raise TypeError(f"no JSON rendering for {event!r}")  # pragma: no cover
 
 

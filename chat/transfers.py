@@ -303,15 +303,19 @@ class Transfers:
                     upload.record.size,
                 )
             )
-            raise BadOffset(
+            error = BadOffset(
                 f"file {file_id}: the server has {upload.received} bytes; "
                 f"send from there (that chunk was discarded)."
             )
+            error.fields = {"id": file_id, "offset": upload.received}
+            raise error
         if upload.received + len(data) > upload.record.size:
-            raise BadOffset(
+            error = BadOffset(
                 f"file {file_id} is {upload.record.size} bytes; that chunk goes "
                 "past its end and was discarded."
             )
+            error.fields = {"id": file_id, "offset": upload.received}
+            raise error
         upload.received += len(data)
         end = upload.received
         upload.writing += 1
@@ -341,6 +345,7 @@ class Transfers:
                 self._now(),
                 "internal",
                 f"file {upload.record.id} could not be written; send it again.",
+                {"id": upload.record.id},
             )
         )
 
@@ -352,10 +357,12 @@ class Transfers:
         )
         if digest != record.sha256:
             await self._d.store.delete_file(record.id)
-            raise ChecksumMismatch(
+            mismatch = ChecksumMismatch(
                 f"{record.name} arrived with SHA-256 {digest}, not the "
                 f"{record.sha256} offered; it was discarded.  Send it again."
             )
+            mismatch.fields = {"id": record.id}
+            raise mismatch
         recipients = self._recipients(record)
         await self._d.store.complete_file(record.id, recipients)
         offer = self._offer_event(record)
@@ -463,7 +470,9 @@ class Transfers:
         self, client: IChatClient, record: FileRecord, offset: int
     ) -> Deferred[None]:
         if offset > record.size:
-            raise BadOffset(f"file {record.id} is {record.size} bytes.")
+            error = BadOffset(f"file {record.id} is {record.size} bytes.")
+            error.fields = {"id": record.id, "offset": record.size}
+            raise error
         length = min(CHUNK_MAX, record.size - offset)
         d = self._io(_read, self._final(record.id), offset, length)
         return d.addCallback(
@@ -473,11 +482,16 @@ class Transfers:
     def _read_failed(self, failure: Any, client: IChatClient, file_id: int) -> None:
         error = failure.value
         if isinstance(error, ChatError):
-            client.deliver(Error(self._now(), error.code, str(error)))
+            client.deliver(Error(self._now(), error.code, str(error), error.fields))
             return
         _log.failure("reading file {id} failed", failure, id=file_id)
         client.deliver(
-            Error(self._now(), "internal", f"file {file_id} could not be read.")
+            Error(
+                self._now(),
+                "internal",
+                f"file {file_id} could not be read.",
+                {"id": file_id},
+            )
         )
 
     def _done(self, client: IChatClient, args: str) -> Deferred[None]:

@@ -442,3 +442,25 @@ class FramingTests(SynchronousTestCase):
             e.get("text") for e in self.events(self.bob_t) if e["type"] == "message"
         ]
         self.assertEqual(texts, ["hello"])
+
+    def test_error_fields(self) -> None:
+        """
+        File errors carry the file's id (and where to go on from) for
+        programs, besides the text.
+        """
+        data = b"0123456789"
+        self.alice.dataReceived(  # type: ignore[attr-defined]
+            f"/file offer bob 10 {digest(data)} n\r\n".encode()
+        )
+        [upload] = self.events(self.alice_t)
+        self.alice.dataReceived(  # type: ignore[attr-defined]
+            f"/file chunk {upload['id']} 4 2\r\n".encode() + b"45"
+        )
+        error = self.events(self.alice_t)[-1]
+        self.assertEqual(
+            (error["code"], error["id"], error["offset"]),
+            ("bad-offset", upload["id"], 0),
+        )
+        self.bob.dataReceived(b"/file get 999 0\r\n")  # type: ignore[attr-defined]
+        [error] = [e for e in self.events(self.bob_t) if e["type"] == "error"]
+        self.assertEqual((error["code"], error["id"]), ("no-such-file", 999))
