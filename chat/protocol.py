@@ -471,13 +471,28 @@ class ChatProtocol(LineReceiver):
         data = event.rendered.get(self._key)
         if data is None:
             data = event.rendered[self._key] = encode(event, self.mode, self.delimiter)
-        if self._paused:
-            self._backlog += len(data)
-            if self._backlog > self.factory.send_queue_limit:
-                if not self._overflowed:
-                    self._overflow()
-                return
+        if self._paused and self._over_limit(len(data)):
+            if not self._overflowed:
+                self._overflow()
+            return
         self.transport.write(data)
+
+    def _over_limit(self, size: int) -> bool:
+        """
+        Whether C{size} more bytes for a paused connection would pass the
+        send-queue limit.  On a socket that is what it holds unsent, beyond
+        the write buffer: a client that reads, but slower than it asks (file
+        chunks), keeps the transport paused for long and must not be taken
+        for one that stopped.  Elsewhere (TLS) it is what was sent since the
+        transport paused.
+        """
+        limit = self.factory.send_queue_limit
+        if self._watched:
+            pending = _pending_output(self.transport)
+            if pending is not None:
+                return pending + size > limit + ChatFactory.OUTPUT_HIGH_WATER
+        self._backlog += size
+        return self._backlog > limit
 
     def set_mode(self, mode: str) -> None:
         if mode not in MODES:

@@ -43,6 +43,11 @@ class SocketTransport(NoDelayTransport):
         self.offset = 0
         self._tempDataLen = 0
 
+    def write(self, data: bytes) -> None:
+        # Nothing is ever sent: it all stays unsent, as for a stuck peer.
+        super().write(data)
+        self._tempDataLen += len(data)
+
 
 class ProtocolTestCase(SynchronousTestCase):
     """
@@ -513,6 +518,22 @@ class SocketFlowControlTests(ProtocolTestCase):
         self.assertTrue(slow_t.disconnected)
         self.assertEqual(len(self.received(fast_t)), 100)
 
+    def test_paused_but_reading(self) -> None:
+        """
+        A paused socket connection that keeps sending what it is given (a
+        client fetching a file faster than one buffer at a time) is not
+        taken for one that stopped reading: only what it holds unsent
+        counts, not everything written since it paused.
+        """
+        slow, slow_t = self.connect_socket("reader")
+        sender, _ = self.connect("sender")
+        slow.pauseProducing()
+        for i in range(200):
+            sender.dataReceived(b"message %d\n" % i)
+            slow_t._tempDataLen = 0  # the peer read it all
+        self.assertFalse(slow_t.disconnected)
+        self.assertEqual(slow_t.value().count(b"sender: message"), 200)
+
     def test_drained_stops_being_producer(self) -> None:
         """
         Once everything is sent and the transport resumed it, the protocol
@@ -523,6 +544,7 @@ class SocketFlowControlTests(ProtocolTestCase):
         self.factory.check_output()
         slow.pauseProducing()
         slow_t.dataBuffer = b""
+        slow_t._tempDataLen = 0
         self.factory.check_output()
         self.assertIs(slow_t.producer, slow, "still paused: stays registered")
         slow.resumeProducing()
