@@ -108,6 +108,15 @@ def rss_kib(pid: int) -> dict[str, int]:
     return out
 
 
+def cpu_s(pid: int) -> float:
+    """
+    CPU seconds (user + system) used by process C{pid} so far.
+    """
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def listener_pid(port: int, parent: int) -> int:
     """
     twistd's pid: the child of C{parent} (or C{parent} itself).
@@ -261,11 +270,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         sender = Conn(port, "sender", json_mode=True)
         receiver = Conn(port, "receiver", json_mode=True)
         log("uploading")
+        cpu0 = cpu_s(pid)
         up_s = upload(sender, source, size, digest, args.up_window)
+        cpu1 = cpu_s(pid)
         log("downloading")
         down_s, got_digest, got_size = download(
             receiver, work / "copy.bin", args.down_window
         )
+        cpu2 = cpu_s(pid)
         during = percentiles(latencies)
         after = rss_kib(pid)
         stop.set()
@@ -281,6 +293,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "download_s": round(down_s, 3),
             "download_mb_per_s": round(size / down_s / 1e6, 1),
             "identical": got_digest == digest and got_size == size,
+            "server_cpu_util_upload": round((cpu1 - cpu0) / up_s, 2),
+            "server_cpu_util_download": round((cpu2 - cpu1) / down_s, 2),
             "server_rss_kib_before": before["VmRSS"],
             "server_hwm_kib_before": before["VmHWM"],
             "server_hwm_kib_after": after["VmHWM"],
