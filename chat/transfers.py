@@ -14,11 +14,12 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO, Final, TypeVar
 
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from chat.commands import fold, is_room
 from chat.errors import (
@@ -74,8 +75,12 @@ class _Upload:
     received: int
     hasher: Any
     handle: BinaryIO | None = None
-    # Chunks handed to the file thread and not yet written.
-    writing: int = 0
+    # Chunks received while a write was under way: the next write takes
+    # them all, so a fast sender costs one thread hand-off per batch.
+    queued: list[bytes] = field(default_factory=list)
+    writing: bool = False
+    # Connections held until what they sent is written.
+    waiters: list[Deferred[None]] = field(default_factory=list)
 
 
 def _open_part(path: str, keep: int) -> BinaryIO:
@@ -85,11 +90,12 @@ def _open_part(path: str, keep: int) -> BinaryIO:
     return handle
 
 
-def _write(upload: _Upload, path: str, data: bytes, end: int) -> None:
+def _write(upload: _Upload, path: str, batch: list[bytes], end: int) -> None:
     if upload.handle is None:
-        upload.handle = _open_part(path, end - len(data))
-    upload.handle.write(data)
-    upload.hasher.update(data)
+        upload.handle = _open_part(path, end - sum(map(len, batch)))
+    for data in batch:
+        upload.handle.write(data)
+        upload.hasher.update(data)
 
 
 def _finish(upload: _Upload, part: str, final: str) -> str:
@@ -317,28 +323,61 @@ class Transfers:
             error.fields = {"id": file_id, "offset": upload.received}
             raise error
         upload.received += len(data)
+        upload.queued.append(data)
+        held: Deferred[None] | None = None
+        if upload.received == upload.record.size or len(upload.queued) >= WRITES_AHEAD:
+            # The last chunk waits for the check; otherwise only a disk that
+            # falls behind holds the connection's input.
+            held = Deferred()
+            upload.waiters.append(held)
+        if not upload.writing:
+            self._flush(client, upload)
+        return held
+
+    def _flush(self, client: IChatClient, upload: _Upload) -> None:
+        """
+        Hand everything queued to the file thread in one go.
+        """
+        batch, upload.queued = upload.queued, []
         end = upload.received
-        upload.writing += 1
-        d = self._io(_write, upload, self._part(file_id), data, end)
-        d.addCallback(lambda _: self._written(client, upload, end))
-        if end < upload.record.size and upload.writing <= WRITES_AHEAD:
-            # Read on while the file thread writes: only a disk that falls
-            # behind holds the connection's input.
-            d.addErrback(self._write_failed, client, upload)
-            return None
-        return d
+        upload.writing = True
+        d = self._io(_write, upload, self._part(upload.record.id), batch, end)
+        d.addCallbacks(
+            self._written,
+            self._write_failed,
+            callbackArgs=(client, upload, end),
+            errbackArgs=(client, upload),
+        )
 
     def _written(
-        self, client: IChatClient, upload: _Upload, end: int
-    ) -> Deferred[None] | None:
-        upload.writing -= 1
+        self, _: object, client: IChatClient, upload: _Upload, end: int
+    ) -> None:
+        upload.writing = False
         client.deliver(FileAck(self._now(), upload.record.id, end))
         if end == upload.record.size:
-            return Deferred.fromCoroutine(self._complete(client, upload))
-        return None
+            done = Deferred.fromCoroutine(self._complete(client, upload))
+            done.addBoth(self._release, upload)
+            return
+        if upload.queued:
+            self._flush(client, upload)
+        self._release(None, upload)
+
+    def _release(self, result: object, upload: _Upload) -> None:
+        """
+        Let the held connection read on; the outcome (a failed check) goes
+        to the last chunk's request, the one that waited for it.
+        """
+        waiters, upload.waiters = upload.waiters, []
+        for waiter in waiters[:-1]:
+            waiter.callback(None)
+        if waiters:
+            waiters[-1].callback(result)  # type: ignore[arg-type]
+        elif isinstance(result, Failure):
+            _log.failure("finishing file {id} failed", result, id=upload.record.id)
 
     def _write_failed(self, failure: Any, client: IChatClient, upload: _Upload) -> None:
         _log.failure("writing file {id} failed", failure, id=upload.record.id)
+        upload.writing = False
         self._uploads.pop(upload.record.id, None)
         client.deliver(
             Error(
@@ -348,6 +387,7 @@ class Transfers:
                 {"id": upload.record.id},
             )
         )
+        self._release(None, upload)
 
     async def _complete(self, client: IChatClient, upload: _Upload) -> None:
         record = upload.record

@@ -12,6 +12,7 @@ import os
 from typing import TypeVar
 
 from twisted.internet.address import IPv4Address
+from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
@@ -464,3 +465,56 @@ class FramingTests(SynchronousTestCase):
         self.bob.dataReceived(b"/file get 999 0\r\n")  # type: ignore[attr-defined]
         [error] = [e for e in self.events(self.bob_t) if e["type"] == "error"]
         self.assertEqual((error["code"], error["id"]), ("no-such-file", 999))
+
+
+class BatchingTests(TransfersTestCase):
+    """
+    With a disk slower than the network, chunks queue up and are written
+    in batches; past a few, the connection's input is held.
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.calls: list[tuple[Deferred[object], object, tuple[object, ...]]] = []
+
+        def manual(f: object, *args: object, **kwargs: object) -> Deferred[object]:
+            d: Deferred[object] = Deferred()
+            self.calls.append((d, f, args))
+            return d
+
+        self.dispatcher.transfers._io = manual
+
+    def run_io(self) -> None:
+        """
+        Carry out the oldest file operation.
+        """
+        d, f, args = self.calls.pop(0)
+        d.callback(f(*args))  # type: ignore[operator]
+
+    def test_batches(self) -> None:
+        data = os.urandom(10 * 1000)
+        self.send(self.alice, f"/file offer bob {len(data)} {digest(data)} batch.bin")
+        self.run_io()  # create the .part file
+        [upload] = of(self.alice.take(), FileUpload)
+        transfers = self.dispatcher.transfers
+        held = []
+        for i in range(10):
+            result = transfers.chunk(
+                self.alice, upload.id, i * 1000, data[i * 1000 : (i + 1) * 1000]
+            )
+            held.append(result)
+        # The first chunk went to the thread alone; the next eight queued
+        # behind it; at the eighth queued the input is held; the tenth is
+        # the last and waits for the check.
+        self.assertEqual([h is None for h in held], [True] * 8 + [False, False])
+        self.assertEqual(len(self.calls), 1)
+        self.run_io()
+        self.assertEqual([e.offset for e in of(self.alice.take(), FileAck)], [1000])
+        self.assertTrue(held[8].called)  # type: ignore[union-attr]
+        self.assertEqual(len(self.calls), 1)  # chunks 2-10 in one write
+        self.run_io()  # the write
+        self.run_io()  # the check
+        self.assertEqual([e.offset for e in of(self.alice.take(), FileAck)], [10000])
+        self.assertIsNone(self.successResultOf(held[9]))  # type: ignore[arg-type]
+        [offer] = of(self.bob.take(), FileOffer)
+        self.assertEqual(offer.size, len(data))
