@@ -374,6 +374,14 @@ class IChatStore(Interface):
         @return: their ids, so that the spool can delete them.
         """
 
+    def drop_guest_recipients() -> Deferred[list[int]]:
+        """
+        At start-up: guests of an earlier run are gone, so forget their
+        offers, and the files nobody is left to fetch.
+
+        @return: the ids of the files forgotten, for the spool.
+        """
+
     def add_history(
         room: str, sender: str, text: str, now: float, kind: str = "message"
     ) -> None:
@@ -934,6 +942,20 @@ def _expire_files(txn: Cursor, oldest: float) -> list[int]:
     return ids
 
 
+def _drop_guest_recipients(txn: Cursor) -> list[int]:
+    txn.execute("BEGIN IMMEDIATE")
+    txn.execute(
+        "DELETE FROM file_recipients WHERE recipient NOT IN (SELECT key FROM accounts)"
+    )
+    txn.execute(
+        "SELECT id FROM files WHERE complete = 1"
+        " AND id NOT IN (SELECT file FROM file_recipients)"
+    )
+    ids = [row[0] for row in txn.fetchall()]
+    txn.executemany("DELETE FROM files WHERE id = ?", [(i,) for i in ids])
+    return ids
+
+
 def _history(txn: Cursor, room: str, limit: int) -> list[HistoryEntry]:
     txn.execute(
         "SELECT id, room, sender, text, time, kind FROM history"
@@ -1257,6 +1279,9 @@ class SQLiteStore:
 
     def expire_files(self, oldest: float) -> Deferred[list[int]]:
         return self._call(_expire_files, oldest)
+
+    def drop_guest_recipients(self) -> Deferred[list[int]]:
+        return self._call(_drop_guest_recipients)
 
     # History.
 
@@ -1632,6 +1657,17 @@ class MemoryStore:
         ids = [i for i, f in sorted(self._files.items()) if f.created < oldest]
         for i in ids:
             del self._files[i]
+        return succeed(ids)
+
+    def drop_guest_recipients(self) -> Deferred[list[int]]:
+        ids = []
+        for i, f in sorted(self._files.items()):
+            kept = tuple(r for r in f.recipients if r in self._accounts)
+            if f.complete and not kept:
+                ids.append(i)
+                del self._files[i]
+            else:
+                self._files[i] = replace(f, recipients=kept)
         return succeed(ids)
 
     def history_since(

@@ -180,11 +180,28 @@ class Transfers:
         self._uploads: dict[int, _Upload] = {}
         # Complete files being fetched: a get needs no store lookup.
         self._complete_files: dict[int, FileRecord] = {}
+        self._stopping = False
         # Guests offered files: they lose the offers when they disconnect.
         self._guest_offers: dict[str, set[int]] = {}
 
     def start(self) -> Deferred[None]:
-        return self._io(os.makedirs, self.spool, exist_ok=True)
+        """
+        Make the spool, and forget what only guests of an earlier run were
+        offered (their names may belong to anyone now).
+        """
+        return Deferred.fromCoroutine(self._start())
+
+    async def _start(self) -> None:
+        await self._io(os.makedirs, self.spool, exist_ok=True)
+        for file_id in await self._d.store.drop_guest_recipients():
+            await self._io(_remove, self._part(file_id), self._final(file_id))
+
+    def stopping(self) -> None:
+        """
+        The server stops and its store closes: connections that close from
+        now on change nothing (the next start drops guests' offers).
+        """
+        self._stopping = True
 
     def _part(self, file_id: int) -> str:
         return os.path.join(self.spool, f"{file_id}.part")
@@ -619,6 +636,8 @@ class Transfers:
         for upload in self._uploads.values():
             if upload.record.sender_key == key and upload.handle is not None:
                 self._io(_close, upload).addErrback(_log_failure, "closing an upload")
+        if self._stopping:
+            return
         for file_id in self._guest_offers.pop(key, set()):
             d = Deferred.fromCoroutine(self._drop_offer(file_id, key))
             d.addErrback(_log_failure, "dropping a guest's offer")

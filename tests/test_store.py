@@ -293,6 +293,25 @@ class StoreTestsMixin(_Base):
         self.assertEqual([r.key for r in await store.load_rooms()], ["#chess"])
         self.assertEqual(await store.history("#go", 10), [])
 
+    async def test_drop_guest_recipients(self) -> None:
+        """
+        At start-up, offers to names nobody registered are forgotten, with
+        the complete files nobody else is to fetch; uploads under way and
+        files for registered users stay.
+        """
+        store = await self.with_account()
+        shared = await store.create_file("al", "al", "#r", "a", 1, "0" * 64, 1.0)
+        guests = await store.create_file("al", "al", "eve", "b", 1, "0" * 64, 1.0)
+        partial = await store.create_file("al", "al", "eve", "c", 1, "0" * 64, 1.0)
+        await store.complete_file(shared.id, ["bob", "eve"])
+        await store.complete_file(guests.id, ["eve"])
+        self.assertEqual(await store.drop_guest_recipients(), [guests.id])
+        kept = await store.get_file(shared.id)
+        assert kept is not None
+        self.assertEqual(kept.recipients, ("bob",))
+        self.assertIsNone(await store.get_file(guests.id))
+        self.assertIsNotNone(await store.get_file(partial.id))
+
     async def test_history_since(self) -> None:
         """
         What a member missed: entries after C{since} up to C{until}, the
