@@ -148,7 +148,11 @@ PHASES: tuple[Phase, ...] = (
     ),
 )
 PHASE_BY_NAME = {p.name: p for p in PHASES}
-SERVERS = ("ref", "txchat")
+SERVERS = ("ref", "txchat", "ngircd", "inspircd")
+DEFAULT_SERVERS = ("ref", "txchat")
+# Started by run.py's own presets (Debian's ngircd and inspircd packages,
+# with the configurations in ../shared/bench/configs), speaking IRC.
+DAEMONS = ("ngircd", "inspircd")
 # txchat is within this fraction of ref on a figure: the issue 2 target.
 TARGET = 0.20
 
@@ -379,15 +383,15 @@ def run_one(
     chatload: Path,
     run_py: Path,
 ) -> dict[str, Any] | None:
+    if server in DAEMONS:
+        # Their configuration files fix their ports (26603, 26604).
+        how = ["--server", server]
+    else:
+        how = ["--server-cmd", cmd, "--port", str(port), "--proto", "line"]
     argv = [
         sys.executable,
         str(run_py),
-        "--server-cmd",
-        cmd,
-        "--port",
-        str(port),
-        "--proto",
-        "line",
+        *how,
         "--label",
         server,
         "--phase",
@@ -458,11 +462,21 @@ def verdict(fig: Figure, ratio: float | None) -> str:
 
 
 def table(records: Sequence[dict[str, Any]]) -> str:
-    rows = [
-        "| figure | unit | ref | txchat | txchat/ref | target ±20 % "
-        "| range ref / txchat | runs | other_procs_cpu_s | other CPU, whole run |",
-        "|---|---|---:|---:|---:|---|---:|---:|---:|---:|",
-    ]
+    """
+    Medians per server, and txchat's ratio to each other server; the
+    issue 2 verdict is against ref.
+    """
+    present = [s for s in SERVERS if any(r.get("server") == s for r in records)]
+    others = [s for s in present if s != "txchat"] if "txchat" in present else []
+    header = ["figure", "unit", *present, *(f"txchat/{o}" for o in others)]
+    align = ["---", "---", *("---:" for _ in present), *("---:" for _ in others)]
+    if "ref" in others:
+        header.append("target ±20 % (ref)")
+        align.append("---")
+    header += ["range " + " / ".join(present), "runs", "other_procs_cpu_s"]
+    header.append("other CPU, whole run")
+    align += ["---:", "---:", "---:", "---:"]
+    rows = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
     for phase in PHASES:
         for fig in phase.figures:
             by_server = {
@@ -471,16 +485,19 @@ def table(records: Sequence[dict[str, Any]]) -> str:
                     for r in records
                     if r.get("bench_phase") == phase.name and r.get("server") == s
                 ]
-                for s in SERVERS
+                for s in present
             }
             if not any(by_server.values()):
                 continue
-            meds = {s: median(r.get(fig.metric) for r in by_server[s]) for s in SERVERS}
+            meds = {s: median(r.get(fig.metric) for r in by_server[s]) for s in present}
             spread = " / ".join(
-                value_range(r.get(fig.metric) for r in by_server[s]) for s in SERVERS
+                value_range(r.get(fig.metric) for r in by_server[s]) for s in present
             )
-            ref, tx = meds["ref"], meds["txchat"]
-            ratio = tx / ref if ref and tx is not None else None
+            tx = meds.get("txchat")
+            ratios = {
+                o: (tx / meds[o] if meds[o] and tx is not None else None)
+                for o in others
+            }
             better = "higher" if fig.higher_is_better else "**lower**"
             runs_all = [r for rs in by_server.values() for r in rs]
             window = max(
@@ -497,15 +514,17 @@ def table(records: Sequence[dict[str, Any]]) -> str:
             bad = sum(
                 1 for rs in by_server.values() for r in rs if r.get("exit") not in (0,)
             )
-            runs = "/".join(str(len(by_server[s])) for s in SERVERS)
+            runs = "/".join(str(len(by_server[s])) for s in present)
             if bad:
                 runs += f" ({bad} failed)"
-            rows.append(
-                f"| {fig.title} | {fig.unit}, {better} is better | {fmt(ref)} "
-                f"| {fmt(tx)} | {'–' if ratio is None else f'{ratio:.3f}'} "
-                f"| {verdict(fig, ratio)} | {spread} | {runs} | {fmt(window)} s "
-                f"| {'–' if whole is None else f'{whole:.0%}'} of a CPU |"
-            )
+            cells = [f"{fig.title}", f"{fig.unit}, {better} is better"]
+            cells += [fmt(meds[s]) for s in present]
+            cells += ["–" if ratios[o] is None else f"{ratios[o]:.3f}" for o in others]
+            if "ref" in others:
+                cells.append(verdict(fig, ratios["ref"]))
+            cells += [spread, runs, f"{fmt(window)} s"]
+            cells.append(f"{'–' if whole is None else f'{whole:.0%}'} of a CPU")
+            rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
 
@@ -574,7 +593,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="smoke run: small fixed counts, conn 1000 (figures not comparable)",
     )
     ap.add_argument(
-        "--servers", default=",".join(SERVERS), help="subset of: %(default)s"
+        "--servers",
+        default=",".join(DEFAULT_SERVERS),
+        help=f"comma-separated, of: {', '.join(SERVERS)} (default: %(default)s; "
+        "ngircd and inspircd need Debian's packages of those names)",
     )
     ap.add_argument("--target-s", type=float, default=7.0, help="length of auto runs")
     ap.add_argument("--timeout", type=float, default=60.0, help="chatload hard limit")
@@ -649,6 +671,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_id = time.strftime("%Y%m%dT%H%M%S")
     logdir = Path(tempfile.mkdtemp(prefix="txchat-bench-"))
     ports = dict(zip(SERVERS, pick_ports(len(SERVERS), args.first_port), strict=True))
+    for daemon in DAEMONS:
+        if daemon in args.server_list and not Path(f"/usr/sbin/{daemon}").exists():
+            raise SystemExit(f"/usr/sbin/{daemon} missing: apt-get install {daemon}")
     common = {
         "bench": "issue2",
         "bench_run_id": run_id,
