@@ -124,6 +124,9 @@ class ChatProtocol(LineReceiver):
     _abort_call: IDelayedCall | None = None
     _resume_call: IDelayedCall | None = None
     _unread = b""
+    # Output gathered during this reactor turn, written once at its end
+    # (None: the factory does not coalesce, every delivery is a write).
+    _out: list[bytes] | None = None
     # Bytes of a file chunk still to read after its /file chunk line.
     _raw_left = 0
     _raw_header = (0, 0)
@@ -150,6 +153,8 @@ class ChatProtocol(LineReceiver):
             self.factory.watch(self)
         if self.factory.log_limiter.allow():
             _log.info("connection from {peer}", peer=_describe(transport.getPeer()))
+        if self.factory.coalesce:
+            self._out = []
         transport.write(_GREETING_BYTES)
 
     def dataReceived(self, data: bytes) -> None:
@@ -405,6 +410,8 @@ class ChatProtocol(LineReceiver):
         self._abort_call = self._resume_call = None
         self._buffer = self._unread = b""
         self._raw_parts, self._raw_left = [], 0
+        if self._out is not None:
+            self._out = []
         self._lost = True
         self._held = None
         if self._watched:
@@ -475,7 +482,21 @@ class ChatProtocol(LineReceiver):
             if not self._overflowed:
                 self._overflow()
             return
+        out = self._out
+        if out:
+            # Broadcasts wait for the end of the turn: keep the order.
+            out.append(data)
+            return
         self.transport.write(data)
+
+    def _write_out(self) -> None:
+        """
+        Write what this turn gathered, in one piece.
+        """
+        out = self._out
+        if out:
+            self._out = []
+            self.transport.write(out[0] if len(out) == 1 else b"".join(out))
 
     def _over_limit(self, size: int) -> bool:
         """
@@ -501,6 +522,7 @@ class ChatProtocol(LineReceiver):
         self.deliver(ModeChanged(self.factory.clock.seconds(), mode))
 
     def disconnect(self) -> None:
+        self._write_out()
         self.transport.loseConnection()
         if self._abort_call is None:
             # TLS waits for the peer's close_notify; do not wait forever.
@@ -574,7 +596,13 @@ def fan_out(event: Event, clients: Iterable[IChatClient], sender: IChatClient) -
             data = rendered.get(key)
             if data is None:
                 data = rendered[key] = encode(event, client.mode, client.delimiter)
-            client.transport.write(data)
+            out = client._out
+            if out is None:
+                client.transport.write(data)
+            else:
+                if not out:
+                    client.factory.gathering(client)
+                out.append(data)
         else:
             client.deliver(event)
 
@@ -606,7 +634,13 @@ class ChatFactory(ServerFactory[ChatProtocol]):
         room_announce_limit: int = 200,
         spool: str = "chat-spool",
         file_io: IO = inline_io,
+        coalesce: bool = False,
     ) -> None:
+        """
+        @param coalesce: gather each connection's broadcasts during a
+            reactor turn and write them at its end, one write per
+            connection per turn instead of one per message.
+        """
         if clock is None:
             from twisted.internet import reactor
 
@@ -634,12 +668,35 @@ class ChatFactory(ServerFactory[ChatProtocol]):
         self._watched: set[ChatProtocol] = set()
         self._output_check = LoopingCall(self.check_output)
         self._output_check.clock = clock
+        self.coalesce = coalesce
+        self._gathered: list[ChatProtocol] = []
+        self._write_call: IDelayedCall | None = None
 
     def startFactory(self) -> None:
         if not self._output_check.running:
             self._output_check.start(self.OUTPUT_CHECK_INTERVAL, now=False)
 
+    def gathering(self, protocol: ChatProtocol) -> None:
+        """
+        C{protocol} has output waiting for the end of the turn.
+        """
+        self._gathered.append(protocol)
+        if self._write_call is None:
+            self._write_call = self.clock.callLater(0, self.write_gathered)
+
+    def write_gathered(self) -> None:
+        """
+        The end of the turn: write every connection's gathered output.
+        """
+        self._write_call = None
+        gathered, self._gathered = self._gathered, []
+        for protocol in gathered:
+            protocol._write_out()
+
     def stopFactory(self) -> None:
+        if self._write_call is not None and self._write_call.active():
+            self._write_call.cancel()
+            self.write_gathered()
         self.log_limiter.stop()
         if self._output_check.running:
             self._output_check.stop()

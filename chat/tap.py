@@ -326,6 +326,7 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> ChatSe
         room_announce_limit=options["room-announce-limit"],
         spool=spool,
         file_io=file_io,
+        coalesce=True,
     )
     parent = ChatService(factory, reactor)
     ThreadPoolService(passwords).setServiceParent(parent)

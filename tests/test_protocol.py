@@ -664,3 +664,79 @@ class FanOutTests(ProtocolTestCase):
         first, _ = self.connect("first")
         second, _ = self.connect("second")
         self.assertIs(first._key, second._key)
+
+
+class CountingTransport(NoDelayTransport):
+    """
+    A L{StringTransport} that counts writes.
+    """
+
+    writes = 0
+
+    def write(self, data: bytes) -> None:
+        self.writes += 1
+        super().write(data)
+
+
+class CoalescingTests(ProtocolTestCase):
+    """
+    With C{coalesce}, a connection's broadcasts of one reactor turn go out
+    in one write at its end, in order with everything else it is sent.
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.factory = ChatFactory(
+            clock=self.clock, max_line_length=64, send_queue_limit=1000, coalesce=True
+        )
+
+    def connect_counting(self, name: str) -> tuple[ChatProtocol, CountingTransport]:
+        protocol = self.factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 1))
+        transport = CountingTransport()
+        protocol.makeConnection(transport)
+        protocol.dataReceived(name.encode() + b"\n")
+        self.clock.advance(0)
+        transport.clear()
+        transport.writes = 0
+        return protocol, transport
+
+    def test_one_write_per_turn(self) -> None:
+        reader, reader_t = self.connect_counting("reader")
+        a, _ = self.connect("a")
+        b, _ = self.connect("b")
+        self.clock.advance(0)
+        reader_t.clear()
+        reader_t.writes = 0
+        for sender in (a, b, a):
+            sender.dataReceived(b"hi\n")
+        self.assertEqual(reader_t.value(), b"")
+        self.clock.advance(0)
+        self.assertEqual(self.received(reader_t), ["a: hi", "b: hi", "a: hi"])
+        self.assertEqual(reader_t.writes, 1)
+
+    def test_order_with_direct_deliveries(self) -> None:
+        """
+        A private message after a gathered broadcast comes after it.
+        """
+        reader, reader_t = self.connect_counting("reader")
+        a, _ = self.connect("a")
+        self.clock.advance(0)
+        reader_t.clear()
+        a.dataReceived(b"to all\nreader*just you\n")
+        self.clock.advance(0)
+        self.assertEqual(
+            self.received(reader_t), ["a: to all", "[private] a: just you"]
+        )
+
+    def test_disconnect_writes_first(self) -> None:
+        """
+        What was gathered goes out before the connection closes.
+        """
+        reader, reader_t = self.connect_counting("reader")
+        a, _ = self.connect("a")
+        self.clock.advance(0)
+        reader_t.clear()
+        a.dataReceived(b"last words\n")
+        reader.dataReceived(b"/quit\n")
+        self.assertEqual(self.received(reader_t), ["a: last words", "* Goodbye!"])
+        self.assertTrue(reader_t.disconnecting)
