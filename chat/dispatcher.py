@@ -61,12 +61,12 @@ from chat.transfers import IO, Transfers, inline_io
 # Module level: a Logger class attribute builds a new Logger on every access.
 _log: Final = Logger(namespace="chat.dispatcher.Dispatcher")
 _Handler = Callable[[IChatClient, str], "Deferred[None] | None"]
-# Deliver one event to many clients, skipping one (the sender).
-FanOut = Callable[[Event, Iterable[IChatClient], IChatClient], None]
+# Deliver one event to many clients, skipping the sender (None: nobody).
+FanOut = Callable[[Event, Iterable[IChatClient], IChatClient | None], None]
 
 
 def deliver_each(
-    event: Event, clients: Iterable[IChatClient], sender: IChatClient
+    event: Event, clients: Iterable[IChatClient], sender: IChatClient | None
 ) -> None:
     """
     The plain fan-out: L{IChatClient.deliver} to every client but C{sender}.

@@ -581,7 +581,9 @@ class ChatProtocol(LineReceiver):
         self.transport.abortConnection()  # type: ignore[attr-defined]
 
 
-def fan_out(event: Event, clients: Iterable[IChatClient], sender: IChatClient) -> None:
+def fan_out(
+    event: Event, clients: Iterable[IChatClient], sender: IChatClient | None
+) -> None:
     """
     Broadcast C{event}: L{ChatProtocol.deliver} inlined for line-protocol
     clients (the hot path of a broadcast, once per recipient), plain

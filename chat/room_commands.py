@@ -10,7 +10,7 @@ registry, store, clock and fan-out, and raises L{ChatError}s the same way.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Final, ParamSpec, cast
+from typing import TYPE_CHECKING, Final, ParamSpec
 
 from twisted.internet.defer import Deferred, gatherResults, succeed
 from twisted.logger import Logger
@@ -122,14 +122,11 @@ class RoomCommands:
             raise NotInRoom(room.name)
         return room
 
-    def _tell(self, room: Room, event: Event, also: IChatClient | None = None) -> None:
+    def _tell(self, room: Room, event: Event) -> None:
         """
         Deliver C{event} to every member online.
         """
-        # fan_out skips its third argument; nobody is skipped here.
-        self._d.fan_out(event, room.clients(), cast(IChatClient, _NOBODY))
-        if also is not None and also not in room.online:
-            also.deliver(event)
+        self._d.fan_out(event, room.clients(), None)
 
     def _registered(self, key: str) -> bool:
         return key in self._d.accounts
@@ -225,11 +222,7 @@ class RoomCommands:
         """
         if not text:
             raise BadUsage("empty message; usage: #room*TEXT or /say #room TEXT")
-        room = self.rooms.get(name)
-        if room is None:
-            raise NoSuchRoom(name)
-        if client not in room.online:
-            raise NotInRoom(room.name)
+        room = self._member_room(client, name)
         now = self._d.clock.seconds()
         self._d.fan_out(
             RoomMessage(now, room.name, sender, text), room.clients(), client
@@ -639,12 +632,3 @@ class RoomCommands:
                 room.registered[key],
             )
         self._tell(room, RoomOp(self._now(), room.name, shown, str(client.name), op))
-
-
-class _Nobody:
-    """
-    A sender that is no client, for deliveries that skip nobody.
-    """
-
-
-_NOBODY: Final = _Nobody()
