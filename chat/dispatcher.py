@@ -24,6 +24,7 @@ from chat.errors import (
     NoSuchAccount,
     NoSuchUser,
     NotJoined,
+    StoreFailed,
     Throttled,
     UnknownCommand,
     WrongPassword,
@@ -239,6 +240,16 @@ class Dispatcher:
         d.addErrback(lambda f: _log.failure("deleting expired files failed", f))
         return d
 
+    def stopping(self) -> Deferred[None]:
+        """
+        The service stops and the store closes next, before the remaining
+        connections drop: record what must outlive them now (what online
+        members have seen) and let their later departures write nothing;
+        what guests leave behind is cleared at the next start.
+        """
+        self.transfers.stopping()
+        return self.rooms.stopping()
+
     # Entry points for front ends.
 
     def dispatch(self, client: IChatClient, line: str) -> Deferred[None] | None:
@@ -341,7 +352,7 @@ class Dispatcher:
                 )
                 # Back to the start: the next line is a name again.
                 now = self._clock.seconds()
-                client.deliver(Error(now, e.code, str(e)))
+                client.deliver(Error.refusing(now, e))
                 client.deliver(Prompt(now, "name"))
 
     async def _admitted(self, client: IChatClient, name: str, key: str | None) -> None:
@@ -408,11 +419,12 @@ class Dispatcher:
         except Exception:
             _log.failure("catching {name} up failed", name=welcome.name)
             events.append(
-                Error(
+                Error.refusing(
                     self._clock.seconds(),
-                    "store-failed",
-                    "history and stored messages could not be read; stored "
-                    "messages are kept for your next login.",
+                    StoreFailed(
+                        "history and stored messages could not be read; stored "
+                        "messages are kept for your next login."
+                    ),
                 )
             )
         client.release(events)

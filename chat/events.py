@@ -16,6 +16,8 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
+from chat.errors import ChatError
+
 
 @dataclass(slots=True, eq=False)
 class Event:
@@ -384,6 +386,13 @@ class Error(Event):
     code: str
     text: str
     fields: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def refusing(cls, now: float, error: ChatError) -> Error:
+        """
+        The event that tells a client its request raised C{error}.
+        """
+        return cls(now, error.code, str(error), error.fields)
 
 
 @dataclass(slots=True, eq=False)

@@ -367,7 +367,7 @@ class ChatProtocol(LineReceiver):
             name=self.name,
             reason=str(e),
         )
-        self.deliver(Error(self.factory.clock.seconds(), e.code, str(e), e.fields))
+        self.deliver(Error.refusing(self.factory.clock.seconds(), e))
 
     def lineReceived(self, line: bytes) -> None:
         try:

@@ -272,8 +272,7 @@ class ChatService(MultiService):
         ]
         d = DeferredList(stops)
         dispatcher = self.factory.dispatcher
-        d.addCallback(lambda _: dispatcher.transfers.stopping())
-        d.addCallback(lambda _: dispatcher.rooms.stopping())
+        d.addCallback(lambda _: dispatcher.stopping())
         return d.addCallback(lambda _: dispatcher.store.close())
 
 

@@ -539,7 +539,7 @@ class Transfers:
     def _read_failed(self, failure: Any, client: IChatClient, file_id: int) -> None:
         error = failure.value
         if isinstance(error, ChatError):
-            client.deliver(Error(self._now(), error.code, str(error), error.fields))
+            client.deliver(Error.refusing(self._now(), error))
             return
         _log.failure("reading file {id} failed", failure, id=file_id)
         client.deliver(
