@@ -39,7 +39,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-from run_bench import HOST, RESULTS, free_port_like, git_state, log, machine_info
+from run_bench import (
+    HOST,
+    append_record,
+    free_port_like,
+    git_state,
+    keep_or_remove,
+    log,
+    machine_info,
+    results_file,
+    stop_server,
+    twistd_argv,
+    wait_listening,
+)
 
 CHUNK = 64 * 1024
 
@@ -115,16 +127,6 @@ def cpu_s(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def listener_pid(port: int, parent: int) -> int:
-    """
-    twistd's pid: the child of C{parent} (or C{parent} itself).
-    """
-    out = subprocess.run(
-        ["pgrep", "-P", str(parent)], capture_output=True, text=True, check=False
-    ).stdout.split()
-    return int(out[0]) if out else parent
 
 
 def chat_latency(port: int, stop: threading.Event, out: list[float]) -> None:
@@ -223,36 +225,26 @@ def percentiles(values: list[float]) -> dict[str, float]:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="txchat-files-"))
     port = free_port_like(args.port)
-    twistd = args.venv / "twistd"
-    argv = [
-        str(twistd),
-        "--nodaemon",
-        "--pidfile=",
-        f"--logfile={work / 'txchat.log'}",
-        "chat",
-        "--listen",
-        f"tcp:{port}:interface={HOST}",
+    argv = twistd_argv(
+        args.venv,
+        port,
+        work,
         "--database",
         str(work / "chat.sqlite3"),
         "--max-file-size",
         str(args.mib + 1),
-    ]
+        backlog=None,
+    )
     env = dict(os.environ)
     if args.txchat_pythonpath:
         env["PYTHONPATH"] = str(args.txchat_pythonpath)
     log("server:", shlex.join(argv))
     server = subprocess.Popen(argv, cwd=work, env=env)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection((HOST, port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("server did not start") from None
-                time.sleep(0.1)
-        pid = listener_pid(port, server.pid)
+        problem = wait_listening(server, port)
+        if problem is not None:
+            raise RuntimeError(problem)
+        pid = server.pid
         source = work / "payload.bin"
         log(f"making a {args.mib} MiB file")
         digest = make_file(source, args.mib)
@@ -306,18 +298,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         receiver.sock.close()
         return result
     finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        if not args.keep:
-            for f in work.rglob("*"):
-                if f.is_file():
-                    f.unlink()
-            for d in sorted(work.rglob("*"), reverse=True):
-                d.rmdir()
-            work.rmdir()
+        stop_server(server, timeout=10)
+        keep_or_remove(work, args.keep, "work directory")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -334,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--txchat-pythonpath", type=Path)
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     args = ap.parse_args(argv)
-    out = RESULTS / f"{time.strftime('%Y-%m-%d')}-files.jsonl"
+    out = results_file("files")
     run_id = time.strftime("%Y%m%dT%H%M%S")
     ok = True
     for k in range(args.repeat):
@@ -345,8 +327,7 @@ def main(argv: list[str] | None = None) -> int:
             bench_git=git_state(),
             bench_machine=machine_info(),
         )
-        with out.open("a") as f:
-            f.write(json.dumps(result) + "\n")
+        append_record(out, result)
         ok &= bool(result["identical"])
         print(json.dumps(result, indent=1))
     return 0 if ok else 3

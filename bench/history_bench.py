@@ -27,11 +27,9 @@ C{bench/results/<date>-history.jsonl}.
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
+import shutil
 import sqlite3
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,19 +38,21 @@ from pathlib import Path
 from typing import Any
 
 from run_bench import (
-    HOST,
-    RESULTS,
     TXCHAT_EXTRA,
+    append_record,
+    call_run_py,
     ensure_chatload,
     fmt,
     free_port_like,
     git_state,
+    load_run,
     log,
-    machine_busy_s,
     machine_info,
-    own_tree_cpu_s,
+    median,
     pick_ports,
     raise_nofile,
+    results_file,
+    twistd_argv,
 )
 
 # fanout N S M: N users, the last S send M broadcasts each.  Few receivers
@@ -143,17 +143,7 @@ def store_part(
 
 
 def server_cmd(venv: Path, port: int, workdir: Path, variant: str) -> str:
-    argv = [
-        str(venv / "twistd"),
-        "--nodaemon",
-        "--pidfile=",
-        f"--logfile={workdir / 'txchat.log'}",
-        "chat",
-        "--listen",
-        f"tcp:{port}:interface={HOST}:backlog=1024",
-        "--database",
-        str(workdir / "chat.sqlite3"),
-    ]
+    argv = twistd_argv(venv, port, workdir, "--database", str(workdir / "chat.sqlite3"))
     if variant == "no-history":
         argv.append("--no-history")
     return shlex.join(argv)
@@ -169,44 +159,28 @@ def server_run(
     chatload: Path,
 ) -> dict[str, Any] | None:
     workdir = Path(tempfile.mkdtemp(prefix="txchat-hist-"))
-    argv = [
-        sys.executable,
-        str(args.shared_bench / "run.py"),
-        "--server-cmd",
-        server_cmd(args.venv, port, workdir, variant),
-        "--port",
-        str(port),
-        "--proto",
-        "line",
-        "--label",
-        variant,
-        "--phase",
-        words,
-        "--timeout",
-        str(args.timeout),
-        "--chatload",
-        str(chatload),
-        "--",
-        *TXCHAT_EXTRA,
-    ]
     log(f"--- {variant}: {words}")
-    busy0, own0, t0 = machine_busy_s(), own_tree_cpu_s(), time.monotonic()
-    proc = subprocess.run(argv, stdout=subprocess.PIPE, text=True, check=False)
-    busy1, own1, t1 = machine_busy_s(), own_tree_cpu_s(), time.monotonic()
-    records = [
-        json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")
-    ]
-    if not records:
-        log(f"!!! {variant} {words}: run.py rc={proc.returncode}, no result")
+    run = call_run_py(
+        args.shared_bench / "run.py",
+        server_cmd=server_cmd(args.venv, port, workdir, variant),
+        port=port,
+        label=variant,
+        phase_words=words,
+        timeout=args.timeout,
+        chatload=chatload,
+        extra=TXCHAT_EXTRA,
+    )
+    if not run.records:
+        log(f"!!! {variant} {words}: run.py rc={run.rc}, no result")
         return None
-    record: dict[str, Any] = records[-1]
+    record: dict[str, Any] = run.records[-1]
     record.update(
         part="server",
         variant=variant,
         bench_phase=phase,
-        bench_run_py_rc=proc.returncode,
-        bench_other_cpu_s=round((busy1 - busy0) - (own1 - own0), 3),
-        bench_wall_s=round(t1 - t0, 3),
+        bench_run_py_rc=run.rc,
+        bench_other_cpu_s=run.other_cpu_s,
+        bench_wall_s=run.wall_s,
     )
     sent = record.get("senders", 0) * record.get("msgs_per_sender", 0)
     record["broadcasts_sent"] = sent
@@ -219,18 +193,11 @@ def server_run(
         record["history_complete"] = rows == sent
         if rows != sent:
             log(f"!!! {rows} history rows for {sent} broadcasts")
-    for f in workdir.iterdir():
-        f.unlink()
-    workdir.rmdir()
+    shutil.rmtree(workdir, ignore_errors=True)
     return record
 
 
 # ------------------------------------------------------------------ report
-
-
-def median(values: Sequence[Any]) -> float | None:
-    nums = [v for v in values if isinstance(v, int | float)]
-    return statistics.median(nums) if nums else None
 
 
 def table(records: Sequence[dict[str, Any]]) -> str:
@@ -283,9 +250,7 @@ def table(records: Sequence[dict[str, Any]]) -> str:
 
 
 def report(path: Path, run_id: str | None) -> int:
-    records = [json.loads(line) for line in path.read_text().splitlines() if line]
-    wanted = run_id or records[-1]["bench_run_id"]
-    chosen = [r for r in records if r.get("bench_run_id") == wanted]
+    wanted, chosen = load_run(path, run_id, "history_bench.py")
     print(f"run {wanted}: {len(chosen)} results from {path}\n")
     print(table(chosen))
     return 0
@@ -319,9 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.report:
         return report(args.report, args.run_id)
     run_id = time.strftime("%Y%m%dT%H%M%S")
-    day = time.strftime("%Y-%m-%d")
-    out = args.out or RESULTS / f"{day}-history{'-quick' if args.quick else ''}.jsonl"
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = results_file("history", args.quick, args.out)
     common = {
         "bench": "history",
         "bench_run_id": run_id,
@@ -334,8 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     def keep(record: dict[str, Any]) -> None:
         record.update(common)
         records.append(record)
-        with out.open("a") as f:
-            f.write(json.dumps(record) + "\n")
+        append_record(out, record)
 
     failed = False
     if args.part in ("store", "both"):

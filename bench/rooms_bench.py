@@ -42,7 +42,6 @@ import resource
 import selectors
 import shlex
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -56,19 +55,28 @@ from typing import Any
 
 from run_bench import (
     HOST,
-    RESULTS,
     TXCHAT_EXTRA,
+    append_record,
+    call_run_py,
+    chat_env,
     ensure_chatload,
     fixed_phase,
     fmt,
     git_state,
     installed_chat,
+    keep_or_remove,
+    load_run,
     log,
     machine_busy_s,
     machine_info,
+    median,
     own_tree_cpu_s,
     port_free,
     raise_nofile,
+    results_file,
+    stop_server,
+    twistd_argv,
+    wait_listening,
 )
 
 BENCH = Path(__file__).resolve().parent
@@ -127,25 +135,8 @@ def free_port(port: int) -> int:
 
 
 def server_argv(args: argparse.Namespace, port: int, workdir: Path) -> list[str]:
-    return [
-        str(args.venv / "twistd"),
-        "--nodaemon",
-        "--pidfile=",
-        f"--logfile={workdir / 'txchat.log'}",
-        "chat",
-        "--listen",
-        f"tcp:{port}:interface={HOST}:backlog=1024",
-        "--database",
-        str(workdir / "chat.sqlite3"),
-    ]
-
-
-def server_env(args: argparse.Namespace) -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("PYTHONPATH", None)
-    if args.txchat_pythonpath is not None:
-        env["PYTHONPATH"] = str(args.txchat_pythonpath)
-    return env
+    database = str(workdir / "chat.sqlite3")
+    return twistd_argv(args.venv, port, workdir, "--database", database)
 
 
 def log_problems(workdir: Path) -> dict[str, Any]:
@@ -194,11 +185,6 @@ def self_cpu_s() -> float:
     return own.ru_utime + own.ru_stime
 
 
-def median(values: Sequence[Any]) -> float | None:
-    nums = [v for v in values if isinstance(v, int | float)]
-    return statistics.median(nums) if nums else None
-
-
 # ------------------------------------------------------------------ part fanout
 
 
@@ -221,45 +207,24 @@ def fanout_run(
     extra = list(TXCHAT_EXTRA)
     if variant == "room":
         extra += room_opts("#bench")
-    cmd = [
-        sys.executable,
-        str(args.shared_bench / "run.py"),
-        "--server-cmd",
-        shlex.join(argv),
-        "--port",
-        str(port),
-        "--proto",
-        "line",
-        "--label",
-        variant,
-        "--phase",
-        words,
-        "--timeout",
-        str(args.timeout),
-        "--target-s",
-        str(args.target_s),
-        "--chatload",
-        str(chatload),
-        "--",
-        *extra,
-        *args.chatload_opts,
-    ]
     log(f"--- fanout, {variant}: {words}")
-    busy0, own0, t0 = machine_busy_s(), own_tree_cpu_s(), time.monotonic()
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=False)
-    busy1, own1, t1 = machine_busy_s(), own_tree_cpu_s(), time.monotonic()
-    records = [
-        json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")
-    ]
-    final = [r for r in records if not r.get("pilot")]
+    run = call_run_py(
+        args.shared_bench / "run.py",
+        server_cmd=shlex.join(argv),
+        port=port,
+        label=variant,
+        phase_words=words,
+        timeout=args.timeout,
+        chatload=chatload,
+        target_s=args.target_s,
+        extra=[*extra, *args.chatload_opts],
+    )
+    final = run.final
     problems = log_problems(workdir)
     keep = args.keep_logs or not final or final[-1].get("exit") != 0
-    if keep:
-        log(f"server log kept in {workdir}")
-    else:
-        shutil.rmtree(workdir, ignore_errors=True)
+    keep_or_remove(workdir, keep, "server log")
     if not final:
-        log(f"!!! fanout {variant} {words}: run.py rc={proc.returncode}, no result")
+        log(f"!!! fanout {variant} {words}: run.py rc={run.rc}, no result")
         return None
     record: dict[str, Any] = final[-1]
     record.update(problems)
@@ -267,10 +232,10 @@ def fanout_run(
         part="fanout",
         variant=variant,
         room_size=record.get("clients"),
-        bench_pilots=len(records) - len(final),
-        bench_run_py_rc=proc.returncode,
-        bench_other_cpu_s=round((busy1 - busy0) - (own1 - own0), 3),
-        bench_wall_s=round(t1 - t0, 3),
+        bench_pilots=len(run.records) - len(final),
+        bench_run_py_rc=run.rc,
+        bench_other_cpu_s=run.other_cpu_s,
+        bench_wall_s=run.wall_s,
     )
     if keep:
         record["server_workdir"] = str(workdir)
@@ -286,49 +251,30 @@ class Server:
     """
 
     def __init__(self, args: argparse.Namespace, port: int, workdir: Path) -> None:
-        self.port = port
-        self.workdir = workdir
-        self.argv = server_argv(args, port, workdir)
-        self.cmd = shlex.join(self.argv)
+        argv = server_argv(args, port, workdir)
+        self.cmd = shlex.join(argv)
         if args.txchat_pythonpath is not None:
             self.cmd = f"PYTHONPATH={shlex.quote(str(args.txchat_pythonpath))} "
-            self.cmd += shlex.join(self.argv)
+            self.cmd += shlex.join(argv)
         self._out = (workdir / "twistd.out").open("wb")
         self.proc = subprocess.Popen(
-            self.argv,
+            argv,
             stdin=subprocess.DEVNULL,
             stdout=self._out,
             stderr=subprocess.STDOUT,
-            env=server_env(args),
+            env=chat_env(args.txchat_pythonpath),
             cwd=workdir,
         )
         self.pid = self.proc.pid
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                self.stop()
-                raise RuntimeError(
-                    f"server exited rc={self.proc.returncode}; see {workdir}"
-                )
-            with socket.socket() as s:
-                s.settimeout(0.5)
-                if s.connect_ex((HOST, port)) == 0:
-                    return
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"server did not listen on {port} within 30 s")
+        problem = wait_listening(self.proc, port)
+        if problem is not None:
+            self.stop()
+            raise RuntimeError(f"{problem}; see {workdir}")
 
     def stop(self) -> int | None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                log(f"!!! server {self.pid} ignored SIGTERM for 15 s: SIGKILL")
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        rc = stop_server(self.proc)
         self._out.close()
-        return self.proc.returncode
+        return rc
 
 
 class Lines:
@@ -698,11 +644,10 @@ def rooms_run(
         record["bench_other_cpu_s"] = round((busy_b - busy_a) - (own_b - own_a), 3)
         record["bench_wall_s"] = round(t_b - t_a, 3)
         record.update(log_problems(workdir))
-        if args.keep_logs or record.get("exit") != 0:
+        keep = args.keep_logs or record.get("exit") != 0
+        if keep:
             record["server_workdir"] = str(workdir)
-            log(f"server log and chatload stderr kept in {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        keep_or_remove(workdir, keep, "server log and chatload stderr")
     return record
 
 
@@ -872,14 +817,8 @@ def print_tables(records: Sequence[dict[str, Any]]) -> None:
 
 
 def report(path: Path, run_id: str | None) -> int:
-    records = [json.loads(line) for line in path.read_text().splitlines() if line]
-    ids = [r.get("bench_run_id") for r in records if r.get("bench_run_id")]
-    if not ids:
-        raise SystemExit(f"{path}: no rooms_bench.py records")
-    wanted = run_id or ids[-1]
-    chosen = [
-        r for r in records if r.get("bench_run_id") == wanted and not r.get("pilot")
-    ]
+    wanted, chosen = load_run(path, run_id, "rooms_bench.py")
+    chosen = [r for r in chosen if not r.get("pilot")]
     git = chosen[0].get("bench_git", {})
     print(
         f"run {wanted}: {len(chosen)} results from {path}; txchat "
@@ -969,9 +908,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log(f"warning: fd limit {nofile}; 1000-member rooms need ~2100 fds")
 
     run_id = time.strftime("%Y%m%dT%H%M%S")
-    day = time.strftime("%Y-%m-%d")
-    out = args.out or RESULTS / f"{day}-rooms{'-quick' if args.quick else ''}.jsonl"
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = results_file("rooms", args.quick, args.out)
     common = {
         "bench": "rooms",
         "bench_run_id": run_id,
@@ -1000,8 +937,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         record["bench_repeat"] = k
         records.append(record)
         failed |= record.get("exit") != 0
-        with out.open("a") as f:
-            f.write(json.dumps(record) + "\n")
+        append_record(out, record)
 
     if "fanout" in args.part_list:
         words = {
@@ -1075,8 +1011,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             log(f"calibrated: {msgs} messages per sender")
             for p in pilots:
                 p.update(common)
-                with out.open("a") as f:
-                    f.write(json.dumps(p) + "\n")
+                append_record(out, p)
         for k in range(args.repeat):
             order = variants if k % 2 == 0 else variants[::-1]
             for variant, users, rooms in order:

@@ -35,6 +35,7 @@ import platform
 import resource
 import shlex
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -250,19 +251,94 @@ def server_cmd(
             str(port),
         ]
     else:
-        argv = [
-            str(venv / "twistd"),
-            "--nodaemon",
-            "--pidfile=",
-            f"--logfile={logdir / 'txchat.log'}",
-            "chat",
-            "--listen",
-            f"tcp:{port}:interface={HOST}:backlog=1024",
-        ]
+        argv = twistd_argv(venv, port, logdir)
         if pythonpath is not None:
             # try a working copy of chat/ without installing it
             argv = ["env", f"PYTHONPATH={pythonpath}", *argv]
     return shlex.join(argv)
+
+
+def twistd_argv(
+    venv: Path,
+    port: int,
+    workdir: Path,
+    *options: str,
+    backlog: int | None = 1024,
+) -> list[str]:
+    """
+    C{twistd chat} as users start it, in the foreground, logging to
+    C{workdir/txchat.log}, listening on C{HOST:port}; C{options} for chat.
+    """
+    listen = f"tcp:{port}:interface={HOST}"
+    if backlog is not None:
+        listen += f":backlog={backlog}"
+    return [
+        str(venv / "twistd"),
+        "--nodaemon",
+        "--pidfile=",
+        f"--logfile={workdir / 'txchat.log'}",
+        "chat",
+        "--listen",
+        listen,
+        *options,
+    ]
+
+
+def chat_env(pythonpath: Path | None) -> dict[str, str]:
+    """
+    This environment, with C{chat} imported from C{pythonpath} if given,
+    else from the installed copy.
+    """
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    if pythonpath is not None:
+        env["PYTHONPATH"] = str(pythonpath)
+    return env
+
+
+def wait_listening(
+    proc: subprocess.Popen[Any], port: int, timeout: float = 30
+) -> str | None:
+    """
+    Wait until something listens on C{HOST:port}: C{None}, or what went
+    wrong (C{proc} exited, or C{timeout} seconds passed).
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return f"server exited rc={proc.returncode}"
+        with socket.socket() as s:
+            s.settimeout(0.5)
+            if s.connect_ex((HOST, port)) == 0:
+                return None
+        time.sleep(0.1)
+    return f"server did not listen on {port} within {timeout:g} s"
+
+
+def stop_server(proc: subprocess.Popen[Any], timeout: float = 15) -> int | None:
+    """
+    SIGTERM, SIGKILL if it is still there C{timeout} seconds later; its
+    exit status.
+    """
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            log(f"!!! server {proc.pid} ignored SIGTERM for {timeout:g} s: SIGKILL")
+            proc.kill()
+            proc.wait(timeout=10)
+    return proc.returncode
+
+
+def keep_or_remove(workdir: Path, keep: bool, what: str) -> None:
+    """
+    Log where C{workdir} (holding C{what}) stays, or remove it.
+    """
+    if keep:
+        log(f"{what} kept in {workdir}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 # ------------------------------------------------------------------ CPU noise
@@ -314,17 +390,13 @@ def installed_chat(venv: Path, pythonpath: Path | None) -> dict[str, Any]:
     Where twistd will import C{chat} from, and which of the repository's
     C{chat/*.py} differ from that copy (an install older than the tree).
     """
-    env = dict(os.environ)
-    env.pop("PYTHONPATH", None)
-    if pythonpath is not None:
-        env["PYTHONPATH"] = str(pythonpath)
     out = subprocess.run(
         [str(venv / "python"), "-c", "import chat; print(chat.__file__)"],
         capture_output=True,
         text=True,
         check=False,
         cwd="/",
-        env=env,
+        env=chat_env(pythonpath),
     )
     if out.returncode != 0:
         return {"path": None, "error": out.stderr.strip()[-300:]}
@@ -373,6 +445,81 @@ def fixed_phase(record: dict[str, Any]) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class RunPyCall:
+    """
+    What one run.py call printed, and the CPU-noise figures around it.
+    """
+
+    rc: int
+    records: list[dict[str, Any]]
+    wall_s: float
+    # CPU used by processes outside this benchmark over the whole run.py
+    # call (pilots, server start, logins, measurement): the noise figure for
+    # conn, whose SYNC window (run.py's other_procs_cpu_s) is empty.
+    other_cpu_s: float
+
+    @property
+    def final(self) -> list[dict[str, Any]]:
+        """
+        The records that are not pilots.
+        """
+        return [r for r in self.records if not r.get("pilot")]
+
+
+def call_run_py(
+    run_py: Path,
+    *,
+    server_cmd: str = "",
+    port: int = 0,
+    preset: str | None = None,
+    label: str,
+    phase_words: str,
+    timeout: float,
+    chatload: Path,
+    target_s: float | None = None,
+    extra: Sequence[str] = (),
+) -> RunPyCall:
+    """
+    One run of the shared run.py: C{server_cmd} on C{port} speaking "line",
+    or run.py's own C{preset} server; one chatload phase; C{extra} chatload
+    options.
+    """
+    if preset is not None:
+        how = ["--server", preset]
+    else:
+        how = ["--server-cmd", server_cmd, "--port", str(port), "--proto", "line"]
+    argv = [
+        sys.executable,
+        str(run_py),
+        *how,
+        "--label",
+        label,
+        "--phase",
+        phase_words,
+        "--timeout",
+        str(timeout),
+    ]
+    if target_s is not None:
+        argv += ["--target-s", str(target_s)]
+    argv += ["--chatload", str(chatload)]
+    if extra:
+        argv += ["--", *extra]
+    busy0, own0, t0 = machine_busy_s(), own_tree_cpu_s(), time.monotonic()
+    proc = subprocess.run(argv, stdout=subprocess.PIPE, text=True, check=False)
+    busy1, own1, t1 = machine_busy_s(), own_tree_cpu_s(), time.monotonic()
+    return RunPyCall(
+        rc=proc.returncode,
+        records=[
+            json.loads(line)
+            for line in proc.stdout.splitlines()
+            if line.startswith("{")
+        ],
+        wall_s=round(t1 - t0, 3),
+        other_cpu_s=round((busy1 - busy0) - (own1 - own0), 3),
+    )
+
+
 def run_one(
     args: argparse.Namespace,
     *,
@@ -383,54 +530,67 @@ def run_one(
     chatload: Path,
     run_py: Path,
 ) -> dict[str, Any] | None:
-    if server in DAEMONS:
-        # Their configuration files fix their ports (26603, 26604).
-        how = ["--server", server]
-    else:
-        how = ["--server-cmd", cmd, "--port", str(port), "--proto", "line"]
-    argv = [
-        sys.executable,
-        str(run_py),
-        *how,
-        "--label",
-        server,
-        "--phase",
-        phase_words,
-        "--timeout",
-        str(args.timeout),
-        "--target-s",
-        str(args.target_s),
-        "--chatload",
-        str(chatload),
-    ]
-    extra = TXCHAT_EXTRA if server == "txchat" else []
-    if extra or args.chatload_opts:
-        argv += ["--", *extra, *args.chatload_opts]
     log(f"--- {server}: {phase_words}")
-    busy0, own0, t0 = machine_busy_s(), own_tree_cpu_s(), time.monotonic()
-    proc = subprocess.run(argv, stdout=subprocess.PIPE, text=True, check=False)
-    busy1, own1, t1 = machine_busy_s(), own_tree_cpu_s(), time.monotonic()
-    records = [
-        json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")
-    ]
-    final = [r for r in records if not r.get("pilot")]
+    extra = TXCHAT_EXTRA if server == "txchat" else []
+    run = call_run_py(
+        run_py,
+        server_cmd=cmd,
+        port=port,
+        # Their configuration files fix their ports (26603, 26604).
+        preset=server if server in DAEMONS else None,
+        label=server,
+        phase_words=phase_words,
+        timeout=args.timeout,
+        chatload=chatload,
+        target_s=args.target_s,
+        extra=[*extra, *args.chatload_opts],
+    )
+    final = run.final
     if not final:
-        log(f"!!! {server} {phase_words}: run.py rc={proc.returncode}, no result")
+        log(f"!!! {server} {phase_words}: run.py rc={run.rc}, no result")
         return None
     record: dict[str, Any] = final[-1]
-    record["bench_run_py_rc"] = proc.returncode
-    record["bench_pilots"] = len(records) - len(final)
-    record["bench_wall_s"] = round(t1 - t0, 3)
-    # CPU used by processes outside this benchmark over the whole run.py call
-    # (pilots, server start, logins, measurement): the noise figure for conn,
-    # whose SYNC window (run.py's other_procs_cpu_s) is empty.
-    record["bench_other_cpu_s"] = round((busy1 - busy0) - (own1 - own0), 3)
+    record["bench_run_py_rc"] = run.rc
+    record["bench_pilots"] = len(run.records) - len(final)
+    record["bench_wall_s"] = run.wall_s
+    record["bench_other_cpu_s"] = run.other_cpu_s
     return record
 
 
 def median(values: Iterable[object]) -> float | None:
     vals = [v for v in values if isinstance(v, int | float)]
     return statistics.median(vals) if vals else None
+
+
+def results_file(name: str, quick: bool = False, out: Path | None = None) -> Path:
+    """
+    C{out}, or by default C{bench/results/<date>-<name>[-quick].jsonl}; its
+    directory made.
+    """
+    day = time.strftime("%Y-%m-%d")
+    path = out or RESULTS / f"{day}-{name}{'-quick' if quick else ''}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def append_record(path: Path, record: dict[str, Any]) -> None:
+    with path.open("a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def load_run(
+    path: Path, run_id: str | None, script: str
+) -> tuple[str, list[dict[str, Any]]]:
+    """
+    The records of run C{run_id} (default: the last run) in C{path}, a
+    results file of C{script}.
+    """
+    records = [json.loads(line) for line in path.read_text().splitlines() if line]
+    ids = [r.get("bench_run_id") for r in records if r.get("bench_run_id")]
+    if not ids:
+        raise SystemExit(f"{path}: no {script} records")
+    wanted = run_id or ids[-1]
+    return wanted, [r for r in records if r.get("bench_run_id") == wanted]
 
 
 # ------------------------------------------------------------------ table
@@ -555,12 +715,7 @@ def details(records: Sequence[dict[str, Any]]) -> str:
 
 
 def report(path: Path, run_id: str | None) -> int:
-    records = [json.loads(line) for line in path.read_text().splitlines() if line]
-    ids = [r.get("bench_run_id") for r in records if r.get("bench_run_id")]
-    if not ids:
-        raise SystemExit(f"{path}: no run_bench.py records")
-    wanted = run_id or ids[-1]
-    chosen = [r for r in records if r.get("bench_run_id") == wanted]
+    wanted, chosen = load_run(path, run_id, "run_bench.py")
     git = chosen[0].get("bench_git", {})
     mach = chosen[0].get("bench_machine", {})
     print(
@@ -665,9 +820,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if nofile < 10100 and "conn" in args.phase_list and not args.quick:
         log(f"warning: fd limit {nofile}; conn 10000 needs ~10100 fds per process")
 
-    day = time.strftime("%Y-%m-%d")
-    out = args.out or RESULTS / f"{day}-issue2{'-quick' if args.quick else ''}.jsonl"
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = results_file("issue2", args.quick, args.out)
     run_id = time.strftime("%Y%m%dT%H%M%S")
     logdir = Path(tempfile.mkdtemp(prefix="txchat-bench-"))
     ports = dict(zip(SERVERS, pick_ports(len(SERVERS), args.first_port), strict=True))
@@ -726,14 +879,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     record["bench_phase_words"] = phase_words[server, name]
                     record["bench_repeat"] = k
                     failed |= record.get("exit") != 0
-                    with out.open("a") as f:
-                        f.write(json.dumps(record) + "\n")
+                    append_record(out, record)
                     records.append(record)
     finally:
-        if args.keep_logs:
-            log(f"txchat log kept in {logdir}")
-        else:
-            shutil.rmtree(logdir, ignore_errors=True)
+        keep_or_remove(logdir, args.keep_logs, "txchat log")
 
     git = common["bench_git"]
     mach = common["bench_machine"]
