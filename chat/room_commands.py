@@ -412,20 +412,17 @@ class RoomCommands:
         """
         for room in list(self.rooms.rooms_of_account(key)):
             self.rooms.remove_account(room, key)
-            if room.is_owner(key):
-                room.owner_registered = False
-                if client not in room.online:
-                    room.owner = None
-            room.invited.discard(key)
             if client not in room.online:
                 room.operators.discard(key)
-            self._forget_if_abandoned(room)
-        for room in self.rooms:
+        # Ownership and invitations have no index by name: a scan, for
+        # something as rare as giving a name up.
+        for room in list(self.rooms):
+            room.invited.discard(key)
             if room.is_owner(key) and room.owner_registered:
                 room.owner_registered = False
                 if client not in room.online:
                     room.owner = None
-                self._forget_if_abandoned(room)
+            self._forget_if_abandoned(room)
 
     # Looking around.
 

@@ -161,6 +161,9 @@ class MembershipTests(RoomsTestCase):
             )
         self.send(self.bob, "#chess*still here?")
         self.assertEqual(self.errors(self.bob.take()), ["not-in-room"])
+        self.assertEqual(self.alice.take(), [])
+        self.send(self.alice, "#chess*anyone?")
+        self.assertEqual(self.bob.take(), [])
         self.send(self.alice, "/part #chess")
         self.alice.take()
         self.assertIsNone(self.dispatcher.rooms.rooms.get("#chess"))
@@ -180,6 +183,9 @@ class MembershipTests(RoomsTestCase):
         self.assertEqual(
             [(e.name, e.reason) for e in left], [("bob", "connection closed")]
         )
+        self.bob.take()
+        self.send(self.alice, "#chess*gone?")
+        self.assertEqual(self.bob.take(), [])
         bob = self.guest("bob")
         self.send(bob, "#chess*back")
         self.assertEqual(self.errors(bob.take()), ["not-in-room"])
@@ -293,6 +299,12 @@ class ModerationTests(RoomsTestCase):
             )
         self.send(self.bob, "#chess*hey")
         self.assertEqual(self.errors(self.bob.take()), ["not-in-room"])
+        self.assertEqual(self.alice.take(), [])
+        self.send(self.alice, "#chess*without bob")
+        self.assertEqual(self.bob.take(), [])
+        self.assertEqual(
+            [e.text for e in of(self.carol.take(), RoomMessage)], ["without bob"]
+        )
         self.send(self.carol, "/kick alice #chess")
         self.send(self.carol, "/kick bob #chess")
         self.assertEqual(
@@ -370,7 +382,12 @@ class BigRoomTests(RoomsTestCase):
         (a join costs one reply); kicks still are.
         """
         self.dispatcher.rooms.announce_limit = 2
-        self.in_room(self.alice, self.bob)
+        self.in_room(self.alice)
+        self.send(self.bob, "/join #chess")
+        [joined] = self.alice.take()
+        assert isinstance(joined, RoomJoined)
+        self.assertEqual(joined.name, "bob")
+        self.bob.take()
         self.send(self.carol, "/join #chess")
         self.assertEqual(self.alice.take(), [])
         self.assertEqual(len(self.carol.take()), 1)
@@ -490,6 +507,24 @@ class RegisteredMemberTests(RoomsTestCase):
         self.dispatcher.leave(dave, "quit")
         self.assertNotIn("dave", self.room().registered)
         self.assertEqual(list(self.room().online.values()), ["alice"])
+
+    def test_unregister_drops_invitations(self) -> None:
+        """
+        An invitation of a registered name that never joined goes with the
+        name: a guest who takes it later is not invited.
+        """
+        dave = self.guest("dave")
+        self.send(dave, "/register sesame1")
+        self.in_room(self.alice)
+        self.send(self.alice, "/mode #chess +i")
+        self.send(self.alice, "/invite dave #chess")
+        self.assertEqual(self.room().invited, {"dave"})
+        self.send(dave, "/unregister sesame1")
+        self.dispatcher.leave(dave, "quit")
+        self.assertEqual(self.room().invited, set())
+        dave = self.guest("dave")
+        self.send(dave, "/join #chess")
+        self.assertEqual(self.errors(dave.take()), ["invite-only"])
 
     def test_restart(self) -> None:
         """
