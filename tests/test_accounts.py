@@ -240,9 +240,15 @@ class LoginTests(AccountsTestCase):
         self.registered("alice")
         guest = FakeClient()
         self.send(guest, "alice")
+        [prompt] = guest.take()
+        assert isinstance(prompt, Prompt)
+        self.assertEqual((prompt.what, prompt.name), ("password", "alice"))
+        self.assertIsNone(guest.name)
         self.assertNotIn("alice", [c.name for c in self.registry])
         self.send(guest, "/quit")
         self.assertTrue(guest.disconnected)
+        self.assertIsNone(guest.name)
+        self.assertEqual(len(self.registry), 0)
 
     def test_throttled_per_name(self) -> None:
         """
@@ -273,6 +279,9 @@ class LoginTests(AccountsTestCase):
             FakeClient(peer="203.0.113.9"),
             "user0",
         )
+        other, events = self.log_in("user1", peer="198.51.100.7")
+        self.assertIsInstance(events[0], Welcome)
+        self.assertEqual(other.name, "user1")
         self.clock.advance(61)
         _, events = self.log_in("user0", peer="203.0.113.9")
         self.assertIsInstance(events[0], Welcome)
@@ -328,7 +337,30 @@ class OfflineTests(AccountsTestCase):
             self.send(alice, f"bob*m{i}")
         events = alice.take()
         self.assertEqual(self.errors(events), [QueueFull.code])
-        self.assertEqual(len([e for e in events if isinstance(e, Queued)]), 3)
+        self.assertEqual([type(e) for e in events], [Queued, Queued, Queued, Error])
+        _, events = self.log_in("bob")
+        self.assertEqual(
+            [e.text for e in events if isinstance(e, Stored)], ["m0", "m1", "m2"]
+        )
+
+    def test_age_limit(self) -> None:
+        """
+        A stored message older than the age limit is not handed over, and
+        no longer counts against the recipient's queue.
+        """
+        self.registered("bob")
+        alice = self.guest("alice")
+        for i in range(3):
+            self.send(alice, f"bob*old{i}")
+        self.clock.advance(Limits().offline_age / 2)
+        self.send(alice, "bob*too many")
+        self.assertEqual(self.errors(alice.take()), [QueueFull.code])
+        self.clock.advance(Limits().offline_age / 2 + 1)
+        self.send(alice, "bob*new")
+        self.assertEqual([type(e) for e in alice.take()], [Queued])
+        _, events = self.log_in("bob")
+        self.assertEqual([e.text for e in events if isinstance(e, Stored)], ["new"])
+        self.assertEqual(cast(StoredEnd, events[-1]).count, 1)
 
     def test_text_mode_confirmed_later(self) -> None:
         """

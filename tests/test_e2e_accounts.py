@@ -77,15 +77,17 @@ class AccountTests(TestCase):
         server = await start_server(self)
         await register(self, server.tcp_port, "alice")
         client = await ask_for(self, server.tcp_port, "alice")
+        answers = []
         for _ in range(5):
             client.send_line("guess-123")
             self.assertIn("wrong password", await client.next_line())
             await client.expect("name")
             client.send_line("alice")
-            line = await client.expect(
-                lambda line: line == "Password:" or "ERROR" in line
+            answers.append(
+                await client.expect(lambda line: line == "Password:" or "ERROR" in line)
             )
-        self.assertIn("too many wrong passwords", line)
+        self.assertEqual(answers[:4], ["Password:"] * 4)
+        self.assertIn("too many wrong passwords", answers[4])
 
     async def test_offline_messages_survive_kill(self) -> None:
         """
@@ -135,6 +137,10 @@ class AccountTests(TestCase):
             await bob.expect('"prompt":"password"')
             bob.send_line(PASSWORD)
             await bob.expect('"type":"stored-end"')
+            after_mode = bob.lines[
+                next(i for i, line in enumerate(bob.lines) if '"type":"mode"' in line) :
+            ]
+            self.assertEqual([line for line in after_mode if line[:1] != "{"], [])
             events = [json.loads(line) for line in bob.lines if line.startswith("{")]
             return bob, [e for e in events if e.get("stored")]
 

@@ -6,6 +6,7 @@ with L{StringTransport} and L{Clock} (no sockets, no reactor).
 from __future__ import annotations
 
 import json
+from typing import cast
 
 from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
@@ -14,10 +15,13 @@ from twisted.logger import globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
+from chat.dispatcher import Limits
 from chat.events import Message
+from chat.passwords import PasswordHasher
 from chat.protocol import LINES_PER_TURN, ChatFactory, ChatProtocol
 from chat.registry import IChatClient
-from tests.fakes import FakeClient
+from chat.store import MemoryStore
+from tests.fakes import FakeClient, FakeHasher
 
 
 class NoDelayTransport(StringTransport):
@@ -399,6 +403,58 @@ class RenderingTests(ProtocolTestCase):
         alice.dataReceived(b"/mode text\n")
         bob.dataReceived(b"back\n")
         self.assertEqual(self.received(alice_t)[-1], "bob: back")
+
+
+class JSONLoginTests(ProtocolTestCase):
+    """
+    C{/mode json} before the name: the login exchange is JSON too.
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.store = MemoryStore()
+        self.factory = ChatFactory(
+            clock=self.clock,
+            store=self.store,
+            hasher=cast(PasswordHasher, FakeHasher()),
+            limits=Limits(),
+        )
+
+    def test_login_exchange_as_json(self) -> None:
+        """
+        A registered user who asks for JSON before giving its name gets the
+        name and password prompts, the welcome, its stored messages and
+        their count as JSON objects, and nothing as text.
+        """
+        bob, _ = self.connect("bob")
+        bob.dataReceived(b"/register sesame1\n/quit\n")
+        alice, alice_t = self.connect("alice")
+        alice.dataReceived(b"bob*while you were out\n")
+        self.assertIn("stored", self.received(alice_t)[-1])
+
+        bob, bob_t = self.connect()
+        bob.dataReceived(b"/mode json\n")
+        bob.dataReceived(b"bob\n")
+        bob.dataReceived(b"sesame1\n")
+        lines = self.received(bob_t)
+        events = [json.loads(line) for line in lines]
+        self.assertEqual(
+            [(e["type"], e.get("prompt")) for e in events],
+            [
+                ("mode", None),
+                ("prompt", "name"),
+                ("prompt", "password"),
+                ("welcome", None),
+                ("private", None),
+                ("stored-end", None),
+            ],
+        )
+        stored = events[4]
+        self.assertEqual(
+            (stored["from"], stored["text"], stored["stored"]),
+            ("alice", "while you were out", True),
+        )
+        self.assertEqual(events[5]["count"], 1)
 
 
 class FlowControlTests(ProtocolTestCase):

@@ -494,6 +494,65 @@ class SQLiteStoreTests(StoreTestsMixin, TestCase):
         store.add_history("", "alice", "new table", 4.0)
         self.assertEqual(len(await store.history("", 10)), 1)
 
+    async def test_upgrade_from_every_version(self) -> None:
+        """
+        A database at any older schema version is upgraded to the newest
+        when opened, keeps its accounts (and, from the version that has
+        them, its rooms), and can then store files.
+        """
+        for version in range(1, SCHEMA_VERSION):
+            self.path = self.mktemp()
+            connection = sqlite3.connect(self.path)
+            migrate(connection.cursor(), upto=version)
+            connection.execute(
+                "INSERT INTO accounts (key, name, password_hash, created)"
+                " VALUES ('bob', 'Bob', 'hash', 1.0)"
+            )
+            has_rooms = any(
+                "CREATE TABLE rooms" in statement
+                for step in MIGRATIONS[:version]
+                for statement in step
+            )
+            if has_rooms:
+                connection.execute(
+                    "INSERT INTO rooms (key, name, owner, topic, invite_only,"
+                    " created) VALUES ('#chess', '#Chess', 'bob', 'club', 1, 2.0)"
+                )
+                connection.execute(
+                    "INSERT INTO room_members (room, member, operator, seen)"
+                    " VALUES ('#chess', 'bob', 0, 3.0)"
+                )
+            connection.commit()
+            connection.close()
+            self.assertEqual(user_version(self.path), version)
+
+            store = SQLiteStore(self.path, clock=self.clock)
+            await store.start()
+            try:
+                self.assertEqual(user_version(self.path), SCHEMA_VERSION)
+                self.assertEqual(
+                    await store.get_account("bob"),
+                    Account("bob", "Bob", "hash", 1.0),
+                )
+                rooms = await store.load_rooms()
+                if has_rooms:
+                    [room] = rooms
+                    self.assertEqual(
+                        (room.key, room.owner, room.topic, room.invite_only),
+                        ("#chess", "bob", "club", True),
+                    )
+                    self.assertEqual(room.members, {"bob": (False, 3.0)})
+                else:
+                    self.assertEqual(rooms, [])
+                record = await store.create_file(
+                    "bob", "Bob", "alice", "f.txt", 1, "0" * 64, 4.0
+                )
+                fetched = await store.get_file(record.id)
+                assert fetched is not None
+                self.assertEqual((fetched.name, fetched.size), ("f.txt", 1))
+            finally:
+                await store.close()
+
     def test_migrate(self) -> None:
         """
         L{migrate} applies only the missing steps and reports the version.

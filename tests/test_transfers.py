@@ -183,6 +183,9 @@ class UploadTests(TransfersTestCase):
             self.errors(self.alice.take()),
             ["quota-exceeded", "no-such-user", "not-in-room", "usage", "usage"],
         )
+        self.offer(b"y" * 50)
+        self.send(self.alice, f"/file offer bob 1 {digest(b'z')} one-more")
+        self.assertEqual(self.errors(self.alice.take()), ["quota-exceeded"])
         carol = self.guest("carol")
         self.send(carol, f"/file offer bob 1 {digest(b'')} f")
         self.assertEqual(self.errors(carol.take()), ["needs-json"])
@@ -275,10 +278,14 @@ class DeliveryTests(TransfersTestCase):
         """
         file_id = self.upload(b"no thanks")
         self.alice.take()
+        spool = self.dispatcher.transfers.spool
+        self.assertEqual(os.listdir(spool), [str(file_id)])
         self.send(self.bob, f"/file decline {file_id}")
         [done] = of(self.alice.take(), FileDone)
         self.assertTrue(done.declined)
-        self.assertEqual(os.listdir(self.dispatcher.transfers.spool), [])
+        self.assertEqual(os.listdir(spool), [])
+        self.send(self.bob, f"/file get {file_id} 0")
+        self.assertEqual(self.errors(self.bob.take()), ["no-such-file"])
 
     def test_room(self) -> None:
         """
@@ -301,9 +308,11 @@ class DeliveryTests(TransfersTestCase):
         A guest who disconnects loses its offers; the file goes when nobody
         is left to fetch it.
         """
-        self.upload(b"bye")
+        file_id = self.upload(b"bye")
+        spool = self.dispatcher.transfers.spool
+        self.assertEqual(os.listdir(spool), [str(file_id)])
         self.dispatcher.leave(self.bob, "quit")
-        self.assertEqual(os.listdir(self.dispatcher.transfers.spool), [])
+        self.assertEqual(os.listdir(spool), [])
 
     def test_text_mode_notice(self) -> None:
         """
@@ -326,10 +335,15 @@ class DeliveryTests(TransfersTestCase):
         """
         Files past their age are deleted from the store and the spool.
         """
-        self.upload(b"old")
-        self.clock.advance(self.dispatcher.transfers.max_age + 1)
+        file_id = self.upload(b"old")
+        spool = self.dispatcher.transfers.spool
+        max_age = self.dispatcher.transfers.max_age
+        self.clock.advance(max_age - 1)
         self.successResultOf(self.dispatcher.expire_stored())
-        self.assertEqual(os.listdir(self.dispatcher.transfers.spool), [])
+        self.assertEqual(os.listdir(spool), [str(file_id)])
+        self.clock.advance(2)
+        self.successResultOf(self.dispatcher.expire_stored())
+        self.assertEqual(os.listdir(spool), [])
         self.send(self.bob, "/file list")
         [listing] = of(self.bob.take(), FileList)
         self.assertEqual(listing.offers, ())
