@@ -72,10 +72,8 @@ class Threads:
     def __init__(self, hold: bool = False) -> None:
         self.hold = hold
         self.held: list[tuple[Callable[[], Any], Deferred[Any]]] = []
-        self.calls = 0
 
     def __call__(self, work: Callable[[], _T], /) -> Deferred[_T]:
-        self.calls += 1
         d: Deferred[_T] = Deferred()
         self.held.append((work, d))
         if not self.hold:
@@ -219,22 +217,6 @@ class FilesTestCase(SessionTestCase):
             "file-upload", id=ident, offset=0, name="report.pdf", size=len(data)
         )
         return frames(transport)
-
-    def ack_all(self, transport: FakeTransport, data: bytes, ident: int = 7) -> bytes:
-        """
-        Acknowledge every chunk the client sends until it sends none.
-
-        @return: the bytes received, in order.
-        """
-        received = b""
-        sent = frames(transport)
-        while chunks_of(sent):
-            for chunk_id, offset, part in chunks_of(sent):
-                self.assertEqual((chunk_id, offset), (ident, len(received)))
-                received += part
-                transport.receive_event("file-ack", id=ident, offset=len(received))
-            sent = frames(transport)
-        return received
 
     def serve_gets(
         self,

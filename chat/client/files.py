@@ -420,7 +420,7 @@ class _Transfer:
 
 class Upload(_Transfer):
     """
-    A file being offered and sent.
+    A file being offered and sent (to L{peer}: a name or a room).
 
     @ivar next_offset: the next byte to send.
     @ivar server_offset: the most bytes the server said it has, on this
@@ -435,7 +435,6 @@ class Upload(_Transfer):
     def __init__(self, key: int, path: str, target: str) -> None:
         super().__init__(key, os.path.basename(path) or path, target, 0)
         self.path = path
-        self.target = target
         self.sha256: str | None = None
         self.state = HASHING
         self.next_offset = 0
@@ -665,7 +664,7 @@ class Transfers:
         upload.state = OFFERING
         self._barrier(lambda: self._armed.append(upload))
         self._wire.send(
-            f"/file offer {upload.target} {upload.size} {upload.sha256} {upload.name}"
+            f"/file offer {upload.peer} {upload.size} {upload.sha256} {upload.name}"
         )
 
     def accept(self, ident: int, directory: str | None = None) -> None:
@@ -845,7 +844,7 @@ class Transfers:
         ident = _int(event.get("id"))
         if event["type"] == "error" or ident is None:
             text = event.get("text") or "refused"
-            self._fail(upload, f"cannot send {upload.name} to {upload.target}: {text}")
+            self._fail(upload, f"cannot send {upload.name} to {upload.peer}: {text}")
             return
         upload.ident = ident
         if upload.state != OFFERING:
@@ -1181,10 +1180,7 @@ class Transfers:
         """
         if transfer.state in (DONE, FAILED):
             return
-        if transfer.ident is not None:
-            self._cancelled.add(transfer.ident)
-            if isinstance(transfer, Download) and transfer.outstanding:
-                self._unwanted[transfer.ident] = transfer.outstanding
+        self._ignore_answers(transfer)
         transfer.state = FAILED
         self.view.error(f"ERROR: {why}")
         self._drop(transfer)
@@ -1208,12 +1204,19 @@ class Transfers:
         Stop a download here (C{/cancel}, C{/decline}): its partial copy is
         deleted, and the chunks already asked for are read and dropped.
         """
-        assert download.ident is not None
-        self._cancelled.add(download.ident)
-        if download.outstanding:
-            self._unwanted[download.ident] = download.outstanding
+        self._ignore_answers(download)
         self._drop(download)
         self._remove_part(download)
+
+    def _ignore_answers(self, transfer: _Transfer) -> None:
+        """
+        Late answers for C{transfer} are dropped, and the chunks its
+        outstanding gets bring are read and dropped.
+        """
+        if transfer.ident is not None:
+            self._cancelled.add(transfer.ident)
+            if isinstance(transfer, Download) and transfer.outstanding:
+                self._unwanted[transfer.ident] = transfer.outstanding
 
     def _remove_part(self, download: Download) -> None:
         download.close()

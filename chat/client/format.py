@@ -272,16 +272,12 @@ def plain(event: dict[str, Any]) -> str | None:
     if isinstance(kind, str) and kind.startswith("file-"):
         return _file_event(event)
     match kind:
-        case "message" | "action" if event.get("room"):
+        case "message" | "action":
             return _said(event)
-        case "message":
-            return f"{sender}: {text}"
         case "private" if event.get("stored"):
             return f"[stored, sent {_at(event, '%Y-%m-%d %H:%M')}] {_said(event)}"
         case "private":
             return f"[private] {sender}: {text}"
-        case "action":
-            return f"* {sender} {text}"
         case "queued":
             return f"* {event.get('to')} is offline; your message was stored for them"
         case "account" if event.get("action") in _ACCOUNT:
@@ -297,9 +293,7 @@ def plain(event: dict[str, Any]) -> str | None:
         case "join":
             return f"* {event.get('name')} joined"
         case "leave":
-            reason = event.get("reason")
-            suffix = f" ({reason})" if reason else ""
-            return f"* {event.get('name')} left{suffix}"
+            return f"* {event.get('name')} left{_reason(event)}"
         case "welcome":
             users = event.get("users") or []
             count = event.get("count", len(users))

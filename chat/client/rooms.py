@@ -14,17 +14,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-# The server's own naming rules: one definition for both ends.
-from chat.commands import fold, is_room
+# The server's own naming rules and parser: one definition for both ends.
+from chat.commands import RoomSay, fold, parse
 
 
 def room_line(line: str) -> tuple[str, str] | None:
     """
     The room and text of C{#room*TEXT}, or C{None} for any other line.
     """
-    target, star, text = line.partition("*")
-    if star and is_room(target):
-        return target, text
+    command = parse(line)
+    if isinstance(command, RoomSay):
+        return command.room, command.text
     return None
 
 

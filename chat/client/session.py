@@ -34,8 +34,8 @@ from zope.interface import implementer
 
 from chat.client import cipher
 from chat.client.files import MAX_RAW, Progress, ThreadRunner, Transfers
-from chat.client.rooms import Rooms, room_line
-from chat.commands import Say, Slash, Whisper, fold, is_room, parse
+from chat.client.rooms import Rooms
+from chat.commands import RoomSay, Say, Slash, Whisper, fold, is_room, parse
 
 # Lines typed while not joined wait for the (re)join, up to this many.
 MAX_PENDING = 10_000
@@ -138,14 +138,11 @@ class Said:
 def classify(line: str) -> Said | None:
     """
     Classify a typed line with the server's own parser; C{None} for
-    commands that are not messages.  Room messages (C{#room*TEXT},
-    C{/say #room TEXT}) are recognised here, whatever the parser makes of
-    them.
+    commands that are not messages.
     """
-    in_room = room_line(line)
-    if in_room is not None:
-        return Said("message", in_room[1], room=in_room[0])
     command = parse(line)
+    if isinstance(command, RoomSay):
+        return Said("message", command.text, room=command.room)
     if isinstance(command, Whisper):
         return Said("private", command.text, command.target)
     if isinstance(command, Say):
@@ -679,8 +676,7 @@ class ClientSession:
         The user's answer to L{IClientView.ask_password}; also remembered
         (in memory) to log in again after a reconnection to this server.
         """
-        self._password = password
-        self._password_for = self._status.server
+        self._remember_password(password)
         if self._protocol is not None and self._awaiting_password:
             self._send_password(password)
 
@@ -689,6 +685,10 @@ class ClientSession:
         self._awaiting_password = False
         self._catching_up = True
         self._protocol.send(password)
+
+    def _remember_password(self, password: str) -> None:
+        self._password = password
+        self._password_for = self._status.server
 
     def _known_password(self) -> str | None:
         if self._password_for in (None, self._status.server):
@@ -927,8 +927,7 @@ class ClientSession:
         elif action in self._proposed:
             password = self._proposed.pop(action)
             if password is not None:
-                self._password = password
-                self._password_for = self._status.server
+                self._remember_password(password)
 
     def _caught_up(self) -> None:
         """

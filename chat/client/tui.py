@@ -366,7 +366,7 @@ class TUIView:
         live = kind in _MESSAGES and (
             not event.get("history") or bool(event.get("missed"))
         )
-        stamp = self._stamp(event.get("time"))
+        stamp = self._stamp(event)
         for conversation in self._destinations(event):
             markup = self._event_markup(event, conversation)
             # A private message is counted in its own conversation only.
@@ -383,7 +383,7 @@ class TUIView:
         """
         Add something the client says, dimmed, where the user is looking.
         """
-        self._append(self._stamp(None) + [("notice", f"* {_visible(text)}")])
+        self._append(self._stamp() + [("notice", f"* {_visible(text)}")])
 
     def error(self, text: str) -> None:
         """
@@ -391,7 +391,7 @@ class TUIView:
         kept for L{finished}.
         """
         self._errors.append(text)
-        self._append(self._stamp(None) + [("error", _visible(text))])
+        self._append(self._stamp() + [("error", _visible(text))])
         self._render_status()  # a refused rejoin changed a room
 
     def ask_name(self) -> None:
@@ -416,7 +416,7 @@ class TUIView:
         if not lines:
             lines = [f"* {name} is a registered name; enter its password."]
         for line in lines:
-            self._append(self._stamp(None) + [("server", _visible(line))])
+            self._append(self._stamp() + [("server", _visible(line))])
         if not self._asking_password:
             self._draft = self._edit.edit_text
             self._history_index = len(self._history)
@@ -741,6 +741,18 @@ class TUIView:
     def _room_info(self, name: str) -> Room | None:
         return None if self._session is None else self._session.rooms.get(name)
 
+    def _room_conversation(self, room: str) -> _Conversation | None:
+        """
+        The conversation of C{room}, made again if the user is in the room
+        (after a C{/close}), else C{None} if there is none.
+        """
+        conversation = self._find(ROOM, room)
+        if conversation is None:
+            info = self._room_info(room)
+            if info is not None and info.member:
+                conversation = self._open(ROOM, info.name)
+        return conversation
+
     def _destinations(self, event: dict[str, Any]) -> list[_Conversation]:
         """
         Where an event is shown: a room's events in its conversation (made
@@ -752,10 +764,7 @@ class TUIView:
         kind = event.get("type")
         room = event.get("room")
         if isinstance(room, str) and room and kind != "room-invite":
-            conversation = self._find(ROOM, room)
-            info = self._room_info(room)
-            if conversation is None and info is not None and info.member:
-                conversation = self._open(ROOM, info.name)
+            conversation = self._room_conversation(room)
             if conversation is None:
                 return [self._current]
             if conversation is not self._current and self._answers_user(event):
@@ -822,10 +831,7 @@ class TUIView:
         if fold(where) == fold(MAIN_LABEL):
             self._switch(self._main)
         elif is_room(where):
-            info = self._room_info(where)
-            conversation = self._find(ROOM, where)
-            if conversation is None and info is not None and info.member:
-                conversation = self._open(ROOM, info.name)
+            conversation = self._room_conversation(where)
             if conversation is None:
                 self.error(f"ERROR: you are not in {where}; /join {where} first.")
                 return
@@ -856,22 +862,15 @@ class TUIView:
 
     # The scrollback.
 
-    def _stamp(self, iso: object) -> _Markup:
+    def _stamp(self, event: dict[str, Any] | None = None) -> _Markup:
         """
-        C{HH:MM:SS } in local (or the given) time, from an event's ISO time,
-        or now for the client's own lines and malformed times.
+        C{HH:MM:SS } in local (or the given) time, from an event's time, or
+        now for the client's own lines and malformed times.
         """
-        when: datetime | None = None
-        if isinstance(iso, str):
-            try:
-                when = datetime.fromisoformat(iso)
-            except ValueError:
-                when = None
-        if when is None:
-            when = datetime.fromtimestamp(self._reactor.seconds(), UTC)
-        elif when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        return [("time", when.astimezone(self._tz).strftime("%H:%M:%S "))]
+        moment = None if event is None else when(event)
+        if moment is None:
+            moment = datetime.fromtimestamp(self._reactor.seconds(), UTC)
+        return [("time", moment.astimezone(self._tz).strftime("%H:%M:%S "))]
 
     def _marker(self, event: dict[str, Any]) -> _Markup:
         """
@@ -949,7 +948,7 @@ class TUIView:
         """
         me = (self._status.name if self._status else None) or "me"
         text = _visible(said.text)
-        stamp = self._stamp(None)
+        stamp = self._stamp()
         if said.kind == "command":
             # Passwords already masked.
             self._append(stamp + [("notice", text)])
@@ -964,10 +963,7 @@ class TUIView:
         # Its own conversation, and what it is called elsewhere.
         home: _Conversation | None
         if said.room is not None:
-            home = self._find(ROOM, said.room)
-            info = self._room_info(said.room)
-            if home is None and info is not None and info.member:
-                home = self._open(ROOM, info.name)
+            home = self._room_conversation(said.room)
             elsewhere: _Markup = [("room", f"{_visible(said.room)} ")]
         elif said.kind == "private":
             home = self._open(PRIVATE, str(said.target))
