@@ -6,11 +6,18 @@ with L{StringTransport} and L{Clock} (no sockets, no reactor).
 from __future__ import annotations
 
 import json
+import socket
 from typing import cast
 
 from twisted.internet.address import IPv4Address
+from twisted.internet.protocol import Protocol
 from twisted.internet.task import Clock
-from twisted.internet.testing import EventLoggingObserver, StringTransport
+from twisted.internet.tcp import Connection
+from twisted.internet.testing import (
+    EventLoggingObserver,
+    MemoryReactor,
+    StringTransport,
+)
 from twisted.logger import globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
@@ -18,7 +25,7 @@ from zope.interface.verify import verifyObject
 from chat.dispatcher import Limits
 from chat.events import Message
 from chat.passwords import PasswordHasher
-from chat.protocol import LINES_PER_TURN, ChatFactory, ChatProtocol
+from chat.protocol import LINES_PER_TURN, ChatFactory, ChatProtocol, _send_now
 from chat.registry import IChatClient
 from chat.store import MemoryStore
 from tests.fakes import FakeClient, FakeHasher
@@ -796,3 +803,142 @@ class CoalescingTests(ProtocolTestCase):
         reader.dataReceived(b"/quit\n")
         self.assertEqual(self.received(reader_t), ["a: last words", "* Goodbye!"])
         self.assertTrue(reader_t.disconnecting)
+
+    def test_senders_get_the_others(self) -> None:
+        """
+        When several broadcasts of one turn go out together, each sender
+        gets the others' in order and not its own.
+        """
+        reader, reader_t = self.connect_counting("reader")
+        a, a_t = self.connect_counting("a")
+        b, b_t = self.connect_counting("b")
+        self.clock.advance(0)
+        for transport in (reader_t, a_t, b_t):
+            transport.clear()
+            transport.writes = 0
+        a.dataReceived(b"a1\n")
+        b.dataReceived(b"b1\n")
+        a.dataReceived(b"a2\n")
+        b.dataReceived(b"b2\n")
+        self.clock.advance(0)
+        self.assertEqual(self.received(reader_t), ["a: a1", "b: b1", "a: a2", "b: b2"])
+        self.assertEqual(self.received(a_t), ["b: b1", "b: b2"])
+        self.assertEqual(self.received(b_t), ["a: a1", "a: a2"])
+        self.assertEqual((reader_t.writes, a_t.writes, b_t.writes), (1, 1, 1))
+
+    def test_each_format_in_one_turn(self) -> None:
+        """
+        Clients in JSON mode and with other line ends get the same turn's
+        broadcasts rendered their way.
+        """
+        crlf, crlf_t = self.connect_counting("crlf\r")
+        js, js_t = self.connect_counting("js")
+        js.dataReceived(b"/mode json\n")
+        a, _ = self.connect("a")
+        self.clock.advance(0)
+        crlf_t.clear()
+        js_t.clear()
+        a.dataReceived(b"one\n")
+        a.dataReceived(b"two\n")
+        self.clock.advance(0)
+        self.assertEqual(crlf_t.value(), b"a: one\r\na: two\r\n")
+        events = [json.loads(line) for line in js_t.value().splitlines()]
+        self.assertEqual(
+            [(e["from"], e["text"]) for e in events], [("a", "one"), ("a", "two")]
+        )
+
+    def test_paused_client_in_a_turn(self) -> None:
+        """
+        A client whose transport is paused gets each broadcast through its
+        own checks, in order with the rest of the turn.
+        """
+        reader, reader_t = self.connect_counting("reader")
+        a, _ = self.connect("a")
+        b, _ = self.connect("b")
+        self.clock.advance(0)
+        reader_t.clear()
+        reader.pauseProducing()
+        a.dataReceived(b"x\n")
+        b.dataReceived(b"y\n")
+        self.clock.advance(0)
+        self.assertEqual(self.received(reader_t), ["a: x", "b: y"])
+        self.assertEqual(reader._backlog, len(b"a: x\nb: y\n"))
+
+    def test_rooms_and_everyone_interleaved(self) -> None:
+        """
+        Broadcasts to everyone and to a room in the same turn reach a
+        member in the order they were sent.
+        """
+        reader, reader_t = self.connect_counting("reader")
+        a, _ = self.connect("a")
+        for client in (reader, a):
+            client.dataReceived(b"/join #r\n")
+        self.clock.advance(0)
+        reader_t.clear()
+        a.dataReceived(b"all 1\n#r*room\nall 2\n")
+        self.clock.advance(0)
+        self.assertEqual(
+            self.received(reader_t), ["a: all 1", "#r a: room", "a: all 2"]
+        )
+
+
+class SendNowTests(SynchronousTestCase):
+    """
+    L{ChatProtocol} writes to a socket at once when nothing is queued,
+    and queues behind whatever is.
+    """
+
+    def setUp(self) -> None:
+        self.reactor = MemoryReactor()
+        ours, self.peer = socket.socketpair()
+        ours.setblocking(False)
+        self.peer.setblocking(False)
+        self.addCleanup(ours.close)
+        self.addCleanup(self.peer.close)
+        self.sock = ours
+        self.transport = Connection(ours, Protocol(), self.reactor)
+        self.transport.connected = True
+
+    def peer_reads(self) -> bytes:
+        try:
+            return self.peer.recv(1 << 20)
+        except BlockingIOError:
+            return b""
+
+    def test_sent_at_once(self) -> None:
+        _send_now(self.transport, b"hello\n")
+        self.assertEqual(self.peer_reads(), b"hello\n")
+        self.assertEqual(self.reactor.writers, set())
+
+    def test_behind_queued_data(self) -> None:
+        self.transport.write(b"first\n")
+        _send_now(self.transport, b"second\n")
+        self.assertEqual(self.peer_reads(), b"")
+        self.transport.doWrite()
+        self.assertEqual(self.peer_reads(), b"first\nsecond\n")
+
+    def test_rest_queued(self) -> None:
+        """
+        What the socket does not take is queued, and sent in order when
+        the socket can take it.
+        """
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        data = bytes(range(256)) * 4096
+        _send_now(self.transport, data)
+        self.assertIn(self.transport, self.reactor.writers)
+        received = b""
+        for _ in range(10_000):
+            received += self.peer_reads()
+            if len(received) == len(data):
+                break
+            self.transport.doWrite()
+        self.assertEqual(received, data)
+
+    def test_closing(self) -> None:
+        """
+        Once the connection is closing, writes go through the transport.
+        """
+        self.transport.disconnecting = True
+        _send_now(self.transport, b"late\n")
+        self.assertEqual(self.peer_reads(), b"")
+        self.assertIn(self.transport, self.reactor.writers)
