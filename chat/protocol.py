@@ -157,8 +157,10 @@ class ChatProtocol(LineReceiver):
     # A socket transport: write with L{_send_now}.
     _direct = False
     # Output gathered during this reactor turn, written once at its end
-    # (None: the factory does not coalesce, every delivery is a write).
+    # (None: nothing gathered yet; without _coalesce every delivery is a
+    # write).  Made when needed: an idle connection holds no list.
     _out: list[bytes] | None = None
+    _coalesce = False
     # Bytes of a file chunk still to read after its /file chunk line.
     _raw_left = 0
     _raw_header = (0, 0)
@@ -167,7 +169,7 @@ class ChatProtocol(LineReceiver):
         # The render-cache key: a str, whose hash Python caches.
         self._key = _DEFAULT_KEY
         self._buffer = b""
-        self._raw_parts: list[bytes] = []
+        self._raw_parts: list[bytes] | None = None
 
     # Twisted calls these, so they keep Twisted's names.
 
@@ -185,8 +187,7 @@ class ChatProtocol(LineReceiver):
             self.factory.watch(self)
         if self.factory.log_limiter.allow():
             _log.info("connection from {peer}", peer=_describe(transport.getPeer()))
-        if self.factory.coalesce:
-            self._out = []
+        self._coalesce = self.factory.coalesce
         self._direct = isinstance(transport, Connection)
         self._write(_GREETING_BYTES)
 
@@ -321,12 +322,16 @@ class ChatProtocol(LineReceiver):
         """
         left = self._raw_left
         part, rest = data[:left], data[left:]
-        self._raw_parts.append(part)
         self._raw_left = left - len(part)
+        parts = self._raw_parts
         if self._raw_left:
+            if parts is None:
+                self._raw_parts = [part]
+            else:
+                parts.append(part)
             return b""
-        chunk = b"".join(self._raw_parts)
-        self._raw_parts = []
+        self._raw_parts = None
+        chunk = part if parts is None else b"".join([*parts, part])
         file_id, offset = self._raw_header
         try:
             done = self.factory.dispatcher.transfers.chunk(self, file_id, offset, chunk)
@@ -442,9 +447,8 @@ class ChatProtocol(LineReceiver):
                 call.cancel()
         self._abort_call = self._resume_call = None
         self._buffer = self._unread = b""
-        self._raw_parts, self._raw_left = [], 0
-        if self._out is not None:
-            self._out = []
+        self._raw_parts, self._raw_left = None, 0
+        self._out = None
         self._lost = True
         self._held = None
         if self._watched:
@@ -496,10 +500,18 @@ class ChatProtocol(LineReceiver):
     def release(self, first: Sequence[Event]) -> None:
         held, self._held = self._held, None
         self._divert = self._paused
-        for event in first:
-            self.deliver(event)
-        for event in held or ():
-            self.deliver(event)
+        if not self._coalesce or self._divert:
+            for event in first:
+                self.deliver(event)
+            for event in held or ():
+                self.deliver(event)
+            return
+        # A catch-up is many lines at once: one write at the end of the turn.
+        self.factory.flush_pending()
+        out = self._gather()
+        out.extend(_render(event, self) for event in first)
+        if held:
+            out.extend(_render(event, self) for event in held)
 
     def deliver(self, event: Event) -> None:
         if self.factory._pending:
@@ -519,11 +531,21 @@ class ChatProtocol(LineReceiver):
                 self._overflow()
             return
         out = self._out
-        if out:
+        if out is not None:
             # Broadcasts wait for the end of the turn: keep the order.
             out.append(data)
             return
         self._write(data)
+
+    def _gather(self) -> list[bytes]:
+        """
+        The list this turn's output is gathered in, made on first use.
+        """
+        out = self._out
+        if out is None:
+            out = self._out = []
+            self.factory.gathering(self)
+        return out
 
     def _write(self, data: bytes) -> None:
         if self._direct:
@@ -536,8 +558,8 @@ class ChatProtocol(LineReceiver):
         Write what this turn gathered, in one piece.
         """
         out = self._out
+        self._out = None
         if out:
-            self._out = []
             self._write(out[0] if len(out) == 1 else b"".join(out))
 
     def _over_limit(self, size: int) -> bool:
@@ -642,12 +664,13 @@ def fan_out(
             if data is None:
                 data = rendered[key] = encode(event, client.mode, client.delimiter)
             out = client._out
-            if out is None:
-                client._write(data)
-            else:
-                if not out:
-                    client.factory.gathering(client)
+            if out is not None:
                 out.append(data)
+            elif client._coalesce:
+                client._out = [data]
+                client.factory.gathering(client)
+            else:
+                client._write(data)
         else:
             client.deliver(event)
 
@@ -675,9 +698,6 @@ def fan_out_run(
     joined: dict[str, bytes] = {}
     for client in clients:
         if type(client) is ChatProtocol and not client._divert:
-            out = client._out
-            if out is None:
-                continue  # not a coalescing factory's: never in a run
             if client in senders:
                 data = b"".join(
                     _render(event, client) for event, _, by in run if by is not client
@@ -691,9 +711,12 @@ def fan_out_run(
                     data = joined[key] = b"".join(
                         _render(event, client) for event, _, _ in run
                     )
-            if not out:
+            out = client._out
+            if out is not None:
+                out.append(data)
+            else:
+                client._out = [data]
                 client.factory.gathering(client)
-            out.append(data)
         else:
             for event, _, by in run:
                 if by is not client:

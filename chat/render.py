@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from chat.events import (
@@ -120,8 +121,14 @@ def _account_text(e: AccountChanged) -> list[str]:
     return lines
 
 
+@lru_cache(maxsize=256)
+def _minute(minute: int) -> str:
+    return datetime.fromtimestamp(minute * 60, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def _when(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    # A catch-up renders many times in the same few minutes: strftime once.
+    return _minute(int(t // 60))
 
 
 def _said(sender: str, text: str, action: bool) -> str:

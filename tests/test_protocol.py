@@ -804,6 +804,28 @@ class CoalescingTests(ProtocolTestCase):
         self.assertEqual(self.received(reader_t), ["a: last words", "* Goodbye!"])
         self.assertTrue(reader_t.disconnecting)
 
+    def test_catch_up_in_one_write(self) -> None:
+        """
+        What a login is handed at once (welcome, history) is one write.
+        """
+        a, _ = self.connect("a")
+        a.dataReceived(b"one\ntwo\n")
+        self.clock.advance(0)
+        protocol = self.factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 1))
+        transport = CountingTransport()
+        protocol.makeConnection(transport)
+        transport.clear()
+        transport.writes = 0
+        protocol.dataReceived(b"late\n")
+        self.clock.advance(0)
+        lines = self.received(transport)
+        self.assertEqual(transport.writes, 1)
+        self.assertTrue(lines[0].startswith("* Hello late"), lines)
+        self.assertEqual(
+            [line.split("] ")[-1] for line in lines[1:3]], ["a: one", "a: two"]
+        )
+        self.assertEqual(len(lines), 4)
+
     def test_senders_get_the_others(self) -> None:
         """
         When several broadcasts of one turn go out together, each sender
