@@ -6,7 +6,7 @@ STAMP := $(VENV)/.txchat-installed
 SOURCES := setup.cfg pyproject.toml $(wildcard chat/*.py chat/*/*.py) twisted/plugins/txchat_plugin.py
 ARGS ?=
 
-.PHONY: run test lint install bench bench-history bench-rooms bench-files clean
+.PHONY: run test lint install bench bench-history bench-rooms bench-files bench-daemons clean
 
 # A plain (non-editable) install, as users get it; redone when sources change.
 $(STAMP): $(SOURCES)
@@ -40,6 +40,9 @@ bench-rooms: $(STAMP)
 
 bench-files: $(STAMP)
 	$(BIN)/python bench/files_bench.py $(ARGS)
+
+bench-daemons: $(STAMP)
+	$(BIN)/python bench/daemons_bench.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info _trial_temp*

@@ -220,20 +220,20 @@ def port_free(port: int) -> bool:
     return True
 
 
-def pick_ports(count: int, start: int) -> list[int]:
-    ports = [p for p in PORTS if p >= start and port_free(p)][:count]
+def pick_ports(count: int, start: int, span: range = PORTS) -> list[int]:
+    ports = [p for p in span if p >= start and port_free(p)][:count]
     if len(ports) < count:
-        raise SystemExit(f"no {count} free ports in {PORTS.start}-{PORTS.stop - 1}")
+        raise SystemExit(f"no {count} free ports in {span.start}-{span.stop - 1}")
     return ports
 
 
-def free_port_like(port: int) -> int:
+def free_port_like(port: int, span: range = PORTS) -> int:
     """
-    C{port} if it is still free, else the next free one in the range.
+    C{port} if it is still free, else the next free one in C{span}.
     """
     if port_free(port):
         return port
-    return pick_ports(1, PORTS.start)[0]
+    return pick_ports(1, span.start, span)[0]
 
 
 def server_cmd(
@@ -251,10 +251,17 @@ def server_cmd(
             str(port),
         ]
     else:
-        argv = twistd_argv(venv, port, logdir)
+        # run.py starts servers in its own directory, and several times per
+        # call (pilots): a database of their own, emptied at every start, so
+        # each run begins with no history and nothing is left behind there.
+        fresh = tempfile.mkdtemp(prefix=f"db-{port}-", dir=logdir)
+        argv = twistd_argv(venv, port, logdir, "--database", f"{fresh}/chat.sqlite3")
         if pythonpath is not None:
             # try a working copy of chat/ without installing it
             argv = ["env", f"PYTHONPATH={pythonpath}", *argv]
+        empty = shlex.join(["rm", "-rf", fresh])
+        make = shlex.join(["mkdir", fresh])
+        argv = ["sh", "-c", f"{empty} && {make} && exec {shlex.join(argv)}"]
     return shlex.join(argv)
 
 
@@ -479,6 +486,7 @@ def call_run_py(
     chatload: Path,
     target_s: float | None = None,
     extra: Sequence[str] = (),
+    run_py_opts: Sequence[str] = (),
 ) -> RunPyCall:
     """
     One run of the shared run.py: C{server_cmd} on C{port} speaking "line",
@@ -502,7 +510,7 @@ def call_run_py(
     ]
     if target_s is not None:
         argv += ["--target-s", str(target_s)]
-    argv += ["--chatload", str(chatload)]
+    argv += ["--chatload", str(chatload), *run_py_opts]
     if extra:
         argv += ["--", *extra]
     busy0, own0, t0 = machine_busy_s(), own_tree_cpu_s(), time.monotonic()

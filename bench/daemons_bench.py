@@ -1,0 +1,757 @@
+#!/usr/bin/env python3
+"""
+Issue 7 benchmark: txchat against InspIRCd, ngIRCd and the minimal Twisted
+server, side by side in one run, with every figure the issue names.
+
+  fanout100, fanout1000   fanout N 10 auto: deliveries/s, broadcast to N
+  fanout100q, fanout1000q the same with chatload --quickack
+  room1000, room1000q     txchat: a room of 1000 (/join #bench, #bench*TEXT);
+                          the daemons' figure is their fanout1000(q), which
+                          is already a channel of 1000
+  dm                      dm 50 auto: private messages/s
+  sweep                   sweep 100 3 50 (--pace-us 1000): the highest open-loop
+                          rate with watcher p99 under 50 ms, in deliveries/s
+  half                    rate 100 R 5 at half of ngIRCd's highest passing rate
+                          (this run's): txchat's p99 there, target under 5 ms
+  conn                    conn 10000: KiB per idle connection and logins/s
+  tls-fanout100, tls-dm,  txchat over TLS (ssl: listener, certificate made
+  tls-conn                here), with stunnel in client mode between chatload
+                          and txchat; compared with txchat's plain figures,
+                          and as server CPU per delivery, message or login
+
+The plain phases go through the shared run.py (one fresh server per run,
+its CPU and memory from /proc).  run.py finds the server by its listening
+socket, which with stunnel in front would be stunnel, so the TLS phases are
+driven here the same way (chatload --sync, /proc samples at "ready" and
+"done").  Results are appended to bench/results/<date>-daemons.jsonl; the
+table of medians, ratios and targets is printed at the end and again by
+--report.
+
+  make bench-daemons                            # everything once, ~25 min
+  make bench-daemons ARGS="--phases fanout100,dm --repeat 3"
+  python bench/daemons_bench.py --report bench/results/2026-11-21-daemons.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rooms_bench import proc_cpu_s, proc_rss_kib
+from run_bench import (
+    DAEMONS,
+    DEFAULT_SHARED,
+    HOST,
+    REPO,
+    TXCHAT_EXTRA,
+    append_record,
+    call_run_py,
+    chat_env,
+    ensure_chatload,
+    fixed_phase,
+    fmt,
+    free_port_like,
+    git_state,
+    installed_chat,
+    keep_or_remove,
+    load_run,
+    log,
+    machine_info,
+    pick_ports,
+    raise_nofile,
+    results_file,
+    server_cmd,
+    stop_server,
+    twistd_argv,
+    wait_listening,
+)
+
+PORTS = range(27500, 27600)
+SERVERS = ("ref", "txchat", "ngircd", "inspircd")
+LABELS = {"ref": "ref", "txchat": "txchat", "ngircd": "ngIRCd", "inspircd": "InspIRCd"}
+# The room phases: txchat joins a room and sends to it.
+ROOM = [
+    "--join",
+    r"/join #bench\n",
+    "--joined",
+    "* You ",
+    "--bcast",
+    r"#bench*{payload}\n",
+]
+# run.py's "line" templates, for the TLS phases driven here.
+LINE = [
+    "--login",
+    r"{name}\n",
+    "--bcast",
+    r"{payload}\n",
+    "--dm",
+    r"{to}*{payload}\n",
+    *TXCHAT_EXTRA,
+]
+SWEEP_OPTS = ["--sweep-start", "500", "--sweep-factor", "1.5", "--sweep-steps", "14"]
+PACE = ["--pace-us", "1000"]
+
+
+@dataclass(frozen=True)
+class Phase:
+    """
+    One chatload phase: which servers run it, and what the table shows.
+    """
+
+    name: str
+    words: str
+    title: str
+    metric: str
+    unit: str
+    servers: tuple[str, ...] = SERVERS
+    extra: tuple[str, ...] = ()
+    txchat_extra: tuple[str, ...] = ()
+    # The other servers' figure comes from this phase (rooms: their fanout).
+    others_from: str | None = None
+    higher_is_better: bool = True
+    # The target: txchat against this server's figure times the factor...
+    target_vs: tuple[str, ...] = ()
+    target_factor: float = 1.0
+    # ...or against a fixed value.
+    target_value: float | None = None
+    tls: bool = False
+    plain: str | None = None  # the plain phase a TLS phase is compared with
+    secondary: tuple[tuple[str, str, str], ...] = field(default=())
+
+
+def _fanout(n: int, quick: bool) -> Phase:
+    q = "q" if quick else ""
+    return Phase(
+        f"fanout{n}{q}",
+        f"fanout {n} 10 auto",
+        f"broadcast to {n}{' (--quickack)' if quick else ''}",
+        "deliveries_per_s",
+        "deliveries/s",
+        extra=("--quickack",) if quick else (),
+        target_vs=("inspircd",),
+    )
+
+
+def _room(quick: bool) -> Phase:
+    q = "q" if quick else ""
+    return Phase(
+        f"room1000{q}",
+        "fanout 1000 10 auto",
+        f"room of 1000{' (--quickack)' if quick else ''}",
+        "deliveries_per_s",
+        "deliveries/s",
+        servers=("txchat",),
+        extra=("--quickack",) if quick else (),
+        txchat_extra=tuple(ROOM),
+        others_from=f"fanout1000{q}",
+        target_vs=("inspircd",),
+    )
+
+
+PHASES: tuple[Phase, ...] = (
+    _fanout(100, False),
+    _fanout(100, True),
+    _fanout(1000, False),
+    _fanout(1000, True),
+    _room(False),
+    _room(True),
+    Phase(
+        "dm",
+        "dm 50 auto",
+        "private messages (50 pairs)",
+        "msgs_in_per_s",
+        "messages/s",
+        target_vs=("ngircd",),
+    ),
+    Phase(
+        "sweep",
+        "sweep 100 3 50",
+        "open loop, 100 users: highest rate with p99 < 50 ms",
+        "deliveries_per_s",
+        "deliveries/s",
+        extra=tuple(PACE),
+        target_vs=("ngircd",),
+    ),
+    Phase(
+        "half",
+        "rate 100 HALF 5",
+        "p99 at half of ngIRCd's highest rate",
+        "p99_ms",
+        "ms",
+        servers=("txchat", "ngircd", "inspircd"),
+        extra=tuple(PACE),
+        higher_is_better=False,
+        target_value=5.0,
+    ),
+    Phase(
+        "conn",
+        "conn 10000",
+        "memory per idle connection (10,000)",
+        "kib_per_conn",
+        "KiB/conn",
+        higher_is_better=False,
+        target_vs=("inspircd",),
+        secondary=(("logins_per_s", "logins/s at 10,000", "logins/s"),),
+    ),
+    Phase(
+        "tls-fanout100",
+        "fanout 100 10 auto",
+        "TLS: broadcast to 100",
+        "deliveries_per_s",
+        "deliveries/s",
+        servers=("txchat",),
+        tls=True,
+        plain="fanout100",
+    ),
+    Phase(
+        "tls-dm",
+        "dm 50 auto",
+        "TLS: private messages (50 pairs)",
+        "msgs_in_per_s",
+        "messages/s",
+        servers=("txchat",),
+        tls=True,
+        plain="dm",
+    ),
+    Phase(
+        "tls-conn",
+        "conn 2000",
+        "TLS: logins (2,000, handshake included)",
+        "logins_per_s",
+        "logins/s",
+        servers=("txchat",),
+        tls=True,
+        plain="conn",
+    ),
+)
+PHASE_BY_NAME = {p.name: p for p in PHASES}
+# The logins target: ten times the better daemon.
+LOGINS_FACTOR = 10.0
+
+
+# ------------------------------------------------------------------ TLS
+
+
+def make_certificate(workdir: Path) -> tuple[Path, Path]:
+    """
+    A self-signed certificate for 127.0.0.1, made with the system's openssl.
+    """
+    key, cert = workdir / "key.pem", workdir / "cert.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return key, cert
+
+
+def tls_run(
+    args: argparse.Namespace,
+    words: str,
+    ports: tuple[int, int],
+    workdir: Path,
+    chatload: Path,
+) -> dict[str, Any] | None:
+    """
+    txchat on an C{ssl:} listener, stunnel in client mode in front of it,
+    chatload against stunnel; txchat's and stunnel's CPU from /proc.
+    """
+    tls_port, plain_port = ports
+    key, cert = make_certificate(workdir)
+    listen = (
+        f"ssl:{tls_port}:interface={HOST}:backlog=1024:privateKey={key}:certKey={cert}"
+    )
+    argv = twistd_argv(args.venv, tls_port, workdir, backlog=None)
+    argv[argv.index("--listen") + 1] = listen
+    conf = workdir / "stunnel.conf"
+    conf.write_text(
+        "foreground = yes\npid =\nsyslog = no\ndebug = 3\n"
+        f"output = {workdir / 'stunnel.log'}\n"
+        "[txchat]\nclient = yes\n"
+        f"accept = {HOST}:{plain_port}\nconnect = {HOST}:{tls_port}\n"
+        f"CAfile = {cert}\nverifyPeer = yes\n"
+    )
+    server = subprocess.Popen(argv, env=chat_env(args.txchat_pythonpath), cwd=workdir)
+    tunnel: subprocess.Popen[Any] | None = None
+    try:
+        problem = wait_listening(server, tls_port)
+        if problem is None:
+            tunnel = subprocess.Popen(["stunnel", str(conf)], cwd=workdir)
+            problem = wait_listening(tunnel, plain_port)
+        if problem is not None:
+            log(f"!!! TLS {words}: {problem}")
+            return None
+        cmd = [
+            str(chatload),
+            "--port",
+            str(plain_port),
+            "--sync",
+            "--timeout",
+            str(args.timeout),
+            *LINE,
+            *shlex.split(words),
+        ]
+        rss0 = proc_rss_kib(server.pid) or 0
+        chat = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        assert chat.stdin is not None and chat.stdout is not None
+        samples: dict[str, tuple[float, float, float, int]] = {}
+        result: dict[str, Any] | None = None
+        for line in chat.stdout:
+            if line.startswith("SYNC ") and tunnel is not None:
+                samples[line.split()[1]] = (
+                    time.monotonic(),
+                    proc_cpu_s(server.pid),
+                    proc_cpu_s(tunnel.pid),
+                    proc_rss_kib(server.pid) or 0,
+                )
+                chat.stdin.write("go\n")
+                chat.stdin.flush()
+            elif line.startswith("{"):
+                result = json.loads(line)
+        chat.wait(timeout=args.timeout + 60)
+        if result is None:
+            log(f"!!! TLS {words}: chatload rc={chat.returncode}, no result")
+            return None
+        result["server"] = "txchat"
+        result["cmd_chatload"] = shlex.join(cmd[1:])
+        result["exit"] = chat.returncode
+        if "ready" in samples:
+            ready = samples["ready"]
+            result["kib_per_conn"] = round(
+                (ready[3] - rss0) / max(result.get("ready", 0), 1), 2
+            )
+        if "ready" in samples and "done" in samples:
+            (t0, s0, u0, _), (t1, s1, u1, _) = samples["ready"], samples["done"]
+            result["server_cpu_s"] = round(s1 - s0, 3)
+            result["server_cpu_util"] = round((s1 - s0) / (t1 - t0), 3)
+            result["stunnel_cpu_s"] = round(u1 - u0, 3)
+        return result
+    finally:
+        if tunnel is not None:
+            stop_server(tunnel)
+        stop_server(server)
+
+
+# ------------------------------------------------------------------ runs
+
+
+def run_phase(
+    args: argparse.Namespace,
+    phase: Phase,
+    server: str,
+    words: str,
+    port: int,
+    logdir: Path,
+    chatload: Path,
+) -> dict[str, Any] | None:
+    log(f"--- {server}: {phase.name}: {words}")
+    run_py = args.shared_bench / "run.py"
+    extra = [*phase.extra, *args.chatload_opts]
+    if server == "txchat":
+        extra = [*TXCHAT_EXTRA, *phase.txchat_extra, *extra]
+    run = call_run_py(
+        run_py,
+        server_cmd=server_cmd(
+            server, args.venv, args.shared_bench, port, logdir, args.txchat_pythonpath
+        ),
+        port=port,
+        preset=server if server in DAEMONS else None,
+        label=server,
+        phase_words=words,
+        timeout=args.timeout,
+        chatload=chatload,
+        target_s=args.target_s,
+        extra=extra,
+        run_py_opts=SWEEP_OPTS if phase.name == "sweep" else (),
+    )
+    final = run.final
+    if not final:
+        log(f"!!! {server} {words}: run.py rc={run.rc}, no result")
+        return None
+    if phase.name == "sweep":
+        passed = [r for r in final if r.get("sweep_pass")]
+        record = dict(passed[-1] if passed else final[0])
+        record["sweep_steps"] = [
+            [r.get("target_rate"), r.get("sweep_pass")] for r in final
+        ]
+        record["sweep_any_pass"] = bool(passed)
+        # Every step passed: the figure is a lower bound.
+        record["sweep_capped"] = len(passed) == len(final) and bool(
+            final[-1].get("sweep_pass")
+        )
+    else:
+        record = final[-1]
+    lat = record.get("lat_obs_us") or {}
+    if lat.get("n"):
+        record["p99_ms"] = lat["p99"] / 1000
+    record["bench_run_py_rc"] = run.rc
+    record["bench_other_cpu_s"] = run.other_cpu_s
+    return record
+
+
+def half_words(records: Sequence[dict[str, Any]]) -> str | None:
+    """
+    The 'half' phase: half the highest rate ngIRCd sustained in this run's
+    sweep (txchat's own if ngIRCd was not run).
+    """
+    for server in ("ngircd", "txchat"):
+        rates = [
+            r["target_rate"]
+            for r in records
+            if r.get("bench_phase") == "sweep"
+            and r.get("server") == server
+            and r.get("sweep_any_pass")
+        ]
+        if rates:
+            return f"rate 100 {int(statistics.median(rates) / 2)} 5"
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.report:
+        run_id, found = load_run(args.report, args.run_id, "daemons_bench.py")
+        print_report(run_id, found, args.report)
+        return 0
+    args.shared_bench = args.shared_bench.resolve()
+    chatload = ensure_chatload(args.shared_bench)
+    raise_nofile()
+    for daemon in DAEMONS:
+        if daemon in args.server_list and not Path(f"/usr/sbin/{daemon}").exists():
+            raise SystemExit(f"/usr/sbin/{daemon} missing: apt-get install {daemon}")
+    if any(PHASE_BY_NAME[p].tls for p in args.phase_list):
+        for tool in ("stunnel", "openssl"):
+            if subprocess.run(["which", tool], capture_output=True).returncode:
+                raise SystemExit(f"{tool} missing: apt-get install stunnel4 openssl")
+    out = results_file("daemons", False, args.out)
+    run_id = time.strftime("%Y%m%dT%H%M%S")
+    logdir = Path(tempfile.mkdtemp(prefix="txchat-daemons-"))
+    ports = dict(
+        zip(SERVERS, pick_ports(len(SERVERS), PORTS.start, PORTS), strict=True)
+    )
+    tls_ports = pick_ports(2, PORTS.start + 50, PORTS)
+    common = {
+        "bench": "daemons",
+        "bench_run_id": run_id,
+        "bench_git": git_state(),
+        "bench_txchat_chat": installed_chat(args.venv, args.txchat_pythonpath),
+        "bench_machine": machine_info(),
+        "bench_args": sys.argv[1:] if argv is None else list(argv),
+    }
+    log(f"run {run_id}: results -> {out}; logs in {logdir}")
+    records: list[dict[str, Any]] = []
+    fixed: dict[tuple[str, str], str] = {}
+    failed = False
+    try:
+        for k in range(args.repeat):
+            for name in args.phase_list:
+                phase = PHASE_BY_NAME[name]
+                servers = [s for s in args.server_list if s in phase.servers]
+                if k % 2:
+                    servers.reverse()
+                for server in servers:
+                    words = fixed.get((server, name), phase.words)
+                    if name == "half":
+                        half = half_words(records)
+                        if half is None:
+                            log("--- half: no passing sweep in this run; skipped")
+                            break
+                        words = half
+                    if phase.tls:
+                        words = tls_words(phase, records, words)
+                        tls_ports = [free_port_like(p, PORTS) for p in tls_ports]
+                        record = tls_run(
+                            args,
+                            words,
+                            (tls_ports[0], tls_ports[1]),
+                            Path(tempfile.mkdtemp(dir=logdir)),
+                            chatload,
+                        )
+                    else:
+                        port = ports[server] = free_port_like(ports[server], PORTS)
+                        record = run_phase(
+                            args, phase, server, words, port, logdir, chatload
+                        )
+                    if record is None:
+                        failed = True
+                        continue
+                    if name not in ("sweep", "half"):
+                        fixed[server, name] = fixed_phase(record) or words
+                    record.update(common)
+                    record["bench_phase"] = name
+                    record["bench_phase_words"] = fixed.get((server, name), words)
+                    record["bench_repeat"] = k
+                    failed |= record.get("exit") not in (0,) and name != "sweep"
+                    append_record(out, record)
+                    records.append(record)
+    finally:
+        keep_or_remove(logdir, args.keep_logs, "server logs")
+    print_report(run_id, records, out)
+    return 3 if failed else 0
+
+
+def tls_words(phase: Phase, records: Sequence[dict[str, Any]], words: str) -> str:
+    """
+    A TLS phase runs a fixed count: half of what the plain txchat run was
+    calibrated to (stunnel shares the machine), or a small default.
+    """
+    if "auto" not in words:
+        return words
+    plain = [
+        r
+        for r in records
+        if r.get("bench_phase") == phase.plain and r.get("server") == "txchat"
+    ]
+    if plain:
+        done = fixed_phase(plain[-1])
+        if done:
+            parts = done.split()
+            parts[-1] = str(max(10, int(parts[-1]) // 2))
+            return " ".join(parts)
+    return words.replace("auto", "200" if words.startswith("fanout") else "2000")
+
+
+# ------------------------------------------------------------------ table
+
+
+def median_of(
+    records: Iterable[dict[str, Any]], phase: str, server: str, metric: str
+) -> float | None:
+    values = [
+        r.get(metric)
+        for r in records
+        if r.get("bench_phase") == phase and r.get("server") == server
+    ]
+    vals = [v for v in values if isinstance(v, int | float)]
+    return statistics.median(vals) if vals else None
+
+
+def per_unit_us(records: Sequence[dict[str, Any]], phase: str) -> float | None:
+    """
+    txchat's server CPU per delivery, message or login, in microseconds.
+    """
+    values = []
+    for r in records:
+        if r.get("bench_phase") != phase or r.get("server") != "txchat":
+            continue
+        cpu = r.get("server_cpu_s")
+        count = r.get("delivered") or 2 * r.get("round_trips", 0) or r.get("ready")
+        if cpu and count:
+            values.append(1e6 * cpu / count)
+    return statistics.median(values) if values else None
+
+
+def verdict(
+    phase: Phase, metric: str, records: Sequence[dict[str, Any]], tx: float | None
+) -> str:
+    if tx is None:
+        return "–"
+    source = phase.others_from or phase.name
+    if phase.target_value is not None:
+        goal = phase.target_value
+        text = f"< {fmt(goal)} {phase.unit}"
+    elif metric == "logins_per_s":
+        best = max((median_of(records, source, d, metric) or 0.0) for d in DAEMONS)
+        if not best:
+            return "–"
+        goal = LOGINS_FACTOR * best
+        text = f"≥ 10 × best daemon ({fmt(goal)})"
+    elif phase.target_vs:
+        other = median_of(records, source, phase.target_vs[0], metric)
+        if other is None:
+            return "–"
+        goal = other * phase.target_factor
+        sign = "≥" if phase.higher_is_better else "≤"
+        text = f"{sign} {LABELS[phase.target_vs[0]]}"
+    else:
+        return "–"
+    met = tx >= goal if phase.higher_is_better else tx <= goal
+    if metric == "logins_per_s":
+        met = tx >= goal
+    return f"{text}: {'met' if met else '**not met**'}"
+
+
+def table(records: Sequence[dict[str, Any]]) -> str:
+    present = [s for s in SERVERS if any(r.get("server") == s for r in records)]
+    others = [s for s in present if s != "txchat"]
+    header = [
+        "figure",
+        "unit",
+        *(LABELS[s] for s in present),
+        *(f"txchat/{LABELS[o]}" for o in others),
+        "target",
+    ]
+    rows = [
+        "| " + " | ".join(header) + " |",
+        "|"
+        + "|".join(["---", "---", *(["---:"] * (len(present) + len(others))), "---"])
+        + "|",
+    ]
+    for phase in PHASES:
+        if phase.tls:
+            continue
+        if not any(r.get("bench_phase") == phase.name for r in records):
+            continue
+        figures = [(phase.metric, phase.title, phase.unit), *phase.secondary]
+        for metric, title, unit in figures:
+            meds: dict[str, float | None] = {}
+            for s in present:
+                source = (
+                    phase.name if s == "txchat" else (phase.others_from or phase.name)
+                )
+                meds[s] = median_of(records, source, s, metric)
+            tx = meds.get("txchat")
+            better = (
+                "higher"
+                if phase.higher_is_better or metric == "logins_per_s"
+                else "lower"
+            )
+            cells = [title, f"{unit}, {better} is better"]
+            cells += [fmt(meds[s]) for s in present]
+            for o in others:
+                other = meds[o]
+                cells.append(f"{tx / other:.2f}" if tx is not None and other else "–")
+            cells.append(verdict(phase, metric, records, tx))
+            rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def tls_table(records: Sequence[dict[str, Any]]) -> str:
+    rows = [
+        "| figure | unit | txchat plain | txchat TLS | TLS/plain | server µs per "
+        "unit, plain → TLS | stunnel CPU s |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for phase in PHASES:
+        if not phase.tls or phase.plain is None:
+            continue
+        if not any(r.get("bench_phase") == phase.name for r in records):
+            continue
+        tls = median_of(records, phase.name, "txchat", phase.metric)
+        plain = median_of(records, phase.plain, "txchat", phase.metric)
+        before = per_unit_us(records, phase.plain)
+        cost = f"{fmt(before)} → {fmt(per_unit_us(records, phase.name))}"
+        ratio = f"{tls / plain:.2f}" if tls and plain else "–"
+        stunnel = median_of(records, phase.name, "txchat", "stunnel_cpu_s")
+        rows.append(
+            f"| {phase.title} | {phase.unit} | {fmt(plain)} | {fmt(tls)} | {ratio} "
+            f"| {cost} | {fmt(stunnel)} |"
+        )
+    return "\n".join(rows) if len(rows) > 2 else ""
+
+
+def details(records: Sequence[dict[str, Any]]) -> str:
+    lines = []
+    for r in records:
+        lat = r.get("lat_obs_us") or r.get("rtt_us") or {}
+        p = (
+            f"p50/p99={lat['p50'] / 1000:.2f}/{lat['p99'] / 1000:.2f} ms"
+            if lat.get("n")
+            else ""
+        )
+        lines.append(
+            f"  {r.get('server'):8} {r.get('bench_phase', ''):13} "
+            f"{r.get('bench_phase_words', ''):24} exit={r.get('exit')} "
+            f"lost={r.get('lost', 0)} deliveries/s={fmt(r.get('deliveries_per_s'))} "
+            f"msgs/s={fmt(r.get('msgs_in_per_s'))} "
+            f"logins/s={fmt(r.get('logins_per_s'))} "
+            f"KiB/conn={fmt(r.get('kib_per_conn'))} {p} "
+            f"srv_cpu={r.get('server_cpu_util', '–')} "
+            f"other_procs_cpu_s={r.get('other_procs_cpu_s', '–')}"
+        )
+    return "\n".join(lines)
+
+
+def print_report(run_id: str, records: Sequence[dict[str, Any]], path: Path) -> None:
+    if not records:
+        print(f"run {run_id}: no records")
+        return
+    git = records[0].get("bench_git", {})
+    mach = records[0].get("bench_machine", {})
+    reps = max(int(r.get("bench_repeat", 0)) for r in records) + 1
+    print(
+        f"\nrun {run_id}: {len(records)} runs from {path}; txchat {git.get('commit')}"
+        f"{' + uncommitted changes' if git.get('chat_dirty') else ''}; "
+        f"{mach.get('cpus')} CPUs ({mach.get('cpu_model')}), Python "
+        f"{mach.get('python')}; medians of {reps} repeat(s)\n"
+    )
+    print(table(records))
+    tls = tls_table(records)
+    if tls:
+        print(
+            "\nTLS (txchat only; stunnel in client mode between chatload and txchat)\n"
+        )
+        print(tls)
+    print()
+    print(details(records))
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--repeat", type=int, default=1, help="runs per server and phase")
+    ap.add_argument(
+        "--phases",
+        default=",".join(p.name for p in PHASES),
+        help="comma-separated subset of: %(default)s",
+    )
+    ap.add_argument(
+        "--servers",
+        default=",".join(SERVERS),
+        help="comma-separated, of: %(default)s (the daemons need Debian's "
+        "ngircd and inspircd packages)",
+    )
+    ap.add_argument("--target-s", type=float, default=7.0, help="length of auto runs")
+    ap.add_argument("--timeout", type=float, default=60.0, help="chatload hard limit")
+    ap.add_argument("--out", type=Path, help="JSON lines file (default: by date)")
+    ap.add_argument("--shared-bench", type=Path, default=DEFAULT_SHARED)
+    ap.add_argument("--venv", type=Path, default=REPO / ".venv" / "bin")
+    ap.add_argument("--keep-logs", action="store_true")
+    ap.add_argument("--txchat-pythonpath", type=Path, metavar="DIR")
+    ap.add_argument("--report", type=Path, metavar="JSONL")
+    ap.add_argument("--run-id")
+    ap.add_argument("chatload_opts", nargs="*", help="after '--': for every server")
+    args = ap.parse_args(argv)
+    args.phase_list = [p for p in args.phases.split(",") if p]
+    args.server_list = [s for s in args.servers.split(",") if s]
+    for name in args.phase_list:
+        if name not in PHASE_BY_NAME:
+            ap.error(f"unknown phase {name!r}")
+    for name in args.server_list:
+        if name not in SERVERS:
+            ap.error(f"unknown server {name!r}")
+    return args
+
+
+if __name__ == "__main__":
+    sys.exit(main())
