@@ -319,6 +319,7 @@ def tls_run(
             *shlex.split(words),
         ]
         rss0 = proc_rss_kib(server.pid) or 0
+        cpu0 = proc_cpu_s(server.pid)
         chat = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
@@ -338,12 +339,15 @@ def tls_run(
             elif line.startswith("{"):
                 result = json.loads(line)
         chat.wait(timeout=args.timeout + 60)
+        # conn has no "done" window: its cost is the server's CPU over the run.
+        total_cpu = proc_cpu_s(server.pid) - cpu0
         if result is None:
             log(f"!!! TLS {words}: chatload rc={chat.returncode}, no result")
             return None
         result["server"] = "txchat"
         result["cmd_chatload"] = shlex.join(cmd[1:])
         result["exit"] = chat.returncode
+        result["server_cpu_run_s"] = round(total_cpu, 3)
         if "ready" in samples:
             ready = samples["ready"]
             result["kib_per_conn"] = round(
@@ -563,7 +567,7 @@ def per_unit_us(records: Sequence[dict[str, Any]], phase: str) -> float | None:
     for r in records:
         if r.get("bench_phase") != phase or r.get("server") != "txchat":
             continue
-        cpu = r.get("server_cpu_s")
+        cpu = r.get("server_cpu_s") or r.get("server_cpu_run_s")
         count = r.get("delivered") or 2 * r.get("round_trips", 0) or r.get("ready")
         if cpu and count:
             values.append(1e6 * cpu / count)
