@@ -57,6 +57,7 @@ from run_bench import (
     append_record,
     call_run_py,
     chat_env,
+    common_options,
     ensure_chatload,
     fixed_phase,
     fmt,
@@ -723,21 +724,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--repeat", type=int, default=1, help="runs per server and phase")
-    ap.add_argument(
-        "--phases",
-        default=",".join(p.name for p in PHASES),
-        help="comma-separated subset of: %(default)s",
-    )
+    common_options(ap, [p.name for p in PHASES])
     ap.add_argument(
         "--servers",
         default=",".join(SERVERS),
         help="comma-separated, of: %(default)s (the daemons need Debian's "
         "ngircd and inspircd packages)",
     )
-    ap.add_argument("--target-s", type=float, default=7.0, help="length of auto runs")
-    ap.add_argument("--timeout", type=float, default=60.0, help="chatload hard limit")
-    ap.add_argument("--out", type=Path, help="JSON lines file (default: by date)")
     ap.add_argument("--shared-bench", type=Path, default=DEFAULT_SHARED)
     ap.add_argument("--venv", type=Path, default=REPO / ".venv" / "bin")
     ap.add_argument("--keep-logs", action="store_true")

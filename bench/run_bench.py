@@ -740,16 +740,26 @@ def report(path: Path, run_id: str | None) -> int:
 # ------------------------------------------------------------------ main
 
 
+def common_options(ap: argparse.ArgumentParser, phases: Sequence[str]) -> None:
+    """
+    The options every side-by-side benchmark script takes.
+    """
+    ap.add_argument("--repeat", type=int, default=1, help="runs per server and phase")
+    ap.add_argument(
+        "--phases",
+        default=",".join(phases),
+        help="comma-separated subset of: %(default)s",
+    )
+    ap.add_argument("--target-s", type=float, default=7.0, help="length of auto runs")
+    ap.add_argument("--timeout", type=float, default=60.0, help="chatload hard limit")
+    ap.add_argument("--out", type=Path, help="JSON lines file (default: by date)")
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--repeat", type=int, default=1, help="runs per server and phase")
-    ap.add_argument(
-        "--phases",
-        default=",".join(p.name for p in PHASES),
-        help="comma-separated subset of: %(default)s",
-    )
+    common_options(ap, [p.name for p in PHASES])
     ap.add_argument(
         "--quick",
         action="store_true",
@@ -761,9 +771,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help=f"comma-separated, of: {', '.join(SERVERS)} (default: %(default)s; "
         "ngircd and inspircd need Debian's packages of those names)",
     )
-    ap.add_argument("--target-s", type=float, default=7.0, help="length of auto runs")
-    ap.add_argument("--timeout", type=float, default=60.0, help="chatload hard limit")
-    ap.add_argument("--out", type=Path, help="JSON lines file (default: by date)")
     ap.add_argument(
         "--shared-bench",
         type=Path,
