@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Iterable, Sequence
+from itertools import accumulate
 from typing import Any, Final
 
 from twisted.internet.defer import Deferred
@@ -688,29 +689,35 @@ def fan_out_run(
 ) -> None:
     """
     Broadcast several events to the same clients, in order: each line
-    protocol client gets them as one piece (rendered and joined once per
-    output format), less any it sent itself.  This is what makes a busy
-    turn cheap: the work per recipient is one step, however many
-    messages the turn carried.
+    protocol client gets them as one piece, less any it sent itself.
+
+    This is what makes a busy turn cheap.  Each event is rendered once per
+    output format and the run joined once per format; a recipient gets
+    that piece (one step, however many messages the turn carried), and a
+    sender gets it with its own messages cut out (one slice per message of
+    its own).
     """
     clients = run[0][1]
-    senders = {sender for _, _, sender in run}
-    joined: dict[str, bytes] = {}
+    own: dict[IChatClient | None, list[int]] = {}
+    for index, (_, _, sender) in enumerate(run):
+        own.setdefault(sender, []).append(index)
+    formats: dict[str, tuple[bytes, list[int]]] = {}
     for client in clients:
         if type(client) is ChatProtocol and not client._divert:
-            if client in senders:
-                data = b"".join(
-                    _render(event, client) for event, _, by in run if by is not client
+            key = client._key
+            joined = formats.get(key)
+            if joined is None:
+                parts = [_render(event, client) for event, _, _ in run]
+                joined = formats[key] = (
+                    b"".join(parts),
+                    list(accumulate(map(len, parts), initial=0)),
                 )
+            data, offsets = joined
+            mine = own.get(client)
+            if mine is not None:
+                data = _cut(data, offsets, mine)
                 if not data:
                     continue
-            else:
-                key = client._key
-                data = joined.get(key)  # type: ignore[assignment]
-                if data is None:
-                    data = joined[key] = b"".join(
-                        _render(event, client) for event, _, _ in run
-                    )
             out = client._out
             if out is not None:
                 out.append(data)
@@ -721,6 +728,21 @@ def fan_out_run(
             for event, _, by in run:
                 if by is not client:
                     client.deliver(event)
+
+
+def _cut(data: bytes, offsets: Sequence[int], indexes: Iterable[int]) -> bytes:
+    """
+    C{data} without the pieces at C{indexes} (ascending), piece C{i} being
+    C{data[offsets[i]:offsets[i + 1]]}.
+    """
+    pieces = []
+    start = 0
+    for index in indexes:
+        if offsets[index] > start:
+            pieces.append(data[start : offsets[index]])
+        start = offsets[index + 1]
+    pieces.append(data[start:])
+    return b"".join(pieces)
 
 
 class ChatFactory(ServerFactory[ChatProtocol]):
