@@ -16,7 +16,7 @@ import sqlite3
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, cast
+from typing import Any, Concatenate, Final, ParamSpec, Protocol, TypeVar, cast
 
 from twisted.enterprise import adbapi
 from twisted.internet import threads
@@ -703,14 +703,36 @@ def _ack(txn: Cursor, key: str, ids: list[int]) -> int:
     return txn.rowcount
 
 
+# Rows per INSERT when history is written (5 parameters each; SQLite takes
+# up to 32,766).
+HISTORY_ROWS: Final = 200
+_INSERT_HISTORY: Final = "INSERT INTO history (room, sender, text, time, kind) VALUES "
+_HISTORY_VALUES: Final = "(?, ?, ?, ?, ?)"
+
+
 def _write_history(
     txn: Cursor, batch: Iterable[_HistoryRow], prune: tuple[list[str], int] | None
 ) -> None:
     txn.execute("BEGIN IMMEDIATE")
-    txn.executemany(
-        "INSERT INTO history (room, sender, text, time, kind) VALUES (?, ?, ?, ?, ?)",
-        batch,
-    )
+    # Up to HISTORY_ROWS rows per statement: sqlite3 lets the GIL go for
+    # every statement it steps and takes it back after, and the reactor
+    # thread pays for each of those hand-overs; executemany would make one
+    # per row.
+    rows = list(batch)
+    full, rest = divmod(len(rows), HISTORY_ROWS)
+    if full:
+        txn.executemany(
+            _INSERT_HISTORY + ", ".join([_HISTORY_VALUES] * HISTORY_ROWS),
+            (
+                [x for row in rows[i : i + HISTORY_ROWS] for x in row]
+                for i in range(0, full * HISTORY_ROWS, HISTORY_ROWS)
+            ),
+        )
+    if rest:
+        txn.execute(
+            _INSERT_HISTORY + ", ".join([_HISTORY_VALUES] * rest),
+            [x for row in rows[full * HISTORY_ROWS :] for x in row],
+        )
     if prune is None:
         return
     rooms, keep = prune
@@ -1046,7 +1068,9 @@ class SQLiteStore:
         self._since_prune = 0
         # The newest entries of the main room, so that the replay at every
         # login needs no disk read (entries not yet written have id 0).
-        self._tail: deque[HistoryEntry] = deque(maxlen=self.HISTORY_TAIL)
+        # The main channel's newest entries, as rows: one tuple per message
+        # on the hot path, made into entries only when someone asks.
+        self._tail: deque[_HistoryRow] = deque(maxlen=self.HISTORY_TAIL)
 
     # Opening and closing.
 
@@ -1074,7 +1098,8 @@ class SQLiteStore:
     async def _start(self) -> None:
         version = await self._call(_upgrade)
         self._tail.extendleft(
-            reversed(await self._call(_history, "", self.HISTORY_TAIL))
+            (e.room, e.sender, e.text, e.time, e.kind)
+            for e in reversed(await self._call(_history, "", self.HISTORY_TAIL))
         )
         self._log.info(
             "opened {path} (schema version {version})", path=self.path, version=version
@@ -1308,9 +1333,10 @@ class SQLiteStore:
                     limit=self.history_buffer,
                 )
             self._dropped += 1
-        self._buffer.append((room, sender, text, now, kind))
+        row = (room, sender, text, now, kind)
+        self._buffer.append(row)
         if not room:
-            self._tail.append(HistoryEntry(0, room, sender, text, now, kind))
+            self._tail.append(row)
         self._added += 1
         self._rooms.add(room)
         if self._flush_call is None and not self._writing:
@@ -1331,7 +1357,7 @@ class SQLiteStore:
         if limit <= 0:
             return succeed([])
         if not room and limit <= self.HISTORY_TAIL and self._open:
-            return succeed(list(self._tail)[-limit:])
+            return succeed([HistoryEntry(0, *row) for row in list(self._tail)[-limit:]])
         d = self.flush_history()
         return d.addCallback(lambda _: self._call(_history, room, limit))
 
