@@ -16,6 +16,7 @@ from zope.interface.verify import verifyObject
 
 from chat.errors import ChatError, NoSuchAccount
 from chat.store import (
+    HISTORY_ROWS,
     MIGRATIONS,
     SCHEMA_VERSION,
     Account,
@@ -637,16 +638,23 @@ class SQLiteStoreTests(StoreTestsMixin, TestCase):
         """
         store = await self.open_sqlite()
         sizes = self.count_history_writes(store)
-        for i in range(1000):
-            store.add_history("", "alice", str(i), float(i))
+        # Several statements of HISTORY_ROWS rows and a shorter last one.
+        count = 5 * HISTORY_ROWS + 37
+        kinds = ("message", "action")
+        for i in range(count):
+            store.add_history("", f"u{i % 7}", str(i), float(i), kinds[i % 2])
         self.assertEqual(sizes, [])
         self.assertEqual(len(self.clock.getDelayedCalls()), 1)
         self.clock.advance(store.history_interval)
-        self.assertEqual(sizes, [1000])
+        self.assertEqual(sizes, [count])
         await store.flush_history()
-        entries = await store.history("", 1000)
-        self.assertEqual([e.text for e in entries], [str(i) for i in range(1000)])
-        self.assertEqual(sizes, [1000])
+        self.assertGreater(count, store.HISTORY_TAIL)  # read from the file
+        entries = await store.history("", count)
+        self.assertEqual(
+            [(e.sender, e.text, e.time, e.kind) for e in entries],
+            [(f"u{i % 7}", str(i), float(i), kinds[i % 2]) for i in range(count)],
+        )
+        self.assertEqual(sizes, [count])
 
     async def test_history_one_write_at_a_time(self) -> None:
         """
