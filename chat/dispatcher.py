@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeVar
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from chat.commands import RoomSay, Slash, Whisper, check_room, fold, parse
 from chat.errors import (
@@ -61,6 +62,7 @@ from chat.transfers import IO, Transfers, inline_io
 
 # Module level: a Logger class attribute builds a new Logger on every access.
 _log: Final = Logger(namespace="chat.dispatcher.Dispatcher")
+_T = TypeVar("_T")
 _Handler = Callable[[IChatClient, str], "Deferred[None] | None"]
 # Deliver one event to many clients, skipping the sender (None: nobody).
 FanOut = Callable[[Event, Iterable[IChatClient], IChatClient | None], None]
@@ -386,27 +388,40 @@ class Dispatcher:
             client.deliver(welcome)
             return None
         client.hold()
+        history = self.store.history("", replay) if replay else None
+        if key is None and history is not None:
+            ready = _result_now(history)
+            if ready and not isinstance(ready[0], Failure):
+                # A guest, and the store had the history at hand (as it
+                # does for the usual few lines): no turn to wait for.
+                client.release([welcome, *self._replay(ready[0])])
+                return None
         rooms = self.rooms.logged_in(client, key) if key is not None else []
         return Deferred.fromCoroutine(
-            self._catch_up(client, welcome, key, replay, rooms)
+            self._catch_up(client, welcome, key, history, rooms)
         )
+
+    def _replay(self, entries: list[HistoryEntry]) -> list[Event]:
+        if not entries:
+            return []
+        return [
+            *(_past(entry) for entry in entries),
+            PastEnd(self._clock.seconds(), len(entries)),
+        ]
 
     async def _catch_up(
         self,
         client: IChatClient,
         welcome: Welcome,
         key: str | None,
-        replay: int,
+        history: Deferred[list[HistoryEntry]] | None,
         rooms: list[Room],
     ) -> None:
         events: list[Event] = [welcome]
         ids: list[int] = []
         try:
-            if replay:
-                entries = await self.store.history("", replay)
-                if entries:
-                    events += [_past(entry) for entry in entries]
-                    events.append(PastEnd(self._clock.seconds(), len(entries)))
+            if history is not None:
+                events += self._replay(await history)
             if key is not None:
                 messages = await self.store.pending(
                     key, self._clock.seconds(), self.limits.offline_age
@@ -785,6 +800,21 @@ class Dispatcher:
         client.disconnect()
 
     command_exit = command_quit
+
+
+def _result_now(d: Deferred[_T]) -> list[_T | Failure]:
+    """
+    C{[result]} if C{d} has fired already, else C{[]}; C{d} keeps its
+    result either way, for whoever waits on it next.
+    """
+    box: list[_T | Failure] = []
+
+    def keep(result: _T | Failure) -> _T | Failure:
+        box.append(result)
+        return result
+
+    d.addBoth(keep)
+    return box
 
 
 def _past(entry: HistoryEntry) -> Past:

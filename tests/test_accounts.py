@@ -29,7 +29,7 @@ from chat.events import (
 )
 from chat.passwords import PasswordHasher
 from chat.registry import UserRegistry
-from chat.store import MemoryStore, QueueFull, StoredMessage
+from chat.store import HistoryEntry, MemoryStore, QueueFull, StoredMessage
 from tests.fakes import FakeClient, FakeHasher
 
 START = 1_700_000_000.0
@@ -55,6 +55,39 @@ class SlowStore(MemoryStore):
     def answer(self) -> None:
         d, key = self.waiting.pop(0)
         super().pending(key, 0.0, float("inf")).chainDeferred(d)
+
+    def fail_next(self, error: Exception) -> None:
+        d, _ = self.waiting.pop(0)
+        d.errback(error)
+
+
+class SlowHistoryStore(MemoryStore):
+    """
+    A L{MemoryStore} whose C{history} answers only when the test says
+    (with what it held when asked), as SQLite's does for more than its
+    in-memory tail.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waiting: list[tuple[Deferred[list[HistoryEntry]], list[HistoryEntry]]]
+        self.waiting = []
+
+    def history(self, room: str, limit: int) -> Deferred[list[HistoryEntry]]:
+        d: Deferred[list[HistoryEntry]] = Deferred()
+        held = self.result_of(super().history(room, limit))
+        self.waiting.append((d, held))
+        return d
+
+    @staticmethod
+    def result_of(d: Deferred[list[HistoryEntry]]) -> list[HistoryEntry]:
+        box: list[list[HistoryEntry]] = []
+        d.addCallback(box.append)
+        return box[0]
+
+    def answer(self) -> None:
+        d, held = self.waiting.pop(0)
+        d.callback(held)
 
     def fail_next(self, error: Exception) -> None:
         d, _ = self.waiting.pop(0)
@@ -525,3 +558,44 @@ class HistoryTests(AccountsTestCase):
         self.assertEqual(cast(PastEnd, carol.take()[-1]).count, 0)
         self.assertEqual(self.successResultOf(self.store.history("", 10)), [])
         self.assertIsInstance(alice.take()[-1], Message)
+
+
+class GuestCatchUpTests(AccountsTestCase):
+    """
+    A guest is handed history at once when the store has it at hand, and
+    held until it comes when the store has to look for it.
+    """
+
+    def setUp(self) -> None:
+        self.slow = SlowHistoryStore()
+        self.store = self.slow
+        super().setUp()
+
+    def test_history_answered_later(self) -> None:
+        alice = FakeClient()
+        self.send(alice, "alice")
+        self.assertEqual(alice.events, [])
+        self.slow.answer()
+        self.assertEqual([type(e) for e in alice.take()], [Welcome])
+        self.send(alice, "one")
+        carol = FakeClient()
+        self.send(carol, "carol")
+        self.send(alice, "live")
+        self.assertEqual(carol.events, [])
+        self.slow.answer()
+        events = carol.take()
+        self.assertEqual([type(e) for e in events], [Welcome, Past, PastEnd, Message])
+        self.assertEqual(
+            [cast(Past, events[1]).text, cast(Message, events[3]).text],
+            ["one", "live"],
+        )
+
+    def test_history_failure(self) -> None:
+        carol = FakeClient()
+        self.send(carol, "carol")
+        self.slow.fail_next(OSError("disk gone"))
+        self.assertEqual(len(self.flushLoggedErrors(OSError)), 1)
+        events = carol.take()
+        self.assertIsInstance(events[0], Welcome)
+        self.assertEqual(self.errors(events), ["store-failed"])
+        self.assertEqual(carol.name, "carol")
