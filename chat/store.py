@@ -703,9 +703,9 @@ def _ack(txn: Cursor, key: str, ids: list[int]) -> int:
     return txn.rowcount
 
 
-# Rows per INSERT when history is written (5 parameters each; SQLite takes
-# up to 32,766).
-HISTORY_ROWS: Final = 200
+# Rows per INSERT when history is written: 5 parameters each, within the
+# 999 a statement may have in SQLite before 3.32.
+HISTORY_ROWS: Final = 190
 _INSERT_HISTORY: Final = "INSERT INTO history (room, sender, text, time, kind) VALUES "
 _HISTORY_VALUES: Final = "(?, ?, ?, ?, ?)"
 
