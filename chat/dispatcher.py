@@ -388,6 +388,7 @@ class Dispatcher:
             client.deliver(welcome)
             return None
         client.hold()
+        rooms = self.rooms.logged_in(client, key) if key is not None else []
         history = self.store.history("", replay) if replay else None
         if key is None and history is not None:
             ready = _result_now(history)
@@ -396,7 +397,6 @@ class Dispatcher:
                 # does for the usual few lines): no turn to wait for.
                 client.release([welcome, *self._replay(ready[0])])
                 return None
-        rooms = self.rooms.logged_in(client, key) if key is not None else []
         return Deferred.fromCoroutine(
             self._catch_up(client, welcome, key, history, rooms)
         )

@@ -86,6 +86,8 @@ def _send_now(transport: Any, data: bytes) -> None:
     if (
         transport.connected
         and not transport.disconnecting
+        and not transport._aborting
+        and not transport.TLS  # startTLS: write() encrypts
         and not transport._tempDataLen
         and len(transport.dataBuffer) == transport.offset
     ):
@@ -495,10 +497,15 @@ class ChatProtocol(LineReceiver):
         return self.mode == "json"
 
     def hold(self) -> None:
+        # What was broadcast before the hold comes before it.
+        self.factory.flush_pending()
         self._held = []
         self._divert = True
 
     def release(self, first: Sequence[Event]) -> None:
+        # Broadcasts of this turn so far belong in the held events, after
+        # the catch-up: fan them out while the client is still held.
+        self.factory.flush_pending()
         held, self._held = self._held, None
         self._divert = self._paused
         if not self._coalesce or self._divert:
@@ -508,7 +515,6 @@ class ChatProtocol(LineReceiver):
                 self.deliver(event)
             return
         # A catch-up is many lines at once: one write at the end of the turn.
-        self.factory.flush_pending()
         out = self._gather()
         out.extend(_render(event, self) for event in first)
         if held:
@@ -865,8 +871,9 @@ class ChatFactory(ServerFactory[ChatProtocol]):
         """
         The end of the turn: write every connection's gathered output.
         """
-        self._write_call = None
+        # Fanned out first, so that it gathers into this call, not a new one.
         self.flush_pending()
+        self._write_call = None
         gathered, self._gathered = self._gathered, []
         for protocol in gathered:
             protocol._write_out()

@@ -10,6 +10,7 @@ import socket
 from typing import cast
 
 from twisted.internet.address import IPv4Address
+from twisted.internet.defer import Deferred
 from twisted.internet.protocol import Protocol
 from twisted.internet.task import Clock
 from twisted.internet.tcp import Connection
@@ -27,7 +28,7 @@ from chat.events import Message
 from chat.passwords import PasswordHasher
 from chat.protocol import LINES_PER_TURN, ChatFactory, ChatProtocol, _send_now
 from chat.registry import IChatClient
-from chat.store import MemoryStore
+from chat.store import HistoryEntry, MemoryStore
 from tests.fakes import FakeClient, FakeHasher
 
 
@@ -826,6 +827,83 @@ class CoalescingTests(ProtocolTestCase):
         )
         self.assertEqual(len(lines), 4)
 
+    def join_room_late(self) -> tuple[ChatProtocol, ChatProtocol, CountingTransport]:
+        """
+        C{a} and C{reader} in #r with one message said there; C{late}
+        online but not in it.
+        """
+        reader, _ = self.connect_counting("reader")
+        a, _ = self.connect("a")
+        late, late_t = self.connect_counting("late")
+        for client in (a, reader):
+            client.dataReceived(b"/join #r\n")
+        a.dataReceived(b"#r*old\n")
+        self.clock.advance(0)
+        late_t.clear()
+        return a, late, late_t
+
+    def test_catch_up_before_what_was_said_meanwhile(self) -> None:
+        """
+        A room message said in the turn in which the store answers with
+        the room's history comes after the join and that history.
+        """
+        a, late, late_t = self.join_room_late()
+        store = self.factory.dispatcher.store
+        asked: list[tuple[Deferred[list[HistoryEntry]], list[HistoryEntry]]] = []
+        real = store.history
+
+        def history(room: str, limit: int) -> Deferred[list[HistoryEntry]]:
+            answer: list[list[HistoryEntry]] = []
+            real(room, limit).addCallback(answer.append)
+            asked.append((Deferred(), answer[0]))
+            return asked[-1][0]
+
+        store.history = history  # type: ignore[method-assign]
+        late.dataReceived(b"/join #r\n")
+        self.clock.advance(0)
+        self.assertEqual(late_t.value(), b"")
+        a.dataReceived(b"#r*during\n")
+        d, entries = asked[0]
+        d.callback(entries)
+        self.clock.advance(0)
+        lines = self.received(late_t)
+        self.assertTrue(lines[0].startswith("* You joined #r"), lines)
+        self.assertTrue(lines[1].endswith("#r a: old"), lines)
+        self.assertEqual(lines[-1], "#r a: during")
+
+    def test_broadcast_before_a_hold(self) -> None:
+        """
+        A broadcast said earlier in the turn in which a client is held for
+        a catch-up reaches it before that catch-up.
+        """
+        a, late, late_t = self.join_room_late()
+        a.dataReceived(b"main before\n")
+        late.dataReceived(b"/join #r\n")
+        self.clock.advance(0)
+        lines = self.received(late_t)
+        self.assertEqual(lines[0], "a: main before")
+        self.assertTrue(lines[1].startswith("* You joined #r"), lines)
+
+    def test_one_call_per_turn(self) -> None:
+        """
+        Writing a turn's output does not schedule another call for it.
+        """
+        reader, reader_t = self.connect_counting("reader")
+        a, _ = self.connect("a")
+        self.clock.advance(0)
+        calls: list[None] = []
+        write_gathered = self.factory.write_gathered
+
+        def counted() -> None:
+            calls.append(None)
+            write_gathered()
+
+        self.factory.write_gathered = counted  # type: ignore[method-assign]
+        a.dataReceived(b"hi\n")
+        self.clock.advance(0)
+        self.assertEqual(len(calls), 1)
+        self.assertIn("a: hi", self.received(reader_t))
+
     def test_senders_get_the_others(self) -> None:
         """
         When several broadcasts of one turn go out together, each sender
@@ -958,9 +1036,15 @@ class SendNowTests(SynchronousTestCase):
 
     def test_closing(self) -> None:
         """
-        Once the connection is closing, writes go through the transport.
+        Once the connection is closing or aborted, or has started TLS,
+        writes go through the transport.
         """
-        self.transport.disconnecting = True
-        _send_now(self.transport, b"late\n")
-        self.assertEqual(self.peer_reads(), b"")
-        self.assertIn(self.transport, self.reactor.writers)
+        for attribute in ("disconnecting", "_aborting", "TLS"):
+            transport = Connection(self.sock, Protocol(), self.reactor)
+            transport.connected = True
+            setattr(transport, attribute, True)
+            written: list[bytes] = []
+            transport.write = written.append  # type: ignore[method-assign]
+            _send_now(transport, b"late\n")
+            self.assertEqual(self.peer_reads(), b"", attribute)
+            self.assertEqual(written, [b"late\n"])
