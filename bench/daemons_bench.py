@@ -62,15 +62,14 @@ from run_bench import (
     fixed_phase,
     fmt,
     free_port_like,
-    git_state,
     installed_chat,
     keep_or_remove,
     load_run,
     log,
-    machine_info,
     pick_ports,
     raise_nofile,
     results_file,
+    run_header,
     server_cmd,
     stop_server,
     twistd_argv,
@@ -458,20 +457,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             if subprocess.run(["which", tool], capture_output=True).returncode:
                 raise SystemExit(f"{tool} missing: apt-get install stunnel4 openssl")
     out = results_file("daemons", False, args.out)
-    run_id = time.strftime("%Y%m%dT%H%M%S")
     logdir = Path(tempfile.mkdtemp(prefix="txchat-daemons-"))
     ports = dict(
         zip(SERVERS, pick_ports(len(SERVERS), PORTS.start, PORTS), strict=True)
     )
     tls_ports = pick_ports(2, PORTS.start + 50, PORTS)
-    common = {
-        "bench": "daemons",
-        "bench_run_id": run_id,
-        "bench_git": git_state(),
-        "bench_txchat_chat": installed_chat(args.venv, args.txchat_pythonpath),
-        "bench_machine": machine_info(),
-        "bench_args": sys.argv[1:] if argv is None else list(argv),
-    }
+    common = run_header(
+        "daemons",
+        argv,
+        bench_txchat_chat=installed_chat(args.venv, args.txchat_pythonpath),
+    )
+    run_id = common["bench_run_id"]
     log(f"run {run_id}: results -> {out}; logs in {logdir}")
     records: list[dict[str, Any]] = []
     fixed: dict[tuple[str, str], str] = {}

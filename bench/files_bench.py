@@ -43,11 +43,10 @@ from run_bench import (
     HOST,
     append_record,
     free_port_like,
-    git_state,
     keep_or_remove,
     log,
-    machine_info,
     results_file,
+    run_header,
     stop_server,
     twistd_argv,
     wait_listening,
@@ -275,7 +274,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         stop.set()
         chat.join(10)
         result = {
-            "bench": "files",
             "mib": args.mib,
             "up_window": args.up_window,
             "down_window": args.down_window,
@@ -317,16 +315,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     args = ap.parse_args(argv)
     out = results_file("files")
-    run_id = time.strftime("%Y%m%dT%H%M%S")
+    common = run_header("files", argv)
     ok = True
     for k in range(args.repeat):
         result = run(args)
-        result.update(
-            bench_run_id=run_id,
-            bench_repeat=k,
-            bench_git=git_state(),
-            bench_machine=machine_info(),
-        )
+        result.update(common, bench_repeat=k)
         append_record(out, result)
         ok &= bool(result["identical"])
         print(json.dumps(result, indent=1))

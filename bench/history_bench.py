@@ -44,14 +44,13 @@ from run_bench import (
     ensure_chatload,
     fmt,
     free_port_like,
-    git_state,
     load_run,
     log,
-    machine_info,
     median,
     pick_ports,
     raise_nofile,
     results_file,
+    run_header,
     twistd_argv,
 )
 
@@ -283,15 +282,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.report:
         return report(args.report, args.run_id)
-    run_id = time.strftime("%Y%m%dT%H%M%S")
     out = results_file("history", args.quick, args.out)
-    common = {
-        "bench": "history",
-        "bench_run_id": run_id,
-        "bench_quick": args.quick,
-        "bench_git": git_state(),
-        "bench_machine": machine_info(),
-    }
+    common = run_header("history", argv, bench_quick=args.quick)
+    run_id = common["bench_run_id"]
     records: list[dict[str, Any]] = []
 
     def keep(record: dict[str, Any]) -> None:

@@ -62,18 +62,17 @@ from run_bench import (
     ensure_chatload,
     fixed_phase,
     fmt,
-    git_state,
     installed_chat,
     keep_or_remove,
     load_run,
     log,
     machine_busy_s,
-    machine_info,
     median,
     own_tree_cpu_s,
     port_free,
     raise_nofile,
     results_file,
+    run_header,
     stop_server,
     twistd_argv,
     wait_listening,
@@ -907,17 +906,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if nofile < 4096:
         log(f"warning: fd limit {nofile}; 1000-member rooms need ~2100 fds")
 
-    run_id = time.strftime("%Y%m%dT%H%M%S")
     out = results_file("rooms", args.quick, args.out)
-    common = {
-        "bench": "rooms",
-        "bench_run_id": run_id,
-        "bench_quick": args.quick,
-        "bench_git": git_state(),
-        "bench_txchat_chat": installed_chat(args.venv, args.txchat_pythonpath),
-        "bench_machine": machine_info(),
-        "bench_args": sys.argv[1:] if argv is None else list(argv),
-    }
+    common = run_header(
+        "rooms",
+        argv,
+        bench_quick=args.quick,
+        bench_txchat_chat=installed_chat(args.venv, args.txchat_pythonpath),
+    )
+    run_id = common["bench_run_id"]
     port = free_port(args.first_port)
     log(f"run {run_id}: results -> {out}; port {port}")
     problem = probe_rooms(args, port)

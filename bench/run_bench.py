@@ -417,6 +417,21 @@ def installed_chat(venv: Path, pythonpath: Path | None) -> dict[str, Any]:
     return {"path": str(where), "differs_from_repo": differ}
 
 
+def run_header(bench: str, argv: Sequence[str] | None, **extra: Any) -> dict[str, Any]:
+    """
+    The keys every record of one benchmark run carries: which benchmark
+    and run, the commit, the machine and the command line, and C{extra}.
+    """
+    return {
+        "bench": bench,
+        "bench_run_id": time.strftime("%Y%m%dT%H%M%S"),
+        "bench_git": git_state(),
+        "bench_machine": machine_info(),
+        "bench_args": sys.argv[1:] if argv is None else list(argv),
+        **extra,
+    }
+
+
 def machine_info() -> dict[str, Any]:
     model = ""
     try:
@@ -836,21 +851,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         log(f"warning: fd limit {nofile}; conn 10000 needs ~10100 fds per process")
 
     out = results_file("issue2", args.quick, args.out)
-    run_id = time.strftime("%Y%m%dT%H%M%S")
     logdir = Path(tempfile.mkdtemp(prefix="txchat-bench-"))
     ports = dict(zip(SERVERS, pick_ports(len(SERVERS), args.first_port), strict=True))
     for daemon in DAEMONS:
         if daemon in args.server_list and not Path(f"/usr/sbin/{daemon}").exists():
             raise SystemExit(f"/usr/sbin/{daemon} missing: apt-get install {daemon}")
-    common = {
-        "bench": "issue2",
-        "bench_run_id": run_id,
-        "bench_quick": args.quick,
-        "bench_git": git_state(),
-        "bench_txchat_chat": installed_chat(args.venv, args.txchat_pythonpath),
-        "bench_machine": machine_info(),
-        "bench_args": sys.argv[1:] if argv is None else list(argv),
-    }
+    common = run_header(
+        "issue2",
+        argv,
+        bench_quick=args.quick,
+        bench_txchat_chat=installed_chat(args.venv, args.txchat_pythonpath),
+    )
+    run_id = common["bench_run_id"]
     log(f"run {run_id}: results -> {out}; txchat log in {logdir}; ports {ports}")
 
     phase_words = {
