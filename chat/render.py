@@ -55,6 +55,7 @@ from chat.events import (
     UserList,
     Welcome,
 )
+from chat.units import human_size
 
 MODES = ("text", "json")
 
@@ -216,14 +217,10 @@ def _members_text(e: RoomMembers) -> list[str]:
 
 
 def _size(n: int) -> str:
+    # Words for small sizes: people on nc read "5 bytes" better than "5 B".
     if n < 1024:
         return f"{n} bytes" if n != 1 else "1 byte"
-    value = float(n)
-    for unit in ("KiB", "MiB", "GiB"):
-        value /= 1024
-        if value < 1024 or unit == "GiB":
-            break
-    return f"{value:.1f} {unit}"
+    return human_size(n)
 
 
 def _day(t: float) -> str:

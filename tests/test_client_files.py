@@ -36,7 +36,6 @@ from chat.client.files import (
     UPLOAD_WINDOW,
     Progress,
     ProgressThrottle,
-    human_size,
     human_time,
     numbered,
     offset_in,
@@ -48,6 +47,7 @@ from chat.client.main import ClientOptions
 from chat.client.script import ScriptView
 from chat.client.session import SYNC_LINE, ClientSession
 from chat.client.tui import TUIView
+from chat.units import human_size
 from tests.test_client_session import (
     SERVER,
     FakeTransport,

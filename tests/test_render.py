@@ -13,6 +13,7 @@ from chat.events import (
     Action,
     Error,
     Event,
+    FileOffer,
     Goodbye,
     Help,
     Joined,
@@ -107,6 +108,19 @@ class TextTests(SynchronousTestCase):
         self.assertEqual(data.count(b"\x00"), len(COMMANDS) + 1)
         self.assertTrue(data.endswith(b"\x00"))
         self.assertNotIn(b"\n", data)
+
+    def test_sizes(self) -> None:
+        """
+        File sizes read as words when small, in binary units when not.
+        """
+        shown = [
+            text_lines(FileOffer(T, 1, "bob", "f", size, "0" * 64, "", T))[0]
+            for size in (1, 5, 2 * 1024 * 1024)
+        ]
+        self.assertEqual(
+            [line.split("(")[1].split(")")[0] for line in shown],
+            ["1 byte", "5 bytes", "2.0 MiB"],
+        )
 
 
 class JSONTests(SynchronousTestCase):

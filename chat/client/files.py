@@ -39,6 +39,8 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
+from chat.units import human_size
+
 if TYPE_CHECKING:
     from _hashlib import HASH
 
@@ -111,19 +113,6 @@ class TransferView(Protocol):
     def error(self, text: str) -> None: ...
 
     def progress(self, progress: Progress) -> None: ...
-
-
-def human_size(size: float) -> str:
-    """
-    C{size} bytes as people read it: C{512 B}, C{2.0 MiB}.
-    """
-    if size < 1024:
-        return f"{int(size)} B"
-    for unit in ("KiB", "MiB", "GiB"):
-        size /= 1024
-        if size < 1024 or unit == "GiB":
-            break
-    return f"{size:.1f} {unit}"
 
 
 def human_time(seconds: float) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from chat.client.files import human_size
+from chat.units import human_size
 
 
 def _names(users: Any) -> str:
