@@ -674,8 +674,7 @@ def fan_out(
             if out is not None:
                 out.append(data)
             elif client._coalesce:
-                client._out = [data]
-                client.factory.gathering(client)
+                client._gather().append(data)
             else:
                 client._write(data)
         else:
@@ -724,12 +723,7 @@ def fan_out_run(
                 data = _cut(data, offsets, mine)
                 if not data:
                     continue
-            out = client._out
-            if out is not None:
-                out.append(data)
-            else:
-                client._out = [data]
-                client.factory.gathering(client)
+            client._gather().append(data)
         else:
             for event, _, by in run:
                 if by is not client:
