@@ -187,7 +187,7 @@ class Dispatcher:
         self._clock = self.clock = clock
         self.announce_limit = announce_limit
         self.log_limiter = log_limiter or LogLimiter(clock, per_second=0)
-        self._fan_out = self.fan_out = fan_out
+        self.fan_out = fan_out
         self.store: IChatStore = store if store is not None else MemoryStore()
         self.hasher = hasher if hasher is not None else PasswordHasher()
         self.limits = limits = limits or Limits()
@@ -495,7 +495,7 @@ class Dispatcher:
     # Routing.
 
     def _broadcast(self, sender: IChatClient, event: Event) -> None:
-        self._fan_out(event, self.registry.snapshot(), sender)
+        self.fan_out(event, self.registry.snapshot(), sender)
 
     def _say(self, client: IChatClient, sender: str, text: str) -> None:
         now = self._clock.seconds()
