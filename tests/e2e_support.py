@@ -502,6 +502,26 @@ async def start_server(case: TestCase, *options: str, tls: bool = False) -> Chat
     return ChatServer(process, tcp_port, tls_port, cert)
 
 
+def temp_dir(case: TestCase) -> str:
+    """
+    A new empty directory for C{case}, by absolute path (children run
+    elsewhere).
+    """
+    path: str = os.path.abspath(case.mktemp())
+    os.makedirs(path)
+    return path
+
+
+def temp_file(case: TestCase, name: str, data: bytes) -> str:
+    """
+    A file called C{name} holding C{data}, alone in a new directory.
+    """
+    path = os.path.join(temp_dir(case), name)
+    with open(path, "wb") as f:
+        f.write(data)
+    return path
+
+
 def tcp_endpoint(port: int) -> IStreamClientEndpoint:
     """
     A plain TCP endpoint for C{127.0.0.1:port}.

@@ -16,7 +16,7 @@ import random
 
 from twisted.trial.unittest import TestCase
 
-from tests.e2e_support import start_server
+from tests.e2e_support import start_server, temp_dir, temp_file
 from tests.test_client_e2e import run_client
 
 # Big enough that the upload is still under way when a line typed after it
@@ -40,13 +40,8 @@ class ScriptedFileTests(TestCase):
         server = await start_server(self)
         port = str(server.tcp_port)
         data = random.Random(6).randbytes(SIZE)
-        source = os.path.abspath(self.mktemp())
-        os.makedirs(source)
-        path = os.path.join(source, "big.bin")
-        with open(path, "wb") as f:
-            f.write(data)
-        inbox = os.path.abspath(self.mktemp())
-        os.makedirs(inbox)
+        path = temp_file(self, "big.bin", data)
+        inbox = temp_dir(self)
 
         bob = run_client(
             self,
@@ -100,13 +95,8 @@ class ScriptedFileTests(TestCase):
         server = await start_server(self)
         port = str(server.tcp_port)
         data = random.Random(7).randbytes(3 * 1024 * 1024)
-        source = os.path.abspath(self.mktemp())
-        os.makedirs(source)
-        path = os.path.join(source, "report.pdf")
-        with open(path, "wb") as f:
-            f.write(data)
-        inbox = os.path.abspath(self.mktemp())
-        os.makedirs(inbox)
+        path = temp_file(self, "report.pdf", data)
+        inbox = temp_dir(self)
         bob = run_client(
             self, "--name", "bob", "--download-dir", inbox, "127.0.0.1", port
         )

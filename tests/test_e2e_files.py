@@ -30,6 +30,8 @@ from tests.e2e_support import (
     LineClient,
     start_server,
     tcp_endpoint,
+    temp_dir,
+    temp_file,
 )
 from tests.test_client_e2e_accounts import password_file, run_client, target
 from tests.test_client_e2e_accounts import register as client_register
@@ -571,13 +573,8 @@ class ClientTests(TestCase):
         server, spool = await files_server(self)
         await client_register(self, server, "bob")
         data = random_bytes(7, 5 * MIB + 4321)
-        source = os.path.abspath(self.mktemp())
-        os.makedirs(source)
-        path = os.path.join(source, "big.bin")
-        with open(path, "wb") as f:
-            f.write(data)
-        inbox = os.path.abspath(self.mktemp())
-        os.makedirs(inbox)
+        path = temp_file(self, "big.bin", data)
+        inbox = temp_dir(self)
 
         alice = run_client(
             self, *target(server, "alice"), stdin=f"/send bob {path}\n", label="alice"
