@@ -37,25 +37,22 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rooms_bench import proc_cpu_s, proc_rss_kib
+from rooms_bench import LOGIN, proc_cpu_s, proc_rss_kib, room_opts
 from run_bench import (
     DAEMONS,
     DEFAULT_SHARED,
     HOST,
     REPO,
-    TXCHAT_EXTRA,
     append_record,
-    call_run_py,
     chat_env,
     common_options,
     ensure_chatload,
@@ -66,10 +63,14 @@ from run_bench import (
     keep_or_remove,
     load_run,
     log,
+    median,
+    per_unit_us,
     pick_ports,
+    port_free,
     raise_nofile,
     results_file,
     run_header,
+    run_one,
     server_cmd,
     stop_server,
     twistd_argv,
@@ -80,24 +81,9 @@ PORTS = range(27500, 27600)
 SERVERS = ("ref", "txchat", "ngircd", "inspircd")
 LABELS = {"ref": "ref", "txchat": "txchat", "ngircd": "ngIRCd", "inspircd": "InspIRCd"}
 # The room phases: txchat joins a room and sends to it.
-ROOM = [
-    "--join",
-    r"/join #bench\n",
-    "--joined",
-    "* You ",
-    "--bcast",
-    r"#bench*{payload}\n",
-]
-# run.py's "line" templates, for the TLS phases driven here.
-LINE = [
-    "--login",
-    r"{name}\n",
-    "--bcast",
-    r"{payload}\n",
-    "--dm",
-    r"{to}*{payload}\n",
-    *TXCHAT_EXTRA,
-]
+ROOM = room_opts("#bench")
+# run.py's "line" templates with txchat's login, for the TLS phases.
+LINE = [*LOGIN, "--bcast", r"{payload}\n", "--dm", r"{to}*{payload}\n"]
 SWEEP_OPTS = ["--sweep-start", "500", "--sweep-factor", "1.5", "--sweep-steps", "14"]
 PACE = ["--pace-us", "1000"]
 
@@ -119,14 +105,16 @@ class Phase:
     # The other servers' figure comes from this phase (rooms: their fanout).
     others_from: str | None = None
     higher_is_better: bool = True
-    # The target: txchat against this server's figure times the factor...
-    target_vs: tuple[str, ...] = ()
-    target_factor: float = 1.0
+    # The target: txchat against this server's figure...
+    target_vs: str | None = None
     # ...or against a fixed value.
     target_value: float | None = None
-    tls: bool = False
-    plain: str | None = None  # the plain phase a TLS phase is compared with
-    secondary: tuple[tuple[str, str, str], ...] = field(default=())
+    plain: str | None = None  # a TLS phase: the plain one it is compared with
+    secondary: tuple[tuple[str, str, str], ...] = ()
+
+    @property
+    def tls(self) -> bool:
+        return self.plain is not None
 
 
 def _fanout(n: int, quick: bool) -> Phase:
@@ -138,7 +126,7 @@ def _fanout(n: int, quick: bool) -> Phase:
         "deliveries_per_s",
         "deliveries/s",
         extra=("--quickack",) if quick else (),
-        target_vs=("inspircd",),
+        target_vs="inspircd",
     )
 
 
@@ -154,7 +142,7 @@ def _room(quick: bool) -> Phase:
         extra=("--quickack",) if quick else (),
         txchat_extra=tuple(ROOM),
         others_from=f"fanout1000{q}",
-        target_vs=("inspircd",),
+        target_vs="inspircd",
     )
 
 
@@ -171,7 +159,7 @@ PHASES: tuple[Phase, ...] = (
         "private messages (50 pairs)",
         "msgs_in_per_s",
         "messages/s",
-        target_vs=("ngircd",),
+        target_vs="ngircd",
     ),
     Phase(
         "sweep",
@@ -180,7 +168,7 @@ PHASES: tuple[Phase, ...] = (
         "deliveries_per_s",
         "deliveries/s",
         extra=tuple(PACE),
-        target_vs=("ngircd",),
+        target_vs="ngircd",
     ),
     Phase(
         "half",
@@ -200,7 +188,7 @@ PHASES: tuple[Phase, ...] = (
         "kib_per_conn",
         "KiB/conn",
         higher_is_better=False,
-        target_vs=("inspircd",),
+        target_vs="inspircd",
         secondary=(("logins_per_s", "logins/s at 10,000", "logins/s"),),
     ),
     Phase(
@@ -210,7 +198,6 @@ PHASES: tuple[Phase, ...] = (
         "deliveries_per_s",
         "deliveries/s",
         servers=("txchat",),
-        tls=True,
         plain="fanout100",
     ),
     Phase(
@@ -220,17 +207,15 @@ PHASES: tuple[Phase, ...] = (
         "msgs_in_per_s",
         "messages/s",
         servers=("txchat",),
-        tls=True,
         plain="dm",
     ),
     Phase(
         "tls-conn",
         "conn 2000",
-        "TLS: logins (2,000, handshake included)",
+        "TLS: logins (2,000 over TLS, handshake included; plain: 10,000)",
         "logins_per_s",
         "logins/s",
         servers=("txchat",),
-        tls=True,
         plain="conn",
     ),
 )
@@ -300,6 +285,7 @@ def tls_run(
     )
     server = subprocess.Popen(argv, env=chat_env(args.txchat_pythonpath), cwd=workdir)
     tunnel: subprocess.Popen[Any] | None = None
+    chat: subprocess.Popen[str] | None = None
     try:
         problem = wait_listening(server, tls_port)
         if problem is None:
@@ -308,6 +294,7 @@ def tls_run(
         if problem is not None:
             log(f"!!! TLS {words}: {problem}")
             return None
+        assert tunnel is not None
         cmd = [
             str(chatload),
             "--port",
@@ -316,6 +303,7 @@ def tls_run(
             "--timeout",
             str(args.timeout),
             *LINE,
+            *args.chatload_opts,
             *shlex.split(words),
         ]
         rss0 = proc_rss_kib(server.pid) or 0
@@ -327,7 +315,7 @@ def tls_run(
         samples: dict[str, tuple[float, float, float, int]] = {}
         result: dict[str, Any] | None = None
         for line in chat.stdout:
-            if line.startswith("SYNC ") and tunnel is not None:
+            if line.startswith("SYNC "):
                 samples[line.split()[1]] = (
                     time.monotonic(),
                     proc_cpu_s(server.pid),
@@ -360,6 +348,9 @@ def tls_run(
             result["stunnel_cpu_s"] = round(u1 - u0, 3)
         return result
     finally:
+        if chat is not None and chat.poll() is None:
+            chat.kill()
+            chat.wait()
         if tunnel is not None:
             stop_server(tunnel)
         stop_server(server)
@@ -377,66 +368,59 @@ def run_phase(
     logdir: Path,
     chatload: Path,
 ) -> dict[str, Any] | None:
-    log(f"--- {server}: {phase.name}: {words}")
-    run_py = args.shared_bench / "run.py"
-    extra = [*phase.extra, *args.chatload_opts]
-    if server == "txchat":
-        extra = [*TXCHAT_EXTRA, *phase.txchat_extra, *extra]
-    run = call_run_py(
-        run_py,
-        server_cmd=server_cmd(
+    sweep = phase.name == "sweep"
+    record = run_one(
+        args,
+        server=server,
+        # run.py's own presets start the daemons.
+        cmd=""
+        if server in DAEMONS
+        else server_cmd(
             server, args.venv, args.shared_bench, port, logdir, args.txchat_pythonpath
         ),
         port=port,
-        preset=server if server in DAEMONS else None,
-        label=server,
         phase_words=words,
-        timeout=args.timeout,
         chatload=chatload,
-        target_s=args.target_s,
-        extra=extra,
-        run_py_opts=SWEEP_OPTS if phase.name == "sweep" else (),
+        run_py=args.shared_bench / "run.py",
+        extra=phase.extra,
+        txchat_extra=phase.txchat_extra,
+        run_py_opts=SWEEP_OPTS if sweep else (),
+        choose=sweep_record if sweep else lambda final: final[-1],
     )
-    final = run.final
-    if not final:
-        log(f"!!! {server} {words}: run.py rc={run.rc}, no result")
-        return None
-    if phase.name == "sweep":
-        passed = [r for r in final if r.get("sweep_pass")]
-        record = dict(passed[-1] if passed else final[0])
-        record["sweep_steps"] = [
-            [r.get("target_rate"), r.get("sweep_pass")] for r in final
-        ]
-        record["sweep_any_pass"] = bool(passed)
-        # Every step passed: the figure is a lower bound.
-        record["sweep_capped"] = len(passed) == len(final) and bool(
-            final[-1].get("sweep_pass")
-        )
-    else:
-        record = final[-1]
-    lat = record.get("lat_obs_us") or {}
-    if lat.get("n"):
-        record["p99_ms"] = lat["p99"] / 1000
-    record["bench_run_py_rc"] = run.rc
-    record["bench_other_cpu_s"] = run.other_cpu_s
+    if record is not None:
+        lat = record.get("lat_obs_us") or {}
+        if lat.get("n"):
+            record["p99_ms"] = lat["p99"] / 1000
     return record
 
 
-def half_words(records: Sequence[dict[str, Any]]) -> str | None:
+def sweep_record(final: list[dict[str, Any]]) -> dict[str, Any]:
+    """
+    A sweep's figure: its highest passing step (run.py stops at the first
+    failing one), with the steps it ran; no figure if none passed.
+    """
+    passed = [r for r in final if r.get("sweep_pass")]
+    record = dict(passed[-1] if passed else final[0])
+    if not passed:
+        record["deliveries_per_s"] = None
+    record["sweep_steps"] = [[r.get("target_rate"), r.get("sweep_pass")] for r in final]
+    record["sweep_any_pass"] = bool(passed)
+    # Every step passed: the figure is a lower bound.
+    record["sweep_capped"] = len(passed) == len(final)
+    return record
+
+
+def half_words(records: Sequence[dict[str, Any]], servers: Sequence[str]) -> str | None:
     """
     The 'half' phase: half the highest rate ngIRCd sustained in this run's
-    sweep (txchat's own if ngIRCd was not run).
+    first sweep (txchat's own if ngIRCd is not being run).
     """
-    for server in ("ngircd", "txchat"):
-        rates = [
-            r["target_rate"]
-            for r in records
-            if r.get("bench_phase") == "sweep"
-            and r.get("server") == server
-            and r.get("sweep_any_pass")
-        ]
-        if rates:
-            return f"rate 100 {int(statistics.median(rates) / 2)} 5"
+    whose = "ngircd" if "ngircd" in servers else "txchat"
+    for r in records:
+        if r.get("bench_phase") == "sweep" and r.get("server") == whose:
+            if not r.get("sweep_any_pass"):
+                return None
+            return f"rate 100 {int(r['target_rate'] / 2)} 5"
     return None
 
 
@@ -482,14 +466,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for server in servers:
                     words = fixed.get((server, name), phase.words)
                     if name == "half":
-                        half = half_words(records)
+                        half = half_words(records, args.server_list)
                         if half is None:
-                            log("--- half: no passing sweep in this run; skipped")
+                            log("--- half: no passing sweep to halve; skipped")
                             break
                         words = half
                     if phase.tls:
                         words = tls_words(phase, records, words)
-                        tls_ports = [free_port_like(p, PORTS) for p in tls_ports]
+                        if not all(port_free(p) for p in tls_ports):
+                            tls_ports = pick_ports(2, PORTS.start + 50, PORTS)
                         record = tls_run(
                             args,
                             words,
@@ -505,13 +490,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                     if record is None:
                         failed = True
                         continue
-                    if name not in ("sweep", "half"):
-                        fixed[server, name] = fixed_phase(record) or words
+                    fixed[server, name] = fixed_phase(record) or words
                     record.update(common)
                     record["bench_phase"] = name
                     record["bench_phase_words"] = fixed.get((server, name), words)
                     record["bench_repeat"] = k
-                    failed |= record.get("exit") not in (0,) and name != "sweep"
+                    failed |= record.get("exit") != 0 and name != "sweep"
                     append_record(out, record)
                     records.append(record)
     finally:
@@ -552,23 +536,19 @@ def median_of(
         for r in records
         if r.get("bench_phase") == phase and r.get("server") == server
     ]
-    vals = [v for v in values if isinstance(v, int | float)]
-    return statistics.median(vals) if vals else None
+    return median(values)
 
 
-def per_unit_us(records: Sequence[dict[str, Any]], phase: str) -> float | None:
+def txchat_us(records: Sequence[dict[str, Any]], phase: str) -> float | None:
     """
-    txchat's server CPU per delivery, message or login, in microseconds.
+    txchat's server CPU per delivery, message or login in C{phase}, in
+    microseconds (median).
     """
-    values = []
-    for r in records:
-        if r.get("bench_phase") != phase or r.get("server") != "txchat":
-            continue
-        cpu = r.get("server_cpu_s") or r.get("server_cpu_run_s")
-        count = r.get("delivered") or 2 * r.get("round_trips", 0) or r.get("ready")
-        if cpu and count:
-            values.append(1e6 * cpu / count)
-    return statistics.median(values) if values else None
+    return median(
+        per_unit_us(r)
+        for r in records
+        if r.get("bench_phase") == phase and r.get("server") == "txchat"
+    )
 
 
 def verdict(
@@ -579,25 +559,24 @@ def verdict(
     source = phase.others_from or phase.name
     if phase.target_value is not None:
         goal = phase.target_value
+        met = tx < goal
         text = f"< {fmt(goal)} {phase.unit}"
     elif metric == "logins_per_s":
         best = max((median_of(records, source, d, metric) or 0.0) for d in DAEMONS)
         if not best:
             return "–"
         goal = LOGINS_FACTOR * best
-        text = f"≥ 10 × best daemon ({fmt(goal)})"
-    elif phase.target_vs:
-        other = median_of(records, source, phase.target_vs[0], metric)
+        met = tx >= goal
+        text = f"≥ {LOGINS_FACTOR:g} × best daemon ({fmt(goal)})"
+    elif phase.target_vs is not None:
+        other = median_of(records, source, phase.target_vs, metric)
         if other is None:
             return "–"
-        goal = other * phase.target_factor
+        met = tx >= other if phase.higher_is_better else tx <= other
         sign = "≥" if phase.higher_is_better else "≤"
-        text = f"{sign} {LABELS[phase.target_vs[0]]}"
+        text = f"{sign} {LABELS[phase.target_vs]}"
     else:
         return "–"
-    met = tx >= goal if phase.higher_is_better else tx <= goal
-    if metric == "logins_per_s":
-        met = tx >= goal
     return f"{text}: {'met' if met else '**not met**'}"
 
 
@@ -653,14 +632,14 @@ def tls_table(records: Sequence[dict[str, Any]]) -> str:
         "|---|---|---:|---:|---:|---:|---:|",
     ]
     for phase in PHASES:
-        if not phase.tls or phase.plain is None:
+        if phase.plain is None:
             continue
         if not any(r.get("bench_phase") == phase.name for r in records):
             continue
         tls = median_of(records, phase.name, "txchat", phase.metric)
         plain = median_of(records, phase.plain, "txchat", phase.metric)
-        before = per_unit_us(records, phase.plain)
-        cost = f"{fmt(before)} → {fmt(per_unit_us(records, phase.name))}"
+        before = txchat_us(records, phase.plain)
+        cost = f"{fmt(before)} → {fmt(txchat_us(records, phase.name))}"
         ratio = f"{tls / plain:.2f}" if tls and plain else "–"
         stunnel = median_of(records, phase.name, "txchat", "stunnel_cpu_s")
         rows.append(

@@ -69,6 +69,7 @@ from run_bench import (
     machine_busy_s,
     median,
     own_tree_cpu_s,
+    per_unit_us,
     port_free,
     raise_nofile,
     results_file,
@@ -676,11 +677,6 @@ def calibrate(
 # ------------------------------------------------------------------ report
 
 
-def per_delivery_us(r: dict[str, Any]) -> float | None:
-    cpu, n = r.get("server_cpu_s"), r.get("delivered")
-    return 1e6 * cpu / n if cpu and n else None
-
-
 def ratio(a: float | None, b: float | None) -> str:
     return f"{a / b:.3f}" if a and b else "–"
 
@@ -704,7 +700,7 @@ def fanout_table(records: Sequence[dict[str, Any]]) -> list[str]:
             ("us_per_delivery", "server µs per delivery (lower is better)"),
         ):
             if metric == "us_per_delivery":
-                med = {v: median([per_delivery_us(r) for r in by[v]]) for v in by}
+                med = {v: median([per_unit_us(r) for r in by[v]]) for v in by}
             else:
                 med = {v: median([r.get(metric) for r in by[v]]) for v in by}
             room, bcast = med["room"], med["broadcast"]
@@ -783,7 +779,7 @@ def rooms_table(records: Sequence[dict[str, Any]]) -> list[str]:
 def details(records: Sequence[dict[str, Any]]) -> str:
     out = []
     for r in records:
-        us = per_delivery_us(r)
+        us = per_unit_us(r)
         what = (
             r.get("bench_phase_words", "")
             if r.get("part") == "fanout"

@@ -42,7 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -552,9 +552,20 @@ def run_one(
     phase_words: str,
     chatload: Path,
     run_py: Path,
+    extra: Sequence[str] = (),
+    txchat_extra: Sequence[str] = (),
+    run_py_opts: Sequence[str] = (),
+    choose: Callable[[list[dict[str, Any]]], dict[str, Any]] = lambda final: final[-1],
 ) -> dict[str, Any] | None:
+    """
+    One run.py call for C{server}; the record C{choose} picks from the
+    runs that are not pilots (default: the last), with this script's keys.
+    C{extra} chatload options go to every server, C{txchat_extra} to
+    txchat only, C{run_py_opts} to run.py.
+    """
     log(f"--- {server}: {phase_words}")
-    extra = TXCHAT_EXTRA if server == "txchat" else []
+    if server == "txchat":
+        extra = [*TXCHAT_EXTRA, *txchat_extra, *extra]
     run = call_run_py(
         run_py,
         server_cmd=cmd,
@@ -567,12 +578,13 @@ def run_one(
         chatload=chatload,
         target_s=args.target_s,
         extra=[*extra, *args.chatload_opts],
+        run_py_opts=run_py_opts,
     )
     final = run.final
     if not final:
         log(f"!!! {server} {phase_words}: run.py rc={run.rc}, no result")
         return None
-    record: dict[str, Any] = final[-1]
+    record = choose(final)
     record["bench_run_py_rc"] = run.rc
     record["bench_pilots"] = len(run.records) - len(final)
     record["bench_wall_s"] = run.wall_s
@@ -617,6 +629,16 @@ def load_run(
 
 
 # ------------------------------------------------------------------ table
+
+
+def per_unit_us(r: dict[str, Any]) -> float | None:
+    """
+    The server's CPU per delivery, private message or login (µs), where
+    the record has both.
+    """
+    cpu = r.get("server_cpu_s") or r.get("server_cpu_run_s")
+    count = r.get("delivered") or 2 * r.get("round_trips", 0) or r.get("ready")
+    return 1e6 * cpu / count if cpu and count else None
 
 
 def value_range(values: Iterable[object]) -> str:
@@ -718,9 +740,7 @@ def details(records: Sequence[dict[str, Any]]) -> str:
     lines = []
     for r in records:
         lat = r.get("lat_obs_us") or r.get("rtt_us") or {}
-        msgs = r.get("delivered") or 2 * r.get("round_trips", 0)
-        cpu = r.get("server_cpu_s")
-        per = f"{1e6 * cpu / msgs:.2f}" if msgs and cpu else "–"
+        per = fmt(per_unit_us(r))
         p50 = f"{lat['p50'] / 1000:.2f} ms" if lat.get("n") else "–"
         phase = PHASE_BY_NAME.get(r.get("bench_phase", ""))
         values = " ".join(
