@@ -88,8 +88,7 @@ def _send_now(transport: Any, data: bytes) -> None:
         and not transport.disconnecting
         and not transport._aborting
         and not transport.TLS  # startTLS: write() encrypts
-        and not transport._tempDataLen
-        and len(transport.dataBuffer) == transport.offset
+        and _pending_output(transport) == 0
     ):
         try:
             sent = transport.socket.send(data)
@@ -530,9 +529,7 @@ class ChatProtocol(LineReceiver):
             if len(held) > self.HOLD_LIMIT and not self._overflowed:
                 self._overflow()
             return
-        data = event.rendered.get(self._key)
-        if data is None:
-            data = event.rendered[self._key] = encode(event, self.mode, self.delimiter)
+        data = _render(event, self)
         if self._paused and self._over_limit(len(data)):
             if not self._overflowed:
                 self._overflow()
@@ -593,7 +590,6 @@ class ChatProtocol(LineReceiver):
         self.deliver(ModeChanged(self.factory.clock.seconds(), mode))
 
     def disconnect(self) -> None:
-        self.factory.flush_pending()
         self._write_out()
         self.transport.loseConnection()
         if self._abort_call is None:
@@ -738,8 +734,7 @@ def _cut(data: bytes, offsets: Sequence[int], indexes: Iterable[int]) -> bytes:
     pieces = []
     start = 0
     for index in indexes:
-        if offsets[index] > start:
-            pieces.append(data[start : offsets[index]])
+        pieces.append(data[start : offsets[index]])
         start = offsets[index + 1]
     pieces.append(data[start:])
     return b"".join(pieces)
@@ -823,8 +818,7 @@ class ChatFactory(ServerFactory[ChatProtocol]):
         C{protocol} has output waiting for the end of the turn.
         """
         self._gathered.append(protocol)
-        if self._write_call is None:
-            self._write_call = self.clock.callLater(0, self.write_gathered)
+        self._at_end_of_turn()
 
     def fan_out_later(
         self, event: Event, clients: Iterable[IChatClient], sender: IChatClient | None
@@ -835,6 +829,9 @@ class ChatFactory(ServerFactory[ChatProtocol]):
         must not change afterwards: the registry and rooms hand out tuples.
         """
         self._pending.append((event, clients, sender))
+        self._at_end_of_turn()
+
+    def _at_end_of_turn(self) -> None:
         if self._write_call is None:
             self._write_call = self.clock.callLater(0, self.write_gathered)
 

@@ -719,19 +719,11 @@ def _write_history(
     # thread pays for each of those hand-overs; executemany would make one
     # per row.
     rows = list(batch)
-    full, rest = divmod(len(rows), HISTORY_ROWS)
-    if full:
-        txn.executemany(
-            _INSERT_HISTORY + ", ".join([_HISTORY_VALUES] * HISTORY_ROWS),
-            (
-                [x for row in rows[i : i + HISTORY_ROWS] for x in row]
-                for i in range(0, full * HISTORY_ROWS, HISTORY_ROWS)
-            ),
-        )
-    if rest:
+    for start in range(0, len(rows), HISTORY_ROWS):
+        chunk = rows[start : start + HISTORY_ROWS]
         txn.execute(
-            _INSERT_HISTORY + ", ".join([_HISTORY_VALUES] * rest),
-            [x for row in rows[full * HISTORY_ROWS :] for x in row],
+            _INSERT_HISTORY + ", ".join([_HISTORY_VALUES] * len(chunk)),
+            [value for row in chunk for value in row],
         )
     if prune is None:
         return
@@ -1066,10 +1058,9 @@ class SQLiteStore:
         self._dropped = 0
         self._rooms: set[str] = set()
         self._since_prune = 0
-        # The newest entries of the main room, so that the replay at every
-        # login needs no disk read (entries not yet written have id 0).
-        # The main channel's newest entries, as rows: one tuple per message
-        # on the hot path, made into entries only when someone asks.
+        # The main channel's newest entries, so that the replay at every
+        # login needs no disk read; kept as rows (one tuple per message on
+        # the hot path) and made into entries, with id 0, when asked for.
         self._tail: deque[_HistoryRow] = deque(maxlen=self.HISTORY_TAIL)
 
     # Opening and closing.
