@@ -12,6 +12,7 @@ from zope.interface import implementer
 from chat.errors import BadUsage
 from chat.events import Event
 from chat.registry import IChatClient
+from chat.store import HistoryEntry, MemoryStore
 
 
 @implementer(IChatClient)
@@ -81,3 +82,34 @@ class FakeHasher:
 
     def needs_rehash(self, password_hash: str) -> bool:
         return password_hash.startswith("old:")
+
+
+class SlowHistoryStore(MemoryStore):
+    """
+    A L{MemoryStore} whose C{history} answers, with what it held when
+    asked, only when the test says (as SQLite's does for more than its
+    in-memory tail); at once while C{holding} is false.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.holding = True
+        self.waiting: list[tuple[Deferred[list[HistoryEntry]], list[HistoryEntry]]]
+        self.waiting = []
+
+    def history(self, room: str, limit: int) -> Deferred[list[HistoryEntry]]:
+        if not self.holding:
+            return super().history(room, limit)
+        entries: list[HistoryEntry] = []
+        super().history(room, limit).addCallback(entries.extend)
+        d: Deferred[list[HistoryEntry]] = Deferred()
+        self.waiting.append((d, entries))
+        return d
+
+    def answer(self) -> None:
+        d, entries = self.waiting.pop(0)
+        d.callback(entries)
+
+    def fail_next(self, error: Exception) -> None:
+        d, _ = self.waiting.pop(0)
+        d.errback(error)

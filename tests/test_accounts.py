@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import cast
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, fail
 from twisted.internet.task import Clock
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
@@ -29,8 +29,8 @@ from chat.events import (
 )
 from chat.passwords import PasswordHasher
 from chat.registry import UserRegistry
-from chat.store import HistoryEntry, MemoryStore, QueueFull, StoredMessage
-from tests.fakes import FakeClient, FakeHasher
+from chat.store import MemoryStore, QueueFull, StoredMessage
+from tests.fakes import FakeClient, FakeHasher, SlowHistoryStore
 
 START = 1_700_000_000.0
 
@@ -55,39 +55,6 @@ class SlowStore(MemoryStore):
     def answer(self) -> None:
         d, key = self.waiting.pop(0)
         super().pending(key, 0.0, float("inf")).chainDeferred(d)
-
-    def fail_next(self, error: Exception) -> None:
-        d, _ = self.waiting.pop(0)
-        d.errback(error)
-
-
-class SlowHistoryStore(MemoryStore):
-    """
-    A L{MemoryStore} whose C{history} answers only when the test says
-    (with what it held when asked), as SQLite's does for more than its
-    in-memory tail.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.waiting: list[tuple[Deferred[list[HistoryEntry]], list[HistoryEntry]]]
-        self.waiting = []
-
-    def history(self, room: str, limit: int) -> Deferred[list[HistoryEntry]]:
-        d: Deferred[list[HistoryEntry]] = Deferred()
-        held = self.result_of(super().history(room, limit))
-        self.waiting.append((d, held))
-        return d
-
-    @staticmethod
-    def result_of(d: Deferred[list[HistoryEntry]]) -> list[HistoryEntry]:
-        box: list[list[HistoryEntry]] = []
-        d.addCallback(box.append)
-        return box[0]
-
-    def answer(self) -> None:
-        d, held = self.waiting.pop(0)
-        d.callback(held)
 
     def fail_next(self, error: Exception) -> None:
         d, _ = self.waiting.pop(0)
@@ -599,3 +566,16 @@ class GuestCatchUpTests(AccountsTestCase):
         self.assertIsInstance(events[0], Welcome)
         self.assertEqual(self.errors(events), ["store-failed"])
         self.assertEqual(carol.name, "carol")
+
+    def test_history_failed_at_once(self) -> None:
+        """
+        A store whose history lookup has already failed lets the guest in
+        with the same error as one that fails later.
+        """
+        self.slow.history = lambda room, limit: fail(OSError("disk gone"))  # type: ignore[method-assign]
+        carol = FakeClient()
+        self.send(carol, "carol")
+        self.assertEqual(len(self.flushLoggedErrors(OSError)), 1)
+        events = carol.take()
+        self.assertIsInstance(events[0], Welcome)
+        self.assertEqual(self.errors(events), ["store-failed"])

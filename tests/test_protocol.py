@@ -10,7 +10,6 @@ import socket
 from typing import cast
 
 from twisted.internet.address import IPv4Address
-from twisted.internet.defer import Deferred
 from twisted.internet.protocol import Protocol
 from twisted.internet.task import Clock
 from twisted.internet.tcp import Connection
@@ -28,8 +27,8 @@ from chat.events import Message
 from chat.passwords import PasswordHasher
 from chat.protocol import LINES_PER_TURN, ChatFactory, ChatProtocol, _send_now
 from chat.registry import IChatClient
-from chat.store import HistoryEntry, MemoryStore
-from tests.fakes import FakeClient, FakeHasher
+from chat.store import MemoryStore
+from tests.fakes import FakeClient, FakeHasher, SlowHistoryStore
 
 
 class NoDelayTransport(StringTransport):
@@ -830,8 +829,14 @@ class CoalescingTests(ProtocolTestCase):
     def join_room_late(self) -> tuple[ChatProtocol, ChatProtocol, CountingTransport]:
         """
         C{a} and C{reader} in #r with one message said there; C{late}
-        online but not in it.
+        online but not in it.  The store answers history requests when
+        C{self.store.answer()} says, from now on.
         """
+        self.store = SlowHistoryStore()
+        self.store.holding = False
+        self.factory = ChatFactory(
+            clock=self.clock, max_line_length=64, coalesce=True, store=self.store
+        )
         reader, _ = self.connect_counting("reader")
         a, _ = self.connect("a")
         late, late_t = self.connect_counting("late")
@@ -840,6 +845,7 @@ class CoalescingTests(ProtocolTestCase):
         a.dataReceived(b"#r*old\n")
         self.clock.advance(0)
         late_t.clear()
+        self.store.holding = True
         return a, late, late_t
 
     def test_catch_up_before_what_was_said_meanwhile(self) -> None:
@@ -848,23 +854,11 @@ class CoalescingTests(ProtocolTestCase):
         the room's history comes after the join and that history.
         """
         a, late, late_t = self.join_room_late()
-        store = self.factory.dispatcher.store
-        asked: list[tuple[Deferred[list[HistoryEntry]], list[HistoryEntry]]] = []
-        real = store.history
-
-        def history(room: str, limit: int) -> Deferred[list[HistoryEntry]]:
-            answer: list[list[HistoryEntry]] = []
-            real(room, limit).addCallback(answer.append)
-            asked.append((Deferred(), answer[0]))
-            return asked[-1][0]
-
-        store.history = history  # type: ignore[method-assign]
         late.dataReceived(b"/join #r\n")
         self.clock.advance(0)
         self.assertEqual(late_t.value(), b"")
         a.dataReceived(b"#r*during\n")
-        d, entries = asked[0]
-        d.callback(entries)
+        self.store.answer()
         self.clock.advance(0)
         lines = self.received(late_t)
         self.assertTrue(lines[0].startswith("* You joined #r"), lines)
@@ -879,10 +873,41 @@ class CoalescingTests(ProtocolTestCase):
         a, late, late_t = self.join_room_late()
         a.dataReceived(b"main before\n")
         late.dataReceived(b"/join #r\n")
+        self.store.answer()
         self.clock.advance(0)
         lines = self.received(late_t)
         self.assertEqual(lines[0], "a: main before")
         self.assertTrue(lines[1].startswith("* You joined #r"), lines)
+
+    def test_catch_up_order_while_paused(self) -> None:
+        """
+        A client whose transport is paused when its catch-up comes gets
+        the catch-up, then what was said in that turn.
+        """
+        a, late, late_t = self.join_room_late()
+        late.dataReceived(b"/join #r\n")
+        self.clock.advance(0)
+        late.pauseProducing()
+        a.dataReceived(b"#r*during\n")
+        self.store.answer()
+        self.clock.advance(0)
+        lines = self.received(late_t)
+        self.assertTrue(lines[0].startswith("* You joined #r"), lines)
+        self.assertEqual(lines[-1], "#r a: during")
+
+    def test_sender_of_the_whole_turn(self) -> None:
+        """
+        A client that sent every broadcast of a turn is written nothing.
+        """
+        reader, reader_t = self.connect_counting("reader")
+        a, a_t = self.connect_counting("a")
+        self.clock.advance(0)
+        a_t.clear()
+        a_t.writes = 0
+        a.dataReceived(b"one\ntwo\n")
+        self.clock.advance(0)
+        self.assertEqual((a_t.writes, a_t.value()), (0, b""))
+        self.assertEqual(self.received(reader_t)[-2:], ["a: one", "a: two"])
 
     def test_one_call_per_turn(self) -> None:
         """
@@ -982,6 +1007,18 @@ class CoalescingTests(ProtocolTestCase):
         )
 
 
+class PeerConnection(Connection):
+    """
+    Twisted's socket transport with the addresses a server connection has.
+    """
+
+    def getPeer(self) -> IPv4Address:
+        return IPv4Address("TCP", "127.0.0.1", 1)
+
+    def getHost(self) -> IPv4Address:
+        return IPv4Address("TCP", "127.0.0.1", 2)
+
+
 class SendNowTests(SynchronousTestCase):
     """
     L{ChatProtocol} writes to a socket at once when nothing is queued,
@@ -990,7 +1027,10 @@ class SendNowTests(SynchronousTestCase):
 
     def setUp(self) -> None:
         self.reactor = MemoryReactor()
-        ours, self.peer = socket.socketpair()
+        # A loopback TCP pair: ChatProtocol sets TCP_NODELAY on its socket.
+        with socket.create_server(("127.0.0.1", 0)) as listener:
+            self.peer = socket.create_connection(listener.getsockname())
+            ours, _ = listener.accept()
         ours.setblocking(False)
         self.peer.setblocking(False)
         self.addCleanup(ours.close)
@@ -1033,6 +1073,34 @@ class SendNowTests(SynchronousTestCase):
                 break
             self.transport.doWrite()
         self.assertEqual(received, data)
+
+    def test_protocol_sends_at_once(self) -> None:
+        """
+        L{ChatProtocol} on a socket transport sends without asking the
+        reactor to watch the socket.
+        """
+        clock = Clock()
+        factory = ChatFactory(clock=clock, coalesce=True)
+        protocol = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 1))
+        transport = PeerConnection(self.sock, protocol, self.reactor)
+        transport.connected = True
+        protocol.makeConnection(transport)
+        self.assertIn(b"name", self.peer_reads())
+        protocol.dataReceived(b"alice\n")
+        clock.advance(0)  # the end of the turn
+        self.assertIn(b"Hello alice", self.peer_reads())
+        self.assertEqual(self.reactor.writers, set())
+
+    def test_send_fails(self) -> None:
+        """
+        When C{send} fails the data goes to C{write}, which finds the error
+        for itself.
+        """
+        self.sock.shutdown(socket.SHUT_WR)
+        written: list[bytes] = []
+        self.transport.write = written.append  # type: ignore[method-assign]
+        _send_now(self.transport, b"lost\n")
+        self.assertEqual(written, [b"lost\n"])
 
     def test_closing(self) -> None:
         """
