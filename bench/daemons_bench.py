@@ -49,11 +49,10 @@ from typing import Any
 from rooms_bench import LOGIN, proc_cpu_s, proc_rss_kib, room_opts
 from run_bench import (
     DAEMONS,
-    DEFAULT_SHARED,
     HOST,
-    REPO,
     append_record,
     chat_env,
+    check_lists,
     common_options,
     ensure_chatload,
     fixed_phase,
@@ -273,8 +272,7 @@ def tls_run(
     listen = (
         f"ssl:{tls_port}:interface={HOST}:backlog=1024:privateKey={key}:certKey={cert}"
     )
-    argv = twistd_argv(args.venv, tls_port, workdir, backlog=None)
-    argv[argv.index("--listen") + 1] = listen
+    argv = twistd_argv(args.venv, tls_port, workdir, listen=listen)
     conf = workdir / "stunnel.conf"
     conf.write_text(
         "foreground = yes\npid =\nsyslog = no\ndebug = 3\n"
@@ -699,29 +697,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    common_options(ap, [p.name for p in PHASES])
-    ap.add_argument(
-        "--servers",
-        default=",".join(SERVERS),
-        help="comma-separated, of: %(default)s (the daemons need Debian's "
-        "ngircd and inspircd packages)",
-    )
-    ap.add_argument("--shared-bench", type=Path, default=DEFAULT_SHARED)
-    ap.add_argument("--venv", type=Path, default=REPO / ".venv" / "bin")
-    ap.add_argument("--keep-logs", action="store_true")
-    ap.add_argument("--txchat-pythonpath", type=Path, metavar="DIR")
-    ap.add_argument("--report", type=Path, metavar="JSONL")
-    ap.add_argument("--run-id")
-    ap.add_argument("chatload_opts", nargs="*", help="after '--': for every server")
+    common_options(ap, [p.name for p in PHASES], SERVERS)
     args = ap.parse_args(argv)
-    args.phase_list = [p for p in args.phases.split(",") if p]
-    args.server_list = [s for s in args.servers.split(",") if s]
-    for name in args.phase_list:
-        if name not in PHASE_BY_NAME:
-            ap.error(f"unknown phase {name!r}")
-    for name in args.server_list:
-        if name not in SERVERS:
-            ap.error(f"unknown server {name!r}")
+    check_lists(ap, args, list(PHASE_BY_NAME))
     return args
 
 

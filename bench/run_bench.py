@@ -271,14 +271,17 @@ def twistd_argv(
     workdir: Path,
     *options: str,
     backlog: int | None = 1024,
+    listen: str | None = None,
 ) -> list[str]:
     """
     C{twistd chat} as users start it, in the foreground, logging to
-    C{workdir/txchat.log}, listening on C{HOST:port}; C{options} for chat.
+    C{workdir/txchat.log}, listening on C{HOST:port} (or on the endpoint
+    C{listen}); C{options} for chat.
     """
-    listen = f"tcp:{port}:interface={HOST}"
-    if backlog is not None:
-        listen += f":backlog={backlog}"
+    if listen is None:
+        listen = f"tcp:{port}:interface={HOST}"
+        if backlog is not None:
+            listen += f":backlog={backlog}"
     return [
         str(venv / "twistd"),
         "--nodaemon",
@@ -775,9 +778,12 @@ def report(path: Path, run_id: str | None) -> int:
 # ------------------------------------------------------------------ main
 
 
-def common_options(ap: argparse.ArgumentParser, phases: Sequence[str]) -> None:
+def common_options(
+    ap: argparse.ArgumentParser, phases: Sequence[str], servers: Sequence[str]
+) -> None:
     """
-    The options every side-by-side benchmark script takes.
+    The options every side-by-side benchmark script takes; C{servers}
+    are the default ones, of L{SERVERS}.
     """
     ap.add_argument("--repeat", type=int, default=1, help="runs per server and phase")
     ap.add_argument(
@@ -785,27 +791,15 @@ def common_options(ap: argparse.ArgumentParser, phases: Sequence[str]) -> None:
         default=",".join(phases),
         help="comma-separated subset of: %(default)s",
     )
-    ap.add_argument("--target-s", type=float, default=7.0, help="length of auto runs")
-    ap.add_argument("--timeout", type=float, default=60.0, help="chatload hard limit")
-    ap.add_argument("--out", type=Path, help="JSON lines file (default: by date)")
-
-
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    common_options(ap, [p.name for p in PHASES])
-    ap.add_argument(
-        "--quick",
-        action="store_true",
-        help="smoke run: small fixed counts, conn 1000 (figures not comparable)",
-    )
     ap.add_argument(
         "--servers",
-        default=",".join(DEFAULT_SERVERS),
+        default=",".join(servers),
         help=f"comma-separated, of: {', '.join(SERVERS)} (default: %(default)s; "
         "ngircd and inspircd need Debian's packages of those names)",
     )
+    ap.add_argument("--target-s", type=float, default=7.0, help="length of auto runs")
+    ap.add_argument("--timeout", type=float, default=60.0, help="chatload hard limit")
+    ap.add_argument("--out", type=Path, help="JSON lines file (default: by date)")
     ap.add_argument(
         "--shared-bench",
         type=Path,
@@ -818,10 +812,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=REPO / ".venv" / "bin",
         help="bin directory with python and twistd (default: %(default)s)",
     )
-    ap.add_argument(
-        "--first-port", type=int, default=27101, help="in 27100-27199 (27101)"
-    )
-    ap.add_argument("--keep-logs", action="store_true", help="keep txchat's log")
+    ap.add_argument("--keep-logs", action="store_true", help="keep server logs")
     ap.add_argument(
         "--txchat-pythonpath",
         type=Path,
@@ -837,17 +828,42 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     ap.add_argument("--run-id", help="with --report: which run")
     ap.add_argument(
-        "chatload_opts", nargs="*", help="after '--': extra chatload options (both)"
+        "chatload_opts", nargs="*", help="after '--': chatload options for every server"
     )
-    args = ap.parse_args(argv)
+
+
+def check_lists(
+    ap: argparse.ArgumentParser, args: argparse.Namespace, phases: Sequence[str]
+) -> None:
+    """
+    C{args.phase_list} and C{args.server_list} from the options, or a
+    usage error naming what is unknown.
+    """
     args.phase_list = [p.strip() for p in args.phases.split(",") if p.strip()]
     for name in args.phase_list:
-        if name not in PHASE_BY_NAME:
-            ap.error(f"unknown phase {name!r}; choose from {', '.join(PHASE_BY_NAME)}")
+        if name not in phases:
+            ap.error(f"unknown phase {name!r}; choose from {', '.join(phases)}")
     args.server_list = [s.strip() for s in args.servers.split(",") if s.strip()]
     for name in args.server_list:
         if name not in SERVERS:
             ap.error(f"unknown server {name!r}; choose from {', '.join(SERVERS)}")
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    common_options(ap, [p.name for p in PHASES], DEFAULT_SERVERS)
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: small fixed counts, conn 1000 (figures not comparable)",
+    )
+    ap.add_argument(
+        "--first-port", type=int, default=27101, help="in 27100-27199 (27101)"
+    )
+    args = ap.parse_args(argv)
+    check_lists(ap, args, list(PHASE_BY_NAME))
     if args.first_port not in PORTS:
         ap.error(f"--first-port must be in {PORTS.start}-{PORTS.stop - 1}")
     return args
