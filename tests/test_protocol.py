@@ -6,6 +6,7 @@ with L{StringTransport} and L{Clock} (no sockets, no reactor).
 from __future__ import annotations
 
 import json
+import select
 import socket
 from typing import cast
 
@@ -1027,10 +1028,7 @@ class SendNowTests(SynchronousTestCase):
 
     def setUp(self) -> None:
         self.reactor = MemoryReactor()
-        # A loopback TCP pair: ChatProtocol sets TCP_NODELAY on its socket.
-        with socket.create_server(("127.0.0.1", 0)) as listener:
-            self.peer = socket.create_connection(listener.getsockname())
-            ours, _ = listener.accept()
+        ours, self.peer = socket.socketpair()
         ours.setblocking(False)
         self.peer.setblocking(False)
         self.addCleanup(ours.close)
@@ -1039,11 +1037,13 @@ class SendNowTests(SynchronousTestCase):
         self.transport = Connection(ours, Protocol(), self.reactor)
         self.transport.connected = True
 
-    def peer_reads(self) -> bytes:
-        try:
-            return self.peer.recv(1 << 20)
-        except BlockingIOError:
-            return b""
+    def peer_reads(self, wait: float = 5.0) -> bytes:
+        """
+        What the peer can read within C{wait} seconds (loopback TCP may
+        take a moment); C{wait=0} where nothing should have been sent.
+        """
+        readable, _, _ = select.select([self.peer], [], [], wait)
+        return self.peer.recv(1 << 20) if readable else b""
 
     def test_sent_at_once(self) -> None:
         _send_now(self.transport, b"hello\n")
@@ -1053,7 +1053,7 @@ class SendNowTests(SynchronousTestCase):
     def test_behind_queued_data(self) -> None:
         self.transport.write(b"first\n")
         _send_now(self.transport, b"second\n")
-        self.assertEqual(self.peer_reads(), b"")
+        self.assertEqual(self.peer_reads(wait=0), b"")
         self.transport.doWrite()
         self.assertEqual(self.peer_reads(), b"first\nsecond\n")
 
@@ -1067,10 +1067,10 @@ class SendNowTests(SynchronousTestCase):
         _send_now(self.transport, data)
         self.assertIn(self.transport, self.reactor.writers)
         received = b""
-        for _ in range(10_000):
-            received += self.peer_reads()
-            if len(received) == len(data):
-                break
+        while len(received) < len(data):
+            got = self.peer_reads()
+            self.assertTrue(got, f"stalled after {len(received)} bytes")
+            received += got
             self.transport.doWrite()
         self.assertEqual(received, data)
 
@@ -1079,10 +1079,17 @@ class SendNowTests(SynchronousTestCase):
         L{ChatProtocol} on a socket transport sends without asking the
         reactor to watch the socket.
         """
+        # A loopback TCP pair: ChatProtocol sets TCP_NODELAY on its socket.
+        with socket.create_server(("127.0.0.1", 0)) as listener:
+            self.peer = socket.create_connection(listener.getsockname())
+            ours, _ = listener.accept()
+        ours.setblocking(False)
+        self.addCleanup(ours.close)
+        self.addCleanup(self.peer.close)
         clock = Clock()
         factory = ChatFactory(clock=clock, coalesce=True)
         protocol = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 1))
-        transport = PeerConnection(self.sock, protocol, self.reactor)
+        transport = PeerConnection(ours, protocol, self.reactor)
         transport.connected = True
         protocol.makeConnection(transport)
         self.assertIn(b"name", self.peer_reads())
@@ -1114,5 +1121,5 @@ class SendNowTests(SynchronousTestCase):
             written: list[bytes] = []
             transport.write = written.append  # type: ignore[method-assign]
             _send_now(transport, b"late\n")
-            self.assertEqual(self.peer_reads(), b"", attribute)
+            self.assertEqual(self.peer_reads(wait=0), b"", attribute)
             self.assertEqual(written, [b"late\n"])
