@@ -77,8 +77,14 @@ from run_bench import (
 )
 
 PORTS = range(27500, 27600)
-SERVERS = ("ref", "txchat", "ngircd", "inspircd")
-LABELS = {"ref": "ref", "txchat": "txchat", "ngircd": "ngIRCd", "inspircd": "InspIRCd"}
+SERVERS = ("ref", "bare", "txchat", "ngircd", "inspircd")
+LABELS = {
+    "ref": "ref",
+    "bare": "bare CPython",
+    "txchat": "txchat",
+    "ngircd": "ngIRCd",
+    "inspircd": "InspIRCd",
+}
 # The room phases: txchat joins a room and sends to it.
 ROOM = room_opts("#bench")
 # run.py's "line" templates with txchat's login, for the TLS phases.

@@ -149,7 +149,8 @@ PHASES: tuple[Phase, ...] = (
     ),
 )
 PHASE_BY_NAME = {p.name: p for p in PHASES}
-SERVERS = ("ref", "txchat", "ngircd", "inspircd")
+# bare: bench/bare_relay.py, the same protocol as ref on CPython alone.
+SERVERS = ("ref", "bare", "txchat", "ngircd", "inspircd")
 DEFAULT_SERVERS = ("ref", "txchat")
 # Started by run.py's own presets (Debian's ngircd and inspircd packages,
 # with the configurations in ../shared/bench/configs), speaking IRC.
@@ -250,6 +251,8 @@ def server_cmd(
             str(shared / "ref_twisted_chat.py"),
             str(port),
         ]
+    elif name == "bare":
+        argv = [str(venv / "python"), str(REPO / "bench" / "bare_relay.py"), str(port)]
     else:
         # run.py starts servers in its own directory, and several times per
         # call (pilots): a database of their own, emptied at every start, so
