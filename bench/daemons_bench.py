@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """
 Issue 7 benchmark: txchat against InspIRCd, ngIRCd and the minimal Twisted
-server, side by side in one run, with every figure the issue names.
+server, side by side in one run, with every figure the issue names; and
+"bare CPython" (bare_relay.py), what Python alone gets on this machine.
 
   fanout100, fanout1000   fanout N 10 auto: deliveries/s, broadcast to N
   fanout100q, fanout1000q the same with chatload --quickack
@@ -27,7 +28,7 @@ driven here the same way (chatload --sync, /proc samples at "ready" and
 table of medians, ratios and targets is printed at the end and again by
 --report.
 
-  make bench-daemons                            # everything once, ~25 min
+  make bench-daemons                            # everything once, ~15 min
   make bench-daemons ARGS="--phases fanout100,dm --repeat 3"
   python bench/daemons_bench.py --report bench/results/2026-11-21-daemons.jsonl
 """

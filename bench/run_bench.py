@@ -14,7 +14,9 @@ run by run so that background load hits both alike:
 
 txchat is started as users start it (C{twistd --nodaemon chat}, every
 feature on, default options, log to a file); the reference server is
-C{ref_twisted_chat.py} on the same Python and Twisted (this venv).  Every run
+C{ref_twisted_chat.py} on the same Python and Twisted (this venv); with
+C{--servers}, also "bare" (C{bare_relay.py}: ref's protocol on CPython's
+standard library alone) and the C daemons.  Every run
 is appended as one JSON line to C{bench/results/<date>-issue2.jsonl}
 (C{--quick} runs to C{<date>-issue2-quick.jsonl}); at the end a Markdown
 table of medians and the ratio txchat/ref is printed.
