@@ -61,9 +61,7 @@ class Relay:
         while True:
             try:
                 sock, _ = self.listener.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:  # out of descriptors: try again on the next event
+            except OSError:  # none waiting, or out of descriptors: next event
                 return
             sock.setblocking(False)
             fd = sock.fileno()
@@ -114,12 +112,9 @@ class Relay:
         sock = self.socks.get(fd)
         if sock is None:
             return
-        held = self.unsent.get(fd)
-        if held is not None:
-            data = held + data
-            if not data:
-                return
-        elif not data:
+        held = self.unsent.pop(fd, b"")
+        data = held + data
+        if not data:
             return
         try:
             sent = sock.send(data)
@@ -128,14 +123,12 @@ class Relay:
         except OSError:
             self.close(fd)
             return
-        if sent == len(data):
-            if held is not None:
-                del self.unsent[fd]
-                self.poll.modify(fd, READ)
-            return
-        self.unsent[fd] = data[sent:]
-        if held is None:
-            self.poll.modify(fd, READ_WRITE)
+        if sent < len(data):
+            self.unsent[fd] = data[sent:]
+            if not held:
+                self.poll.modify(fd, READ_WRITE)
+        elif held:
+            self.poll.modify(fd, READ)
 
     def close(self, fd: int) -> None:
         sock = self.socks.pop(fd, None)
