@@ -51,7 +51,6 @@ from rooms_bench import LOGIN, proc_cpu_s, proc_rss_kib, room_opts
 from run_bench import (
     DAEMONS,
     HOST,
-    append_record,
     chat_env,
     check_lists,
     common_options,
@@ -61,6 +60,7 @@ from run_bench import (
     free_port_like,
     installed_chat,
     keep_or_remove,
+    keep_phase_record,
     load_run,
     log,
     median,
@@ -495,14 +495,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                     if record is None:
                         failed = True
                         continue
-                    fixed[server, name] = fixed_phase(record) or words
-                    record.update(common)
-                    record["bench_phase"] = name
-                    record["bench_phase_words"] = fixed.get((server, name), words)
-                    record["bench_repeat"] = k
+                    words = fixed[server, name] = fixed_phase(record) or words
                     failed |= record.get("exit") != 0 and name != "sweep"
-                    append_record(out, record)
-                    records.append(record)
+                    keep_phase_record(
+                        out, records, record, common, phase=name, words=words, repeat=k
+                    )
     finally:
         keep_or_remove(logdir, args.keep_logs, "server logs")
     print_report(run_id, records, out)

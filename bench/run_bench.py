@@ -621,6 +621,28 @@ def append_record(path: Path, record: dict[str, Any]) -> None:
         f.write(json.dumps(record) + "\n")
 
 
+def keep_phase_record(
+    path: Path,
+    records: list[dict[str, Any]],
+    record: dict[str, Any],
+    common: dict[str, Any],
+    *,
+    phase: str,
+    words: str,
+    repeat: int,
+) -> None:
+    """
+    A side-by-side run's C{record}, with the run's C{common} keys and which
+    phase, count and repeat it was, appended to C{path} and C{records}.
+    """
+    record.update(common)
+    record["bench_phase"] = phase
+    record["bench_phase_words"] = words
+    record["bench_repeat"] = repeat
+    append_record(path, record)
+    records.append(record)
+
+
 def load_run(
     path: Path, run_id: str | None, script: str
 ) -> tuple[str, list[dict[str, Any]]]:
@@ -941,14 +963,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                         failed = True
                         continue
                     # later repeats reuse this server's calibrated count
-                    phase_words[server, name] = fixed_phase(record) or words
-                    record.update(common)
-                    record["bench_phase"] = name
-                    record["bench_phase_words"] = phase_words[server, name]
-                    record["bench_repeat"] = k
+                    words = phase_words[server, name] = fixed_phase(record) or words
                     failed |= record.get("exit") != 0
-                    append_record(out, record)
-                    records.append(record)
+                    keep_phase_record(
+                        out, records, record, common, phase=name, words=words, repeat=k
+                    )
     finally:
         keep_or_remove(logdir, args.keep_logs, "txchat log")
 
