@@ -5,6 +5,7 @@ L{MemoryStore} with a clock and a hasher that answers at once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import cast
 
 from twisted.internet.defer import Deferred, fail
@@ -87,18 +88,30 @@ class AccountsTestCase(SynchronousTestCase):
         """
         C{line} from C{client}; a refusal is delivered as the protocol would.
         """
+        self.answer(client, lambda: self.dispatcher.dispatch(client, line))
+
+    def answer(
+        self, client: FakeClient, request: Callable[[], Deferred[None] | None]
+    ) -> None:
+        """
+        Carry out C{request} for C{client}: a refusal, at once or later, is
+        delivered to it as the protocol would; any other failure stays in
+        the Deferred, where trial reports it.
+        """
         try:
-            done = self.dispatcher.dispatch(client, line)
+            done = request()
         except ChatError as e:
-            client.deliver(Error(self.clock.seconds(), e.code, str(e)))
+            client.deliver(Error.refusing(self.clock.seconds(), e))
             return
         if done is not None:
-            failures: list[Failure] = []
-            done.addErrback(failures.append)
-            for failure in failures:
+
+            def refused(failure: Failure) -> None:
+                failure.trap(ChatError)
                 error = failure.value
-                assert isinstance(error, ChatError), failure
-                client.deliver(Error(self.clock.seconds(), error.code, str(error)))
+                assert isinstance(error, ChatError)
+                client.deliver(Error.refusing(self.clock.seconds(), error))
+
+            done.addErrback(refused)
 
     def guest(self, name: str, **kwargs: object) -> FakeClient:
         client = FakeClient(**kwargs)  # type: ignore[arg-type]

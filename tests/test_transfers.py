@@ -17,9 +17,7 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
-from chat.errors import ChatError
 from chat.events import (
-    Error,
     Event,
     FileAck,
     FileChunk,
@@ -78,17 +76,8 @@ class TransfersTestCase(AccountsTestCase):
     def send_chunk(
         self, client: FakeClient, file_id: int, offset: int, data: bytes
     ) -> None:
-        try:
-            done = self.dispatcher.transfers.chunk(client, file_id, offset, data)
-        except ChatError as e:
-            client.deliver(Error(self.clock.seconds(), e.code, str(e)))
-            return
-        if done is not None:
-            failures: list[object] = []
-            done.addErrback(failures.append)
-            for failure in failures:
-                error = failure.value  # type: ignore[attr-defined]
-                client.deliver(Error(self.clock.seconds(), error.code, str(error)))
+        transfers = self.dispatcher.transfers
+        self.answer(client, lambda: transfers.chunk(client, file_id, offset, data))
 
     def upload(self, data: bytes, to: str = "bob") -> int:
         file_id = self.offer(data, to)
