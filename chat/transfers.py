@@ -15,6 +15,7 @@ import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any, BinaryIO, Final, TypeVar
 
 from twisted.internet.defer import Deferred, fail, succeed
@@ -32,7 +33,9 @@ from chat.errors import (
     NoSuchFile,
     NoSuchUser,
     NotInRoom,
+    NotJoined,
     QuotaExceeded,
+    Throttled,
 )
 from chat.events import (
     Error,
@@ -58,6 +61,8 @@ CHUNK_MAX: Final = 64 * 1024
 # Chunks of one upload that may wait for the file thread while the
 # connection's input is read on.
 WRITES_AHEAD: Final = 8
+# Uploads one sender may have under way (each may hold its .part file open).
+UPLOADS_AT_ONCE: Final = 32
 _HEX: Final = frozenset("0123456789abcdef")
 
 # Runs a function off the reactor thread, in order; returns its result.
@@ -79,8 +84,10 @@ class _Upload:
     # them all, so a fast sender costs one thread hand-off per batch.
     queued: list[bytes] = field(default_factory=list)
     writing: bool = False
-    # Connections held until what they sent is written.
+    # Connections held until the disk catches up.
     waiters: list[Deferred[None]] = field(default_factory=list)
+    # The last chunk's request, answered by the checksum check.
+    last: Deferred[None] | None = None
 
 
 def _open_part(path: str, keep: int) -> BinaryIO:
@@ -90,9 +97,9 @@ def _open_part(path: str, keep: int) -> BinaryIO:
     return handle
 
 
-def _write(upload: _Upload, path: str, batch: list[bytes], end: int) -> None:
+def _write(upload: _Upload, path: str, batch: list[bytes], start: int) -> None:
     if upload.handle is None:
-        upload.handle = _open_part(path, end - sum(map(len, batch)))
+        upload.handle = _open_part(path, start)
     for data in batch:
         upload.handle.write(data)
         upload.hasher.update(data)
@@ -274,9 +281,18 @@ class Transfers:
                 if key not in self._d.accounts:
                     raise
                 target = self._d.accounts[key]
+        self._check_uploads(fold(sender))
         return Deferred.fromCoroutine(
             self._create(client, fold(sender), sender, target, name, size, sha256)
         )
+
+    def _check_uploads(self, key: str) -> None:
+        under_way = sum(1 for u in self._uploads.values() if u.record.sender_key == key)
+        if under_way >= UPLOADS_AT_ONCE:
+            raise Throttled(
+                f"you have {under_way} uploads under way; finish or cancel one "
+                "before starting another."
+            )
 
     async def _create(
         self,
@@ -297,11 +313,10 @@ class Transfers:
         record = await self._d.store.create_file(
             key, sender, target, name, size, sha256, self._now()
         )
+        # The .part file is opened by the first write: an offer holds no
+        # file descriptor.
         upload = _Upload(record, 0, hashlib.sha256())
         self._uploads[record.id] = upload
-        await self._io(_open_part, self._part(record.id), 0).addCallback(
-            lambda handle: setattr(upload, "handle", handle)
-        )
         client.deliver(FileUpload(self._now(), record.id, 0, name, size))
         if size == 0:
             await self._complete(client, upload)
@@ -312,6 +327,8 @@ class Transfers:
         """
         C{/file chunk ID OFFSET LENGTH} and its bytes, read by the front end.
         """
+        if client.name is None:  # the front end reads chunks before dispatch
+            raise NotJoined("please enter your name before using /file.")
         self._binary(client)
         upload = self._uploads.get(file_id)
         if upload is None or upload.record.sender_key != fold(str(client.name)):
@@ -342,9 +359,10 @@ class Transfers:
         upload.received += len(data)
         upload.queued.append(data)
         held: Deferred[None] | None = None
-        if upload.received == upload.record.size or len(upload.queued) >= WRITES_AHEAD:
-            # The last chunk waits for the check; otherwise only a disk that
-            # falls behind holds the connection's input.
+        if upload.received == upload.record.size:
+            held = upload.last = Deferred()  # it waits for the check
+        elif len(upload.queued) >= WRITES_AHEAD:
+            # Otherwise only a disk that falls behind holds the input.
             held = Deferred()
             upload.waiters.append(held)
         if not upload.writing:
@@ -356,39 +374,55 @@ class Transfers:
         Hand everything queued to the file thread in one go.
         """
         batch, upload.queued = upload.queued, []
-        end = upload.received
+        start = upload.received - sum(map(len, batch))
+        # Where each chunk of the batch ends: each gets its own file-ack.
+        ends = list(accumulate(map(len, batch), initial=start))[1:]
         upload.writing = True
-        d = self._io(_write, upload, self._part(upload.record.id), batch, end)
+        d = self._io(_write, upload, self._part(upload.record.id), batch, start)
         d.addCallbacks(
             self._written,
             self._write_failed,
-            callbackArgs=(client, upload, end),
+            callbackArgs=(client, upload, ends),
             errbackArgs=(client, upload),
         )
 
     def _written(
-        self, _: object, client: IChatClient, upload: _Upload, end: int
+        self, _: object, client: IChatClient, upload: _Upload, ends: list[int]
     ) -> None:
         upload.writing = False
-        client.deliver(FileAck(self._now(), upload.record.id, end))
-        if end == upload.record.size:
+        if self._uploads.get(upload.record.id) is not upload:
+            # Cancelled or expired during the write: what is queued is
+            # dropped, and nothing reopens the file.
+            upload.queued = []
+            self._checked(None, upload)
+            return
+        for end in ends:
+            client.deliver(FileAck(self._now(), upload.record.id, end))
+        if ends[-1] == upload.record.size:
             done = Deferred.fromCoroutine(self._complete(client, upload))
-            done.addBoth(self._release, upload)
+            done.addBoth(self._checked, upload)
             return
         if upload.queued:
             self._flush(client, upload)
-        self._release(None, upload)
+        self._release(upload)
 
-    def _release(self, result: object, upload: _Upload) -> None:
+    def _release(self, upload: _Upload) -> None:
         """
-        Let the held connection read on; the outcome (a failed check) goes
-        to the last chunk's request, the one that waited for it.
+        Let the connections held while the disk caught up read on.
         """
         waiters, upload.waiters = upload.waiters, []
-        for waiter in waiters[:-1]:
+        for waiter in waiters:
             waiter.callback(None)
-        if waiters:
-            waiters[-1].callback(result)  # type: ignore[arg-type]
+
+    def _checked(self, result: object, upload: _Upload) -> None:
+        """
+        The upload is over: the outcome (a failed check) goes to the last
+        chunk's request, the one that waited for it.
+        """
+        self._release(upload)
+        last, upload.last = upload.last, None
+        if last is not None:
+            last.callback(result)  # type: ignore[arg-type]
         elif isinstance(result, Failure):
             _log.failure("finishing file {id} failed", result, id=upload.record.id)
 
@@ -404,7 +438,7 @@ class Transfers:
                 {"id": upload.record.id},
             )
         )
-        self._release(None, upload)
+        self._checked(None, upload)
 
     async def _complete(self, client: IChatClient, upload: _Upload) -> None:
         record = upload.record
@@ -476,6 +510,7 @@ class Transfers:
             record = await self._d.store.get_file(file_id)
             if record is None or record.complete or record.sender_key != key:
                 raise NoSuchFile(file_id)
+            self._check_uploads(key)
             # After a restart: what is on disk is what arrived.
             received, hasher = await self._io(_rehash, self._part(file_id))
             upload = self._uploads.setdefault(
@@ -587,12 +622,18 @@ class Transfers:
         await self._forget(file_id)
         client.deliver(FileDone(self._now(), file_id, record.target, record.name, True))
 
-    async def _forget(self, file_id: int) -> None:
+    async def _forget(self, file_id: int, *, in_store: bool = True) -> None:
+        """
+        Drop a file everywhere: the cached record, the upload and its open
+        file, the store's record (unless the store dropped it already), and
+        the spool.
+        """
         self._complete_files.pop(file_id, None)
         upload = self._uploads.pop(file_id, None)
         if upload is not None:
             await self._io(_close, upload)
-        await self._d.store.delete_file(file_id)
+        if in_store:
+            await self._d.store.delete_file(file_id)
         await self._io(_remove, self._part(file_id), self._final(file_id))
 
     def _list(self, client: IChatClient, args: str) -> Deferred[None]:
@@ -643,7 +684,9 @@ class Transfers:
             d.addErrback(_log_failure, "dropping a guest's offer")
 
     async def _drop_offer(self, file_id: int, key: str) -> None:
-        if not await self._d.store.remove_recipient(file_id, key):
+        left = await self._d.store.remove_recipient(file_id, key)
+        self._complete_files.pop(file_id, None)  # its recipients changed
+        if not left:
             await self._forget(file_id)
 
     def expire(self) -> Deferred[None]:
@@ -655,11 +698,7 @@ class Transfers:
     async def _expire(self) -> None:
         ids = await self._d.store.expire_files(self._now() - self.max_age)
         for file_id in ids:
-            self._complete_files.pop(file_id, None)
-            upload = self._uploads.pop(file_id, None)
-            if upload is not None:
-                await self._io(_close, upload)
-            await self._io(_remove, self._part(file_id), self._final(file_id))
+            await self._forget(file_id, in_store=False)
         if ids:
             _log.info("{count} expired files deleted", count=len(ids))
 

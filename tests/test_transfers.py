@@ -17,6 +17,7 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
+from chat.errors import ChecksumMismatch
 from chat.events import (
     Event,
     FileAck,
@@ -29,7 +30,7 @@ from chat.events import (
 )
 from chat.protocol import ChatFactory
 from chat.render import text_lines
-from chat.transfers import CHUNK_MAX
+from chat.transfers import CHUNK_MAX, UPLOADS_AT_ONCE, _write
 from tests.fakes import FakeClient
 from tests.test_accounts import AccountsTestCase
 
@@ -179,6 +180,42 @@ class UploadTests(TransfersTestCase):
         self.send(carol, f"/file offer bob 1 {digest(b'')} f")
         self.assertEqual(self.errors(carol.take()), ["needs-json"])
 
+    def test_uploads_at_once(self) -> None:
+        """
+        A sender has at most UPLOADS_AT_ONCE uploads under way (each may
+        hold a file open); finishing or cancelling one makes room.
+        """
+        ids = [self.offer(b"xy", name=f"f{i}") for i in range(UPLOADS_AT_ONCE)]
+        self.send(self.alice, f"/file offer bob 2 {digest(b'xy')} one-more")
+        self.assertEqual(self.errors(self.alice.take()), ["throttled"])
+        self.send(self.alice, f"/file cancel {ids[0]}")
+        self.alice.take()
+        self.offer(b"xy", name="now-there-is-room")
+
+    def test_sender_cancels(self) -> None:
+        """
+        C{/file cancel} drops a half-sent upload, and a sent file not yet
+        fetched, answering with file-declined for the target; the
+        recipient can no longer fetch it.
+        """
+        half = self.offer(b"0123456789", name="half.bin")
+        self.chunk(half, 0, b"01234")
+        whole = self.upload(b"whole")
+        self.alice.take()
+        self.bob.take()
+        spool = self.dispatcher.transfers.spool
+        self.assertEqual(
+            sorted(os.listdir(spool)), sorted([f"{half}.part", f"{whole}"])
+        )
+        for file_id in (half, whole):
+            self.send(self.alice, f"/file cancel {file_id}")
+            [done] = of(self.alice.take(), FileDone)
+            self.assertEqual((done.id, done.to, done.declined), (file_id, "bob", True))
+        self.assertEqual(os.listdir(spool), [])
+        self.send(self.bob, f"/file get {whole} 0")
+        self.assertEqual(self.errors(self.bob.take()), ["no-such-file"])
+        self.assertEqual(self.errors(self.chunk(half, 5, b"56789")), ["no-such-file"])
+
     def test_name_is_a_base_name(self) -> None:
         """
         Only the last component of the offered name is kept: a path cannot
@@ -302,6 +339,22 @@ class DeliveryTests(TransfersTestCase):
         self.assertEqual(os.listdir(spool), [str(file_id)])
         self.dispatcher.leave(self.bob, "quit")
         self.assertEqual(os.listdir(spool), [])
+
+    def test_guest_leaves_after_another_fetched(self) -> None:
+        """
+        A guest who leaves loses a room file's offer even after another
+        member fetched it (which keeps the file's record at hand): the
+        next guest of that name cannot fetch it.
+        """
+        carol = self.json_guest("carol")
+        for client in (self.alice, self.bob, carol):
+            self.send(client, "/join #team")
+        file_id = self.upload(b"minutes", to="#team")
+        self.assertEqual(self.download(carol, file_id, 7), b"minutes")
+        self.dispatcher.leave(self.bob, "quit")
+        other_bob = self.json_guest("bob")
+        self.send(other_bob, f"/file get {file_id} 0")
+        self.assertEqual(self.errors(other_bob.take()), ["no-such-file"])
 
     def test_text_mode_notice(self) -> None:
         """
@@ -447,6 +500,33 @@ class FramingTests(SynchronousTestCase):
         ]
         self.assertEqual(texts, ["hello"])
 
+    def test_chunk_before_a_name(self) -> None:
+        """
+        A chunk from a connection that has not given its name is refused:
+        it does not count as the user called "None".
+        """
+        none, none_t = self.connect("None")
+        data = b"0123456789"
+        none.dataReceived(  # type: ignore[attr-defined]
+            f"/file offer bob 10 {digest(data)} plan.pdf\r\n".encode()
+        )
+        [upload] = self.events(none_t)
+        nameless = self.factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 2))
+        nameless_t = StringTransport()
+        nameless.makeConnection(nameless_t)
+        nameless.dataReceived(
+            b"/mode json\r\n"
+            + f"/file chunk {upload['id']} 0 5\r\n".encode()
+            + b"01234"
+        )
+        [error] = [e for e in self.events(nameless_t) if e["type"] == "error"]
+        self.assertEqual(error["code"], "not-joined")
+        none.dataReceived(  # type: ignore[attr-defined]
+            f"/file resume {upload['id']}\r\n".encode()
+        )
+        [resumed] = self.events(none_t)
+        self.assertEqual((resumed["type"], resumed["offset"]), ("file-upload", 0))
+
     def test_error_fields(self) -> None:
         """
         File errors carry the file's id (and where to go on from) for
@@ -494,10 +574,17 @@ class BatchingTests(TransfersTestCase):
         d, f, args = self.calls.pop(0)
         d.callback(f(*args))  # type: ignore[operator]
 
-    def test_batches(self) -> None:
-        data = os.urandom(10 * 1000)
-        self.send(self.alice, f"/file offer bob {len(data)} {digest(data)} batch.bin")
-        self.run_io()  # create the .part file
+    def send_ten(
+        self, data: bytes, sha256: str | None = None
+    ) -> tuple[int, list[Deferred[None] | None]]:
+        """
+        Offer C{data} (10,000 bytes) and send it in ten chunks while the
+        first one's write is still running.
+        """
+        sha256 = sha256 or digest(data)
+        self.send(self.alice, f"/file offer bob {len(data)} {sha256} batch.bin")
+        # An offer opens nothing: the first write makes the .part file.
+        self.assertEqual(self.calls, [])
         [upload] = of(self.alice.take(), FileUpload)
         transfers = self.dispatcher.transfers
         held = []
@@ -506,6 +593,15 @@ class BatchingTests(TransfersTestCase):
                 self.alice, upload.id, i * 1000, data[i * 1000 : (i + 1) * 1000]
             )
             held.append(result)
+        return upload.id, held
+
+    def test_batches(self) -> None:
+        """
+        Chunks queued behind a write go to the disk in one batch, and each
+        is acknowledged: a client counts one file-ack per chunk.
+        """
+        data = os.urandom(10 * 1000)
+        _, held = self.send_ten(data)
         # The first chunk went to the thread alone; the next eight queued
         # behind it; at the eighth queued the input is held; the tenth is
         # the last and waits for the check.
@@ -514,10 +610,50 @@ class BatchingTests(TransfersTestCase):
         self.run_io()
         self.assertEqual([e.offset for e in of(self.alice.take(), FileAck)], [1000])
         self.assertTrue(held[8].called)  # type: ignore[union-attr]
+        self.assertFalse(held[9].called)  # type: ignore[union-attr]
         self.assertEqual(len(self.calls), 1)  # chunks 2-10 in one write
         self.run_io()  # the write
+        self.assertEqual(
+            [e.offset for e in of(self.alice.take(), FileAck)],
+            list(range(2000, 10001, 1000)),
+        )
+        self.assertFalse(held[9].called)  # type: ignore[union-attr]
         self.run_io()  # the check
-        self.assertEqual([e.offset for e in of(self.alice.take(), FileAck)], [10000])
         self.assertIsNone(self.successResultOf(held[9]))  # type: ignore[arg-type]
         [offer] = of(self.bob.take(), FileOffer)
         self.assertEqual(offer.size, len(data))
+
+    def test_last_chunk_waits_for_the_check(self) -> None:
+        """
+        The last chunk's request is answered by the checksum check, even
+        when an earlier write finishes after it arrived.
+        """
+        data = os.urandom(10 * 1000)
+        _, held = self.send_ten(data, sha256="0" * 64)
+        self.run_io()  # the first write: it releases chunk 9, not the last
+        self.assertFalse(held[9].called)  # type: ignore[union-attr]
+        self.run_io()  # chunks 2-10
+        self.run_io()  # the check
+        self.assertIsInstance(
+            self.failureResultOf(held[9]).value,
+            ChecksumMismatch,
+        )
+        self.assertEqual(of(self.alice.take(), FileSent), [])
+
+    def test_cancelled_during_a_write(self) -> None:
+        """
+        A cancel while chunks wait behind a write drops them: nothing
+        reopens the file, and the held request goes on.
+        """
+        data = os.urandom(10 * 1000)
+        file_id, held = self.send_ten(data)
+        self.send(self.alice, f"/file cancel {file_id}")
+        self.run_io()  # the first write finishes
+        while self.calls:  # the cancel's close and removal
+            self.assertNotEqual(self.calls[0][1], _write)
+            self.run_io()
+        self.assertTrue(held[8].called)  # type: ignore[union-attr]
+        self.assertIsNone(self.successResultOf(held[9]))  # type: ignore[arg-type]
+        [done] = of(self.alice.take(), FileDone)
+        self.assertTrue(done.declined)
+        self.assertEqual(os.listdir(self.dispatcher.transfers.spool), [])
