@@ -29,7 +29,6 @@ import errno
 import hashlib
 import itertools
 import os
-import re
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -76,9 +75,6 @@ PREPARING, FETCHING = "preparing", "fetching"
 DONE, FAILED = "done", "failed"
 
 # "file 7: the server has 131072 bytes; send from there ..."
-_OFFSET_IN_TEXT = re.compile(r"(?:has|have|expected|from)\s+(?:byte\s+)?(\d+)", re.I)
-_NUMBER = re.compile(r"\d+")
-_FILE_IN_TEXT = re.compile(r"\bfile (\d+)\b")
 
 
 class ThreadRunner(Protocol):
@@ -317,22 +313,6 @@ def _int(value: object) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
     return None
-
-
-def offset_in(event: dict[str, Any]) -> int | None:
-    """
-    The offset a C{bad-offset} error gives: its C{offset} field, else the
-    number its text gives as the right one.
-    """
-    offset = _int(event.get("offset"))
-    if offset is not None:
-        return offset
-    text = str(event.get("text", ""))
-    match = _OFFSET_IN_TEXT.search(text)
-    if match is not None:
-        return int(match.group(1))
-    numbers = _NUMBER.findall(text)
-    return int(numbers[-1]) if numbers else None
 
 
 class _Transfer:
@@ -1065,8 +1045,6 @@ class Transfers:
         C{file-ack}, the upload whose last byte went).
         """
         code = event.get("code")
-        if ident is None and code in FILE_ERRORS | {"internal"}:
-            ident = self._named_in(str(event.get("text", "")))
         if ident is not None:
             kind = next((k for k, i in self._awaiting if i == ident), "")
             self._answered(kind, ident)
@@ -1088,7 +1066,7 @@ class Transfers:
         if upload is not None:
             upload.in_flight = max(0, upload.in_flight - (kind == "chunk"))
             if code == "bad-offset":
-                offset = offset_in(event)
+                offset = _int(event.get("offset"))
                 if offset is not None and offset >= upload.size:
                     offset = None  # not where to go on from: ask (resume)
                 self._restart(upload, offset)
@@ -1107,23 +1085,6 @@ class Transfers:
             self._remove_part(download)
             return True
         return False
-
-    def _named_in(self, text: str) -> int | None:
-        """
-        The id of a transfer of ours that an error's text names (C{file 7:
-        the server has ...}, C{there is no file 7 for you}), if any: answers
-        to chunks and gets may overtake each other, so the order of the
-        lines sent cannot tell.
-        """
-        for match in _FILE_IN_TEXT.finditer(text):
-            ident = int(match.group(1))
-            if (
-                self.upload(ident)
-                or ident in self._downloads
-                or ident in self._cancelled
-            ):
-                return ident
-        return None
 
     def _complete_upload(self) -> int | None:
         """
