@@ -805,6 +805,24 @@ class CoalescingTests(ProtocolTestCase):
         self.assertEqual(self.received(reader_t), ["a: last words", "* Goodbye!"])
         self.assertTrue(reader_t.disconnecting)
 
+    def test_stop_writes_gathered(self) -> None:
+        """
+        Output gathered in the last turn before shutdown is written when the
+        factory stops, not lost with the end-of-turn call stopFactory
+        cancels.
+        """
+        reader, reader_t = self.connect_counting("reader")
+        a, _ = self.connect("a")
+        self.clock.advance(0)
+        reader_t.clear()
+        a.dataReceived(b"closing time\n")
+        self.assertEqual(reader_t.value(), b"")
+        self.factory.stopFactory()
+        self.assertEqual(self.received(reader_t), ["a: closing time"])
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.clock.advance(0)
+        self.assertEqual(reader_t.value(), b"")
+
     def test_catch_up_in_one_write(self) -> None:
         """
         What a login is handed at once (welcome, history) is one write.

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Awaitable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from twisted.internet.defer import Deferred, fail
@@ -21,6 +22,7 @@ from chat.store import (
     SCHEMA_VERSION,
     Account,
     AccountExists,
+    FileRecord,
     HistoryEntry,
     IChatStore,
     MemoryStore,
@@ -313,6 +315,183 @@ class StoreTestsMixin(_Base):
         self.assertIsNone(await store.get_file(guests.id))
         self.assertIsNotNone(await store.get_file(partial.id))
 
+    async def upload(
+        self,
+        store: IChatStore,
+        name: str,
+        now: float,
+        size: int = 10,
+        sender_key: str = "alice",
+    ) -> FileRecord:
+        """
+        Start an upload of C{name} from C{sender_key} to carol.
+        """
+        return await store.create_file(
+            sender_key, sender_key.title(), "Carol", name, size, "ab" * 32, now
+        )
+
+    async def test_create_file(self) -> None:
+        """
+        A new file is recorded with every field as given, incomplete and
+        offered to nobody, and read back by id; ids are not reused, since
+        they name the spool's files.
+        """
+        store = await self.open_store()
+        record = await store.create_file(
+            "alice", "Alice", "#Chess", "notes.txt", 1234, "cd" * 32, 5.0
+        )
+        self.assertEqual(
+            record,
+            FileRecord(
+                record.id,
+                "alice",
+                "Alice",
+                "#Chess",
+                "notes.txt",
+                1234,
+                "cd" * 32,
+                False,
+                5.0,
+                (),
+            ),
+        )
+        self.assertEqual(await store.get_file(record.id), record)
+        newer = await self.upload(store, "b", 6.0)
+        self.assertGreater(newer.id, record.id)
+        await store.delete_file(newer.id)
+        self.assertGreater((await self.upload(store, "c", 7.0)).id, newer.id)
+        self.assertIsNone(await store.get_file(newer.id))
+
+    async def test_complete_file(self) -> None:
+        """
+        A completed file is offered to its recipients, each once, sorted;
+        until then it is an upload of its sender's and offered to nobody.
+        """
+        store = await self.open_store()
+        record = await self.upload(store, "a", 5.0)
+        self.assertEqual(await store.uploads_of("alice"), [record])
+        self.assertEqual(await store.files_for("bob", 0.0), [])
+        await store.complete_file(record.id, iter(["carol", "bob", "carol"]))
+        done = replace(record, complete=True, recipients=("bob", "carol"))
+        self.assertEqual(await store.get_file(record.id), done)
+        self.assertEqual(await store.files_for("bob", 0.0), [done])
+        self.assertEqual(await store.files_for("carol", 0.0), [done])
+        self.assertEqual(await store.files_for("dave", 0.0), [])
+        self.assertEqual(await store.uploads_of("alice"), [])
+
+    async def test_files_for(self) -> None:
+        """
+        A recipient is offered complete files created at or after the
+        cut-off, oldest first, not uploads under way or older files.
+        """
+        store = await self.open_store()
+        old = await self.upload(store, "old", 10.0)
+        new = await self.upload(store, "new", 20.0, sender_key="dave")
+        partial = await self.upload(store, "partial", 30.0)
+        for record in (new, old):
+            await store.complete_file(record.id, ["bob"])
+        old, new = [replace(r, complete=True, recipients=("bob",)) for r in (old, new)]
+        self.assertEqual(await store.files_for("bob", 0.0), [old, new])
+        self.assertEqual(await store.files_for("bob", 10.0), [old, new])
+        self.assertEqual(await store.files_for("bob", 10.5), [new])
+        self.assertEqual(await store.files_for("bob", 20.5), [])
+        self.assertEqual(await store.uploads_of("alice"), [partial])
+
+    async def test_uploads_of(self) -> None:
+        """
+        A sender's uploads are its incomplete files, oldest first: not
+        another sender's, and not those completed.
+        """
+        store = await self.open_store()
+        first = await self.upload(store, "1", 1.0)
+        await self.upload(store, "theirs", 2.0, sender_key="dave")
+        done = await self.upload(store, "done", 3.0)
+        last = await self.upload(store, "2", 4.0)
+        await store.complete_file(done.id, ["bob"])
+        self.assertEqual(await store.uploads_of("alice"), [first, last])
+        self.assertEqual(await store.uploads_of("bob"), [])
+
+    async def test_spool_usage(self) -> None:
+        """
+        A sender's quota counts the sizes of all its files in the spool,
+        complete or not, and no one else's; deleted and expired files no
+        longer count.
+        """
+        store = await self.open_store()
+        self.assertEqual(await store.spool_usage("alice"), 0)
+        partial = await self.upload(store, "partial", 1.0, size=100)
+        done = await self.upload(store, "done", 2.0, size=20)
+        await self.upload(store, "theirs", 3.0, size=5000, sender_key="dave")
+        await store.complete_file(done.id, ["bob"])
+        self.assertEqual(await store.spool_usage("alice"), 120)
+        self.assertEqual(await store.spool_usage("dave"), 5000)
+        await store.delete_file(partial.id)
+        self.assertEqual(await store.spool_usage("alice"), 20)
+        await store.expire_files(2.5)
+        self.assertEqual(await store.spool_usage("alice"), 0)
+        self.assertEqual(await store.spool_usage("dave"), 5000)
+
+    async def test_remove_recipient(self) -> None:
+        """
+        A recipient who fetched or declined a file is no longer offered it;
+        the count left tells the caller when to delete it, which the store
+        does not do by itself.
+        """
+        store = await self.open_store()
+        record = await self.upload(store, "a", 1.0)
+        await store.complete_file(record.id, ["bob", "carol"])
+        self.assertEqual(await store.remove_recipient(record.id, "bob"), 1)
+        self.assertEqual(await store.remove_recipient(record.id, "bob"), 1)
+        self.assertEqual(await store.remove_recipient(record.id, "dave"), 1)
+        self.assertEqual(await store.files_for("bob", 0.0), [])
+        left = replace(record, complete=True, recipients=("carol",))
+        self.assertEqual(await store.files_for("carol", 0.0), [left])
+        self.assertEqual(await store.remove_recipient(record.id, "carol"), 0)
+        self.assertEqual(await store.get_file(record.id), replace(left, recipients=()))
+        self.assertEqual(await store.remove_recipient(record.id + 1, "bob"), 0)
+
+    async def test_expire_files(self) -> None:
+        """
+        Files created before the cut-off, complete or not, are forgotten and
+        their ids returned for the spool to delete; younger ones stay.
+        """
+        store = await self.open_store()
+        old_done = await self.upload(store, "old done", 10.0)
+        old_partial = await self.upload(store, "old partial", 15.0)
+        edge = await self.upload(store, "edge", 20.0)
+        young = await self.upload(store, "young", 30.0)
+        await store.complete_file(old_done.id, ["bob"])
+        await store.complete_file(edge.id, ["bob"])
+        self.assertEqual(await store.expire_files(10.0), [])
+        self.assertEqual(await store.expire_files(20.0), [old_done.id, old_partial.id])
+        self.assertIsNone(await store.get_file(old_done.id))
+        self.assertIsNone(await store.get_file(old_partial.id))
+        edge = replace(edge, complete=True, recipients=("bob",))
+        self.assertEqual(await store.get_file(edge.id), edge)
+        self.assertEqual(await store.get_file(young.id), young)
+        self.assertEqual(await store.files_for("bob", 0.0), [edge])
+        self.assertEqual(await store.uploads_of("alice"), [young])
+        self.assertEqual(await store.expire_files(20.0), [])
+
+    async def test_delete_file(self) -> None:
+        """
+        A deleted file is forgotten, with its offers, whether complete or
+        not; others stay, and deleting a missing file is harmless.
+        """
+        store = await self.open_store()
+        done = await self.upload(store, "done", 1.0)
+        partial = await self.upload(store, "partial", 2.0)
+        kept = await self.upload(store, "kept", 3.0)
+        await store.complete_file(done.id, ["bob"])
+        await store.delete_file(done.id)
+        await store.delete_file(partial.id)
+        await store.delete_file(done.id)
+        self.assertIsNone(await store.get_file(done.id))
+        self.assertIsNone(await store.get_file(partial.id))
+        self.assertEqual(await store.files_for("bob", 0.0), [])
+        self.assertEqual(await store.uploads_of("alice"), [kept])
+        self.assertEqual(await store.remove_recipient(done.id, "bob"), 0)
+
     async def test_history_since(self) -> None:
         """
         What a member missed: entries after C{since} up to C{until}, the
@@ -604,6 +783,28 @@ class SQLiteStoreTests(StoreTestsMixin, TestCase):
         self.assertEqual(await again.pending("bob", 11.0, DAY), [message])
         self.assertEqual(await again.account_names(), {"bob": "Bob"})
         self.assertEqual([e.text for e in await again.history("", 5)], ["said"])
+
+    async def test_files_durable(self) -> None:
+        """
+        Files, their completion and recipients are there after the store is
+        closed and opened again, and ids are still not reused: the spool
+        names its files by id.
+        """
+        store = await self.open_sqlite()
+        done = await self.upload(store, "done", 1.0, size=7)
+        partial = await self.upload(store, "partial", 2.0, size=9)
+        newest = await self.upload(store, "newest", 3.0)
+        await store.complete_file(done.id, ["carol", "bob"])
+        await store.delete_file(newest.id)
+        await store.close()
+
+        again = await self.open_sqlite()
+        done = replace(done, complete=True, recipients=("bob", "carol"))
+        self.assertEqual(await again.get_file(done.id), done)
+        self.assertEqual(await again.files_for("bob", 0.0), [done])
+        self.assertEqual(await again.uploads_of("alice"), [partial])
+        self.assertEqual(await again.spool_usage("alice"), 16)
+        self.assertGreater((await self.upload(again, "next", 4.0)).id, newest.id)
 
     async def test_close_waits(self) -> None:
         """
