@@ -41,8 +41,6 @@ from chat.events import (
     Joined,
     Left,
     Message,
-    Past,
-    PastEnd,
     Private,
     Prompt,
     Queued,
@@ -50,6 +48,7 @@ from chat.events import (
     StoredEnd,
     UserList,
     Welcome,
+    replayed,
 )
 from chat.logs import LogLimiter
 from chat.passwords import PasswordHasher
@@ -184,7 +183,7 @@ class Dispatcher:
         file_io: IO = inline_io,
     ) -> None:
         self.registry = registry
-        self._clock = self.clock = clock
+        self.clock = clock
         self.announce_limit = announce_limit
         self.log_limiter = log_limiter or LogLimiter(clock, per_second=0)
         self.fan_out = fan_out
@@ -235,7 +234,7 @@ class Dispatcher:
             if count:
                 _log.info("{count} expired stored messages deleted", count=count)
 
-        expired = self.store.expire(self._clock.seconds(), self.limits.offline_age)
+        expired = self.store.expire(self.clock.seconds(), self.limits.offline_age)
         d = expired.addCallback(done)
         d.addErrback(lambda f: _log.failure("deleting expired messages failed", f))
         d.addCallback(lambda _: self.transfers.expire())
@@ -305,7 +304,7 @@ class Dispatcher:
         self._pending[client] = registered
         client.deliver(
             Prompt(
-                self._clock.seconds(),
+                self.clock.seconds(),
                 "password",
                 name=registered,
                 insecure=not client.secure,
@@ -353,7 +352,7 @@ class Dispatcher:
                     reason=str(e),
                 )
                 # Back to the start: the next line is a name again.
-                now = self._clock.seconds()
+                now = self.clock.seconds()
                 client.deliver(Error.refusing(now, e))
                 client.deliver(Prompt(now, "name"))
 
@@ -377,7 +376,7 @@ class Dispatcher:
         registry = self.registry
         registry.add(name, client)
         self.log_limiter.info(_log, "{name} just joined the chat", name=name)
-        now = self._clock.seconds()
+        now = self.clock.seconds()
         count = len(registry)
         shown = registry.names() if count <= WELCOME_LIST_LIMIT else []
         welcome = Welcome(now, name, tuple(shown), count)
@@ -402,12 +401,7 @@ class Dispatcher:
         )
 
     def _replay(self, entries: list[HistoryEntry]) -> list[Event]:
-        if not entries:
-            return []
-        return [
-            *(_past(entry) for entry in entries),
-            PastEnd(self._clock.seconds(), len(entries)),
-        ]
+        return replayed(entries, self.clock.seconds()) if entries else []
 
     async def _catch_up(
         self,
@@ -424,10 +418,10 @@ class Dispatcher:
                 events += self._replay(await history)
             if key is not None:
                 messages = await self.store.pending(
-                    key, self._clock.seconds(), self.limits.offline_age
+                    key, self.clock.seconds(), self.limits.offline_age
                 )
                 events += [_stored(message, welcome.name) for message in messages]
-                events.append(StoredEnd(self._clock.seconds(), len(messages)))
+                events.append(StoredEnd(self.clock.seconds(), len(messages)))
                 ids = [message.id for message in messages]
                 events += await self.rooms.missed(key, rooms, welcome.time)
                 events += await self.transfers.offers_for(key)
@@ -435,7 +429,7 @@ class Dispatcher:
             _log.failure("catching {name} up failed", name=welcome.name)
             events.append(
                 Error.refusing(
-                    self._clock.seconds(),
+                    self.clock.seconds(),
                     StoreFailed(
                         "history and stored messages could not be read; stored "
                         "messages are kept for your next login."
@@ -447,7 +441,7 @@ class Dispatcher:
             self._expect_confirmation(client, ids)
 
     def _expect_confirmation(self, client: IChatClient, ids: list[int]) -> None:
-        call = self._clock.callLater(self.limits.confirm_after, self._confirm, client)
+        call = self.clock.callLater(self.limits.confirm_after, self._confirm, client)
         self._unconfirmed[client] = (ids, call)
 
     def _confirm(self, client: IChatClient) -> None:
@@ -489,7 +483,7 @@ class Dispatcher:
         )
         if len(self.registry) < self.announce_limit:
             self._broadcast(
-                client, Left(self._clock.seconds(), str(client.name), reason)
+                client, Left(self.clock.seconds(), str(client.name), reason)
             )
 
     # Routing.
@@ -498,7 +492,7 @@ class Dispatcher:
         self.fan_out(event, self.registry.snapshot(), sender)
 
     def _say(self, client: IChatClient, sender: str, text: str) -> None:
-        now = self._clock.seconds()
+        now = self.clock.seconds()
         self._broadcast(client, Message(now, sender, text))
         if self.keep_history:
             self.store.add_history("", sender, text, now)
@@ -517,7 +511,7 @@ class Dispatcher:
                 raise
             return self._keep(client, key, registered, sender, text)
         recipient.deliver(
-            Private(self._clock.seconds(), sender, str(recipient.name), text)
+            Private(self.clock.seconds(), sender, str(recipient.name), text)
         )
         return None
 
@@ -533,13 +527,13 @@ class Dispatcher:
             key,
             sender,
             text,
-            self._clock.seconds(),
+            self.clock.seconds(),
             max_count=limits.offline_count,
             max_age=limits.offline_age,
         )
 
         def stored(message: StoredMessage) -> None:
-            client.deliver(Queued(self._clock.seconds(), recipient, message.id))
+            client.deliver(Queued(self.clock.seconds(), recipient, message.id))
 
         return d.addCallback(stored)
 
@@ -563,13 +557,13 @@ class Dispatcher:
         """
         C{/help}: list every command.
         """
-        client.deliver(Help(self._clock.seconds(), COMMANDS))
+        client.deliver(Help(self.clock.seconds(), COMMANDS))
 
     def command_users(self, client: IChatClient, args: str) -> None:
         """
         C{/users}: list who is online, to the asker only.
         """
-        client.deliver(UserList(self._clock.seconds(), tuple(self.registry.names())))
+        client.deliver(UserList(self.clock.seconds(), tuple(self.registry.names())))
 
     def command_who(self, client: IChatClient, args: str) -> None:
         """
@@ -605,7 +599,7 @@ class Dispatcher:
         """
         if not args.strip():
             raise BadUsage("usage: /me ACTION")
-        now = self._clock.seconds()
+        now = self.clock.seconds()
         sender = str(client.name)
         self._broadcast(client, Action(now, sender, args))
         if self.keep_history:
@@ -632,9 +626,8 @@ class Dispatcher:
             return self.rooms.history(client, check_room(room.strip()), count)
 
         def show(entries: list[HistoryEntry]) -> None:
-            for entry in entries:
-                client.deliver(_past(entry))
-            client.deliver(PastEnd(self._clock.seconds(), len(entries)))
+            for event in replayed(entries, self.clock.seconds()):
+                client.deliver(event)
 
         if not self.keep_history:
             return succeed([]).addCallback(show)
@@ -720,11 +713,11 @@ class Dispatcher:
         self, client: IChatClient, name: str, key: str, password: str
     ) -> None:
         hashed = await self.hasher.hash(password)
-        await self.store.create_account(key, name, hashed, self._clock.seconds())
+        await self.store.create_account(key, name, hashed, self.clock.seconds())
         self.accounts[key] = name
         client.deliver(
             AccountChanged(
-                self._clock.seconds(), "registered", name, insecure=not client.secure
+                self.clock.seconds(), "registered", name, insecure=not client.secure
             )
         )
 
@@ -746,7 +739,7 @@ class Dispatcher:
         await self.store.set_password_hash(key, await self.hasher.hash(new))
         client.deliver(
             AccountChanged(
-                self._clock.seconds(),
+                self.clock.seconds(),
                 "password-changed",
                 name,
                 insecure=not client.secure,
@@ -772,7 +765,7 @@ class Dispatcher:
         self.rooms.unregistered(client, key)
         client.deliver(
             AccountChanged(
-                self._clock.seconds(), "unregistered", name, insecure=not client.secure
+                self.clock.seconds(), "unregistered", name, insecure=not client.secure
             )
         )
 
@@ -788,14 +781,14 @@ class Dispatcher:
             raise BadUsage("usage: /mode json|text")
         client.set_mode(mode)
         if client.name is None:
-            client.deliver(Prompt(self._clock.seconds(), "name"))
+            client.deliver(Prompt(self.clock.seconds(), "name"))
 
     def command_quit(self, client: IChatClient, args: str) -> None:
         """
         C{/quit [REASON]}: say goodbye and close the connection.
         """
         reason = args.strip() or None
-        client.deliver(Goodbye(self._clock.seconds(), reason))
+        client.deliver(Goodbye(self.clock.seconds(), reason))
         self.leave(client, reason or "quit")
         client.disconnect()
 
@@ -815,12 +808,6 @@ def _result_now(d: Deferred[_T]) -> list[_T | Failure]:
 
     d.addBoth(keep)
     return box
-
-
-def _past(entry: HistoryEntry) -> Past:
-    return Past(
-        entry.time, entry.sender, entry.text, entry.kind == "action", entry.room
-    )
 
 
 def _stored(message: StoredMessage, recipient: str) -> Stored:

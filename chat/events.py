@@ -12,11 +12,14 @@ constructor is several times slower, and one is built per message.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chat.errors import ChatError
+
+if TYPE_CHECKING:
+    from chat.store import HistoryEntry
 
 
 @dataclass(slots=True, eq=False)
@@ -233,6 +236,21 @@ class PastEnd(Event):
     count: int
     room: str = ""
     missed: bool = False
+
+
+def replayed(
+    entries: Sequence[HistoryEntry], now: float, room: str = "", missed: bool = False
+) -> list[Event]:
+    """
+    History C{entries} of C{room} (its name as shown) as a replay: a L{Past}
+    each, then the L{PastEnd} that closes it.
+    """
+    events: list[Event] = [
+        Past(e.time, e.sender, e.text, e.kind == "action", room, missed)
+        for e in entries
+    ]
+    events.append(PastEnd(now, len(entries), room, missed))
+    return events
 
 
 @dataclass(slots=True, eq=False)

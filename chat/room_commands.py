@@ -28,8 +28,6 @@ from chat.errors import (
 )
 from chat.events import (
     Event,
-    Past,
-    PastEnd,
     RoomEntered,
     RoomInfo,
     RoomInvite,
@@ -42,6 +40,7 @@ from chat.events import (
     RoomMode,
     RoomOp,
     RoomTopic,
+    replayed,
 )
 from chat.registry import IChatClient
 from chat.rooms import Room, RoomRegistry
@@ -189,16 +188,6 @@ class RoomCommands:
     def _names(room: Room) -> list[str]:
         return [str(client.name) for client in room.online]
 
-    def _past(self, room: Room, entry: HistoryEntry, missed: bool = False) -> Past:
-        return Past(
-            entry.time,
-            entry.sender,
-            entry.text,
-            entry.kind == "action",
-            room.name,
-            missed,
-        )
-
     def _end_membership(self, room: Room, client: IChatClient | None, key: str) -> None:
         """
         C{key} is no longer a member of C{room} at all: it left or was
@@ -223,7 +212,7 @@ class RoomCommands:
         if not text:
             raise BadUsage("empty message; usage: #room*TEXT or /say #room TEXT")
         room = self._member_room(client, name)
-        now = self._d.clock.seconds()
+        now = self._now()
         self._d.fan_out(
             RoomMessage(now, room.name, sender, text), room.clients(), client
         )
@@ -307,8 +296,7 @@ class RoomCommands:
             _log.failure("reading the history of {room} failed", room=room.name)
             entries = []
         if entries:
-            events += [self._past(room, entry) for entry in entries]
-            events.append(PastEnd(self._now(), len(entries), room.name))
+            events += replayed(entries, self._now(), room.name)
         client.release(events)
 
     def command_leave(self, client: IChatClient, args: str) -> None:
@@ -358,8 +346,7 @@ class RoomCommands:
                 room.key, seen, until, self.missed_max
             )
             if entries:
-                events += [self._past(room, entry, missed=True) for entry in entries]
-                events.append(PastEnd(self._now(), len(entries), room.name, True))
+                events += replayed(entries, self._now(), room.name, missed=True)
         return events
 
     def gone(self, client: IChatClient, reason: str | None) -> None:
@@ -466,9 +453,8 @@ class RoomCommands:
         room = self._member_room(client, name)
 
         def show(entries: list[HistoryEntry]) -> None:
-            for entry in entries:
-                client.deliver(self._past(room, entry))
-            client.deliver(PastEnd(self._now(), len(entries), room.name))
+            for event in replayed(entries, self._now(), room.name):
+                client.deliver(event)
 
         if not self._d.keep_history:
             return succeed([]).addCallback(show)
