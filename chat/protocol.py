@@ -440,7 +440,7 @@ class ChatProtocol(LineReceiver):
             f"line too long (the limit is {self.factory.max_line_length} bytes); "
             "it was discarded."
         )
-        self.deliver(Error(self.factory.clock.seconds(), error.code, str(error)))
+        self.deliver(Error.refusing(self.factory.clock.seconds(), error))
         return None
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:

@@ -188,6 +188,17 @@ class Transfers:
         # Complete files being fetched: a get needs no store lookup.
         self._complete_files: dict[int, FileRecord] = {}
         self._stopping = False
+        self._commands: dict[
+            str, Callable[[IChatClient, str], Deferred[None] | None]
+        ] = {
+            "offer": self._offer,
+            "resume": self._resume,
+            "get": self._get,
+            "done": self._done,
+            "decline": self._decline,
+            "cancel": self._cancel,
+            "list": self._list,
+        }
         # Guests offered files: they lose the offers when they disconnect.
         self._guest_offers: dict[str, set[int]] = {}
 
@@ -233,15 +244,7 @@ class Transfers:
         C{/file SUBCOMMAND ...}.
         """
         sub, _, rest = args.strip().partition(" ")
-        handler = {
-            "offer": self._offer,
-            "resume": self._resume,
-            "get": self._get,
-            "done": self._done,
-            "decline": self._decline,
-            "cancel": self._cancel,
-            "list": self._list,
-        }.get(sub.lower())
+        handler = self._commands.get(sub.lower())
         if handler is None:
             raise BadUsage(
                 "usage: /file offer|chunk|resume|get|done|decline|cancel|list ..."

@@ -29,6 +29,7 @@ import errno
 import hashlib
 import itertools
 import os
+import sys
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -282,12 +283,7 @@ def hash_file(path: str) -> tuple[int, str]:
     The size and SHA-256 (hex) of the file at C{path}, read in blocks.
     Blocking: run it in a thread.
     """
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as f:
-        while block := f.read(HASH_BLOCK):
-            digest.update(block)
-            size += len(block)
+    size, digest = hash_prefix(path, sys.maxsize)
     return size, digest.hexdigest()
 
 
