@@ -106,8 +106,29 @@ class RoomTests(TestCase):
         self.assertEqual(await alice.expect("carol joined"), "* carol joined #club")
         carol.send_line("#secret*let me in")
         self.assertIn("you are not in #secret", await carol.expect("ERROR"))
+        # Bob, online until the clean stop, missed nothing: he is back in
+        # #club and in #secret (which he joined by invitation), and no more.
+        bob = await password_log_in(self, port, "bob")
+        self.assertEqual(
+            await bob.next_line(),
+            "* You are back in #club (3 members: alice, bob, carol)."
+            " Topic: Tuesday chess",
+        )
+        self.assertEqual(
+            await bob.next_line(), "* You are back in #secret (2 members: alice, bob)."
+        )
+        self.assertEqual(await alice.expect("bob joined #club"), "* bob joined #club")
+        self.assertEqual(
+            await alice.expect("bob joined #secret"), "* bob joined #secret"
+        )
+        self.assertEqual(await carol.expect("bob joined #"), "* bob joined #club")
         carol.send_line("#club*back")
         self.assertEqual(await alice.expect("#club carol:"), "#club carol: back")
+        self.assertEqual(await bob.next_line(), "#club carol: back")
+        bob.send_line("#secret*still just us")
+        self.assertEqual(
+            await alice.expect("#secret bob:"), "#secret bob: still just us"
+        )
 
     async def test_json_and_guests(self) -> None:
         """

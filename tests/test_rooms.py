@@ -11,6 +11,7 @@ from chat.dispatcher import Dispatcher
 from chat.events import (
     Event,
     Joined,
+    Left,
     Message,
     Past,
     PastEnd,
@@ -25,6 +26,7 @@ from chat.events import (
     RoomMode,
     RoomOp,
     RoomTopic,
+    UserList,
     Welcome,
 )
 from chat.rooms import Room
@@ -215,7 +217,11 @@ class MembershipTests(RoomsTestCase):
             (("alice", "bob", "carol"), "alice", ("carol",)),
         )
         self.send(self.bob, "/who")
-        self.assertEqual(len(self.bob.take()), 1)
+        events = self.bob.take()
+        self.assertEqual(len(events), 1)
+        [users] = events
+        assert isinstance(users, UserList)
+        self.assertEqual(users.users, ("alice", "bob", "carol"))
 
 
 class ModerationTests(RoomsTestCase):
@@ -256,6 +262,29 @@ class ModerationTests(RoomsTestCase):
         self.send(self.alice, "/mode #chess -i")
         self.send(self.carol, "/join #chess")
         self.assertIsInstance(self.carol.take()[-1], RoomEntered)
+
+    def test_invited_sees_room(self) -> None:
+        """
+        C{/rooms} shows an invite-only room to a user invited to it, as not
+        a member, so that it can find what to join; a user neither member
+        nor invited still does not see it.
+        """
+        self.in_room(self.alice, self.bob)
+        self.send(self.alice, "/mode #chess +i")
+        self.send(self.alice, "/invite carol #chess")
+        dave = self.guest("dave")
+        self.carol.take()
+        self.send(self.carol, "/rooms")
+        [listing] = self.carol.take()
+        assert isinstance(listing, RoomList)
+        self.assertEqual(
+            [(r.room, r.count, r.invite_only, r.member) for r in listing.rooms],
+            [("#chess", 2, True, False)],
+        )
+        self.send(dave, "/rooms")
+        [listing] = dave.take()
+        assert isinstance(listing, RoomList)
+        self.assertEqual(listing.rooms, ())
 
     def test_invite_refusals(self) -> None:
         """
@@ -341,6 +370,45 @@ class ModerationTests(RoomsTestCase):
         self.send(self.alice, "/op carol #chess")
         self.assertEqual(self.errors(self.alice.take()), ["usage"])
 
+    def assert_not_operator(self, client: FakeClient) -> None:
+        """
+        C{client}, a plain member of #chess, is refused operator actions.
+        """
+        self.send(client, "/topic #chess mine now")
+        self.send(client, "/kick carol #chess")
+        self.assertEqual(self.errors(client.take()), ["not-operator", "not-operator"])
+        self.assertEqual(self.room().operators, set())
+        self.assertEqual(self.carol.take(), [])
+
+    def test_guest_operator_rights_end_with_leave(self) -> None:
+        """
+        A guest's operator rights end when it leaves: rejoining makes it a
+        plain member (only registered names keep rights).
+        """
+        self.in_room(self.alice, self.bob, self.carol)
+        self.send(self.alice, "/op bob #chess")
+        self.send(self.bob, "/topic #chess openings")
+        self.assertEqual([e.by for e in of(self.carol.take(), RoomTopic)], ["bob"])
+        self.send(self.bob, "/leave #chess")
+        self.send(self.bob, "/join #chess")
+        self.assertIsInstance(self.bob.take()[-1], RoomEntered)
+        self.carol.take()
+        self.assert_not_operator(self.bob)
+
+    def test_guest_operator_rights_end_with_disconnect(self) -> None:
+        """
+        A guest's operator rights end when it disconnects: whoever takes
+        the name next and joins is a plain member.
+        """
+        self.in_room(self.alice, self.bob, self.carol)
+        self.send(self.alice, "/op bob #chess")
+        self.dispatcher.leave(self.bob, "quit")
+        bob = self.guest("bob")
+        self.send(bob, "/join #chess")
+        self.assertIsInstance(bob.take()[-1], RoomEntered)
+        self.carol.take()
+        self.assert_not_operator(bob)
+
     def test_topic(self) -> None:
         """
         Members see the topic set; anyone may ask for it; only moderators
@@ -390,13 +458,93 @@ class BigRoomTests(RoomsTestCase):
         self.bob.take()
         self.send(self.carol, "/join #chess")
         self.assertEqual(self.alice.take(), [])
-        self.assertEqual(len(self.carol.take()), 1)
+        events = self.carol.take()
+        self.assertEqual(len(events), 1)
+        [entered] = events
+        assert isinstance(entered, RoomEntered)
+        self.assertEqual((entered.room, entered.count), ("#chess", 3))
         self.send(self.carol, "/leave #chess")
         self.assertEqual(self.alice.take(), [])
-        self.assertEqual(len(self.carol.take()), 1)
+        events = self.carol.take()
+        self.assertEqual(len(events), 1)
+        [left] = events
+        assert isinstance(left, RoomLeft)
+        self.assertEqual((left.room, left.name, left.by), ("#chess", "carol", None))
         self.send(self.carol, "/join #chess")
         self.send(self.alice, "/kick carol #chess")
         self.assertEqual(len(of(self.bob.take(), RoomLeft)), 1)
+
+    def test_disconnect_not_announced(self) -> None:
+        """
+        Above the limit a disconnection, like a leave, is not announced in
+        the room (it would cost a line per member); the main channel still
+        says who left.  Back at the limit it is announced again.
+        """
+        self.dispatcher.rooms.announce_limit = 2
+        self.in_room(self.alice, self.bob, self.carol)
+        self.dispatcher.leave(self.carol, "connection closed")
+        for client in (self.alice, self.bob):
+            events = client.take()
+            self.assertEqual(of(events, RoomLeft), [])
+            self.assertEqual(
+                [(e.name, e.reason) for e in of(events, Left)],
+                [("carol", "connection closed")],
+            )
+        self.assertEqual(list(self.room().online.values()), ["alice", "bob"])
+        self.dispatcher.leave(self.bob, "connection closed")
+        [left] = of(self.alice.take(), RoomLeft)
+        self.assertEqual(
+            (left.room, left.name, left.reason, left.by),
+            ("#chess", "bob", "connection closed", None),
+        )
+
+    def test_login_put_back_not_announced(self) -> None:
+        """
+        Above the limit, a registered member put back in the room at login
+        is not announced in it (the main channel still announces the
+        login); the member itself gets its join line.
+        """
+        self.dispatcher.rooms.announce_limit = 2
+        dave = self.guest("dave")
+        self.send(dave, "/register sesame1")
+        self.in_room(self.alice, self.bob, dave)
+        self.dispatcher.leave(dave, "quit")
+        self.in_room(self.carol)
+        dave, events = self.log_in("dave")
+        [entered] = of(events, RoomEntered)
+        self.assertEqual(
+            (entered.room, entered.rejoined, entered.count),
+            ("#chess", True, 4),
+        )
+        for client in (self.alice, self.bob, self.carol):
+            events = client.take()
+            self.assertEqual(of(events, RoomJoined), [])
+            self.assertEqual([e.name for e in of(events, Joined)], ["dave"])
+
+    def test_topic_and_mode_always_announced(self) -> None:
+        """
+        Above the limit, topic and mode changes still reach every member:
+        they are rare, and members need them (the docs: "Kicks, topics and
+        modes are always announced").
+        """
+        self.dispatcher.rooms.announce_limit = 2
+        self.in_room(self.alice, self.bob, self.carol)
+        self.send(self.alice, "/topic #chess blitz only")
+        for client in (self.alice, self.bob, self.carol):
+            [topic] = client.take()
+            assert isinstance(topic, RoomTopic)
+            self.assertEqual(
+                (topic.room, topic.topic, topic.by), ("#chess", "blitz only", "alice")
+            )
+        for flag, invite_only in (("+i", True), ("-i", False)):
+            self.send(self.alice, f"/mode #chess {flag}")
+            for client in (self.alice, self.bob, self.carol):
+                [mode] = client.take()
+                assert isinstance(mode, RoomMode)
+                self.assertEqual(
+                    (mode.room, mode.invite_only, mode.by),
+                    ("#chess", invite_only, "alice"),
+                )
 
     def test_entered_lists_at_most_50(self) -> None:
         """

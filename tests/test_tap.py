@@ -38,6 +38,7 @@ class OptionsTests(SynchronousTestCase):
         self.assertEqual(options["listen"], ["tcp:55555"])
         self.assertEqual(options["max-line-length"], 4096)
         self.assertEqual(options["announce-limit"], 200)
+        self.assertEqual(options["room-announce-limit"], 200)
 
     def test_repeated_listen(self) -> None:
         """
@@ -126,6 +127,36 @@ class MakeServiceTests(TestCase):
         self.assertEqual(
             context_factory._defaultMinimumTLSVersion, ssl.TLSVersion.TLSv1_2
         )
+
+    def factory(self, *argv: str) -> ChatFactory:
+        """
+        The factory L{makeService} builds from C{argv}, on a memory reactor;
+        nothing is started.
+        """
+        options = Options()
+        options.parseOptions([*argv, "--database", self.mktemp() + ".sqlite3"])
+        return makeService(options, reactor=MemoryReactorClock()).factory
+
+    def test_room_announce_limit(self) -> None:
+        """
+        The room announce limit reaches the room commands: 200 by default,
+        or what C{--room-announce-limit} says (apart from the server-wide
+        C{--announce-limit}).
+        """
+        self.assertEqual(self.factory().dispatcher.rooms.announce_limit, 200)
+        factory = self.factory("--room-announce-limit", "7", "--announce-limit", "9")
+        self.assertEqual(factory.dispatcher.rooms.announce_limit, 7)
+        self.assertEqual(factory.dispatcher.announce_limit, 9)
+
+    def test_coalesce(self) -> None:
+        """
+        The server coalesces writes: broadcasts are gathered and written
+        once per connection per reactor turn, not once per message (what
+        keeps a busy server's system calls down).
+        """
+        factory = self.factory()
+        self.assertTrue(factory.coalesce)
+        self.assertEqual(factory.dispatcher.fan_out, factory.fan_out_later)
 
     async def test_expire_and_password_pool(self) -> None:
         """
