@@ -21,7 +21,11 @@ import re
 from typing import Any, Final, cast
 
 from twisted.internet.endpoints import connectProtocol
-from twisted.internet.interfaces import IReactorTime, ITCPTransport
+from twisted.internet.interfaces import (
+    IReactorTime,
+    IStreamClientEndpoint,
+    ITCPTransport,
+)
 from twisted.trial.unittest import TestCase
 
 from tests.e2e_support import (
@@ -32,6 +36,7 @@ from tests.e2e_support import (
     tcp_endpoint,
     temp_dir,
     temp_file,
+    tls_endpoint,
 )
 from tests.test_client_e2e_accounts import password_file, run_client, target
 from tests.test_client_e2e_accounts import register as client_register
@@ -208,25 +213,30 @@ class FileClient(LineClient):
 
 
 async def files_server(
-    case: TestCase, *options: str, database: str | None = None
+    case: TestCase, *options: str, database: str | None = None, tls: bool = False
 ) -> tuple[ChatServer, str]:
     """
-    C{twistd chat} with a SQLite file, fresh unless C{database} is given;
-    and its spool directory, by default C{chat-spool} next to the database.
+    C{twistd chat} with a SQLite file, fresh unless C{database} is given
+    (and a TLS listener too if C{tls}); and its spool directory, by
+    default C{chat-spool} next to the database.
     """
     if database is None:
         database = os.path.abspath(case.mktemp())
-    server = await start_server(case, "--database", database, *options)
+    server = await start_server(case, "--database", database, *options, tls=tls)
     return server, os.path.join(os.path.dirname(database), "chat-spool")
 
 
-async def json_client(case: TestCase, port: int, name: str) -> tuple[FileClient, str]:
+async def json_client(
+    case: TestCase, port: int | IStreamClientEndpoint, name: str
+) -> tuple[FileClient, str]:
     """
-    Connect, switch to JSON and ask for C{name}; the answer, the password
-    prompt (if C{name} is registered) or the welcome, is read and returned.
+    Connect to C{port} (or any endpoint), switch to JSON and ask for
+    C{name}; the answer, the password prompt (if C{name} is registered)
+    or the welcome, is read and returned.
     """
     client = FileClient(name)
-    await connectProtocol(tcp_endpoint(port), client).addTimeout(TIMEOUT, _reactor())
+    endpoint = tcp_endpoint(port) if isinstance(port, int) else port
+    await connectProtocol(endpoint, client).addTimeout(TIMEOUT, _reactor())
     case.addCleanup(client.close)
     await client.expect("name")
     client.send_line("/mode json")
@@ -238,7 +248,9 @@ async def json_client(case: TestCase, port: int, name: str) -> tuple[FileClient,
     return client, answer
 
 
-async def guest(case: TestCase, port: int, name: str) -> FileClient:
+async def guest(
+    case: TestCase, port: int | IStreamClientEndpoint, name: str
+) -> FileClient:
     """
     C{name} logged in as a guest, in JSON mode.
     """
@@ -265,6 +277,34 @@ def random_bytes(seed: int, size: int) -> bytes:
     C{size} bytes that differ from seed to seed.
     """
     return random.Random(seed).randbytes(size)
+
+
+class TLSTests(TestCase):
+    """
+    Files travel over TLS as over TCP: chunks are raw bytes inside the
+    TLS stream, both ways.
+    """
+
+    timeout = 60
+
+    async def test_round_trip_over_tls(self) -> None:
+        """
+        alice, over TLS, sends bob, over TLS, a file of several chunks; it
+        arrives byte for byte and leaves the spool once fetched.
+        """
+        server, spool = await files_server(self, tls=True)
+        alice = await guest(self, tls_endpoint(server), "alice")
+        bob = await guest(self, tls_endpoint(server), "bob")
+        data = random_bytes(7, 3 * CHUNK + 4321)
+        file_id = await alice.offer("bob", data, "over-tls.bin")
+        await alice.upload(file_id, data, 0, len(data))
+        sent = await alice.event("file-sent", id=file_id)
+        self.assertEqual((sent["to"], sent["stored"]), ("bob", False))
+        await bob.event("file-offer", id=file_id)
+        self.assertEqual(await bob.download(file_id, 0, len(data)), data)
+        bob.send_line(f"/file done {file_id}")
+        await alice.event("file-delivered", id=file_id)
+        self.assertEqual(os.listdir(spool), [])
 
 
 class DeclineTests(TestCase):
