@@ -14,8 +14,11 @@ import os
 import re
 import signal
 import sys
+import sysconfig
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 from typing import Any, Final, TypeVar, cast
 
 from OpenSSL import SSL
@@ -464,6 +467,25 @@ class ChatServer:
     cert: bytes | None = None
 
 
+@cache
+def stale_install() -> list[str]:
+    """
+    The files of the repository's C{chat/} that the installed copy, the one
+    twistd imports in a fresh directory, lacks or has otherwise: after an
+    edit, C{make test} installs again, a bare trial run does not.
+    """
+    if "PYTHONPATH" in os.environ:  # twistd imports from there, not from the install
+        return []
+    source = Path(__file__).resolve().parent.parent / "chat"
+    installed = Path(sysconfig.get_paths()["purelib"]) / "chat"
+    return sorted(
+        str(path.relative_to(source))
+        for path in source.rglob("*.py")
+        if not (installed / path.relative_to(source)).is_file()
+        or (installed / path.relative_to(source)).read_bytes() != path.read_bytes()
+    )
+
+
 async def start_server(case: TestCase, *options: str, tls: bool = False) -> ChatServer:
     """
     Start C{twistd chat} the way users do, in a fresh directory, listening
@@ -472,6 +494,12 @@ async def start_server(case: TestCase, *options: str, tls: bool = False) -> Chat
     @param options: more C{twistd chat} options, e.g. C{--max-line-length}.
     @param tls: also listen with TLS, with a new self-signed certificate.
     """
+    stale = stale_install()
+    if stale:
+        case.fail(
+            f"the installed chat differs from chat/ in {', '.join(stale)}: "
+            "run make install (make test does)"
+        )
     directory = os.path.abspath(case.mktemp())
     os.makedirs(directory)
     args = [TWISTD, "--nodaemon", "--pidfile=", "--logfile=-", "chat"]
