@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_dispatcher -*-
+# -*- test-case-name: tests.core.test_session -*-
 """
 The chat core's errors.
 
@@ -252,3 +252,30 @@ class NeedsJSON(ChatError):
     """
 
     code = "needs-json"
+
+
+class AccountExists(ChatError):
+    """
+    The name is registered already.
+    """
+
+    code = "account-exists"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"{name} is already registered.")
+        self.name = name
+
+
+class QueueFull(ChatError):
+    """
+    An offline account has as many stored messages as it may have.
+    """
+
+    code = "queue-full"
+
+    def __init__(self, name: str, limit: int) -> None:
+        super().__init__(
+            f"{name}'s offline queue is full ({limit} messages); try again later."
+        )
+        self.name = name
+        self.limit = limit

@@ -1,13 +1,7 @@
-# -*- test-case-name: tests.test_store -*-
+# -*- test-case-name: tests.store.test_sqlite -*-
 """
-The durable store: accounts, offline messages and history.
-
-The chat core sees only L{IChatStore}, whose methods return L{Deferred}s,
-so a store may do its I/O anywhere but on the reactor thread.
-L{SQLiteStore} is the embedded default: one SQLite connection used from one
-thread of an L{adbapi.ConnectionPool}.  L{MemoryStore} keeps everything in
-memory and answers at once; tests use it to drive the dispatcher without
-threads.
+L{SQLiteStore}: the embedded default L{IChatStore}, one SQLite file used
+through one connection from one thread of an L{adbapi.ConnectionPool}.
 """
 
 from __future__ import annotations
@@ -15,7 +9,6 @@ from __future__ import annotations
 import sqlite3
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
 from typing import Any, Concatenate, Final, ParamSpec, Protocol, TypeVar, cast
 
 from twisted.enterprise import adbapi
@@ -23,396 +16,22 @@ from twisted.internet import threads
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IDelayedCall, IReactorFromThreads, IReactorTime
 from twisted.logger import Logger
-from zope.interface import Interface, implementer
+from zope.interface import implementer
 
-from chat.errors import ChatError, NoSuchAccount
+from chat.errors import AccountExists, NoSuchAccount, QueueFull
+from chat.store.interface import (
+    Account,
+    FileRecord,
+    HistoryEntry,
+    IChatStore,
+    Membership,
+    RoomRecord,
+    StoredMessage,
+    StoreError,
+)
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
-
-
-@dataclass(frozen=True, slots=True)
-class Account:
-    """
-    A registered name.
-
-    @ivar key: the folded name (L{chat.commands.fold}), unique.
-    @ivar name: the name as registered, for display.
-    @ivar password_hash: an encoded hash, never the password.
-    @ivar created: when it was registered, in Unix seconds.
-    """
-
-    key: str
-    name: str
-    password_hash: str
-    created: float
-
-
-@dataclass(frozen=True, slots=True)
-class StoredMessage:
-    """
-    A message kept for an offline account until it is acknowledged.
-
-    @ivar id: unique and never reused: clients acknowledge by id.
-    @ivar recipient: the recipient's key.
-    @ivar kind: C{"private"} or C{"action"}.
-    """
-
-    id: int
-    recipient: str
-    sender: str
-    text: str
-    time: float
-    kind: str
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryEntry:
-    """
-    A message as it was said in a room.
-
-    @ivar room: C{""} for the main channel everyone is in.
-    @ivar kind: C{"message"} or C{"action"}.
-    """
-
-    id: int
-    room: str
-    sender: str
-    text: str
-    time: float
-    kind: str
-
-
-@dataclass(frozen=True, slots=True)
-class RoomRecord:
-    """
-    A room as the store keeps it.
-
-    @ivar key: the folded room name (C{#chess}).
-    @ivar owner: the owner's account key, or L{None}: only a registered
-        owner is kept.
-    @ivar members: registered members' keys, each with whether it is an
-        operator and when it last logged out (what it missed is newer).
-    @ivar invites: keys of registered names invited and not yet joined.
-    """
-
-    key: str
-    name: str
-    owner: str | None
-    topic: str
-    invite_only: bool
-    created: float
-    members: dict[str, tuple[bool, float]] = field(default_factory=dict)
-    invites: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True, slots=True)
-class FileRecord:
-    """
-    A file in the spool.
-
-    @ivar sender_key: who uploads it (folded name), for resuming and quota.
-    @ivar target: a user's name or a room's, as the sender gave it.
-    @ivar complete: uploaded and checked; only then has it recipients.
-    @ivar recipients: keys of those who have not fetched or declined it.
-    """
-
-    id: int
-    sender_key: str
-    sender: str
-    target: str
-    name: str
-    size: int
-    sha256: str
-    complete: bool
-    created: float
-    recipients: tuple[str, ...] = ()
-
-
-class StoreError(Exception):
-    """
-    The store cannot be used as asked: for the operator, not for users.
-    """
-
-
-class AccountExists(ChatError):
-    """
-    The name is registered already.
-    """
-
-    code = "account-exists"
-
-    def __init__(self, name: str) -> None:
-        super().__init__(f"{name} is already registered.")
-        self.name = name
-
-
-class QueueFull(ChatError):
-    """
-    An offline account has as many stored messages as it may have.
-    """
-
-    code = "queue-full"
-
-    def __init__(self, name: str, limit: int) -> None:
-        super().__init__(
-            f"{name}'s offline queue is full ({limit} messages); try again later."
-        )
-        self.name = name
-        self.limit = limit
-
-
-class IChatStore(Interface):
-    """
-    Where the chat core keeps what must outlive a connection or the process.
-
-    Every method but L{add_history} returns a L{Deferred}; a result is
-    durable when its L{Deferred} fires.  Names are passed twice: C{key} is
-    the folded name (L{chat.commands.fold}) that identifies an account, and
-    C{name} is the name as typed, for display.  Times are Unix seconds.
-    """
-
-    def start() -> Deferred[None]:
-        """
-        Open the store, upgrading its schema if it is older.
-
-        @raise StoreError: if the store is newer than this program.
-        """
-
-    def close() -> Deferred[None]:
-        """
-        Write buffered history, wait for requests under way, and close.
-        Requests made afterwards fail with L{StoreError}.
-        """
-
-    def get_account(key: str) -> Deferred[Account | None]:
-        """
-        The account registered under C{key}, or L{None}.
-        """
-
-    def account_names() -> Deferred[dict[str, str]]:
-        """
-        Every registered name: a dict from key to name as registered.
-        """
-
-    def create_account(
-        key: str, name: str, password_hash: str, now: float
-    ) -> Deferred[Account]:
-        """
-        Register C{name}.
-
-        @raise AccountExists: if C{key} is registered.
-        """
-
-    def set_password_hash(key: str, password_hash: str) -> Deferred[None]:
-        """
-        Replace an account's password hash.
-
-        @raise NoSuchAccount: if C{key} is not registered.
-        """
-
-    def delete_account(key: str) -> Deferred[None]:
-        """
-        Remove an account and the messages stored for it.
-
-        @raise NoSuchAccount: if C{key} is not registered.
-        """
-
-    def enqueue(
-        recipient_key: str,
-        sender: str,
-        text: str,
-        now: float,
-        kind: str = "private",
-        *,
-        max_count: int,
-        max_age: float,
-    ) -> Deferred[StoredMessage]:
-        """
-        Keep a message for an offline account, in one transaction: first
-        drop the recipient's messages older than C{max_age} seconds, then
-        store this one unless C{max_count} are stored already.
-
-        The L{Deferred} fires only once the message is durable, so the sender
-        may be told it was stored.
-
-        @raise NoSuchAccount: if C{recipient_key} is not registered.
-        @raise QueueFull: if the recipient has C{max_count} messages waiting;
-            nothing was stored.
-        """
-
-    def pending(
-        recipient_key: str, now: float, max_age: float
-    ) -> Deferred[list[StoredMessage]]:
-        """
-        The messages waiting for C{recipient_key}, oldest first, leaving out
-        those older than C{max_age} seconds.  They stay until L{ack}ed.
-        """
-
-    def ack(recipient_key: str, ids: Iterable[int]) -> Deferred[int]:
-        """
-        Delete the stored messages with these ids that belong to
-        C{recipient_key}; ids of other accounts' messages are ignored.
-
-        @return: how many were deleted.
-        """
-
-    def expire(now: float, max_age: float) -> Deferred[int]:
-        """
-        Delete every account's stored messages older than C{max_age}
-        seconds, so that those of users who never come back do not stay.
-
-        @return: how many were deleted.
-        """
-
-    def load_rooms() -> Deferred[list[RoomRecord]]:
-        """
-        Every room kept, with its registered members and invitations.
-        """
-
-    def save_room(
-        key: str,
-        name: str,
-        owner: str | None,
-        topic: str,
-        invite_only: bool,
-        created: float,
-    ) -> Deferred[None]:
-        """
-        Create room C{key} or update its settings (not its members).
-        """
-
-    def delete_room(key: str) -> Deferred[None]:
-        """
-        Forget room C{key}, its members, invitations and history.
-        """
-
-    def save_member(
-        room: str, member: str, operator: bool, seen: float
-    ) -> Deferred[None]:
-        """
-        Make the account C{member} a member of C{room}, or update whether it
-        is an operator (keeping its C{seen} time if it was a member).
-        """
-
-    def delete_member(room: str, member: str) -> Deferred[None]:
-        """
-        C{member} is no longer a member of C{room}.
-        """
-
-    def set_seen(member: str, seen: float) -> Deferred[None]:
-        """
-        C{member} logged out at C{seen}: in every room it is a member of,
-        what it missed is newer than that.
-        """
-
-    def save_invite(room: str, member: str) -> Deferred[None]:
-        """
-        Invite the account C{member} to C{room}.
-        """
-
-    def delete_invite(room: str, member: str) -> Deferred[None]:
-        """
-        The invitation of C{member} to C{room} was used (or withdrawn).
-        """
-
-    def create_file(
-        sender_key: str,
-        sender: str,
-        target: str,
-        name: str,
-        size: int,
-        sha256: str,
-        now: float,
-    ) -> Deferred[FileRecord]:
-        """
-        Record a file about to be uploaded; its id names it in the spool.
-        """
-
-    def complete_file(file_id: int, recipients: Iterable[str]) -> Deferred[None]:
-        """
-        The file is uploaded and checked: offer it to C{recipients}.
-        """
-
-    def get_file(file_id: int) -> Deferred[FileRecord | None]:
-        """
-        The file with this id, with its recipients, or L{None}.
-        """
-
-    def files_for(recipient_key: str, oldest: float) -> Deferred[list[FileRecord]]:
-        """
-        Complete files waiting for C{recipient_key}, created after
-        C{oldest}, oldest first.
-        """
-
-    def uploads_of(sender_key: str) -> Deferred[list[FileRecord]]:
-        """
-        C{sender_key}'s files not yet completely uploaded.
-        """
-
-    def spool_usage(sender_key: str) -> Deferred[int]:
-        """
-        Bytes of all of C{sender_key}'s files in the spool (their sizes).
-        """
-
-    def remove_recipient(file_id: int, recipient_key: str) -> Deferred[int]:
-        """
-        C{recipient_key} fetched or declined the file.
-
-        @return: how many recipients are left.
-        """
-
-    def delete_file(file_id: int) -> Deferred[None]:
-        """
-        Forget the file.
-        """
-
-    def expire_files(oldest: float) -> Deferred[list[int]]:
-        """
-        Forget every file created before C{oldest}.
-
-        @return: their ids, so that the spool can delete them.
-        """
-
-    def drop_guest_recipients() -> Deferred[list[int]]:
-        """
-        At start-up: guests of an earlier run are gone, so forget their
-        offers, and the files nobody is left to fetch.
-
-        @return: the ids of the files forgotten, for the spool.
-        """
-
-    def add_history(
-        room: str, sender: str, text: str, now: float, kind: str = "message"
-    ) -> None:
-        """
-        Remember a message said in C{room}.
-
-        Not a L{Deferred}: this is called for every message on the hot path.
-        History is best-effort; a store may write it in batches and, if the
-        disk cannot keep up, drop entries not yet written.
-        """
-
-    def flush_history() -> Deferred[None]:
-        """
-        Write the history added so far; fires when it is written (or,
-        after an error that was logged, given up).
-        """
-
-    def history(room: str, limit: int) -> Deferred[list[HistoryEntry]]:
-        """
-        The last C{limit} entries of C{room}, oldest first, including
-        entries added but not yet written.  Only the most recent entries of
-        each room are kept (C{history_keep} of them).
-        """
-
-    def history_since(
-        room: str, since: float, until: float, limit: int
-    ) -> Deferred[list[HistoryEntry]]:
-        """
-        The last C{limit} entries of C{room} said after C{since} and no
-        later than C{until}, oldest first: what a member missed.
-        """
 
 
 class Cursor(Protocol):
@@ -593,8 +212,6 @@ def _configure(connection: sqlite3.Connection) -> None:
 # its transaction with BEGIN IMMEDIATE, so it takes the write lock before it
 # reads; the pool commits when it returns and rolls back if it raises.
 
-_HistoryRow = tuple[str, str, str, float, str]
-
 
 def _upgrade(txn: Cursor) -> int:
     txn.execute("BEGIN IMMEDIATE")
@@ -615,18 +232,16 @@ def _account_names(txn: Cursor) -> dict[str, str]:
     return dict(txn.fetchall())
 
 
-def _create_account(
-    txn: Cursor, key: str, name: str, password_hash: str, now: float
-) -> Account:
+def _create_account(txn: Cursor, account: Account) -> Account:
     txn.execute("BEGIN IMMEDIATE")
-    txn.execute("SELECT 1 FROM accounts WHERE key = ?", (key,))
+    txn.execute("SELECT 1 FROM accounts WHERE key = ?", (account.key,))
     if txn.fetchone() is not None:
-        raise AccountExists(name)
+        raise AccountExists(account.name)
     txn.execute(
         "INSERT INTO accounts (key, name, password_hash, created) VALUES (?, ?, ?, ?)",
-        (key, name, password_hash, now),
+        (account.key, account.name, account.password_hash, account.created),
     )
-    return Account(key, name, password_hash, now)
+    return account
 
 
 def _set_password_hash(txn: Cursor, key: str, password_hash: str) -> None:
@@ -648,15 +263,9 @@ def _delete_account(txn: Cursor, key: str) -> None:
 
 
 def _enqueue(
-    txn: Cursor,
-    key: str,
-    sender: str,
-    text: str,
-    now: float,
-    kind: str,
-    max_count: int,
-    max_age: float,
+    txn: Cursor, message: StoredMessage, max_count: int, max_age: float
 ) -> StoredMessage:
+    key = message.recipient
     txn.execute("BEGIN IMMEDIATE")
     txn.execute("SELECT name FROM accounts WHERE key = ?", (key,))
     row = txn.fetchone()
@@ -664,7 +273,7 @@ def _enqueue(
         raise NoSuchAccount(key)
     txn.execute(
         "DELETE FROM offline_messages WHERE recipient = ? AND time < ?",
-        (key, now - max_age),
+        (key, message.time - max_age),
     )
     txn.execute("SELECT count(*) FROM offline_messages WHERE recipient = ?", (key,))
     (count,) = txn.fetchone()
@@ -673,10 +282,12 @@ def _enqueue(
     txn.execute(
         "INSERT INTO offline_messages (recipient, sender, text, time, kind)"
         " VALUES (?, ?, ?, ?, ?)",
-        (key, sender, text, now, kind),
+        (key, message.sender, message.text, message.time, message.kind),
     )
     assert txn.lastrowid is not None
-    return StoredMessage(txn.lastrowid, key, sender, text, now, kind)
+    return StoredMessage(
+        txn.lastrowid, key, message.sender, message.text, message.time, message.kind
+    )
 
 
 def _pending(txn: Cursor, key: str, oldest: float) -> list[StoredMessage]:
@@ -711,7 +322,7 @@ _HISTORY_VALUES: Final = "(?, ?, ?, ?, ?)"
 
 
 def _write_history(
-    txn: Cursor, batch: Iterable[_HistoryRow], prune: tuple[list[str], int] | None
+    txn: Cursor, batch: Iterable[HistoryEntry], prune: tuple[list[str], int] | None
 ) -> None:
     txn.execute("BEGIN IMMEDIATE")
     # Up to HISTORY_ROWS rows per statement: sqlite3 lets the GIL go for
@@ -721,10 +332,10 @@ def _write_history(
     rows = list(batch)
     for start in range(0, len(rows), HISTORY_ROWS):
         chunk = rows[start : start + HISTORY_ROWS]
-        txn.execute(
-            _INSERT_HISTORY + ", ".join([_HISTORY_VALUES] * len(chunk)),
-            [value for row in chunk for value in row],
-        )
+        values: list[object] = []
+        for e in chunk:
+            values += (e.room, e.sender, e.text, e.time, e.kind)
+        txn.execute(_INSERT_HISTORY + ", ".join([_HISTORY_VALUES] * len(chunk)), values)
     if prune is None:
         return
     rooms, keep = prune
@@ -743,9 +354,11 @@ def _write_history(
 
 def _load_rooms(txn: Cursor) -> list[RoomRecord]:
     txn.execute("SELECT room, member, operator, seen FROM room_members")
-    members: dict[str, dict[str, tuple[bool, float]]] = {}
+    members: dict[str, list[Membership]] = {}
     for room, member, operator, seen in txn.fetchall():
-        members.setdefault(room, {})[member] = (bool(operator), seen)
+        members.setdefault(room, []).append(
+            Membership(room, member, bool(operator), seen)
+        )
     txn.execute("SELECT room, member FROM room_invites")
     invites: dict[str, set[str]] = {}
     for room, member in txn.fetchall():
@@ -761,23 +374,16 @@ def _load_rooms(txn: Cursor) -> list[RoomRecord]:
             topic,
             bool(invite_only),
             created,
-            members.get(key, {}),
+            tuple(sorted(members.get(key, ()), key=lambda m: m.member)),
             frozenset(invites.get(key, ())),
         )
         for key, name, owner, topic, invite_only, created in txn.fetchall()
     ]
 
 
-def _save_room(
-    txn: Cursor,
-    key: str,
-    name: str,
-    owner: str | None,
-    topic: str,
-    invite_only: bool,
-    created: float,
-) -> None:
+def _save_room(txn: Cursor, room: RoomRecord) -> None:
     txn.execute("BEGIN IMMEDIATE")
+    owner = room.owner
     if owner is not None:
         txn.execute("SELECT 1 FROM accounts WHERE key = ?", (owner,))
         if txn.fetchone() is None:  # unregistered meanwhile
@@ -787,7 +393,7 @@ def _save_room(
         " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET"
         " name = excluded.name, owner = excluded.owner, topic = excluded.topic,"
         " invite_only = excluded.invite_only",
-        (key, name, owner, topic, int(invite_only), created),
+        (room.key, room.name, owner, room.topic, int(room.invite_only), room.created),
     )
 
 
@@ -797,9 +403,8 @@ def _delete_room(txn: Cursor, key: str) -> None:
     txn.execute("DELETE FROM history WHERE room = ?", (key,))
 
 
-def _save_member(
-    txn: Cursor, room: str, member: str, operator: bool, seen: float
-) -> None:
+def _save_member(txn: Cursor, membership: Membership) -> None:
+    room, member = membership.room, membership.member
     txn.execute("BEGIN IMMEDIATE")
     # An account deleted meanwhile, or a room deleted meanwhile: nothing to
     # keep (the foreign keys would refuse the row).
@@ -808,7 +413,7 @@ def _save_member(
         " SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM accounts WHERE key = ?)"
         " AND EXISTS (SELECT 1 FROM rooms WHERE key = ?)"
         " ON CONFLICT (room, member) DO UPDATE SET operator = excluded.operator",
-        (room, member, int(operator), seen, member, room),
+        (room, member, int(membership.operator), membership.seen, member, room),
     )
 
 
@@ -874,25 +479,31 @@ def _file_row(txn: Cursor, row: Any) -> FileRecord:
     )
 
 
-def _create_file(
-    txn: Cursor,
-    sender_key: str,
-    sender: str,
-    target: str,
-    name: str,
-    size: int,
-    sha256: str,
-    now: float,
-) -> FileRecord:
+def _create_file(txn: Cursor, file: FileRecord) -> FileRecord:
     txn.execute("BEGIN IMMEDIATE")
     txn.execute(
         "INSERT INTO files (sender_key, sender, target, name, size, sha256, created)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (sender_key, sender, target, name, size, sha256, now),
+        (
+            file.sender_key,
+            file.sender,
+            file.target,
+            file.name,
+            file.size,
+            file.sha256,
+            file.created,
+        ),
     )
     assert txn.lastrowid is not None
     return FileRecord(
-        txn.lastrowid, sender_key, sender, target, name, size, sha256, False, now
+        txn.lastrowid,
+        file.sender_key,
+        file.sender,
+        file.target,
+        file.name,
+        file.size,
+        file.sha256,
+        created=file.created,
     )
 
 
@@ -1049,7 +660,7 @@ class SQLiteStore:
         # History not yet written.  Entries are numbered in the order they
         # were added: _added is the next number, and every entry numbered
         # below _written is on disk (or was given up).
-        self._buffer: deque[_HistoryRow] = deque(maxlen=history_buffer)
+        self._buffer: deque[HistoryEntry] = deque(maxlen=history_buffer)
         self._added = 0
         self._written = 0
         self._writing = False
@@ -1059,9 +670,8 @@ class SQLiteStore:
         self._rooms: set[str] = set()
         self._since_prune = 0
         # The main channel's newest entries, so that the replay at every
-        # login needs no disk read; kept as rows (one tuple per message on
-        # the hot path) and made into entries, with id 0, when asked for.
-        self._tail: deque[_HistoryRow] = deque(maxlen=self.HISTORY_TAIL)
+        # login needs no disk read.
+        self._tail: deque[HistoryEntry] = deque(maxlen=self.HISTORY_TAIL)
 
     # Opening and closing.
 
@@ -1089,8 +699,7 @@ class SQLiteStore:
     async def _start(self) -> None:
         version = await self._call(_upgrade)
         self._tail.extendleft(
-            (e.room, e.sender, e.text, e.time, e.kind)
-            for e in reversed(await self._call(_history, "", self.HISTORY_TAIL))
+            reversed(await self._call(_history, "", self.HISTORY_TAIL))
         )
         self._log.info(
             "opened {path} (schema version {version})", path=self.path, version=version
@@ -1178,10 +787,8 @@ class SQLiteStore:
     def account_names(self) -> Deferred[dict[str, str]]:
         return self._call(_account_names)
 
-    def create_account(
-        self, key: str, name: str, password_hash: str, now: float
-    ) -> Deferred[Account]:
-        return self._call(_create_account, key, name, password_hash, now)
+    def create_account(self, account: Account) -> Deferred[Account]:
+        return self._call(_create_account, account)
 
     def set_password_hash(self, key: str, password_hash: str) -> Deferred[None]:
         return self._call(_set_password_hash, key, password_hash)
@@ -1192,19 +799,9 @@ class SQLiteStore:
     # Offline messages.
 
     def enqueue(
-        self,
-        recipient_key: str,
-        sender: str,
-        text: str,
-        now: float,
-        kind: str = "private",
-        *,
-        max_count: int,
-        max_age: float,
+        self, message: StoredMessage, *, max_count: int, max_age: float
     ) -> Deferred[StoredMessage]:
-        return self._call(
-            _enqueue, recipient_key, sender, text, now, kind, max_count, max_age
-        )
+        return self._call(_enqueue, message, max_count, max_age)
 
     def pending(
         self, recipient_key: str, now: float, max_age: float
@@ -1222,25 +819,15 @@ class SQLiteStore:
     def load_rooms(self) -> Deferred[list[RoomRecord]]:
         return self._call(_load_rooms)
 
-    def save_room(
-        self,
-        key: str,
-        name: str,
-        owner: str | None,
-        topic: str,
-        invite_only: bool,
-        created: float,
-    ) -> Deferred[None]:
-        return self._call(_save_room, key, name, owner, topic, invite_only, created)
+    def save_room(self, room: RoomRecord) -> Deferred[None]:
+        return self._call(_save_room, room)
 
     def delete_room(self, key: str) -> Deferred[None]:
         # Its history is deleted too: unwritten entries must go first.
         return self.flush_history().addCallback(lambda _: self._call(_delete_room, key))
 
-    def save_member(
-        self, room: str, member: str, operator: bool, seen: float
-    ) -> Deferred[None]:
-        return self._call(_save_member, room, member, operator, seen)
+    def save_member(self, membership: Membership) -> Deferred[None]:
+        return self._call(_save_member, membership)
 
     def delete_member(self, room: str, member: str) -> Deferred[None]:
         return self._call(_delete_member, room, member)
@@ -1256,19 +843,8 @@ class SQLiteStore:
 
     # Files.
 
-    def create_file(
-        self,
-        sender_key: str,
-        sender: str,
-        target: str,
-        name: str,
-        size: int,
-        sha256: str,
-        now: float,
-    ) -> Deferred[FileRecord]:
-        return self._call(
-            _create_file, sender_key, sender, target, name, size, sha256, now
-        )
+    def create_file(self, file: FileRecord) -> Deferred[FileRecord]:
+        return self._call(_create_file, file)
 
     def complete_file(self, file_id: int, recipients: Iterable[str]) -> Deferred[None]:
         return self._call(_complete_file, file_id, list(recipients))
@@ -1311,9 +887,7 @@ class SQLiteStore:
             lambda _: self._call(_history_since, room, since, until, limit)
         )
 
-    def add_history(
-        self, room: str, sender: str, text: str, now: float, kind: str = "message"
-    ) -> None:
+    def add_history(self, entry: HistoryEntry) -> None:
         if self._closing:
             return
         if len(self._buffer) == self.history_buffer:
@@ -1324,10 +898,10 @@ class SQLiteStore:
                     limit=self.history_buffer,
                 )
             self._dropped += 1
-        row = (room, sender, text, now, kind)
-        self._buffer.append(row)
+        self._buffer.append(entry)
+        room = entry.room
         if not room:
-            self._tail.append(row)
+            self._tail.append(entry)
         self._added += 1
         self._rooms.add(room)
         if self._flush_call is None and not self._writing:
@@ -1348,7 +922,7 @@ class SQLiteStore:
         if limit <= 0:
             return succeed([])
         if not room and limit <= self.HISTORY_TAIL and self._open:
-            return succeed([HistoryEntry(0, *row) for row in list(self._tail)[-limit:]])
+            return succeed(list(self._tail)[-limit:])
         d = self.flush_history()
         return d.addCallback(lambda _: self._call(_history, room, limit))
 
@@ -1364,7 +938,7 @@ class SQLiteStore:
             self._flush_call = None
         if self._writing or not self._buffer or not self._open or self._closing:
             return
-        batch: Sequence[_HistoryRow] | deque[_HistoryRow]
+        batch: Sequence[HistoryEntry] | deque[HistoryEntry]
         if len(self._buffer) <= self.history_batch:
             batch, self._buffer = self._buffer, deque(maxlen=self.history_buffer)
         else:
@@ -1429,286 +1003,3 @@ def _disconnect(pool: adbapi.ConnectionPool) -> None:
     connection = pool.connections.get(pool.threadID())
     if connection is not None:
         pool.disconnect(connection)
-
-
-@implementer(IChatStore)
-class MemoryStore:
-    """
-    An L{IChatStore} that keeps everything in memory and answers at once
-    (its L{Deferred}s have fired already): for tests, and for servers that
-    need no durability.
-    """
-
-    def __init__(self, *, history_keep: int = 100_000) -> None:
-        self.history_keep = history_keep
-        self._accounts: dict[str, Account] = {}
-        self._queues: dict[str, list[StoredMessage]] = {}
-        self._next_message = 1
-        self._history: dict[str, deque[HistoryEntry]] = {}
-        self._next_entry = 1
-        self._rooms: dict[str, RoomRecord] = {}
-        self._files: dict[int, FileRecord] = {}
-        self._next_file = 1
-
-    def start(self) -> Deferred[None]:
-        return succeed(None)
-
-    def close(self) -> Deferred[None]:
-        return succeed(None)
-
-    def get_account(self, key: str) -> Deferred[Account | None]:
-        return succeed(self._accounts.get(key))
-
-    def account_names(self) -> Deferred[dict[str, str]]:
-        return succeed({key: a.name for key, a in self._accounts.items()})
-
-    def create_account(
-        self, key: str, name: str, password_hash: str, now: float
-    ) -> Deferred[Account]:
-        if key in self._accounts:
-            return fail(AccountExists(name))
-        account = self._accounts[key] = Account(key, name, password_hash, now)
-        return succeed(account)
-
-    def set_password_hash(self, key: str, password_hash: str) -> Deferred[None]:
-        account = self._accounts.get(key)
-        if account is None:
-            return fail(NoSuchAccount(key))
-        self._accounts[key] = Account(key, account.name, password_hash, account.created)
-        return succeed(None)
-
-    def delete_account(self, key: str) -> Deferred[None]:
-        if self._accounts.pop(key, None) is None:
-            return fail(NoSuchAccount(key))
-        self._queues.pop(key, None)
-        # What the foreign keys do in SQLite.
-        for room, record in list(self._rooms.items()):
-            record.members.pop(key, None)
-            self._rooms[room] = replace(
-                record,
-                owner=None if record.owner == key else record.owner,
-                invites=record.invites - {key},
-            )
-        return succeed(None)
-
-    def enqueue(
-        self,
-        recipient_key: str,
-        sender: str,
-        text: str,
-        now: float,
-        kind: str = "private",
-        *,
-        max_count: int,
-        max_age: float,
-    ) -> Deferred[StoredMessage]:
-        account = self._accounts.get(recipient_key)
-        if account is None:
-            return fail(NoSuchAccount(recipient_key))
-        oldest = now - max_age
-        queue = [m for m in self._queues.get(recipient_key, []) if m.time >= oldest]
-        self._queues[recipient_key] = queue
-        if len(queue) >= max_count:
-            return fail(QueueFull(account.name, max_count))
-        message = StoredMessage(
-            self._next_message, recipient_key, sender, text, now, kind
-        )
-        self._next_message += 1
-        queue.append(message)
-        return succeed(message)
-
-    def pending(
-        self, recipient_key: str, now: float, max_age: float
-    ) -> Deferred[list[StoredMessage]]:
-        oldest = now - max_age
-        queue = self._queues.get(recipient_key, [])
-        return succeed([m for m in queue if m.time >= oldest])
-
-    def ack(self, recipient_key: str, ids: Iterable[int]) -> Deferred[int]:
-        queue = self._queues.get(recipient_key, [])
-        gone = set(ids)
-        kept = [m for m in queue if m.id not in gone]
-        if queue:
-            self._queues[recipient_key] = kept
-        return succeed(len(queue) - len(kept))
-
-    def expire(self, now: float, max_age: float) -> Deferred[int]:
-        oldest, count = now - max_age, 0
-        for key, queue in list(self._queues.items()):
-            kept = [m for m in queue if m.time >= oldest]
-            count += len(queue) - len(kept)
-            self._queues[key] = kept
-        return succeed(count)
-
-    def load_rooms(self) -> Deferred[list[RoomRecord]]:
-        return succeed([self._rooms[key] for key in sorted(self._rooms)])
-
-    def save_room(
-        self,
-        key: str,
-        name: str,
-        owner: str | None,
-        topic: str,
-        invite_only: bool,
-        created: float,
-    ) -> Deferred[None]:
-        if owner not in self._accounts:
-            owner = None
-        old = self._rooms.get(key)
-        self._rooms[key] = RoomRecord(
-            key,
-            name,
-            owner,
-            topic,
-            invite_only,
-            old.created if old else created,
-            old.members if old else {},
-            old.invites if old else frozenset(),
-        )
-        return succeed(None)
-
-    def delete_room(self, key: str) -> Deferred[None]:
-        self._rooms.pop(key, None)
-        self._history.pop(key, None)
-        return succeed(None)
-
-    def save_member(
-        self, room: str, member: str, operator: bool, seen: float
-    ) -> Deferred[None]:
-        record = self._rooms.get(room)
-        if record is not None and member in self._accounts:
-            old = record.members.get(member)
-            record.members[member] = (operator, old[1] if old else seen)
-        return succeed(None)
-
-    def delete_member(self, room: str, member: str) -> Deferred[None]:
-        record = self._rooms.get(room)
-        if record is not None:
-            record.members.pop(member, None)
-        return succeed(None)
-
-    def set_seen(self, member: str, seen: float) -> Deferred[None]:
-        for record in self._rooms.values():
-            if member in record.members:
-                record.members[member] = (record.members[member][0], seen)
-        return succeed(None)
-
-    def save_invite(self, room: str, member: str) -> Deferred[None]:
-        record = self._rooms.get(room)
-        if record is not None and member in self._accounts:
-            self._rooms[room] = replace(record, invites=record.invites | {member})
-        return succeed(None)
-
-    def delete_invite(self, room: str, member: str) -> Deferred[None]:
-        record = self._rooms.get(room)
-        if record is not None:
-            self._rooms[room] = replace(record, invites=record.invites - {member})
-        return succeed(None)
-
-    def create_file(
-        self,
-        sender_key: str,
-        sender: str,
-        target: str,
-        name: str,
-        size: int,
-        sha256: str,
-        now: float,
-    ) -> Deferred[FileRecord]:
-        record = FileRecord(
-            self._next_file, sender_key, sender, target, name, size, sha256, False, now
-        )
-        self._next_file += 1
-        self._files[record.id] = record
-        return succeed(record)
-
-    def complete_file(self, file_id: int, recipients: Iterable[str]) -> Deferred[None]:
-        record = self._files.get(file_id)
-        if record is not None:
-            self._files[file_id] = replace(
-                record, complete=True, recipients=tuple(sorted(set(recipients)))
-            )
-        return succeed(None)
-
-    def get_file(self, file_id: int) -> Deferred[FileRecord | None]:
-        return succeed(self._files.get(file_id))
-
-    def files_for(
-        self, recipient_key: str, oldest: float
-    ) -> Deferred[list[FileRecord]]:
-        return succeed(
-            [
-                f
-                for _, f in sorted(self._files.items())
-                if f.complete and recipient_key in f.recipients and f.created >= oldest
-            ]
-        )
-
-    def uploads_of(self, sender_key: str) -> Deferred[list[FileRecord]]:
-        return succeed(
-            [
-                f
-                for _, f in sorted(self._files.items())
-                if f.sender_key == sender_key and not f.complete
-            ]
-        )
-
-    def spool_usage(self, sender_key: str) -> Deferred[int]:
-        return succeed(
-            sum(f.size for f in self._files.values() if f.sender_key == sender_key)
-        )
-
-    def remove_recipient(self, file_id: int, recipient_key: str) -> Deferred[int]:
-        record = self._files.get(file_id)
-        if record is None:
-            return succeed(0)
-        left = tuple(r for r in record.recipients if r != recipient_key)
-        self._files[file_id] = replace(record, recipients=left)
-        return succeed(len(left))
-
-    def delete_file(self, file_id: int) -> Deferred[None]:
-        self._files.pop(file_id, None)
-        return succeed(None)
-
-    def expire_files(self, oldest: float) -> Deferred[list[int]]:
-        ids = [i for i, f in sorted(self._files.items()) if f.created < oldest]
-        for i in ids:
-            del self._files[i]
-        return succeed(ids)
-
-    def drop_guest_recipients(self) -> Deferred[list[int]]:
-        ids = []
-        for i, f in sorted(self._files.items()):
-            kept = tuple(r for r in f.recipients if r in self._accounts)
-            if f.complete and not kept:
-                ids.append(i)
-                del self._files[i]
-            else:
-                self._files[i] = replace(f, recipients=kept)
-        return succeed(ids)
-
-    def history_since(
-        self, room: str, since: float, until: float, limit: int
-    ) -> Deferred[list[HistoryEntry]]:
-        if limit <= 0:
-            return succeed([])
-        entries = [e for e in self._history.get(room, ()) if since < e.time <= until]
-        return succeed(entries[-limit:])
-
-    def add_history(
-        self, room: str, sender: str, text: str, now: float, kind: str = "message"
-    ) -> None:
-        entries = self._history.get(room)
-        if entries is None:
-            entries = self._history[room] = deque(maxlen=self.history_keep)
-        entries.append(HistoryEntry(self._next_entry, room, sender, text, now, kind))
-        self._next_entry += 1
-
-    def flush_history(self) -> Deferred[None]:
-        return succeed(None)
-
-    def history(self, room: str, limit: int) -> Deferred[list[HistoryEntry]]:
-        if limit <= 0:
-            return succeed([])
-        entries = self._history.get(room, ())
-        return succeed(list(entries)[-limit:])

@@ -1,0 +1,373 @@
+# -*- test-case-name: tests.store.test_contract -*-
+"""
+What the chat core keeps beyond a connection or the process: the
+L{IChatStore} interface and the records it takes and returns.
+
+Every method but L{IChatStore.add_history} returns a L{Deferred}, so a
+store may do its I/O anywhere but on the reactor thread.  Methods that
+create something take the record to create, with C{id} 0, and return it
+with the id the store gave it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from twisted.internet.defer import Deferred
+from zope.interface import Interface
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """
+    A registered name.
+
+    @ivar key: the folded name (L{chat.core.names.fold}), unique.
+    @ivar name: the name as registered, for display.
+    @ivar password_hash: an encoded hash, never the password.
+    @ivar created: when it was registered, in Unix seconds.
+    """
+
+    key: str
+    name: str
+    password_hash: str
+    created: float
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """
+    A message kept for an offline account until it is acknowledged.
+
+    @ivar id: unique and never reused: clients acknowledge by id.
+    @ivar recipient: the recipient's key.
+    @ivar kind: C{"private"} or C{"action"}.
+    """
+
+    id: int
+    recipient: str
+    sender: str
+    text: str
+    time: float
+    kind: str = "private"
+
+
+@dataclass(slots=True)
+class HistoryEntry:
+    """
+    A message as it was said in a room.  Not frozen: one is made for every
+    message said, and a frozen dataclass is several times slower to build;
+    treat it as immutable.
+
+    @ivar id: the store's number for it; 0 until it is written.
+    @ivar room: the room's key, C{""} for the main channel everyone is in.
+    @ivar kind: C{"message"} or C{"action"}.
+    """
+
+    id: int
+    room: str
+    sender: str
+    text: str
+    time: float
+    kind: str = "message"
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    """
+    A registered member of a room.
+
+    @ivar operator: whether it is one of the room's operators.
+    @ivar seen: when it last logged out: what it missed is newer.
+    """
+
+    room: str
+    member: str
+    operator: bool
+    seen: float
+
+
+@dataclass(frozen=True, slots=True)
+class RoomRecord:
+    """
+    A room as the store keeps it.
+
+    @ivar key: the folded room name (C{#chess}).
+    @ivar owner: the owner's account key, or L{None}: only a registered
+        owner is kept.
+    @ivar members: its registered members (L{IChatStore.load_rooms} fills
+        it; L{IChatStore.save_room} ignores it).
+    @ivar invites: keys of registered names invited and not yet joined
+        (likewise).
+    """
+
+    key: str
+    name: str
+    owner: str | None
+    topic: str
+    invite_only: bool
+    created: float
+    members: tuple[Membership, ...] = ()
+    invites: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class FileRecord:
+    """
+    A file in the spool.
+
+    @ivar sender_key: who uploads it (folded name), for resuming and quota.
+    @ivar target: a user's name or a room's, as the sender gave it.
+    @ivar complete: uploaded and checked; only then has it recipients.
+    @ivar recipients: keys of those who have not fetched or declined it.
+    """
+
+    id: int
+    sender_key: str
+    sender: str
+    target: str
+    name: str
+    size: int
+    sha256: str
+    complete: bool = False
+    created: float = 0.0
+    recipients: tuple[str, ...] = ()
+
+
+class StoreError(Exception):
+    """
+    The store cannot be used as asked: for the operator, not for users.
+    """
+
+
+class IChatStore(Interface):
+    """
+    Where the chat core keeps what must outlive a connection or the process.
+
+    A result is durable when its L{Deferred} fires.  Names are passed as
+    keys (the folded name, L{chat.core.names.fold}) that identify an
+    account; records carry the name as typed, for display.  Times are Unix
+    seconds.
+    """
+
+    def start() -> Deferred[None]:
+        """
+        Open the store, upgrading its schema if it is older.
+
+        @raise StoreError: if the store is newer than this program.
+        """
+
+    def close() -> Deferred[None]:
+        """
+        Write buffered history, wait for requests under way, and close.
+        Requests made afterwards fail with L{StoreError}.
+        """
+
+    def get_account(key: str) -> Deferred[Account | None]:
+        """
+        The account registered under C{key}, or L{None}.
+        """
+
+    def account_names() -> Deferred[dict[str, str]]:
+        """
+        Every registered name: a dict from key to name as registered.
+        """
+
+    def create_account(account: Account) -> Deferred[Account]:
+        """
+        Register C{account}.
+
+        @raise chat.errors.AccountExists: if its key is registered.
+        """
+
+    def set_password_hash(key: str, password_hash: str) -> Deferred[None]:
+        """
+        Replace an account's password hash.
+
+        @raise chat.errors.NoSuchAccount: if C{key} is not registered.
+        """
+
+    def delete_account(key: str) -> Deferred[None]:
+        """
+        Remove an account and the messages stored for it.
+
+        @raise chat.errors.NoSuchAccount: if C{key} is not registered.
+        """
+
+    def enqueue(
+        message: StoredMessage, *, max_count: int, max_age: float
+    ) -> Deferred[StoredMessage]:
+        """
+        Keep C{message} for an offline account, in one transaction: first
+        drop the recipient's messages older than C{max_age} seconds, then
+        store this one unless C{max_count} are stored already.
+
+        The L{Deferred} fires only once the message is durable, so the sender
+        may be told it was stored.
+
+        @return: the message with its id.
+        @raise chat.errors.NoSuchAccount: if the recipient is not registered.
+        @raise chat.errors.QueueFull: if the recipient has C{max_count}
+            messages waiting; nothing was stored.
+        """
+
+    def pending(
+        recipient_key: str, now: float, max_age: float
+    ) -> Deferred[list[StoredMessage]]:
+        """
+        The messages waiting for C{recipient_key}, oldest first, leaving out
+        those older than C{max_age} seconds.  They stay until L{ack}ed.
+        """
+
+    def ack(recipient_key: str, ids: Iterable[int]) -> Deferred[int]:
+        """
+        Delete the stored messages with these ids that belong to
+        C{recipient_key}; ids of other accounts' messages are ignored.
+
+        @return: how many were deleted.
+        """
+
+    def expire(now: float, max_age: float) -> Deferred[int]:
+        """
+        Delete every account's stored messages older than C{max_age}
+        seconds, so that those of users who never come back do not stay.
+
+        @return: how many were deleted.
+        """
+
+    def load_rooms() -> Deferred[list[RoomRecord]]:
+        """
+        Every room kept, with its registered members and invitations.
+        """
+
+    def save_room(room: RoomRecord) -> Deferred[None]:
+        """
+        Create C{room} or update its settings (not its members or
+        invitations).  An owner that is not registered (any more) is
+        kept as none.
+        """
+
+    def delete_room(key: str) -> Deferred[None]:
+        """
+        Forget room C{key}, its members, invitations and history.
+        """
+
+    def save_member(membership: Membership) -> Deferred[None]:
+        """
+        Make an account a member of a room, or update whether it is an
+        operator (keeping its C{seen} time if it was a member already).
+        Nothing is kept if the account or the room is gone.
+        """
+
+    def delete_member(room: str, member: str) -> Deferred[None]:
+        """
+        C{member} is no longer a member of C{room}.
+        """
+
+    def set_seen(member: str, seen: float) -> Deferred[None]:
+        """
+        C{member} logged out at C{seen}: in every room it is a member of,
+        what it missed is newer than that.
+        """
+
+    def save_invite(room: str, member: str) -> Deferred[None]:
+        """
+        Invite the account C{member} to C{room}.
+        """
+
+    def delete_invite(room: str, member: str) -> Deferred[None]:
+        """
+        The invitation of C{member} to C{room} was used (or withdrawn).
+        """
+
+    def create_file(file: FileRecord) -> Deferred[FileRecord]:
+        """
+        Record a file about to be uploaded (C{complete} false, no
+        recipients).
+
+        @return: the record with its id, which names it in the spool.
+        """
+
+    def complete_file(file_id: int, recipients: Iterable[str]) -> Deferred[None]:
+        """
+        The file is uploaded and checked: offer it to C{recipients}.
+        """
+
+    def get_file(file_id: int) -> Deferred[FileRecord | None]:
+        """
+        The file with this id, with its recipients, or L{None}.
+        """
+
+    def files_for(recipient_key: str, oldest: float) -> Deferred[list[FileRecord]]:
+        """
+        Complete files waiting for C{recipient_key}, created after
+        C{oldest}, oldest first.
+        """
+
+    def uploads_of(sender_key: str) -> Deferred[list[FileRecord]]:
+        """
+        C{sender_key}'s files not yet completely uploaded.
+        """
+
+    def spool_usage(sender_key: str) -> Deferred[int]:
+        """
+        Bytes of all of C{sender_key}'s files in the spool (their sizes).
+        """
+
+    def remove_recipient(file_id: int, recipient_key: str) -> Deferred[int]:
+        """
+        C{recipient_key} fetched or declined the file.
+
+        @return: how many recipients are left.
+        """
+
+    def delete_file(file_id: int) -> Deferred[None]:
+        """
+        Forget the file.
+        """
+
+    def expire_files(oldest: float) -> Deferred[list[int]]:
+        """
+        Forget every file created before C{oldest}.
+
+        @return: their ids, so that the spool can delete them.
+        """
+
+    def drop_guest_recipients() -> Deferred[list[int]]:
+        """
+        At start-up: guests of an earlier run are gone, so forget their
+        offers, and the files nobody is left to fetch.
+
+        @return: the ids of the files forgotten, for the spool.
+        """
+
+    def add_history(entry: HistoryEntry) -> None:
+        """
+        Remember a message said in a room (its C{id} is ignored).
+
+        Not a L{Deferred}: this is called for every message on the hot path.
+        History is best-effort; a store may write it in batches and, if the
+        disk cannot keep up, drop entries not yet written.
+        """
+
+    def flush_history() -> Deferred[None]:
+        """
+        Write the history added so far; fires when it is written (or,
+        after an error that was logged, given up).
+        """
+
+    def history(room: str, limit: int) -> Deferred[list[HistoryEntry]]:
+        """
+        The last C{limit} entries of C{room}, oldest first, including
+        entries added but not yet written.  Only the most recent entries of
+        each room are kept (C{history_keep} of them).
+        """
+
+    def history_since(
+        room: str, since: float, until: float, limit: int
+    ) -> Deferred[list[HistoryEntry]]:
+        """
+        The last C{limit} entries of C{room} said after C{since} and no
+        later than C{until}, oldest first: what a member missed.
+        """

@@ -1,0 +1,284 @@
+# -*- test-case-name: tests.store.test_contract -*-
+"""
+L{MemoryStore}: an L{IChatStore} that keeps everything in memory.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import replace
+
+from twisted.internet.defer import Deferred, fail, succeed
+from zope.interface import implementer
+
+from chat.errors import AccountExists, NoSuchAccount, QueueFull
+from chat.store.interface import (
+    Account,
+    FileRecord,
+    HistoryEntry,
+    IChatStore,
+    Membership,
+    RoomRecord,
+    StoredMessage,
+)
+
+
+@implementer(IChatStore)
+class MemoryStore:
+    """
+    An L{IChatStore} that keeps everything in memory and answers at once
+    (its L{Deferred}s have fired already): for tests, and for servers that
+    need no durability.
+    """
+
+    def __init__(self, *, history_keep: int = 100_000) -> None:
+        self.history_keep = history_keep
+        self._accounts: dict[str, Account] = {}
+        self._queues: dict[str, list[StoredMessage]] = {}
+        self._next_message = 1
+        self._history: dict[str, deque[HistoryEntry]] = {}
+        self._next_entry = 1
+        self._rooms: dict[str, RoomRecord] = {}
+        self._files: dict[int, FileRecord] = {}
+        self._next_file = 1
+
+    def start(self) -> Deferred[None]:
+        return succeed(None)
+
+    def close(self) -> Deferred[None]:
+        return succeed(None)
+
+    def get_account(self, key: str) -> Deferred[Account | None]:
+        return succeed(self._accounts.get(key))
+
+    def account_names(self) -> Deferred[dict[str, str]]:
+        return succeed({key: a.name for key, a in self._accounts.items()})
+
+    def create_account(self, account: Account) -> Deferred[Account]:
+        if account.key in self._accounts:
+            return fail(AccountExists(account.name))
+        self._accounts[account.key] = account
+        return succeed(account)
+
+    def set_password_hash(self, key: str, password_hash: str) -> Deferred[None]:
+        account = self._accounts.get(key)
+        if account is None:
+            return fail(NoSuchAccount(key))
+        self._accounts[key] = replace(account, password_hash=password_hash)
+        return succeed(None)
+
+    def delete_account(self, key: str) -> Deferred[None]:
+        if self._accounts.pop(key, None) is None:
+            return fail(NoSuchAccount(key))
+        self._queues.pop(key, None)
+        # What the foreign keys do in SQLite.
+        for room, record in list(self._rooms.items()):
+            self._rooms[room] = replace(
+                record,
+                owner=None if record.owner == key else record.owner,
+                members=tuple(m for m in record.members if m.member != key),
+                invites=record.invites - {key},
+            )
+        return succeed(None)
+
+    def enqueue(
+        self, message: StoredMessage, *, max_count: int, max_age: float
+    ) -> Deferred[StoredMessage]:
+        key = message.recipient
+        account = self._accounts.get(key)
+        if account is None:
+            return fail(NoSuchAccount(key))
+        oldest = message.time - max_age
+        queue = [m for m in self._queues.get(key, []) if m.time >= oldest]
+        self._queues[key] = queue
+        if len(queue) >= max_count:
+            return fail(QueueFull(account.name, max_count))
+        stored = replace(message, id=self._next_message)
+        self._next_message += 1
+        queue.append(stored)
+        return succeed(stored)
+
+    def pending(
+        self, recipient_key: str, now: float, max_age: float
+    ) -> Deferred[list[StoredMessage]]:
+        oldest = now - max_age
+        queue = self._queues.get(recipient_key, [])
+        return succeed([m for m in queue if m.time >= oldest])
+
+    def ack(self, recipient_key: str, ids: Iterable[int]) -> Deferred[int]:
+        queue = self._queues.get(recipient_key, [])
+        gone = set(ids)
+        kept = [m for m in queue if m.id not in gone]
+        if queue:
+            self._queues[recipient_key] = kept
+        return succeed(len(queue) - len(kept))
+
+    def expire(self, now: float, max_age: float) -> Deferred[int]:
+        oldest, count = now - max_age, 0
+        for key, queue in list(self._queues.items()):
+            kept = [m for m in queue if m.time >= oldest]
+            count += len(queue) - len(kept)
+            self._queues[key] = kept
+        return succeed(count)
+
+    def load_rooms(self) -> Deferred[list[RoomRecord]]:
+        return succeed([self._rooms[key] for key in sorted(self._rooms)])
+
+    def save_room(self, room: RoomRecord) -> Deferred[None]:
+        owner = room.owner if room.owner in self._accounts else None
+        old = self._rooms.get(room.key)
+        self._rooms[room.key] = replace(
+            room,
+            owner=owner,
+            created=old.created if old else room.created,
+            members=old.members if old else (),
+            invites=old.invites if old else frozenset(),
+        )
+        return succeed(None)
+
+    def delete_room(self, key: str) -> Deferred[None]:
+        self._rooms.pop(key, None)
+        self._history.pop(key, None)
+        return succeed(None)
+
+    def save_member(self, membership: Membership) -> Deferred[None]:
+        record = self._rooms.get(membership.room)
+        if record is None or membership.member not in self._accounts:
+            return succeed(None)
+        members = {m.member: m for m in record.members}
+        old = members.get(membership.member)
+        if old is not None:
+            membership = replace(membership, seen=old.seen)
+        members[membership.member] = membership
+        self._set_members(record, members.values())
+        return succeed(None)
+
+    def _set_members(self, record: RoomRecord, members: Iterable[Membership]) -> None:
+        self._rooms[record.key] = replace(
+            record, members=tuple(sorted(members, key=lambda m: m.member))
+        )
+
+    def delete_member(self, room: str, member: str) -> Deferred[None]:
+        record = self._rooms.get(room)
+        if record is not None:
+            self._set_members(record, (m for m in record.members if m.member != member))
+        return succeed(None)
+
+    def set_seen(self, member: str, seen: float) -> Deferred[None]:
+        for record in list(self._rooms.values()):
+            self._set_members(
+                record,
+                [
+                    replace(m, seen=seen) if m.member == member else m
+                    for m in record.members
+                ],
+            )
+        return succeed(None)
+
+    def save_invite(self, room: str, member: str) -> Deferred[None]:
+        record = self._rooms.get(room)
+        if record is not None and member in self._accounts:
+            self._rooms[room] = replace(record, invites=record.invites | {member})
+        return succeed(None)
+
+    def delete_invite(self, room: str, member: str) -> Deferred[None]:
+        record = self._rooms.get(room)
+        if record is not None:
+            self._rooms[room] = replace(record, invites=record.invites - {member})
+        return succeed(None)
+
+    def create_file(self, file: FileRecord) -> Deferred[FileRecord]:
+        record = replace(file, id=self._next_file, complete=False, recipients=())
+        self._next_file += 1
+        self._files[record.id] = record
+        return succeed(record)
+
+    def complete_file(self, file_id: int, recipients: Iterable[str]) -> Deferred[None]:
+        record = self._files.get(file_id)
+        if record is not None:
+            self._files[file_id] = replace(
+                record, complete=True, recipients=tuple(sorted(set(recipients)))
+            )
+        return succeed(None)
+
+    def get_file(self, file_id: int) -> Deferred[FileRecord | None]:
+        return succeed(self._files.get(file_id))
+
+    def files_for(
+        self, recipient_key: str, oldest: float
+    ) -> Deferred[list[FileRecord]]:
+        return succeed(
+            [
+                f
+                for _, f in sorted(self._files.items())
+                if f.complete and recipient_key in f.recipients and f.created >= oldest
+            ]
+        )
+
+    def uploads_of(self, sender_key: str) -> Deferred[list[FileRecord]]:
+        return succeed(
+            [
+                f
+                for _, f in sorted(self._files.items())
+                if f.sender_key == sender_key and not f.complete
+            ]
+        )
+
+    def spool_usage(self, sender_key: str) -> Deferred[int]:
+        return succeed(
+            sum(f.size for f in self._files.values() if f.sender_key == sender_key)
+        )
+
+    def remove_recipient(self, file_id: int, recipient_key: str) -> Deferred[int]:
+        record = self._files.get(file_id)
+        if record is None:
+            return succeed(0)
+        left = tuple(r for r in record.recipients if r != recipient_key)
+        self._files[file_id] = replace(record, recipients=left)
+        return succeed(len(left))
+
+    def delete_file(self, file_id: int) -> Deferred[None]:
+        self._files.pop(file_id, None)
+        return succeed(None)
+
+    def expire_files(self, oldest: float) -> Deferred[list[int]]:
+        ids = [i for i, f in sorted(self._files.items()) if f.created < oldest]
+        for i in ids:
+            del self._files[i]
+        return succeed(ids)
+
+    def drop_guest_recipients(self) -> Deferred[list[int]]:
+        ids = []
+        for i, f in sorted(self._files.items()):
+            kept = tuple(r for r in f.recipients if r in self._accounts)
+            if f.complete and not kept:
+                ids.append(i)
+                del self._files[i]
+            else:
+                self._files[i] = replace(f, recipients=kept)
+        return succeed(ids)
+
+    def history_since(
+        self, room: str, since: float, until: float, limit: int
+    ) -> Deferred[list[HistoryEntry]]:
+        if limit <= 0:
+            return succeed([])
+        entries = [e for e in self._history.get(room, ()) if since < e.time <= until]
+        return succeed(entries[-limit:])
+
+    def add_history(self, entry: HistoryEntry) -> None:
+        entries = self._history.get(entry.room)
+        if entries is None:
+            entries = self._history[entry.room] = deque(maxlen=self.history_keep)
+        entries.append(replace(entry, id=self._next_entry))
+        self._next_entry += 1
+
+    def flush_history(self) -> Deferred[None]:
+        return succeed(None)
+
+    def history(self, room: str, limit: int) -> Deferred[list[HistoryEntry]]:
+        if limit <= 0:
+            return succeed([])
+        entries = self._history.get(room, ())
+        return succeed(list(entries)[-limit:])
