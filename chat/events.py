@@ -1,10 +1,7 @@
 # -*- test-case-name: tests.test_render -*-
 """
-What the chat core tells clients, free of any wire format.
-
-Front ends render events; an event fanned out to many recipients is rendered
-once per wire format and the bytes are shared, which is why every event
-carries a C{rendered} cache that only front ends read and write.
+What the chat core tells clients, free of any wire format: each door
+renders these its own way (text lines, JSON objects, ...).
 
 Events are immutable by convention, not C{frozen}: a frozen dataclass's
 constructor is several times slower, and one is built per message.
@@ -12,14 +9,10 @@ constructor is several times slower, and one is built per message.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from chat.errors import ChatError
-
-if TYPE_CHECKING:
-    from chat.store import HistoryEntry
 
 
 @dataclass(slots=True, eq=False)
@@ -28,14 +21,9 @@ class Event:
     Something a client is told, stamped with the server's time.
 
     @ivar time: POSIX time at which the server produced the event.
-    @ivar rendered: per-format cache of the event's encoding, keyed by
-        whatever the front end chooses.
     """
 
     time: float
-    rendered: dict[Hashable, bytes] = field(
-        default_factory=dict, kw_only=True, repr=False
-    )
 
 
 @dataclass(slots=True, eq=False)
@@ -110,35 +98,6 @@ class UserList(Event):
     """
 
     users: tuple[str, ...]
-
-
-@dataclass(slots=True, eq=False)
-class CommandHelp:
-    """
-    One line of C{/help}.
-    """
-
-    usage: str
-    description: str
-    aliases: tuple[str, ...] = ()
-
-
-@dataclass(slots=True, eq=False)
-class Help(Event):
-    """
-    The answer to C{/help}.
-    """
-
-    commands: tuple[CommandHelp, ...]
-
-
-@dataclass(slots=True, eq=False)
-class ModeChanged(Event):
-    """
-    The connection's output format changed (C{/mode json}, C{/mode text}).
-    """
-
-    mode: str
 
 
 @dataclass(slots=True, eq=False)
@@ -236,21 +195,6 @@ class PastEnd(Event):
     count: int
     room: str = ""
     missed: bool = False
-
-
-def replayed(
-    entries: Sequence[HistoryEntry], now: float, room: str = "", missed: bool = False
-) -> list[Event]:
-    """
-    History C{entries} of C{room} (its name as shown) as a replay: a L{Past}
-    each, then the L{PastEnd} that closes it.
-    """
-    events: list[Event] = [
-        Past(e.time, e.sender, e.text, e.kind == "action", room, missed)
-        for e in entries
-    ]
-    events.append(PastEnd(now, len(entries), room, missed))
-    return events
 
 
 @dataclass(slots=True, eq=False)

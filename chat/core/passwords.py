@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_passwords -*-
+# -*- test-case-name: tests.core.test_passwords -*-
 """
 Password hashing off the reactor thread.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_logs -*-
+# -*- test-case-name: tests.core.test_logs -*-
 """
 Rate-limited logging for per-connection events.
 

@@ -1,0 +1,160 @@
+# -*- test-case-name: tests.core.test_delivery -*-
+"""
+One connected client as the chat core sees it (L{Client}), and the seam
+to the door that carries it (L{IConnection}).
+
+A door opens a L{chat.core.session.Session} (a L{Client} with the typed
+request API) for each connection and implements L{IConnection} for it:
+the core tells it events, and when to stop and start reading.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from twisted.internet.interfaces import IDelayedCall
+from zope.interface import Interface
+
+from chat.events import Event
+
+
+class State(enum.Enum):
+    """
+    Where a client is in its login, which the core tracks for every door.
+    """
+
+    #: It has no name yet: the next thing it gives is a name.
+    NAMELESS = "nameless"
+    #: It asked for a registered name: the next thing it gives is a password.
+    PASSWORD = "password"
+    #: Its password is being checked.
+    LOGGING_IN = "logging-in"
+    ONLINE = "online"
+    CLOSED = "closed"
+
+
+# The states by name: looking an Enum member up on its class costs several
+# times a global's, and a state is checked on every request.
+NAMELESS: Final = State.NAMELESS
+PASSWORD: Final = State.PASSWORD
+LOGGING_IN: Final = State.LOGGING_IN
+ONLINE: Final = State.ONLINE
+CLOSED: Final = State.CLOSED
+
+
+@dataclass(slots=True)
+class Capabilities:
+    """
+    What the door knows of a connection when it opens.  Not frozen (one
+    is made per connection, and a frozen dataclass is slow to build);
+    treat it as immutable.
+
+    @ivar peer: the client's address, for throttling: a host, no port.
+    @ivar secure: whether the connection is encrypted (TLS).
+    @ivar acknowledges: the client confirms stored messages itself
+        (C{/ack}); if not, they count as delivered once sent to a
+        connection that then stays open, sends again or closes cleanly.
+    """
+
+    peer: str
+    secure: bool = False
+    acknowledges: bool = False
+
+
+class Batch:
+    """
+    Events fanned out together to many clients (the broadcasts of one
+    turn to the same audience, or one client's catch-up): a door renders
+    it once per output format and hands every recipient the same bytes.
+    """
+
+    __slots__ = ("events",)
+
+    def __init__(self, events: Sequence[Event]) -> None:
+        self.events = events
+
+
+class IConnection(Interface):
+    """
+    The door's side of one client connection.
+    """
+
+    def deliver(event: Event) -> None:
+        """
+        Send C{event} to the client.
+        """
+
+    def deliver_batch(batch: Batch, skip: Sequence[int] | None) -> None:
+        """
+        Send the events of C{batch} in order, leaving out those whose
+        indexes are in C{skip} (ascending): the recipient's own messages.
+        """
+
+    def pause_input() -> None:
+        """
+        Act on no more of the client's input until L{resume_input}: the
+        session is carrying out a request that waits (the store, a
+        password check) or has done its share for this turn.  The door
+        keeps what it has read, and may stop reading.
+        """
+
+    def resume_input() -> None:
+        """
+        Go on acting on the client's input.
+        """
+
+    def close() -> None:
+        """
+        Close the connection once what was delivered is sent.
+        """
+
+    def abort() -> None:
+        """
+        Drop the connection now: it holds more than it may.
+        """
+
+
+class Client:
+    """
+    The core's state for one connection: who it is and where it is in its
+    login.  Plain attributes (slots): they are read on the hot path.
+
+    @ivar name: the name it has online, as typed.
+    @ivar key: that name folded (L{chat.core.names.fold}).
+    @ivar asked: the registered name whose password it is asked for.
+    @ivar held: events kept for it while it is caught up at login, or
+        L{None} (see L{chat.core.delivery.Delivery.hold}).
+    @ivar unconfirmed: the stored messages sent to it that are not yet
+        counted as delivered, and the call that will count them.
+    """
+
+    __slots__ = (
+        "acknowledges",
+        "asked",
+        "connection",
+        "held",
+        "key",
+        "name",
+        "peer",
+        "secure",
+        "state",
+        "unconfirmed",
+    )
+
+    def __init__(self, connection: IConnection, capabilities: Capabilities) -> None:
+        self.connection = connection
+        self.peer = capabilities.peer
+        self.secure = capabilities.secure
+        self.acknowledges = capabilities.acknowledges
+        self.name: str | None = None
+        self.key: str | None = None
+        self.state = NAMELESS
+        self.asked: str | None = None
+        self.held: list[Event] | None = None
+        self.unconfirmed: tuple[list[int], IDelayedCall] | None = None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name or self.peer} {self.state.value}>"

@@ -1,0 +1,182 @@
+# -*- test-case-name: tests.core.test_core -*-
+"""
+L{ChatCore}: the chat core, built once (by L{chat.tap.makeService}) and
+handed to every door.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+
+from chat.core.accounts import Accounts
+from chat.core.client import Capabilities, IConnection
+from chat.core.delivery import Delivery
+from chat.core.fanout import IFanOut, LocalFanOut
+from chat.core.limits import Limits
+from chat.core.logins import Logins
+from chat.core.logs import LogLimiter
+from chat.core.messages import Messages
+from chat.core.passwords import PasswordHasher
+from chat.core.presence import IPresence, LocalPresence
+from chat.core.rooms import Rooms
+from chat.core.session import Services, Session
+from chat.core.transfers import Transfers
+from chat.store.interface import IChatStore
+from chat.store.spool import ISpool
+
+_log: Final = Logger(namespace="chat.core.core")
+
+
+class ChatCore:
+    """
+    The registry, rooms, accounts, history, offline queues, files, limits
+    and throttles of one chat server, and its clock and store; no sockets,
+    no wire formats, no file paths.
+
+    A door calls L{open_session} for each connection and then the
+    L{Session}'s methods.
+
+    @ivar presence: who is online (L{LocalPresence} unless another is given).
+    @ivar fanout: how broadcasts travel (L{LocalFanOut} unless another is
+        given).
+    """
+
+    def __init__(
+        self,
+        clock: IReactorTime,
+        store: IChatStore,
+        spool: ISpool,
+        hasher: PasswordHasher,
+        *,
+        limits: Limits | None = None,
+        keep_history: bool = True,
+        log_limiter: LogLimiter | None = None,
+        presence: IPresence | None = None,
+        fanout: IFanOut | None = None,
+    ) -> None:
+        """
+        @param log_limiter: rate-limits the log lines of per-connection
+            events (joins, leaves, refusals); shared with the doors, which
+            log their connections through it.
+        """
+        self.clock = clock
+        self.store = store
+        self.spool = spool
+        self.limits = limits = limits or Limits()
+        self.log_limiter = log_limiter or LogLimiter(clock)
+        self.delivery = Delivery(clock, hold_max=limits.hold_max)
+        self.presence = presence if presence is not None else LocalPresence()
+        self.fanout = (
+            fanout if fanout is not None else LocalFanOut(self.presence, self.delivery)
+        )
+        self.accounts = Accounts(clock, store, hasher, self.delivery, limits)
+        self.messages = Messages(
+            clock,
+            store,
+            self.presence,
+            self.fanout,
+            self.delivery,
+            self.accounts,
+            limits,
+            keep_history=keep_history,
+        )
+        self.rooms = Rooms(
+            clock,
+            store,
+            self.presence,
+            self.fanout,
+            self.delivery,
+            self.accounts,
+            limits,
+            keep_history=keep_history,
+        )
+        self.transfers = Transfers(
+            clock,
+            store,
+            spool,
+            self.presence,
+            self.delivery,
+            self.accounts,
+            self.rooms,
+            limits,
+        )
+        self.logins = Logins(
+            clock,
+            self.presence,
+            self.fanout,
+            self.delivery,
+            self.accounts,
+            self.messages,
+            self.rooms,
+            self.transfers,
+            limits,
+            self.log_limiter,
+        )
+        self._services = Services(
+            clock,
+            self.delivery,
+            self.logins,
+            self.accounts,
+            self.messages,
+            self.rooms,
+            self.transfers,
+            limits,
+            self.log_limiter,
+            limits.requests_per_turn,
+        )
+
+    def open_session(
+        self, connection: IConnection, capabilities: Capabilities
+    ) -> Session:
+        """
+        A session for a new client connection, which has no name yet.
+        """
+        return Session(self._services, connection, capabilities)
+
+    def start(self) -> Deferred[None]:
+        """
+        Open the store, read the registered names and the rooms, and start
+        the spool: before any door serves.
+        """
+        return Deferred.fromCoroutine(self._start())
+
+    async def _start(self) -> None:
+        await self.store.start()
+        await self.accounts.load()
+        await self.rooms.load()
+        await self.transfers.start()
+
+    def expire(self) -> Deferred[None]:
+        """
+        Delete stored messages and files past their age; run now and then.
+        A failure is logged and the next run tries again.
+        """
+        d = self.messages.expire()
+        d.addErrback(lambda f: _log.failure("deleting expired messages failed", f))
+        d.addCallback(lambda _: self.transfers.expire())
+        d.addErrback(lambda f: _log.failure("deleting expired files failed", f))
+        return d
+
+    def stopping(self) -> Deferred[None]:
+        """
+        The doors stopped listening and the store closes next, before the
+        remaining connections drop: write what this turn gathered, record
+        what must outlive the connections (what online members have seen),
+        and let their later departures write nothing; what guests leave
+        behind is cleared at the next start.
+        """
+        self.delivery.end_turn()
+        self.log_limiter.stop()
+        self.transfers.stopping()
+        return self.rooms.stopping()
+
+    def close(self) -> Deferred[None]:
+        """
+        Close the store, then the spool.
+        """
+        d = self.store.close()
+        return d.addCallback(lambda _: self.spool.close())

@@ -1,0 +1,119 @@
+# -*- test-case-name: tests.core.test_limits -*-
+"""
+The documented limits of the chat core, and L{Throttle}, which counts
+failures per key in a sliding window to slow down password guessing.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from twisted.internet.interfaces import IReactorTime
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """
+    The limits every door's users get (C{docs/protocol.rst} documents each).
+
+    @ivar announce: join and leave notices go to everyone only while at
+        most this many users are online, so that a login costs O(1), not
+        O(users), on a big server.
+    @ivar room_announce: the same for a room's members.
+    @ivar requests_per_turn: requests of one session carried out per turn
+        of the reactor; the rest wait for the next turn, with the session's
+        input paused, so that one client's burst cannot pile up output for
+        everyone faster than it can be written.
+    @ivar confirm_after: stored messages sent to a session that does not
+        acknowledge them count as delivered after this long open.
+    @ivar hold_max: events kept for one session while it is caught up at
+        login; past it the connection is dropped.
+    @ivar queued_max: requests that a session may have waiting behind one
+        that waits (a door that keeps feeding a busy session is dropped).
+    """
+
+    announce: int = 200
+    room_announce: int = 200
+    welcome_list: int = 50
+    room_list: int = 50
+    offline_count: int = 100
+    offline_age: float = 30 * 24 * 3600.0
+    history_on_join: int = 10
+    history_default: int = 20
+    history_max: int = 200
+    missed_max: int = 50
+    password_min: int = 6
+    password_max: int = 256
+    tries_per_name: int = 5
+    tries_per_address: int = 20
+    tries_window: float = 60.0
+    confirm_after: float = 10.0
+    file_max_size: int = 100 * 1024 * 1024
+    file_quota: int = 1024 * 1024 * 1024
+    file_age: float = 7 * 24 * 3600.0
+    chunk_max: int = 64 * 1024
+    uploads_at_once: int = 32
+    writes_ahead: int = 8
+    requests_per_turn: int = 100
+    hold_max: int = 10_000
+    queued_max: int = 1_000
+
+
+class Throttle:
+    """
+    At most C{limit} failures per key in any C{window} seconds.
+
+    Only failures are kept, and only for keys that failed recently, so an
+    attacker cycling through keys costs memory bounded by its own failure
+    rate times the window.
+    """
+
+    def __init__(self, clock: IReactorTime, limit: int, window: float) -> None:
+        self._clock = clock
+        self.limit = limit
+        self.window = window
+        self._failures: dict[str, deque[float]] = {}
+        self._sweep_at = 1024
+
+    def _recent(self, key: str) -> deque[float] | None:
+        times = self._failures.get(key)
+        if times is None:
+            return None
+        horizon = self._clock.seconds() - self.window
+        while times and times[0] <= horizon:
+            times.popleft()
+        if not times:
+            del self._failures[key]
+            return None
+        return times
+
+    def wait(self, key: str) -> float:
+        """
+        Seconds until C{key} may try again; 0 if it may now.
+        """
+        times = self._recent(key)
+        if times is None or len(times) < self.limit:
+            return 0.0
+        return max(0.0, times[0] + self.window - self._clock.seconds())
+
+    def failed(self, key: str) -> None:
+        """
+        Record a failure for C{key}.
+        """
+        self._recent(key)
+        self._failures.setdefault(key, deque()).append(self._clock.seconds())
+        if len(self._failures) >= self._sweep_at:
+            # Keys nobody retries are only dropped here: amortised O(1).
+            for stale in list(self._failures):
+                self._recent(stale)
+            self._sweep_at = max(1024, 2 * len(self._failures))
+
+    def succeeded(self, key: str) -> None:
+        """
+        Forget C{key}'s failures.
+        """
+        self._failures.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._failures)

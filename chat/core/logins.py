@@ -1,0 +1,281 @@
+# -*- test-case-name: tests.core.test_logins -*-
+"""
+Coming and going: choosing a name, logging in to a registered one, being
+caught up (history, stored messages, rooms, files) before any live
+traffic, and leaving.
+
+The login is a state the core tracks on each L{Client}
+(L{chat.core.client.State}), the same for every door: a door only says
+what the client gave, a name or a password.
+"""
+
+from __future__ import annotations
+
+from typing import Final, TypeVar
+
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from chat.core.accounts import Accounts
+from chat.core.client import CLOSED, LOGGING_IN, NAMELESS, ONLINE, PASSWORD, Client
+from chat.core.delivery import Delivery
+from chat.core.fanout import IFanOut
+from chat.core.limits import Limits
+from chat.core.logs import LogLimiter
+from chat.core.messages import Messages, replayed
+from chat.core.names import fold
+from chat.core.presence import IPresence
+from chat.core.rooms import Room, Rooms
+from chat.core.transfers import Transfers
+from chat.errors import BadUsage, ChatError, StoreFailed
+from chat.events import (
+    Error,
+    Event,
+    Goodbye,
+    Joined,
+    Left,
+    Prompt,
+    UserList,
+    Welcome,
+)
+from chat.store.interface import HistoryEntry
+
+_log: Final = Logger(namespace="chat.core.logins")
+_T = TypeVar("_T")
+
+
+class Logins:
+    """
+    Who comes in under which name, and what happens when they leave.
+    """
+
+    def __init__(
+        self,
+        clock: IReactorTime,
+        presence: IPresence,
+        fanout: IFanOut,
+        delivery: Delivery,
+        accounts: Accounts,
+        messages: Messages,
+        rooms: Rooms,
+        transfers: Transfers,
+        limits: Limits,
+        log_limiter: LogLimiter,
+    ) -> None:
+        self._clock = clock
+        self._presence = presence
+        self._fanout = fanout
+        self._delivery = delivery
+        self._accounts = accounts
+        self._messages = messages
+        self._rooms = rooms
+        self._transfers = transfers
+        self._limits = limits
+        self._log_limiter = log_limiter
+
+    def choose_name(self, client: Client, name: str) -> Deferred[None] | None:
+        """
+        Let C{client} in under C{name}, or ask for the name's password if it
+        is registered.
+
+        @raise chat.errors.ChatError: if the name is refused.
+        """
+        if client.state is ONLINE:
+            raise BadUsage(f"you are in already, as {client.name}.")
+        client.state, client.asked = NAMELESS, None
+        key = self._presence.check(name)
+        registered = self._accounts.registered(key)
+        if registered is None:
+            return self._admit(client, name, registered=False)
+        self._accounts.check_tries(key, client.peer)
+        client.state, client.asked = PASSWORD, registered
+        self._delivery.send(
+            client,
+            Prompt(
+                self._clock.seconds(),
+                "password",
+                name=registered,
+                insecure=not client.secure,
+            ),
+        )
+        return None
+
+    def log_in(self, client: Client, password: str) -> Deferred[None]:
+        """
+        C{password} for the registered name C{client} asked for.
+        """
+        name = client.asked
+        if client.state is not PASSWORD or name is None:
+            raise BadUsage("no password was asked for; enter your name first.")
+        client.state, client.asked = LOGGING_IN, None
+        return Deferred.fromCoroutine(self._log_in(client, name, password))
+
+    async def _log_in(self, client: Client, name: str, password: str) -> None:
+        key = fold(name)
+        try:
+            account = await self._accounts.verify(
+                client.peer,
+                key,
+                password,
+                f"wrong password for {name}; enter a name again.",
+                login=True,
+            )
+            if client.state is not LOGGING_IN:
+                return  # gone meanwhile
+            await self._admitted(
+                client,
+                name if account is None else account.name,
+                registered=account is not None,
+            )
+        except ChatError as e:
+            if client.state is not LOGGING_IN:
+                return
+            client.state = NAMELESS
+            self._log_limiter.info(
+                _log,
+                "refused a login as {name} from {peer}: {reason}",
+                name=name,
+                peer=client.peer,
+                reason=str(e),
+            )
+            # Back to the start: the next thing the client gives is a name.
+            now = self._clock.seconds()
+            self._delivery.send(client, Error.refusing(now, e))
+            self._delivery.send(client, Prompt(now, "name"))
+
+    async def _admitted(self, client: Client, name: str, *, registered: bool) -> None:
+        wait = self._admit(client, name, registered=registered)
+        if wait is not None:
+            await wait
+
+    def _admit(
+        self, client: Client, name: str, *, registered: bool
+    ) -> Deferred[None] | None:
+        """
+        Put C{client} online as C{name}, then hand it what it missed before
+        any live traffic.
+        """
+        presence = self._presence
+        presence.claim(name, client)
+        client.state = ONLINE
+        self._log_limiter.info(_log, "{name} just joined the chat", name=name)
+        now = self._clock.seconds()
+        count = len(presence)
+        shown = presence.names() if count <= self._limits.welcome_list else []
+        welcome = Welcome(now, name, tuple(shown), count)
+        if count <= self._limits.announce:
+            self._fanout.to_everyone(Joined(now, name), client)
+        replay = self._limits.history_on_join if self._messages.keep_history else 0
+        if not registered and not replay:
+            self._delivery.send(client, welcome)
+            return None
+        self._delivery.hold(client)
+        rooms = self._rooms.logged_in(client) if registered else []
+        history = self._messages.recent(replay) if replay else None
+        if not registered and history is not None:
+            ready = _result_now(history)
+            if ready and not isinstance(ready[0], Failure):
+                # A guest, and the store had the history at hand (as it
+                # does for the usual few lines): no turn to wait for.
+                self._delivery.release(client, [welcome, *self._replay(ready[0])])
+                return None
+        return Deferred.fromCoroutine(
+            self._catch_up(client, welcome, registered, history, rooms)
+        )
+
+    def _replay(self, entries: list[HistoryEntry]) -> list[Event]:
+        return replayed(entries, self._clock.seconds()) if entries else []
+
+    async def _catch_up(
+        self,
+        client: Client,
+        welcome: Welcome,
+        registered: bool,
+        history: Deferred[list[HistoryEntry]] | None,
+        rooms: list[Room],
+    ) -> None:
+        events: list[Event] = [welcome]
+        ids: list[int] = []
+        key = str(client.key)
+        try:
+            if history is not None:
+                events += self._replay(await history)
+            if registered:
+                kept, ids = await self._messages.kept_for(key, welcome.name)
+                events += kept
+                events += await self._rooms.missed(key, rooms, welcome.time)
+                events += await self._transfers.offers_for(key)
+        except Exception:
+            _log.failure("catching {name} up failed", name=welcome.name)
+            events.append(
+                Error.refusing(
+                    self._clock.seconds(),
+                    StoreFailed(
+                        "history and stored messages could not be read; stored "
+                        "messages are kept for your next login."
+                    ),
+                )
+            )
+        self._delivery.release(client, events)
+        if ids and not client.acknowledges and client.state is ONLINE:
+            self._messages.expect_confirmation(client, ids)
+
+    def users(self, client: Client) -> None:
+        """
+        Who is online, to C{client} only.
+        """
+        self._delivery.send(
+            client, UserList(self._clock.seconds(), tuple(self._presence.names()))
+        )
+
+    def quit(self, client: Client, reason: str | None) -> None:
+        """
+        C{client} says goodbye: it is told so, it leaves, and its
+        connection closes after what it was sent.
+        """
+        self._delivery.send(client, Goodbye(self._clock.seconds(), reason))
+        self.leave(client, reason or "quit", delivered=True)
+        client.connection.close()
+
+    def leave(self, client: Client, reason: str | None, *, delivered: bool) -> None:
+        """
+        C{client} is gone: free its name and tell the others.
+
+        @param delivered: what was sent to it arrived (its connection
+            closed cleanly), so stored messages it was sent count as
+            delivered.
+        """
+        state, client.state, client.asked = client.state, CLOSED, None
+        if client.unconfirmed is not None:
+            if delivered:
+                self._messages.confirm(client)
+            else:
+                self._messages.unconfirmed(client)
+        if state is not ONLINE or not self._presence.release(client):
+            return
+        self._rooms.gone(client, reason)
+        self._transfers.gone(client)
+        self._log_limiter.info(
+            _log, "{name} left the chat ({reason})", name=client.name, reason=reason
+        )
+        if len(self._presence) < self._limits.announce:
+            self._fanout.to_everyone(
+                Left(self._clock.seconds(), str(client.name), reason), client
+            )
+
+
+def _result_now(d: Deferred[_T]) -> list[_T | Failure]:
+    """
+    C{[result]} if C{d} has fired already, else C{[]}; C{d} keeps its
+    result either way, for whoever waits on it next.
+    """
+    box: list[_T | Failure] = []
+
+    def keep(result: _T | Failure) -> _T | Failure:
+        box.append(result)
+        return result
+
+    d.addBoth(keep)
+    return box

@@ -1,0 +1,147 @@
+# -*- test-case-name: tests.core.test_presence -*-
+"""
+Who is online: the L{IPresence} seam and L{LocalPresence}, its in-process
+implementation.
+
+A server of several nodes would implement L{IPresence} on a shared
+registry (Redis, say): names are claimed there, and L{IPresence.lookup}
+returns a stand-in whose connection publishes to the node the user is on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from zope.interface import Interface, implementer
+
+from chat.core.client import Client
+from chat.core.names import check_name, fold
+from chat.errors import NameInUse, NoSuchUser
+
+
+class IPresence(Interface):
+    """
+    The names online and who holds each.
+    """
+
+    def check(name: str) -> str:
+        """
+        Whether C{name} could be given to someone now.
+
+        @return: C{name}'s key.
+        @raise chat.errors.InvalidName: if C{name} breaks the naming rules.
+        @raise chat.errors.NameInUse: if someone online holds C{name}.
+        """
+
+    def claim(name: str, client: Client) -> None:
+        """
+        Give C{name} to C{client}, setting its C{name} and C{key}.
+
+        @raise chat.errors.InvalidName: if C{name} breaks the naming rules.
+        @raise chat.errors.NameInUse: if someone online holds C{name}.
+        """
+
+    def release(client: Client) -> bool:
+        """
+        Free C{client}'s name, if it holds one.
+
+        @return: whether C{client} was online.
+        """
+
+    def lookup(name: str) -> Client:
+        """
+        @raise chat.errors.NoSuchUser: if nobody online holds C{name}.
+        """
+
+    def find(key: str) -> Client | None:
+        """
+        Who holds the name C{key}, if anyone.
+        """
+
+    def names() -> list[str]:
+        """
+        The names online, sorted case-insensitively.
+        """
+
+    def everyone() -> tuple[Client, ...]:
+        """
+        The clients online, as a tuple kept until someone joins or leaves:
+        a broadcast needs no copy, and a delivery that ends a connection
+        (which leaves) cannot upset the loop over it.
+        """
+
+    def __len__() -> int:
+        """
+        How many are online.
+        """
+
+    def __contains__(client: object) -> bool:
+        """
+        Whether C{client} is online under its name.
+        """
+
+
+@implementer(IPresence)
+class LocalPresence:
+    """
+    The names online in this process.
+
+    Names are unique case-insensitively and displayed as first typed.  Plain
+    synchronous code: lookups happen on the hot path.
+    """
+
+    def __init__(self) -> None:
+        self._clients: dict[str, Client] = {}
+        self._everyone: tuple[Client, ...] | None = None
+
+    def check(self, name: str) -> str:
+        check_name(name)
+        key = fold(name)
+        if key in self._clients:
+            raise NameInUse(f"the name {name} is already taken; please choose another.")
+        return key
+
+    def claim(self, name: str, client: Client) -> None:
+        key = self.check(name)
+        if key == name:
+            key = name  # one string per user, not two, when already folded
+        self._clients[key] = client
+        self._everyone = None
+        client.name = name
+        client.key = key
+
+    def release(self, client: Client) -> bool:
+        key = client.key
+        if key is None or self._clients.get(key) is not client:
+            return False
+        del self._clients[key]
+        self._everyone = None
+        return True
+
+    def lookup(self, name: str) -> Client:
+        try:
+            return self._clients[fold(name)]
+        except KeyError:
+            raise NoSuchUser(name) from None
+
+    def find(self, key: str) -> Client | None:
+        return self._clients.get(key)
+
+    def names(self) -> list[str]:
+        return sorted((str(c.name) for c in self._clients.values()), key=fold)
+
+    def everyone(self) -> tuple[Client, ...]:
+        everyone = self._everyone
+        if everyone is None:
+            everyone = self._everyone = tuple(self._clients.values())
+        return everyone
+
+    def __iter__(self) -> Iterator[Client]:
+        return iter(self._clients.values())
+
+    def __len__(self) -> int:
+        return len(self._clients)
+
+    def __contains__(self, client: object) -> bool:
+        key = getattr(client, "key", None)
+        return key is not None and self._clients.get(key) is client

@@ -1,0 +1,503 @@
+# -*- test-case-name: tests.core.test_session -*-
+"""
+The typed session API that every door calls: one L{Session} per client
+connection.
+
+A door parses its own syntax (text lines, JSON, IRC commands) into calls
+of these methods, and renders the events the core sends back through its
+L{IConnection}.  What every door's users rely on is done here, once:
+
+  - a request is carried out only after the session's earlier ones, even
+    when one of them waits (for the store, a password check): the session
+    tells the door to pause its input meanwhile, and keeps any request it
+    is given in the meantime;
+  - at most L{Limits.requests_per_turn} requests a turn: the rest wait for
+    the next turn, with the input paused, so that one client's burst
+    cannot pile up output for everyone faster than it can be written;
+  - a refused request (a L{ChatError}) becomes an L{Error} event for its
+    client and a line in the log (rate-limited); nothing else happens;
+  - requests that need a name are refused until the client has one.
+
+The methods never raise L{ChatError}s and return nothing: their outcome is
+events.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from chat.core.accounts import Accounts
+from chat.core.client import CLOSED, ONLINE, Capabilities, Client, IConnection
+from chat.core.delivery import Delivery
+from chat.core.limits import Limits
+from chat.core.logins import Logins
+from chat.core.logs import LogLimiter
+from chat.core.messages import Messages
+from chat.core.rooms import Rooms
+from chat.core.transfers import Transfers
+from chat.errors import BadUsage, ChatError, NotJoined
+from chat.events import Error, Event
+
+_log: Final = Logger(namespace="chat.core.session")
+
+_Handler = Callable[..., "Deferred[None] | None"]
+# A request waiting for its turn: the handler, its arguments, and whether
+# it needs the client to be online.
+_Request = tuple[_Handler, tuple[Any, ...], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """
+    The parts of the core a session's requests are carried out by; one
+    for all sessions, made by L{chat.core.core.ChatCore}.
+    """
+
+    clock: IReactorTime
+    delivery: Delivery
+    logins: Logins
+    accounts: Accounts
+    messages: Messages
+    rooms: Rooms
+    transfers: Transfers
+    limits: Limits
+    log_limiter: LogLimiter
+    #: L{Limits.requests_per_turn}, read on every request.
+    requests_per_turn: int
+
+
+def _raise(error: ChatError) -> None:
+    raise error
+
+
+class Session(Client):
+    """
+    One client's requests, carried out in order.
+    """
+
+    __slots__ = (
+        "_count",
+        "_queue",
+        "_services",
+        "_turn",
+        "_turn_over",
+        "_waiting",
+    )
+
+    def __init__(
+        self, services: Services, connection: IConnection, capabilities: Capabilities
+    ) -> None:
+        super().__init__(connection, capabilities)
+        self._services = services
+        # Requests that came while one waits or after this turn's share;
+        # not None exactly while the door's input is paused.
+        self._queue: deque[_Request] | None = None
+        self._waiting = False
+        self._turn_over = False
+        self._turn = -1
+        self._count = 0
+
+    # Logging in and out.
+
+    def choose_name(self, name: str) -> None:
+        """
+        Ask for C{name}: the client is let in under it, or asked for its
+        password if it is registered (a L{chat.events.Prompt}).
+        """
+        self._run(self._services.logins.choose_name, (self, name), False)
+
+    def log_in(self, password: str) -> None:
+        """
+        The password of the registered name asked for.
+        """
+        self._run(self._services.logins.log_in, (self, password), False)
+
+    def quit(self, reason: str | None = None) -> None:
+        """
+        Say goodbye: the client is told, leaves, and its connection closes.
+        """
+        self._run(self._services.logins.quit, (self, reason), False)
+
+    def closed(self, reason: str = "connection closed", *, delivered: bool) -> None:
+        """
+        The connection is gone; requests still waiting are dropped.
+
+        @param delivered: it closed cleanly, so what it was sent arrived.
+        """
+        self._queue = None
+        if self.state is not CLOSED:
+            self._services.logins.leave(self, reason, delivered=delivered)
+
+    def set_acknowledges(self, acknowledges: bool) -> None:
+        """
+        Whether the client confirms stored messages itself (C{/ack}): a
+        capability the door may learn as the client presents itself (as
+        IRCv3 negotiates capabilities before registration), until it is
+        in; fixed from then on.
+        """
+        if self.state is not ONLINE:
+            self.acknowledges = acknowledges
+
+    def tell(self, event: Event) -> None:
+        """
+        Send the client an event of the door's own (the answer to a
+        request the door answers itself), in order with the rest: it
+        counts as a request.
+        """
+        self._run(self._services.delivery.send, (self, event), False)
+
+    def refuse(self, error: ChatError) -> None:
+        """
+        The door refused something the client sent (its syntax, its
+        framing): the client is told in order, and it counts as a request.
+        """
+        self._run(_raise, (error,), False)
+
+    # Talking.
+
+    def say(self, text: str) -> None:
+        """
+        A message to everyone.
+        """
+        self._run(self._services.messages.say, (self, text), True)
+
+    def action(self, text: str) -> None:
+        """
+        An action (C{/me}), shown to everyone.
+        """
+        self._run(self._services.messages.action, (self, text), True)
+
+    def whisper(self, target: str, text: str) -> None:
+        """
+        A private message to C{target}; kept if C{target} is a registered
+        name that is offline.
+        """
+        self._run(self._services.messages.whisper, (self, target, text), True)
+
+    def say_in(self, room: str, text: str) -> None:
+        """
+        A message to the members of C{room}.
+        """
+        self._run(self._services.rooms.say, (self, room, text), True)
+
+    # Looking around.
+
+    def users(self) -> None:
+        """
+        Who is online.
+        """
+        self._run(self._services.logins.users, (self,), True)
+
+    def history(self, count: int | None = None, room: str | None = None) -> None:
+        """
+        The last C{count} messages of C{room}, or of the main channel.
+        """
+        self._run(self._history, (count, room), True)
+
+    def _history(self, count: int | None, room: str | None) -> Deferred[None]:
+        limits = self._services.limits
+        if count is None:
+            count = limits.history_default
+        if not 1 <= count <= limits.history_max:
+            raise BadUsage(
+                f"history shows 1 to {limits.history_max} messages at a time."
+            )
+        if room is None:
+            return self._services.messages.history(self, count)
+        return self._services.rooms.history(self, room, count)
+
+    def rooms(self) -> None:
+        """
+        The rooms this client may know of.
+        """
+        self._run(self._services.rooms.listing, (self,), True)
+
+    def members(self, room: str) -> None:
+        """
+        The members of C{room} online.
+        """
+        self._run(self._services.rooms.members, (self, room), True)
+
+    def acknowledge(self, ids: Sequence[int]) -> None:
+        """
+        The client has the stored messages with these ids.
+        """
+        self._run(self._services.messages.acknowledge, (self, list(ids)), True)
+
+    # Rooms.
+
+    def join(self, room: str) -> None:
+        """
+        Join C{room}, creating it (and owning it) if there is none.
+        """
+        self._run(self._services.rooms.join, (self, room), True)
+
+    def leave(self, room: str, reason: str | None = None) -> None:
+        """
+        Stop being a member of C{room}.
+        """
+        self._run(self._services.rooms.leave, (self, room, reason), True)
+
+    def topic(self, room: str, text: str | None = None) -> None:
+        """
+        Show the topic of C{room}, or set it to C{text}.
+        """
+        self._run(self._services.rooms.topic, (self, room, text), True)
+
+    def set_invite_only(self, room: str, invite_only: bool) -> None:
+        """
+        Make C{room} invite-only, or open (its owner).
+        """
+        self._run(self._services.rooms.set_invite_only, (self, room, invite_only), True)
+
+    def invite(self, name: str, room: str) -> None:
+        """
+        Invite C{name} to C{room} (its owner and operators).
+        """
+        self._run(self._services.rooms.invite, (self, name, room), True)
+
+    def kick(self, name: str, room: str, reason: str | None = None) -> None:
+        """
+        Put C{name} out of C{room} (its owner and operators).
+        """
+        self._run(self._services.rooms.kick, (self, name, room, reason), True)
+
+    def set_operator(self, name: str, room: str, operator: bool) -> None:
+        """
+        Make C{name} an operator of C{room}, or stop it (its owner).
+        """
+        self._run(self._services.rooms.set_operator, (self, name, room, operator), True)
+
+    # Accounts.
+
+    def register(self, password: str) -> None:
+        """
+        Reserve this client's name with C{password}.
+        """
+        self._run(self._services.accounts.register, (self, password), True)
+
+    def change_password(self, old: str, new: str) -> None:
+        """
+        Change the password of this client's name.
+        """
+        self._run(self._services.accounts.change_password, (self, old, new), True)
+
+    def unregister(self, password: str) -> None:
+        """
+        Give this client's name up.
+        """
+        self._run(self._services.accounts.unregister, (self, password), True)
+
+    # Files.
+
+    def offer_file(self, target: str, size: int, sha256: str, name: str) -> None:
+        """
+        Offer a file to C{target}, a user or a room.
+        """
+        self._run(
+            self._services.transfers.offer, (self, target, size, sha256, name), True
+        )
+
+    def file_chunk(self, file_id: int, offset: int, data: bytes) -> None:
+        """
+        The bytes C{data} of an upload, from C{offset}.
+        """
+        self._run(self._services.transfers.chunk, (self, file_id, offset, data), True)
+
+    def resume_upload(self, file_id: int) -> None:
+        """
+        Ask where to go on with an upload.
+        """
+        self._run(self._services.transfers.resume, (self, file_id), True)
+
+    def get_file(self, file_id: int, offset: int) -> None:
+        """
+        The next chunk of a file offered to this client.
+        """
+        self._run(self._services.transfers.get, (self, file_id, offset), True)
+
+    def file_done(self, file_id: int) -> None:
+        """
+        The whole file arrived and checked out.
+        """
+        self._run(self._services.transfers.done, (self, file_id), True)
+
+    def decline_file(self, file_id: int) -> None:
+        """
+        Refuse a file offered to this client.
+        """
+        self._run(self._services.transfers.decline, (self, file_id), True)
+
+    def cancel_file(self, file_id: int) -> None:
+        """
+        Drop a file this client sent.
+        """
+        self._run(self._services.transfers.cancel, (self, file_id), True)
+
+    def files(self) -> None:
+        """
+        The files waiting for this client, and its uploads to resume.
+        """
+        self._run(self._services.transfers.listing, (self,), True)
+
+    # Carrying requests out, in order.
+
+    def _run(self, handler: _Handler, args: tuple[Any, ...], needs_name: bool) -> None:
+        """
+        Carry out a request now, or after those it must wait for.
+
+        The hot path of every request: what L{_over_turn} and L{_call} do is
+        written out here for the common case (a turn's share not used up, a
+        client online).
+        """
+        if self._queue is not None:
+            # One waits, or this turn's share is done: keep the order.
+            self._enqueue((handler, args, needs_name))
+            return
+        services = self._services
+        turn = services.delivery.turn
+        if turn != self._turn:
+            self._turn, self._count = turn, 1
+        elif self._count < services.requests_per_turn:
+            self._count += 1
+        else:
+            self._wait_for_turn()
+            self._queue = deque([(handler, args, needs_name)])
+            self.connection.pause_input()
+            return
+        if self.state is not ONLINE or self.unconfirmed is not None:
+            self._call(handler, args, needs_name)
+            return
+        try:
+            done = handler(*args)
+        except ChatError as e:
+            self._refused(e)
+            return
+        if done is not None:
+            self._wait(done)
+
+    def _enqueue(self, request: _Request) -> None:
+        queue = self._queue
+        assert queue is not None
+        if len(queue) >= self._services.limits.queued_max:
+            _log.warn("dropping {client}: its door kept feeding it", client=self)
+            queue.clear()
+            self.connection.abort()
+            return
+        queue.append(request)
+
+    def _over_turn(self) -> bool:
+        """
+        Count a request against this turn's share: whether it must wait
+        for the next turn.
+        """
+        services = self._services
+        turn = services.delivery.turn
+        if turn != self._turn:
+            self._turn, self._count = turn, 1
+            return False
+        if self._count < services.requests_per_turn:
+            self._count += 1
+            return False
+        self._wait_for_turn()
+        return True
+
+    def _wait_for_turn(self) -> None:
+        self._turn_over = True
+        self._services.delivery.next_turn(self._next_turn)
+
+    def _next_turn(self) -> None:
+        self._turn_over = False
+        self._drain()
+
+    def _call(self, handler: _Handler, args: tuple[Any, ...], needs_name: bool) -> None:
+        state = self.state
+        if state is not ONLINE:
+            if state is CLOSED:
+                return
+            if needs_name:
+                self._refused(NotJoined("please enter your name first."))
+                return
+        if self.unconfirmed is not None:
+            # It reads and writes: what it was sent arrived.
+            self._services.messages.confirm(self)
+        try:
+            done = handler(*args)
+        except ChatError as e:
+            self._refused(e)
+            return
+        if done is not None:
+            self._wait(done)
+
+    def _wait(self, done: Deferred[None]) -> None:
+        """
+        Carry out no more requests until C{done} fires.
+        """
+        done.addErrback(self._failed)
+        if done.called:
+            return
+        self._waiting = True
+        if self._queue is None:
+            self._queue = deque()
+            self.connection.pause_input()
+        done.addBoth(self._waited)
+
+    def _waited(self, result: object) -> None:
+        self._waiting = False
+        self._drain()
+
+    def _drain(self) -> None:
+        """
+        Carry out the requests that waited, until one waits again or this
+        turn's share is done; then let the door go on.
+        """
+        queue = self._queue
+        if queue is None:
+            return
+        while queue and not self._waiting and not self._turn_over:
+            if self.state is CLOSED:
+                queue.clear()
+                break
+            if self._over_turn():
+                return
+            handler, args, needs_name = queue.popleft()
+            self._call(handler, args, needs_name)
+        if not queue and not self._waiting and not self._turn_over:
+            self._queue = None
+            if self.state is not CLOSED:
+                self.connection.resume_input()
+
+    def _refused(self, error: ChatError) -> None:
+        services = self._services
+        services.log_limiter.info(
+            _log,
+            "refused a request from {peer} ({name}): {reason}",
+            peer=self.peer,
+            name=self.name,
+            reason=str(error),
+        )
+        services.delivery.send(self, Error.refusing(services.clock.seconds(), error))
+
+    def _failed(self, failure: Failure) -> None:
+        error = failure.value
+        if isinstance(error, ChatError):
+            self._refused(error)
+            return
+        _log.failure("a request from {peer} failed", failure, peer=self.peer)
+        if self.state is not CLOSED:
+            self._services.delivery.send(
+                self,
+                Error(
+                    self._services.clock.seconds(),
+                    "internal",
+                    "the server could not carry that out; please try again.",
+                ),
+            )
