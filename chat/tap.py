@@ -6,8 +6,7 @@ The C{twistd chat} plugin: options and service wiring.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from typing import Any, cast
+from typing import cast
 
 from twisted.application import strports
 from twisted.application.internet import TimerService
@@ -19,16 +18,18 @@ from twisted.internet.interfaces import (
     IReactorFromThreads,
     IReactorTime,
 )
-from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python import usage
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
-from chat.dispatcher import Limits
-from chat.passwords import PasswordHasher
-from chat.protocol import ChatFactory
-from chat.store import IChatStore, SQLiteStore
+from chat.core.core import ChatCore
+from chat.core.limits import Limits
+from chat.core.logs import LogLimiter
+from chat.core.passwords import PasswordHasher
+from chat.lines.factory import ChatFactory
+from chat.store.spool import DirectorySpool
+from chat.store.sqlite import SQLiteStore
 
 _log = Logger()
 
@@ -224,37 +225,31 @@ class ThreadPoolService(Service):
 
 class ChatService(MultiService):
     """
-    The store first, then the listeners: nobody logs in before the
+    The core first, then the listeners: nobody logs in before the
     registered names are known, and history is flushed after the last
     listener has stopped.
     """
 
-    def __init__(self, factory: ChatFactory, reactor: IReactorCore) -> None:
+    def __init__(self, core: ChatCore, reactor: IReactorCore) -> None:
         super().__init__()
-        self.factory = factory
+        self.core = core
         self._reactor = reactor
         self.ready: Deferred[None] | None = None
 
     def privilegedStartService(self) -> None:
-        # Listeners bind in startService, once the store is ready.
+        # Listeners bind in startService, once the core is ready.
         Service.privilegedStartService(self)
 
     def startService(self) -> None:
         Service.startService(self)
-        store = self.factory.dispatcher.store
-        d = maybeDeferred(store.start)
-        d.addCallback(lambda _: self.factory.dispatcher.load())
-        d.addCallback(lambda _: self._start_pools())
-        d.addCallback(lambda _: self.factory.dispatcher.transfers.start())
-        d.addCallback(lambda _: self._listen())
-        d.addErrback(self._failed)
-        self.ready = d
-
-    def _start_pools(self) -> None:
-        # The file thread must run before the spool can be made.
+        # The password threads first: nothing else needs them to start.
         for service in self:
             if isinstance(service, ThreadPoolService):
                 service.startService()
+        d = self.core.start()
+        d.addCallback(lambda _: self._listen())
+        d.addErrback(self._failed)
+        self.ready = d
 
     def _listen(self) -> None:
         for service in self:
@@ -271,23 +266,23 @@ class ChatService(MultiService):
             maybeDeferred(s.stopService) for s in reversed(list(self)) if s.running
         ]
         d = DeferredList(stops)
-        dispatcher = self.factory.dispatcher
-        d.addCallback(lambda _: dispatcher.stopping())
-        return d.addCallback(lambda _: dispatcher.store.close())
+        d.addCallback(lambda _: self.core.stopping())
+        return d.addCallback(lambda _: self.core.close())
 
 
 def makeService(options: Options, reactor: IReactorCore | None = None) -> ChatService:
     """
-    One listening service per C{--listen}, all sharing one L{ChatFactory}
-    and one store.
+    The chat core, then one listening service per C{--listen}, all
+    sharing one L{ChatFactory} on that core.
     """
     if reactor is None:
         from twisted.internet import reactor as _reactor
 
         reactor = cast(IReactorCore, _reactor)
     clock = cast(IReactorTime, reactor)
-    store: IChatStore = SQLiteStore(options["database"], clock=clock)
     limits = Limits(
+        announce=options["announce-limit"],
+        room_announce=options["room-announce-limit"],
         offline_count=options["offline-limit"],
         offline_age=options["offline-days"] * 24 * 3600.0,
         history_on_join=max(0, options["history-on-join"]),
@@ -296,41 +291,28 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> ChatSe
         file_age=options["file-days"] * 24 * 3600.0,
     )
     passwords = ThreadPool(0, PASSWORD_THREADS, "txchat-passwords")
-    # One thread: file writes and reads happen in the order they were asked.
-    files = ThreadPool(1, 1, "txchat-files")
     spool = options["spool"] or os.path.join(
         os.path.dirname(os.path.abspath(options["database"])), "chat-spool"
     )
-
-    def file_io(f: Callable[..., Any], *args: Any, **kwargs: Any) -> Deferred[Any]:
-        # Results come back through the global reactor, as adbapi's do.
-        from twisted.internet import reactor as running
-
-        return deferToThreadPool(
-            cast(IReactorFromThreads, running), files, f, *args, **kwargs
-        )
-
-    factory = ChatFactory(
-        clock=clock,
-        max_line_length=options["max-line-length"],
-        send_queue_limit=options["send-queue"],
-        announce_limit=options["announce-limit"],
-        log_rate=options["log-rate"],
-        store=store,
-        hasher=PasswordHasher(
+    core = ChatCore(
+        clock,
+        SQLiteStore(options["database"], clock=clock),
+        DirectorySpool(spool),
+        PasswordHasher(
             reactor=cast(IReactorFromThreads, reactor), threadpool=passwords
         ),
         limits=limits,
         keep_history=not options["no-history"],
-        room_announce_limit=options["room-announce-limit"],
-        spool=spool,
-        file_io=file_io,
-        coalesce=True,
+        log_limiter=LogLimiter(clock, per_second=options["log-rate"]),
     )
-    parent = ChatService(factory, reactor)
+    factory = ChatFactory(
+        core,
+        max_line_length=options["max-line-length"],
+        send_queue_limit=options["send-queue"],
+    )
+    parent = ChatService(core, reactor)
     ThreadPoolService(passwords).setServiceParent(parent)
-    ThreadPoolService(files).setServiceParent(parent)
-    expire = TimerService(EXPIRE_EVERY, factory.dispatcher.expire_stored)
+    expire = TimerService(EXPIRE_EVERY, core.expire)
     expire.clock = clock
     expire.setServiceParent(parent)
     for description in options["listen"]:

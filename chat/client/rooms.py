@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # The server's own naming rules and parser: one definition for both ends.
-from chat.commands import RoomSay, fold, parse
+from chat.core.names import fold
+from chat.lines.syntax import RoomSay, parse
 
 
 def room_line(line: str) -> tuple[str, str] | None:

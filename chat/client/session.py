@@ -35,7 +35,8 @@ from zope.interface import implementer
 from chat.client import cipher
 from chat.client.files import MAX_RAW, Progress, ThreadRunner, Transfers
 from chat.client.rooms import Rooms
-from chat.commands import RoomSay, Say, Slash, Whisper, fold, is_room, parse
+from chat.core.names import fold, is_room
+from chat.lines.syntax import RoomSay, Say, Slash, Whisper, parse
 
 # Lines typed while not joined wait for the (re)join, up to this many.
 MAX_PENDING = 10_000

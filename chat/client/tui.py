@@ -46,7 +46,7 @@ from chat.client.session import (
     Status,
     masked,
 )
-from chat.commands import fold, is_name, is_room
+from chat.core.names import fold, is_name, is_room
 
 # Entries kept in the scrollback; older ones are dropped.
 MAX_LINES = 5000

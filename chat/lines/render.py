@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_render -*-
+# -*- test-case-name: tests.lines.test_render -*-
 """
 Render chat events as the two wire formats of the line protocol.
 
@@ -29,11 +29,9 @@ from chat.events import (
     FileSent,
     FileUpload,
     Goodbye,
-    Help,
     Joined,
     Left,
     Message,
-    ModeChanged,
     Past,
     PastEnd,
     Private,
@@ -55,6 +53,7 @@ from chat.events import (
     UserList,
     Welcome,
 )
+from chat.lines.events import Help, ModeChanged
 from chat.units import human_size
 
 MODES = ("text", "json")

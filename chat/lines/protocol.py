@@ -1,0 +1,427 @@
+# -*- test-case-name: tests.lines.test_protocol -*-
+"""
+One connection of the line door: bytes in, through the framer and the
+text syntax, onto the core's session; events out, rendered and written.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Final
+from typing import Protocol as Structural
+
+from twisted.internet.error import ConnectionDone
+from twisted.internet.interfaces import (
+    IDelayedCall,
+    INegotiated,
+    IReactorTime,
+    ITransport,
+)
+from twisted.internet.protocol import Protocol, connectionDone
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from chat.core.client import (
+    NAMELESS,
+    ONLINE,
+    PASSWORD,
+    Batch,
+    Capabilities,
+    IConnection,
+)
+from chat.core.core import ChatCore
+from chat.core.session import Session
+from chat.errors import BadInput, BadUsage, ChatError, NeedsJSON, NotJoined
+from chat.events import Event, Prompt
+from chat.lines.commands import COMMANDS, SlashCommands, chunk_header
+from chat.lines.events import Help, ModeChanged
+from chat.lines.framing import TOO_LONG, Chunk, LineFramer
+from chat.lines.output import Output, Outputs
+from chat.lines.render import GREETING, MODES, encode
+from chat.lines.syntax import RoomSay, Slash, Whisper, parse
+
+_log: Final = Logger(namespace="chat.lines.protocol")
+# Replies go out with CRLF until the client's first line shows its choice.
+_DEFAULT_DELIMITER: Final = b"\r\n"
+_GREETING_BYTES: Final = GREETING.encode() + _DEFAULT_DELIMITER
+# The render key of a connection: a str, whose hash Python caches;
+# interned, so that every connection with the same format shares one.
+_DEFAULT_KEY: Final = sys.intern("text" + _DEFAULT_DELIMITER.decode())
+# A line that is followed by raw bytes.
+_CHUNK_LINE: Final = b"/file chunk "
+# /file requests that carry file data: JSON mode only.
+_BINARY: Final = frozenset({"offer", "resume", "get"})
+
+
+class LineDoor(Structural):
+    """
+    What every connection of the line door shares
+    (L{chat.lines.factory.ChatFactory} is it).
+    """
+
+    core: ChatCore
+    clock: IReactorTime
+    commands: SlashCommands
+    outputs: Outputs
+    max_line_length: int
+
+    #: The batch last rendered, and its renderings by render key.
+    batch: Batch | None
+    renderings: dict[str, bytes]
+
+    def render(self, batch: Batch, key: str, mode: str, delimiter: bytes) -> bytes:
+        """
+        C{batch} rendered in C{mode}, with C{delimiter}: once per C{key}
+        (the renderings of the last batch are kept).
+        """
+
+    def without(self, key: str, data: bytes, skip: Sequence[int]) -> bytes:
+        """
+        C{data}, the last batch rendered for C{key}, less the events at the
+        indexes C{skip}.
+        """
+
+    def watch(self, output: Output) -> None:
+        """
+        Check C{output} now and then for a peer that stopped reading.
+        """
+
+    def unwatch(self, output: Output) -> None:
+        """
+        Stop checking C{output}.
+        """
+
+
+def describe(address: object) -> str:
+    """
+    C{host:port} for IP addresses, C{repr} for anything else: for logs.
+    """
+    host, port = getattr(address, "host", None), getattr(address, "port", None)
+    if host is None or port is None:
+        return repr(address)
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+@implementer(IConnection)
+class ChatProtocol(Protocol):
+    """
+    One connected user of the line door.
+
+    Lines end with LF, CRLF or NUL; replies use whichever the client's
+    first line used.  C{/mode json} switches the output to JSON objects,
+    one a line.  What a line means is the session's to carry out; this
+    only frames, decodes, parses the syntax and renders.
+
+    @ivar session: the core's session for this connection.
+    @ivar mode: the output format, C{"text"} or C{"json"}.
+    """
+
+    CLOSE_GRACE: Final = 5.0
+
+    transport: ITransport
+    session: Session
+    mode = "text"
+    delimiter = _DEFAULT_DELIMITER
+    # The session asked for no more input for now.
+    _input_paused = False
+    # Inside the reading loop (a resume from within it must not start
+    # another).
+    _reading = False
+    _lost = False
+    # No line was read yet: replies end with CRLF until the first one.
+    _first = True
+    _key = _DEFAULT_KEY
+    _abort_call: IDelayedCall | None = None
+    # The id and offset of the file chunk whose bytes are read now.
+    _chunk = (0, 0)
+
+    def __init__(self, door: LineDoor) -> None:
+        self.door = door
+
+    # Twisted calls these, so they keep Twisted's names.
+
+    def connectionMade(self) -> None:
+        transport = self.transport
+        set_no_delay = getattr(transport, "setTcpNoDelay", None)
+        if set_no_delay is not None:
+            set_no_delay(True)
+        door = self.door
+        core = door.core
+        self._framer = LineFramer(door.max_line_length)
+        self._output = Output(transport, door.outputs, self)
+        if self._output.watched:
+            door.watch(self._output)
+        peer = transport.getPeer()
+        self.session = core.open_session(
+            self,
+            Capabilities(
+                str(getattr(peer, "host", "unknown")),
+                secure=INegotiated.providedBy(transport),
+            ),
+        )
+        if core.log_limiter.allow():
+            _log.info("connection from {peer}", peer=describe(peer))
+        self._output.write(_GREETING_BYTES)
+
+    def dataReceived(self, data: bytes) -> None:
+        if not self._input_paused and not self._reading:
+            # The common case, one whole line: none of the machinery.
+            line = self._framer.one_line(data)
+            if line is not None:
+                if self._first:
+                    self._first_line()
+                if not self.transport.disconnecting:  # type: ignore[attr-defined]
+                    self._line(line)
+                return
+        self._framer.feed(data)
+        self._read()
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        if self._abort_call is not None and self._abort_call.active():
+            self._abort_call.cancel()
+        self._abort_call = None
+        self._lost = True
+        self._framer.clear()
+        self._output.drop()
+        door = self.door
+        if self._output.watched:
+            door.unwatch(self._output)
+        if door.core.log_limiter.allow():
+            _log.info(
+                "connection from {peer} closed ({name}): {reason}",
+                peer=describe(self.transport.getPeer()),
+                name=self.session.name,
+                reason=reason.getErrorMessage(),
+            )
+        self.session.closed(delivered=reason.check(ConnectionDone) is not None)
+
+    # Input.
+
+    def _read(self) -> None:
+        """
+        Act on what the framer holds, until the session asks us to wait.
+        """
+        if self._reading:
+            return
+        self._reading = True
+        framer = self._framer
+        transport = self.transport
+        try:
+            while not self._input_paused and not self._lost:
+                if transport.disconnecting:  # type: ignore[attr-defined]
+                    framer.clear()
+                    return
+                frame = framer.next()
+                if frame is None:
+                    return
+                if type(frame) is bytes:
+                    if self._first:
+                        self._first_line()
+                    self._line(frame)
+                elif frame is TOO_LONG:
+                    self._too_long()
+                elif isinstance(frame, Chunk):
+                    self._chunk_read(frame.data)
+        finally:
+            self._reading = False
+
+    def _first_line(self) -> None:
+        """
+        Replies end the way the client's first line ended.
+        """
+        self._first = False
+        terminator = self._framer.terminator
+        if terminator is not None and terminator != self.delimiter:
+            self.delimiter = terminator
+            self._key = _key(self.mode, terminator)
+
+    def _line(self, line: bytes) -> None:
+        session = self.session
+        if line.startswith(_CHUNK_LINE):
+            try:
+                file_id, offset, length = chunk_header(
+                    line, self.door.core.limits.chunk_max
+                )
+            except ChatError as e:
+                session.refuse(e)
+                return
+            self._chunk = (file_id, offset)
+            self._framer.expect_raw(length)
+            return
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError:
+            session.refuse(
+                BadInput("lines must be UTF-8 text; that line was discarded.")
+            )
+            return
+        if session.state is PASSWORD and text.partition(" ")[0].lower() not in (
+            "/quit",
+            "/exit",
+        ):
+            session.log_in(text)
+            return
+        if not text or text.isspace():
+            return
+        command = parse(text)
+        if isinstance(command, Slash):
+            try:
+                self._slash(session, command.name, command.args)
+            except ChatError as e:
+                session.refuse(e)
+            return
+        if session.state is not ONLINE:
+            session.choose_name(text)
+        elif isinstance(command, Whisper):
+            if command.text:
+                session.whisper(command.target, command.text)
+            else:
+                session.refuse(
+                    BadUsage("empty message; usage: NAME*TEXT or /dm NAME TEXT")
+                )
+        elif isinstance(command, RoomSay):
+            if command.text:
+                session.say_in(command.room, command.text)
+            else:
+                session.refuse(
+                    BadUsage("empty message; usage: #room*TEXT or /say #room TEXT")
+                )
+        else:
+            session.say(command.text)
+
+    def _slash(self, session: Session, name: str, args: str) -> None:
+        """
+        A slash command: the door's own (C{/help}, C{/mode json|text},
+        C{/quit}), or a session request.
+
+        @raise ChatError: if the door refuses it.
+        """
+        if name in ("quit", "exit"):
+            session.quit(args.strip() or None)
+            return
+        online = session.state is ONLINE
+        if name == "help":
+            session.tell(Help(self.door.clock.seconds(), COMMANDS))
+            return
+        if name == "mode" and not (online and args.lstrip().startswith("#")):
+            self._set_mode(session, args)
+            return
+        handler = self.door.commands.handler(name)
+        if not online:
+            raise NotJoined(f"please enter your name before using /{name}.")
+        if name == "file" and self.mode != "json":
+            if args.strip().partition(" ")[0].lower() in _BINARY:
+                raise NeedsJSON(
+                    "files travel in JSON mode only: use chat-client (or /mode json)."
+                )
+        handler(session, args)
+
+    def _set_mode(self, session: Session, args: str) -> None:
+        mode = args.strip().lower()
+        if not mode:
+            raise BadUsage("usage: /mode json|text")
+        if mode not in MODES:
+            raise BadUsage(f"unknown mode {mode}; usage: /mode json|text")
+        self.mode = mode
+        self._key = _key(mode, self.delimiter)
+        now = self.door.clock.seconds()
+        if session.state is not ONLINE:
+            # Before the name, the mode says what the client is: a JSON
+            # client acknowledges its stored messages itself.
+            session.set_acknowledges(mode == "json")
+        session.tell(ModeChanged(now, mode))
+        if session.state is NAMELESS:
+            session.tell(Prompt(now, "name"))
+
+    def _too_long(self) -> None:
+        limit = self.door.max_line_length
+        self.door.core.log_limiter.info(
+            _log,
+            "discarded a line over {limit} bytes from {peer}",
+            limit=limit,
+            peer=describe(self.transport.getPeer()),
+        )
+        self.session.refuse(
+            BadInput(f"line too long (the limit is {limit} bytes); it was discarded.")
+        )
+
+    def _chunk_read(self, data: bytes) -> None:
+        """
+        The raw bytes of a C{/file chunk}.
+        """
+        session = self.session
+        file_id, offset = self._chunk
+        if session.state is not ONLINE:
+            session.refuse(NotJoined("please enter your name before using /file."))
+        elif self.mode != "json":
+            session.refuse(
+                NeedsJSON(
+                    "files travel in JSON mode only: use chat-client (or /mode json)."
+                )
+            )
+        else:
+            session.file_chunk(file_id, offset, data)
+
+    # IConnection
+
+    def deliver(self, event: Event) -> None:
+        if not self._lost:
+            self._output.write(encode(event, self.mode, self.delimiter))
+
+    def deliver_batch(self, batch: Batch, skip: Sequence[int] | None) -> None:
+        if self._lost:
+            return
+        door = self.door
+        # Every recipient of a fan-out comes here: the rendering made for
+        # the first one with this format is looked up inline.
+        data = door.renderings.get(self._key) if batch is door.batch else None
+        if data is None:
+            data = door.render(batch, self._key, self.mode, self.delimiter)
+        if skip is not None:
+            data = door.without(self._key, data, skip)
+        self._output.gather(data)
+
+    def pause_input(self) -> None:
+        self._input_paused = True
+        if not self._lost:
+            self.transport.pauseProducing()  # type: ignore[attr-defined]
+
+    def resume_input(self) -> None:
+        self._input_paused = False
+        if self._lost or self.transport.disconnecting:  # type: ignore[attr-defined]
+            return
+        self.transport.resumeProducing()  # type: ignore[attr-defined]
+        self._read()
+
+    def close(self) -> None:
+        self._output.flush()
+        self.transport.loseConnection()
+        if self._abort_call is None and not self._lost:
+            # TLS waits for the peer's close_notify; do not wait forever.
+            self._abort_call = self.door.clock.callLater(
+                self.CLOSE_GRACE,
+                self.transport.abortConnection,  # type: ignore[attr-defined]
+            )
+
+    def abort(self) -> None:
+        if not self._lost:
+            self.transport.abortConnection()  # type: ignore[attr-defined]
+
+    def overflowed(self) -> None:
+        _log.warn(
+            "disconnecting {peer} ({name}): it stopped reading and over "
+            "{limit} bytes of output are waiting",
+            peer=describe(self.transport.getPeer()),
+            name=self.session.name,
+            limit=self.door.outputs.limit,
+        )
+        self.abort()
+
+
+def _key(mode: str, delimiter: bytes) -> str:
+    """
+    The render key of a connection: one per (mode, terminator).
+    """
+    return sys.intern(mode + delimiter.decode())
