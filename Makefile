@@ -7,6 +7,10 @@ SOURCES := setup.cfg pyproject.toml $(wildcard chat/*.py chat/*/*.py) twisted/pl
 ARGS ?=
 
 .PHONY: run test lint install bench bench-history bench-rooms bench-files bench-daemons clean
+.PHONY: test-lowest
+
+LOWEST := requirements/lowest.txt
+PIP := python -m pip --quiet --disable-pip-version-check
 
 # A plain (non-editable) install, as users get it; redone when sources change.
 $(STAMP): $(SOURCES)
@@ -29,6 +33,13 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/mypy
 
+# The suite on the lower bounds of setup.cfg (requirements/lowest.txt).
+test-lowest:
+	rm -rf .venv-lowest
+	$(PYTHON) -m venv .venv-lowest
+	.venv-lowest/bin/$(PIP) install --constraint $(LOWEST) ".[dev]"
+	.venv-lowest/bin/python -m twisted.trial --jobs=2 $(or $(TESTS),tests)
+
 bench: $(STAMP)
 	$(BIN)/python bench/run_bench.py $(ARGS)
 
@@ -45,4 +56,4 @@ bench-daemons: $(STAMP)
 	$(BIN)/python bench/daemons_bench.py $(ARGS)
 
 clean:
-	rm -rf $(VENV) build *.egg-info _trial_temp*
+	rm -rf $(VENV) .venv-lowest build *.egg-info _trial_temp*
