@@ -18,10 +18,12 @@ PIP := python -m pip --quiet --disable-pip-version-check
 
 # The lock, then txchat itself with no new resolution: a plain (non-editable)
 # install, as users get it, built with the locked setuptools. Redone when the
-# sources or the lock change.
+# sources or the lock change. setuptools builds in build/ and packs whatever
+# is there, so it starts empty: a deleted module must not stay installed.
 $(STAMP): $(SOURCES) $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/$(PIP) install --require-hashes -r $(LOCK)
+	rm -rf build
 	$(BIN)/$(PIP) install --no-deps --no-build-isolation .
 	touch $@
 
@@ -45,6 +47,7 @@ lint: $(STAMP)
 test-latest:
 	rm -rf .venv-latest
 	$(PYTHON) -m venv .venv-latest
+	rm -rf build
 	.venv-latest/bin/$(PIP) install --upgrade --upgrade-strategy eager ".[dev]"
 	.venv-latest/bin/python -m twisted.trial --jobs=2 $(or $(TESTS),tests)
 
@@ -52,6 +55,7 @@ test-latest:
 test-lowest:
 	rm -rf .venv-lowest
 	$(PYTHON) -m venv .venv-lowest
+	rm -rf build
 	.venv-lowest/bin/$(PIP) install --constraint $(LOWEST) ".[dev]"
 	.venv-lowest/bin/python -m twisted.trial --jobs=2 $(or $(TESTS),tests)
 
