@@ -1,11 +1,14 @@
 """
 Tests for L{chat.client.tui}: what a person sees on an 80x24 screen and
-what their keys do, with a fake session, a L{Clock} and no terminal.
+what their keys do, with a fake session, a L{Clock} (a
+L{MemoryReactorClock} where urwid's main loop runs) and no terminal.
 """
 
 from __future__ import annotations
 
 import io
+import os
+import stat
 import zlib
 from collections.abc import Callable, Hashable
 from datetime import UTC, timedelta, timezone
@@ -566,11 +569,13 @@ class LoopTests(SynchronousTestCase):
     """
 
     def setUp(self) -> None:
-        self.clock = Clock()
-        self.clock.advance(NOW)
+        # A Clock that can also watch descriptors, as urwid 5.1's
+        # MainLoop.start() does for call_from_thread().
+        self.reactor = MemoryReactorClock()
+        self.reactor.advance(NOW)
         self.screen = FakeScreen()
         self.err = io.StringIO()
-        self.view = TUIView(self.clock, screen=self.screen, tz=UTC, err=self.err)
+        self.view = TUIView(self.reactor, screen=self.screen, tz=UTC, err=self.err)
         self.session = FakeSession(self.view)
         self.view.session = self.session
         self.codes: list[tuple[int, bool]] = []
@@ -578,7 +583,8 @@ class LoopTests(SynchronousTestCase):
             lambda code: self.codes.append((code, self.screen.started))
         )
         self.view.start()
-        self.clock.advance(0.01)  # urwid's first paint
+        self.addCleanup(self.view.finished, 0)
+        self.reactor.advance(0.01)  # urwid's first paint
         self.painted = len(self.screen.frames)
 
     def test_twisted_event_loop(self) -> None:
@@ -589,13 +595,29 @@ class LoopTests(SynchronousTestCase):
         event_loop = self.view.loop.event_loop
         self.assertIsInstance(event_loop, urwid.TwistedEventLoop)
         assert isinstance(event_loop, urwid.TwistedEventLoop)
-        self.assertIs(event_loop.reactor, self.clock)
+        self.assertIs(event_loop.reactor, self.reactor)
         self.assertFalse(event_loop.manage_reactor)
         self.assertTrue(self.screen.started)
         self.assertGreater(self.painted, 0)
         self.assertIn(" localhost:55555 | (no name)", self.screen.frames[-1][22])
-        # Idle: no timer polls anything.
-        self.assertEqual(self.clock.getDelayedCalls(), [])
+        # Idle: no timer polls anything.  A watched descriptor (urwid 5.1's
+        # socket pair for call_from_thread) costs nothing until it is written.
+        self.assertEqual(self.reactor.getDelayedCalls(), [])
+        for reader in self.reactor.getReaders():
+            self.assertTrue(stat.S_ISSOCK(os.fstat(reader.fileno()).st_mode))
+
+    def test_finished_releases_reactor(self) -> None:
+        """
+        Once the session is over the loop leaves nothing on the reactor, and
+        the descriptors urwid opened to watch are closed.
+        """
+        watched = [reader.fileno() for reader in self.reactor.getReaders()]
+        self.view.finished(0)
+        self.assertEqual(self.reactor.getReaders(), [])
+        self.assertEqual(self.reactor.getWriters(), [])
+        self.assertEqual(self.reactor.getDelayedCalls(), [])
+        for fd in watched:
+            self.assertRaises(OSError, os.fstat, fd)
 
     def test_keys_through_loop(self) -> None:
         """
@@ -611,21 +633,21 @@ class LoopTests(SynchronousTestCase):
         """
         for i in range(300):
             self.view.show(message("bob", f"burst {i}"))
-        self.assertEqual(len(self.clock.getDelayedCalls()), 1)
+        self.assertEqual(len(self.reactor.getDelayedCalls()), 1)
         self.assertEqual(len(self.screen.frames), self.painted)
-        self.clock.advance(0)
+        self.reactor.advance(0)
         self.assertEqual(len(self.screen.frames), self.painted + 1)
         self.assertIn("15:43:16 bob: burst 299", self.screen.frames[-1][21])
         for i in range(300):
             self.view.show(message("bob", f"more {i}"))
-        [call] = self.clock.getDelayedCalls()
-        self.assertAlmostEqual(call.getTime() - self.clock.seconds(), REDRAW_INTERVAL)
-        self.clock.advance(REDRAW_INTERVAL / 2)
+        [call] = self.reactor.getDelayedCalls()
+        self.assertAlmostEqual(call.getTime() - self.reactor.seconds(), REDRAW_INTERVAL)
+        self.reactor.advance(REDRAW_INTERVAL / 2)
         self.assertEqual(len(self.screen.frames), self.painted + 1)
-        self.clock.advance(REDRAW_INTERVAL / 2)
+        self.reactor.advance(REDRAW_INTERVAL / 2)
         self.assertEqual(len(self.screen.frames), self.painted + 2)
         self.assertIn("more 299", self.screen.frames[-1][21])
-        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.assertEqual(self.reactor.getDelayedCalls(), [])
 
     def test_finished(self) -> None:
         """
@@ -643,7 +665,7 @@ class LoopTests(SynchronousTestCase):
         """
         self.view.notice("bye")
         self.view.finished(0)
-        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.assertEqual(self.reactor.getDelayedCalls(), [])
 
     def test_failure_repeats_errors(self) -> None:
         """

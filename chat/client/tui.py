@@ -256,7 +256,10 @@ class TUIView:
     ) -> None:
         """
         @param reactor: runs the screen and the repaint timer; a
-            L{twisted.internet.task.Clock} in tests.
+            L{twisted.internet.task.Clock} in tests.  Once L{start}ed it must
+            also watch descriptors
+            (L{twisted.internet.interfaces.IReactorFDSet}): urwid 5.1's main loop
+            watches a socket pair for C{call_from_thread}, until it stops.
         @param screen: the urwid screen; the terminal if C{None}.
         @param tz: zone of the timestamps shown; local time if C{None}.
         @param max_lines: scrollback entries kept.
