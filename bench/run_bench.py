@@ -446,7 +446,8 @@ def own_tree_cpu_s() -> float:
 def git_state(repo: Path = REPO) -> dict[str, Any]:
     def git(*args: str) -> str:
         out = subprocess.run(
-            ["git", "-C", str(repo), *args],
+            # no index refresh: the tree may be someone's working copy
+            ["git", "--no-optional-locks", "-C", str(repo), *args],
             capture_output=True,
             text=True,
             check=False,
