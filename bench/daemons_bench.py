@@ -28,8 +28,15 @@ driven here the same way (chatload --sync, /proc samples at "ready" and
 table of medians, ratios and targets is printed at the end and again by
 --report.
 
+Two txchat builds side by side: "txchat@base" is the txchat preset
+started from --baseline-venv (another install, e.g. the commit before a
+change), with every txchat option and phase; the table adds txchat/txchat@base
+and whether each figure is within 5 % of the base build's.
+
   make bench-daemons                            # everything once, ~15 min
   make bench-daemons ARGS="--phases fanout100,dm --repeat 3"
+  python bench/daemons_bench.py --servers txchat,txchat@base \\
+      --baseline-venv ../bench-base/.venv/bin --phases fanout100,dm --repeat 3
   python bench/daemons_bench.py --report bench/results/2026-11-21-daemons.jsonl
 """
 
@@ -49,9 +56,16 @@ from typing import Any
 
 from rooms_bench import LOGIN, proc_cpu_s, proc_rss_kib, room_opts
 from run_bench import (
+    BASE,
+    BUILD_TOLERANCE,
     DAEMONS,
     HOST,
+    build_of,
+    build_verdict,
+    builds_header,
+    builds_info,
     chat_env,
+    check_builds,
     check_lists,
     common_options,
     ensure_chatload,
@@ -59,8 +73,10 @@ from run_bench import (
     fmt,
     free_port_like,
     installed_chat,
+    is_txchat,
     keep_or_remove,
     keep_phase_record,
+    kind,
     load_run,
     log,
     median,
@@ -71,7 +87,8 @@ from run_bench import (
     results_file,
     run_header,
     run_one,
-    server_cmd,
+    servers_in,
+    start_cmd,
     stop_server,
     twistd_argv,
     wait_listening,
@@ -265,21 +282,29 @@ def make_certificate(workdir: Path) -> tuple[Path, Path]:
 
 def tls_run(
     args: argparse.Namespace,
+    server: str,
     words: str,
     ports: tuple[int, int],
     workdir: Path,
     chatload: Path,
 ) -> dict[str, Any] | None:
     """
-    txchat on an C{ssl:} listener, stunnel in client mode in front of it,
-    chatload against stunnel; txchat's and stunnel's CPU from /proc.
+    The txchat build C{server} on an C{ssl:} listener, stunnel in client
+    mode in front of it, chatload against stunnel; txchat's and stunnel's
+    CPU from /proc.
     """
+    build = build_of(args, server)
     tls_port, plain_port = ports
     key, cert = make_certificate(workdir)
     listen = (
         f"ssl:{tls_port}:interface={HOST}:backlog=1024:privateKey={key}:certKey={cert}"
     )
-    argv = twistd_argv(args.venv, tls_port, workdir, listen=listen)
+    # a database of its own (workdir is new for every run), whatever the
+    # build's default
+    database = str(workdir / "chat.sqlite3")
+    argv = twistd_argv(
+        build.venv, tls_port, workdir, "--database", database, listen=listen
+    )
     conf = workdir / "stunnel.conf"
     conf.write_text(
         "foreground = yes\npid =\nsyslog = no\ndebug = 3\n"
@@ -288,16 +313,16 @@ def tls_run(
         f"accept = {HOST}:{plain_port}\nconnect = {HOST}:{tls_port}\n"
         f"CAfile = {cert}\nverifyPeer = yes\n"
     )
-    server = subprocess.Popen(argv, env=chat_env(args.txchat_pythonpath), cwd=workdir)
+    proc = subprocess.Popen(argv, env=chat_env(build.pythonpath), cwd=workdir)
     tunnel: subprocess.Popen[Any] | None = None
     chat: subprocess.Popen[str] | None = None
     try:
-        problem = wait_listening(server, tls_port)
+        problem = wait_listening(proc, tls_port)
         if problem is None:
             tunnel = subprocess.Popen(["stunnel", str(conf)], cwd=workdir)
             problem = wait_listening(tunnel, plain_port)
         if problem is not None:
-            log(f"!!! TLS {words}: {problem}")
+            log(f"!!! {server} TLS {words}: {problem}")
             return None
         assert tunnel is not None
         cmd = [
@@ -311,8 +336,8 @@ def tls_run(
             *args.chatload_opts,
             *shlex.split(words),
         ]
-        rss0 = proc_rss_kib(server.pid) or 0
-        cpu0 = proc_cpu_s(server.pid)
+        rss0 = proc_rss_kib(proc.pid) or 0
+        cpu0 = proc_cpu_s(proc.pid)
         chat = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
@@ -323,9 +348,9 @@ def tls_run(
             if line.startswith("SYNC "):
                 samples[line.split()[1]] = (
                     time.monotonic(),
-                    proc_cpu_s(server.pid),
+                    proc_cpu_s(proc.pid),
                     proc_cpu_s(tunnel.pid),
-                    proc_rss_kib(server.pid) or 0,
+                    proc_rss_kib(proc.pid) or 0,
                 )
                 chat.stdin.write("go\n")
                 chat.stdin.flush()
@@ -333,11 +358,11 @@ def tls_run(
                 result = json.loads(line)
         chat.wait(timeout=args.timeout + 60)
         # conn has no "done" window: its cost is the server's CPU over the run.
-        total_cpu = proc_cpu_s(server.pid) - cpu0
+        total_cpu = proc_cpu_s(proc.pid) - cpu0
         if result is None:
-            log(f"!!! TLS {words}: chatload rc={chat.returncode}, no result")
+            log(f"!!! {server} TLS {words}: chatload rc={chat.returncode}, no result")
             return None
-        result["server"] = "txchat"
+        result["server"] = server
         result["cmd_chatload"] = shlex.join(cmd[1:])
         result["exit"] = chat.returncode
         result["server_cpu_run_s"] = round(total_cpu, 3)
@@ -358,7 +383,7 @@ def tls_run(
             chat.wait()
         if tunnel is not None:
             stop_server(tunnel)
-        stop_server(server)
+        stop_server(proc)
 
 
 # ------------------------------------------------------------------ runs
@@ -380,9 +405,7 @@ def run_phase(
         # run.py's own presets start the daemons.
         cmd=""
         if server in DAEMONS
-        else server_cmd(
-            server, args.venv, args.shared_bench, port, logdir, args.txchat_pythonpath
-        ),
+        else start_cmd(args, server, args.shared_bench, port, logdir),
         port=port,
         phase_words=words,
         chatload=chatload,
@@ -418,15 +441,23 @@ def sweep_record(final: list[dict[str, Any]]) -> dict[str, Any]:
 def half_words(records: Sequence[dict[str, Any]], servers: Sequence[str]) -> str | None:
     """
     The 'half' phase: half the highest rate ngIRCd sustained in this run's
-    first sweep (txchat's own if ngIRCd is not being run).
+    first sweep (if ngIRCd is not being run, the first txchat build's own:
+    every build gets the same rate).
     """
-    whose = "ngircd" if "ngircd" in servers else "txchat"
+    whose = "ngircd" if "ngircd" in servers else kind_first(servers, "txchat")
     for r in records:
         if r.get("bench_phase") == "sweep" and r.get("server") == whose:
             if not r.get("sweep_any_pass"):
                 return None
             return f"rate 100 {int(r['target_rate'] / 2)} 5"
     return None
+
+
+def kind_first(servers: Sequence[str], preset: str) -> str:
+    """
+    The first of C{servers} run as C{preset}, or C{preset}.
+    """
+    return next((s for s in servers if kind(s) == preset), preset)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -447,29 +478,35 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise SystemExit(f"{tool} missing: apt-get install stunnel4 openssl")
     out = results_file("daemons", False, args.out)
     logdir = Path(tempfile.mkdtemp(prefix="txchat-daemons-"))
-    ports = dict(
-        zip(SERVERS, pick_ports(len(SERVERS), PORTS.start, PORTS), strict=True)
-    )
+    names = args.server_list
+    ports = dict(zip(names, pick_ports(len(names), PORTS.start, PORTS), strict=True))
     tls_ports = pick_ports(2, PORTS.start + 50, PORTS)
+    builds = builds_info(args)
+    check_builds(builds)
     common = run_header(
         "daemons",
         argv,
-        bench_txchat_chat=installed_chat(args.venv, args.txchat_pythonpath),
+        bench_txchat_chat=builds["txchat"]["chat"]
+        if "txchat" in builds
+        else installed_chat(args.venv, args.txchat_pythonpath),
+        bench_txchat_builds=builds,
     )
     run_id = common["bench_run_id"]
     log(f"run {run_id}: results -> {out}; logs in {logdir}")
     records: list[dict[str, Any]] = []
+    # calibrated counts, by preset and phase: every txchat build runs the
+    # count the first one was calibrated to
     fixed: dict[tuple[str, str], str] = {}
     failed = False
     try:
         for k in range(args.repeat):
             for name in args.phase_list:
                 phase = PHASE_BY_NAME[name]
-                servers = [s for s in args.server_list if s in phase.servers]
+                servers = [s for s in args.server_list if kind(s) in phase.servers]
                 if k % 2:
                     servers.reverse()
                 for server in servers:
-                    words = fixed.get((server, name), phase.words)
+                    words = fixed.get((kind(server), name), phase.words)
                     if name == "half":
                         half = half_words(records, args.server_list)
                         if half is None:
@@ -482,6 +519,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                             tls_ports = pick_ports(2, PORTS.start + 50, PORTS)
                         record = tls_run(
                             args,
+                            server,
                             words,
                             (tls_ports[0], tls_ports[1]),
                             Path(tempfile.mkdtemp(dir=logdir)),
@@ -495,7 +533,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     if record is None:
                         failed = True
                         continue
-                    words = fixed[server, name] = fixed_phase(record) or words
+                    words = fixed[kind(server), name] = fixed_phase(record) or words
                     failed |= record.get("exit") != 0 and name != "sweep"
                     keep_phase_record(
                         out, records, record, common, phase=name, words=words, repeat=k
@@ -516,7 +554,7 @@ def tls_words(phase: Phase, records: Sequence[dict[str, Any]], words: str) -> st
     plain = [
         r
         for r in records
-        if r.get("bench_phase") == phase.plain and r.get("server") == "txchat"
+        if r.get("bench_phase") == phase.plain and is_txchat(r.get("server", ""))
     ]
     if plain:
         done = fixed_phase(plain[-1])
@@ -541,16 +579,33 @@ def median_of(
     return median(values)
 
 
-def txchat_us(records: Sequence[dict[str, Any]], phase: str) -> float | None:
+def txchat_us(
+    records: Sequence[dict[str, Any]], phase: str, server: str = "txchat"
+) -> float | None:
     """
-    txchat's server CPU per delivery, message or login in C{phase}, in
-    microseconds (median).
+    A txchat build's server CPU per delivery, message or login in C{phase},
+    in microseconds (median).
     """
     return median(
         per_unit_us(r)
         for r in records
-        if r.get("bench_phase") == phase and r.get("server") == "txchat"
+        if r.get("bench_phase") == phase and r.get("server") == server
     )
+
+
+def label(server: str) -> str:
+    return LABELS.get(server, server)
+
+
+def higher_is_better(phase: Phase, metric: str) -> bool:
+    return phase.higher_is_better or metric == "logins_per_s"
+
+
+def figures(phase: Phase) -> list[tuple[str, str, str]]:
+    """
+    The figures of C{phase}: metric, title, unit.
+    """
+    return [(phase.metric, phase.title, phase.unit), *phase.secondary]
 
 
 def verdict(
@@ -583,19 +638,22 @@ def verdict(
 
 
 def table(records: Sequence[dict[str, Any]]) -> str:
-    present = [s for s in SERVERS if any(r.get("server") == s for r in records)]
+    present = servers_in(records)
     others = [s for s in present if s != "txchat"]
+    ab = BASE in present and "txchat" in present
     header = [
         "figure",
         "unit",
-        *(LABELS[s] for s in present),
-        *(f"txchat/{LABELS[o]}" for o in others),
+        *(label(s) for s in present),
+        *(f"txchat/{label(o)}" for o in others),
+        *([f"vs {BASE} ±{BUILD_TOLERANCE * 100:g} %"] if ab else []),
         "target",
     ]
+    numbers = len(present) + len(others)
     rows = [
         "| " + " | ".join(header) + " |",
         "|"
-        + "|".join(["---", "---", *(["---:"] * (len(present) + len(others))), "---"])
+        + "|".join(["---", "---", *(["---:"] * numbers), *(["---"] * (ab + 1))])
         + "|",
     ]
     for phase in PHASES:
@@ -603,51 +661,100 @@ def table(records: Sequence[dict[str, Any]]) -> str:
             continue
         if not any(r.get("bench_phase") == phase.name for r in records):
             continue
-        figures = [(phase.metric, phase.title, phase.unit), *phase.secondary]
-        for metric, title, unit in figures:
+        for metric, title, unit in figures(phase):
             meds: dict[str, float | None] = {}
             for s in present:
                 source = (
-                    phase.name if s == "txchat" else (phase.others_from or phase.name)
+                    phase.name if is_txchat(s) else (phase.others_from or phase.name)
                 )
                 meds[s] = median_of(records, source, s, metric)
             tx = meds.get("txchat")
-            better = (
-                "higher"
-                if phase.higher_is_better or metric == "logins_per_s"
-                else "lower"
-            )
+            better = "higher" if higher_is_better(phase, metric) else "lower"
             cells = [title, f"{unit}, {better} is better"]
             cells += [fmt(meds[s]) for s in present]
             for o in others:
                 other = meds[o]
                 cells.append(f"{tx / other:.2f}" if tx is not None and other else "–")
+            if ab:
+                base = meds[BASE]
+                cells.append(
+                    build_verdict(
+                        tx / base if tx is not None and base else None,
+                        higher_is_better(phase, metric),
+                    )
+                )
             cells.append(verdict(phase, metric, records, tx))
             rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
 
+def builds_table(records: Sequence[dict[str, Any]]) -> str:
+    """
+    txchat against txchat@base, every figure (TLS too): each run's figure
+    in run order, the medians' ratio, and the server CPU per unit.
+    """
+    if not all(any(r.get("server") == s for r in records) for s in ("txchat", BASE)):
+        return ""
+    rows = [
+        f"| figure | unit | txchat runs | {BASE} runs | txchat/{BASE} "
+        f"| ±{BUILD_TOLERANCE * 100:g} % | server µs per unit, txchat / {BASE} |",
+        "|---|---|---:|---:|---:|---|---:|",
+    ]
+
+    def runs(phase: str, server: str, metric: str) -> str:
+        values = [
+            fmt(r.get(metric))
+            for r in records
+            if r.get("bench_phase") == phase and r.get("server") == server
+        ]
+        return " / ".join(values) or "–"
+
+    for phase in PHASES:
+        if not any(r.get("bench_phase") == phase.name for r in records):
+            continue
+        for metric, title, unit in figures(phase):
+            new = median_of(records, phase.name, "txchat", metric)
+            base = median_of(records, phase.name, BASE, metric)
+            ratio = new / base if new is not None and base else None
+            cost = (
+                f"{fmt(txchat_us(records, phase.name))} / "
+                f"{fmt(txchat_us(records, phase.name, BASE))}"
+            )
+            rows.append(
+                f"| {title} | {unit} | {runs(phase.name, 'txchat', metric)} "
+                f"| {runs(phase.name, BASE, metric)} "
+                f"| {'–' if ratio is None else f'{ratio:.3f}'} "
+                f"| {build_verdict(ratio, higher_is_better(phase, metric))} "
+                f"| {cost} |"
+            )
+    return "\n".join(rows) if len(rows) > 2 else ""
+
+
 def tls_table(records: Sequence[dict[str, Any]]) -> str:
     rows = [
-        "| figure | unit | txchat plain | txchat TLS | TLS/plain | server µs per "
+        "| figure | unit | build | plain | TLS | TLS/plain | server µs per "
         "unit, plain → TLS | stunnel CPU s |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "|---|---|---|---:|---:|---:|---:|---:|",
     ]
     for phase in PHASES:
         if phase.plain is None:
             continue
-        if not any(r.get("bench_phase") == phase.name for r in records):
-            continue
-        tls = median_of(records, phase.name, "txchat", phase.metric)
-        plain = median_of(records, phase.plain, "txchat", phase.metric)
-        before = txchat_us(records, phase.plain)
-        cost = f"{fmt(before)} → {fmt(txchat_us(records, phase.name))}"
-        ratio = f"{tls / plain:.2f}" if tls and plain else "–"
-        stunnel = median_of(records, phase.name, "txchat", "stunnel_cpu_s")
-        rows.append(
-            f"| {phase.title} | {phase.unit} | {fmt(plain)} | {fmt(tls)} | {ratio} "
-            f"| {cost} | {fmt(stunnel)} |"
-        )
+        for server in servers_in(records):
+            if not any(
+                r.get("bench_phase") == phase.name and r.get("server") == server
+                for r in records
+            ):
+                continue
+            tls = median_of(records, phase.name, server, phase.metric)
+            plain = median_of(records, phase.plain, server, phase.metric)
+            before = txchat_us(records, phase.plain, server)
+            cost = f"{fmt(before)} → {fmt(txchat_us(records, phase.name, server))}"
+            ratio = f"{tls / plain:.2f}" if tls and plain else "–"
+            stunnel = median_of(records, phase.name, server, "stunnel_cpu_s")
+            rows.append(
+                f"| {phase.title} | {phase.unit} | {server} | {fmt(plain)} "
+                f"| {fmt(tls)} | {ratio} | {cost} | {fmt(stunnel)} |"
+            )
     return "\n".join(rows) if len(rows) > 2 else ""
 
 
@@ -661,7 +768,7 @@ def details(records: Sequence[dict[str, Any]]) -> str:
             else ""
         )
         lines.append(
-            f"  {r.get('server'):8} {r.get('bench_phase', ''):13} "
+            f"  {r.get('server'):11} {r.get('bench_phase', ''):13} "
             f"{r.get('bench_phase_words', ''):24} exit={r.get('exit')} "
             f"lost={r.get('lost', 0)} deliveries/s={fmt(r.get('deliveries_per_s'))} "
             f"msgs/s={fmt(r.get('msgs_in_per_s'))} "
@@ -684,9 +791,18 @@ def print_report(run_id: str, records: Sequence[dict[str, Any]], path: Path) -> 
         f"\nrun {run_id}: {len(records)} runs from {path}; txchat {git.get('commit')}"
         f"{' + uncommitted changes' if git.get('chat_dirty') else ''}; "
         f"{mach.get('cpus')} CPUs ({mach.get('cpu_model')}), Python "
-        f"{mach.get('python')}; medians of {reps} repeat(s)\n"
+        f"{mach.get('python')}; medians of {reps} repeat(s)"
     )
+    print(f"{builds_header(records)}\n".lstrip("\n"))
     print(table(records))
+    builds = builds_table(records)
+    if builds:
+        print(
+            f"\ntxchat against {BASE}, run by run (same counts, order "
+            f"alternating by repeat); within ±{BUILD_TOLERANCE * 100:g} % of the "
+            "base build's median, or better, passes\n"
+        )
+        print(builds)
     tls = tls_table(records)
     if tls:
         print(

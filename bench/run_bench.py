@@ -159,6 +159,48 @@ DEFAULT_SERVERS = ("ref", "txchat")
 DAEMONS = ("ngircd", "inspircd")
 # txchat is within this fraction of ref on a figure: the issue 2 target.
 TARGET = 0.20
+# A second txchat build, the one in --baseline-venv: the same preset, another
+# install (e.g. the commit before a refactor), run side by side with txchat.
+BASE = "txchat@base"
+# txchat against txchat@base: "performance stays where it is" means every
+# figure within this fraction of the base build's.
+BUILD_TOLERANCE = 0.05
+
+
+@dataclass(frozen=True)
+class Build:
+    """
+    One installed txchat: the bin directory of the venv its C{twistd} and
+    C{python} are in, and the directory C{chat} is imported from instead of
+    the installed copy, if any.
+    """
+
+    venv: Path
+    pythonpath: Path | None = None
+
+
+def is_txchat(server: str) -> bool:
+    """
+    Whether C{server} is a txchat build (C{txchat}, C{txchat@base}): the
+    same preset, templates and phases, whichever venv it is started from.
+    """
+    return server == "txchat" or server.startswith("txchat@")
+
+
+def kind(server: str) -> str:
+    """
+    The preset C{server} is run as: C{txchat} for every txchat build.
+    """
+    return "txchat" if is_txchat(server) else server
+
+
+def build_of(args: argparse.Namespace, server: str) -> Build:
+    """
+    The venv (and C{PYTHONPATH}) C{server} is started from; ref and bare
+    run on C{--venv}'s Python.
+    """
+    builds: dict[str, Build] = args.builds
+    return builds.get(server, Build(args.venv))
 
 
 def log(*parts: object) -> None:
@@ -264,10 +306,28 @@ def server_cmd(
         if pythonpath is not None:
             # try a working copy of chat/ without installing it
             argv = ["env", f"PYTHONPATH={pythonpath}", *argv]
+        else:
+            # the venv's own install, whatever this environment says (as
+            # chat_env does for the processes started here)
+            argv = ["env", "-u", "PYTHONPATH", *argv]
         empty = shlex.join(["rm", "-rf", fresh])
         make = shlex.join(["mkdir", fresh])
         argv = ["sh", "-c", f"{empty} && {make} && exec {shlex.join(argv)}"]
     return shlex.join(argv)
+
+
+def start_cmd(
+    args: argparse.Namespace, server: str, shared: Path, port: int, logdir: Path
+) -> str:
+    """
+    L{server_cmd} for C{server}, a txchat build started from its own venv.
+    """
+    build = build_of(args, server)
+    if server != kind(server):
+        # a log of its own for each build
+        logdir = logdir / server
+        logdir.mkdir(exist_ok=True)
+    return server_cmd(kind(server), build.venv, shared, port, logdir, build.pythonpath)
 
 
 def twistd_argv(
@@ -383,10 +443,11 @@ def own_tree_cpu_s() -> float:
 # ------------------------------------------------------------------ runs
 
 
-def git_state() -> dict[str, Any]:
+def git_state(repo: Path = REPO) -> dict[str, Any]:
     def git(*args: str) -> str:
         out = subprocess.run(
-            ["git", "-C", str(REPO), *args],
+            # no index refresh: the tree may be someone's working copy
+            ["git", "--no-optional-locks", "-C", str(repo), *args],
             capture_output=True,
             text=True,
             check=False,
@@ -395,18 +456,45 @@ def git_state() -> dict[str, Any]:
 
     # the server's sources only (chat/client/ is not imported by twistd chat)
     dirty = git(
-        "status", "--porcelain", "--", ":(glob)chat/*.py", "twisted", "setup.cfg"
+        "status",
+        "--porcelain",
+        "--",
+        ":(glob)chat/**/*.py",
+        ":(exclude)chat/client",
+        "twisted",
+        "setup.cfg",
     )
     return {"commit": git("rev-parse", "--short", "HEAD"), "chat_dirty": bool(dirty)}
 
 
-def installed_chat(venv: Path, pythonpath: Path | None) -> dict[str, Any]:
+def server_sources(tree: Path) -> list[Path]:
     """
-    Where twistd will import C{chat} from, and which of the repository's
-    C{chat/*.py} differ from that copy (an install older than the tree).
+    The C{chat} modules twistd imports, relative to C{tree/chat} (all of
+    them but the client's).
+    """
+    package = tree / "chat"
+    return sorted(
+        path.relative_to(package)
+        for path in package.rglob("*.py")
+        if path.relative_to(package).parts[0] != "client"
+    )
+
+
+def installed_chat(
+    venv: Path, pythonpath: Path | None, source: Path | None = REPO
+) -> dict[str, Any]:
+    """
+    Where twistd will import C{chat} from, with which Python and Twisted, and
+    which of C{source}'s C{chat/**.py} (the repository it was installed
+    from) differ from that copy: an install older than the tree.
     """
     out = subprocess.run(
-        [str(venv / "python"), "-c", "import chat; print(chat.__file__)"],
+        [
+            str(venv / "python"),
+            "-c",
+            "import platform, chat, twisted; print(chat.__file__, "
+            "twisted.__version__, platform.python_version(), sep='\\n')",
+        ],
         capture_output=True,
         text=True,
         check=False,
@@ -415,14 +503,97 @@ def installed_chat(venv: Path, pythonpath: Path | None) -> dict[str, Any]:
     )
     if out.returncode != 0:
         return {"path": None, "error": out.stderr.strip()[-300:]}
-    where = Path(out.stdout.strip()).parent
-    differ = sorted(
-        f.name
-        for f in (REPO / "chat").glob("*.py")
-        if not (where / f.name).exists()
-        or (where / f.name).read_bytes() != f.read_bytes()
-    )
-    return {"path": str(where), "differs_from_repo": differ}
+    path, twisted, python = out.stdout.splitlines()[-3:]
+    where = Path(path).parent
+    found: dict[str, Any] = {"path": str(where), "twisted": twisted, "python": python}
+    if source is None:
+        return found
+    found["source"] = str(source)
+    found["differs_from_repo"] = [
+        str(f)
+        for f in server_sources(source)
+        if not (where / f).is_file()
+        or (where / f).read_bytes() != (source / "chat" / f).read_bytes()
+    ]
+    return found
+
+
+def checkout_of(venv: Path) -> Path | None:
+    """
+    The source tree a venv made by C{make install} belongs to
+    (C{TREE/.venv/bin}), if C{venv} is one.
+    """
+    tree = venv.absolute().parent.parent
+    return tree if (tree / "chat" / "__init__.py").is_file() else None
+
+
+def builds_info(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """
+    For each txchat build asked for: its venv, where C{chat} comes from and
+    whether that copy matches the tree it was installed from (C{txchat}:
+    the checkout its venv is in, else this repository; other builds: the
+    checkout their venv is in), and that tree's commit.
+    """
+    info = {}
+    for server in args.server_list:
+        if not is_txchat(server):
+            continue
+        build = build_of(args, server)
+        source = checkout_of(build.venv)
+        if source is None and server == "txchat":
+            source = REPO
+        info[server] = {
+            "venv": str(build.venv),
+            "pythonpath": None if build.pythonpath is None else str(build.pythonpath),
+            "git": None if source is None else git_state(source),
+            "chat": installed_chat(build.venv, build.pythonpath, source),
+        }
+    return info
+
+
+def check_builds(builds: dict[str, dict[str, Any]]) -> None:
+    """
+    Stop if a build cannot import C{chat}; warn about an install older
+    than its tree, or builds on different Pythons or Twisteds.
+    """
+    for server, info in builds.items():
+        twistd = Path(info["venv"]) / "twistd"
+        if not twistd.exists():
+            raise SystemExit(f"{server}: {twistd} missing: run 'make install'")
+        chat = info["chat"]
+        if chat.get("path") is None:
+            raise SystemExit(
+                f"{server}: {info['venv']}/python cannot import chat: {chat['error']}"
+            )
+        if chat.get("differs_from_repo"):
+            log(
+                f"!!! {server}: the chat installed in {chat['path']} differs from "
+                f"{chat['source']}/chat in {', '.join(chat['differs_from_repo'])}: "
+                "run make install there"
+            )
+        elif "source" not in chat:
+            log(f"!!! {server}: {info['venv']} is in no checkout; install not checked")
+    runtimes = {(b["chat"]["python"], b["chat"]["twisted"]) for b in builds.values()}
+    if len(runtimes) > 1:
+        log(f"!!! the builds run on different Python/Twisted versions: {runtimes}")
+
+
+def describe_build(server: str, info: dict[str, Any]) -> str:
+    """
+    One line about a txchat build for a report's header.
+    """
+    git, chat = info.get("git") or {}, info.get("chat") or {}
+    text = f"{server} {git.get('commit', '?')}"
+    if git.get("chat_dirty"):
+        text += " + uncommitted changes"
+    text += f" (chat from {chat.get('path')}"
+    if chat.get("twisted"):
+        text += f", Twisted {chat['twisted']}, Python {chat['python']}"
+    text += ")"
+    if chat.get("differs_from_repo"):
+        text += f" **install differs from its tree in {len(chat['differs_from_repo'])}"
+        text += f" files: {', '.join(chat['differs_from_repo'][:5])}**"
+    return text
 
 
 def run_header(bench: str, argv: Sequence[str] | None, **extra: Any) -> dict[str, Any]:
@@ -572,7 +743,7 @@ def run_one(
     txchat only, C{run_py_opts} to run.py.
     """
     log(f"--- {server}: {phase_words}")
-    if server == "txchat":
+    if is_txchat(server):
         extra = [*TXCHAT_EXTRA, *txchat_extra, *extra]
     run = call_run_py(
         run_py,
@@ -689,6 +860,45 @@ def fmt(value: float | None) -> str:
     return f"{value:.2f}"
 
 
+def servers_in(records: Iterable[dict[str, Any]]) -> list[str]:
+    """
+    The servers C{records} come from, in L{SERVERS}' order, the other txchat
+    builds right after txchat.
+    """
+    seen = {r.get("server") for r in records}
+    builds = sorted(s for s in seen if isinstance(s, str) and is_txchat(s))
+    order = [t for s in SERVERS for t in (builds if s == "txchat" else [s])]
+    return [s for s in order if s in seen]
+
+
+def build_verdict(ratio: float | None, higher_is_better: bool) -> str:
+    """
+    txchat against txchat@base (C{ratio} = txchat/txchat@base): within
+    L{BUILD_TOLERANCE}, or better or worse by more.
+    """
+    if ratio is None:
+        return "–"
+    gain = ratio - 1 if higher_is_better else 1 - ratio
+    if gain < -BUILD_TOLERANCE:
+        return f"**{-gain * 100:.1f} % worse**"
+    if gain > BUILD_TOLERANCE:
+        return f"{gain * 100:.1f} % better"
+    return f"within {BUILD_TOLERANCE * 100:g} %"
+
+
+def builds_header(records: Sequence[dict[str, Any]]) -> str:
+    """
+    One line per txchat build in C{records}: commit, where chat came from,
+    whether the install matched its tree.
+    """
+    builds = (records[0].get("bench_txchat_builds") if records else None) or {}
+    return "\n".join(
+        "  " + describe_build(server, builds[server])
+        for server in servers_in(records)
+        if server in builds
+    )
+
+
 def verdict(fig: Figure, ratio: float | None) -> str:
     if ratio is None:
         return "–"
@@ -701,10 +911,13 @@ def table(records: Sequence[dict[str, Any]]) -> str:
     Medians per server, and txchat's ratio to each other server; the
     issue 2 verdict is against ref.
     """
-    present = [s for s in SERVERS if any(r.get("server") == s for r in records)]
+    present = servers_in(records)
     others = [s for s in present if s != "txchat"] if "txchat" in present else []
     header = ["figure", "unit", *present, *(f"txchat/{o}" for o in others)]
     align = ["---", "---", *("---:" for _ in present), *("---:" for _ in others)]
+    if BASE in others:
+        header.append(f"vs {BASE} ±{BUILD_TOLERANCE * 100:g} %")
+        align.append("---")
     if "ref" in others:
         header.append("target ±20 % (ref)")
         align.append("---")
@@ -755,6 +968,8 @@ def table(records: Sequence[dict[str, Any]]) -> str:
             cells = [f"{fig.title}", f"{fig.unit}, {better} is better"]
             cells += [fmt(meds[s]) for s in present]
             cells += ["–" if ratios[o] is None else f"{ratios[o]:.3f}" for o in others]
+            if BASE in others:
+                cells.append(build_verdict(ratios[BASE], fig.higher_is_better))
             if "ref" in others:
                 cells.append(verdict(fig, ratios["ref"]))
             cells += [spread, runs, f"{fmt(window)} s"]
@@ -778,7 +993,7 @@ def details(records: Sequence[dict[str, Any]]) -> str:
             for f in (phase.figures if phase else ())
         )
         lines.append(
-            f"  {r.get('server'):7} {r.get('bench_phase_words', ''):22} {values} "
+            f"  {r.get('server'):11} {r.get('bench_phase_words', ''):22} {values} "
             f"exit={r.get('exit')} lost={r.get('lost', 0)} "
             f"p50={p50} srv_cpu={r.get('server_cpu_util', '–')} us/msg={per} "
             f"other_procs_cpu_s={r.get('other_procs_cpu_s', '–')} "
@@ -794,8 +1009,9 @@ def report(path: Path, run_id: str | None) -> int:
     print(
         f"run {wanted}: {len(chosen)} runs from {path}; txchat {git.get('commit')}"
         f"{' + uncommitted changes' if git.get('chat_dirty') else ''}, "
-        f"{mach.get('cpus')} CPUs ({mach.get('cpu_model')})\n"
+        f"{mach.get('cpus')} CPUs ({mach.get('cpu_model')})"
     )
+    print(f"{builds_header(chosen)}\n".lstrip("\n"))
     print(table(chosen))
     print()
     print(details(chosen))
@@ -821,8 +1037,9 @@ def common_options(
     ap.add_argument(
         "--servers",
         default=",".join(servers),
-        help=f"comma-separated, of: {', '.join(SERVERS)} (default: %(default)s; "
-        "ngircd and inspircd need Debian's packages of those names)",
+        help=f"comma-separated, of: {', '.join(SERVERS)}, {BASE} (default: "
+        "%(default)s; ngircd and inspircd need Debian's packages of those names, "
+        f"{BASE} needs --baseline-venv)",
     )
     ap.add_argument("--target-s", type=float, default=7.0, help="length of auto runs")
     ap.add_argument("--timeout", type=float, default=60.0, help="chatload hard limit")
@@ -848,6 +1065,20 @@ def common_options(
         "of uncommitted changes; recorded in the results)",
     )
     ap.add_argument(
+        "--baseline-venv",
+        type=Path,
+        metavar="BIN",
+        help=f"bin directory of another txchat install, run as server {BASE} "
+        "beside txchat (--venv), e.g. the commit before a change: "
+        "DIR/.venv/bin after 'make install' in a checkout DIR of it",
+    )
+    ap.add_argument(
+        "--baseline-pythonpath",
+        type=Path,
+        metavar="DIR",
+        help=f"like --txchat-pythonpath, for {BASE}",
+    )
+    ap.add_argument(
         "--report",
         type=Path,
         metavar="JSONL",
@@ -871,9 +1102,18 @@ def check_lists(
         if name not in phases:
             ap.error(f"unknown phase {name!r}; choose from {', '.join(phases)}")
     args.server_list = [s.strip() for s in args.servers.split(",") if s.strip()]
+    args.builds = {"txchat": Build(args.venv, args.txchat_pythonpath)}
+    if args.baseline_venv is not None:
+        args.builds[BASE] = Build(args.baseline_venv, args.baseline_pythonpath)
     for name in args.server_list:
-        if name not in SERVERS:
-            ap.error(f"unknown server {name!r}; choose from {', '.join(SERVERS)}")
+        if name == BASE and BASE not in args.builds:
+            ap.error(f"server {BASE} needs --baseline-venv")
+        if name not in SERVERS and name != BASE:
+            ap.error(
+                f"unknown server {name!r}; choose from {', '.join(SERVERS)}, {BASE}"
+            )
+    if len(set(args.server_list)) < len(args.server_list):
+        ap.error("a server is named twice in --servers")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -915,21 +1155,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     out = results_file("issue2", args.quick, args.out)
     logdir = Path(tempfile.mkdtemp(prefix="txchat-bench-"))
-    ports = dict(zip(SERVERS, pick_ports(len(SERVERS), args.first_port), strict=True))
+    names = args.server_list
+    ports = dict(zip(names, pick_ports(len(names), args.first_port), strict=True))
     for daemon in DAEMONS:
         if daemon in args.server_list and not Path(f"/usr/sbin/{daemon}").exists():
             raise SystemExit(f"/usr/sbin/{daemon} missing: apt-get install {daemon}")
+    builds = builds_info(args)
+    check_builds(builds)
     common = run_header(
         "issue2",
         argv,
         bench_quick=args.quick,
-        bench_txchat_chat=installed_chat(args.venv, args.txchat_pythonpath),
+        bench_txchat_chat=builds["txchat"]["chat"]
+        if "txchat" in builds
+        else installed_chat(args.venv, args.txchat_pythonpath),
+        bench_txchat_builds=builds,
     )
     run_id = common["bench_run_id"]
     log(f"run {run_id}: results -> {out}; txchat log in {logdir}; ports {ports}")
 
+    # Calibrated once per preset: every txchat build runs the same counts.
     phase_words = {
-        (s, p): (PHASE_BY_NAME[p].quick if args.quick else PHASE_BY_NAME[p].full)
+        (kind(s), p): (PHASE_BY_NAME[p].quick if args.quick else PHASE_BY_NAME[p].full)
         for s in args.server_list
         for p in args.phase_list
     }
@@ -942,18 +1189,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 order = args.server_list if k % 2 == 0 else args.server_list[::-1]
                 for server in order:
                     port = ports[server] = free_port_like(ports[server])
-                    words = phase_words[server, name]
+                    words = phase_words[kind(server), name]
                     record = run_one(
                         args,
                         server=server,
-                        cmd=server_cmd(
-                            server,
-                            args.venv,
-                            shared,
-                            port,
-                            logdir,
-                            args.txchat_pythonpath,
-                        ),
+                        cmd=start_cmd(args, server, shared, port, logdir),
                         port=port,
                         phase_words=words,
                         chatload=chatload,
@@ -962,8 +1202,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                     if record is None:
                         failed = True
                         continue
-                    # later repeats reuse this server's calibrated count
-                    words = phase_words[server, name] = fixed_phase(record) or words
+                    # later repeats (and the other txchat build) reuse this
+                    # calibrated count
+                    words = phase_words[kind(server), name] = (
+                        fixed_phase(record) or words
+                    )
                     failed |= record.get("exit") != 0
                     keep_phase_record(
                         out, records, record, common, phase=name, words=words, repeat=k
@@ -983,12 +1226,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"\nissue 2 benchmark, run {run_id} ({'quick' if args.quick else 'full'}), "
         f"txchat {git['commit']}{dirty}, "
         f"{mach['cpus']} CPUs ({mach['cpu_model']}), Python {mach['python']}; "
-        f"medians of {args.repeat} run(s); results in {out}\n"
+        f"medians of {args.repeat} run(s); results in {out}"
     )
+    print(f"{builds_header(records)}\n".lstrip("\n"))
     print(table(records))
     print(
-        "\nratio = txchat/ref; target: within 20 % of ref (>= 0.80, or <= 1.20 "
-        "for memory, where lower is better). other CPU s = CPU used by other "
+        f"\nratio = txchat/ref; target: within 20 % of ref (>= 0.80, or <= 1.20 "
+        f"for memory, where lower is better); txchat/{BASE}: within "
+        f"{BUILD_TOLERANCE * 100:g} % of the base build, or better. "
+        "other CPU s = CPU used by other "
         "processes on the machine (run.py's other_procs_cpu_s: in the measured "
         "window; whole run: pilots, start-up and logins too, per second of wall "
         "time). Memory per connection: lower is better.\n"
