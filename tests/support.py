@@ -18,8 +18,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
@@ -28,6 +30,8 @@ from chat.core.core import ChatCore
 from chat.core.limits import Limits
 from chat.core.passwords import PasswordHasher
 from chat.events import Error, Event
+from chat.lines.factory import ChatFactory
+from chat.lines.protocol import ChatProtocol
 from chat.store.interface import HistoryEntry, StoredMessage
 from chat.store.memory import MemoryStore
 from chat.store.spool import MemorySpool
@@ -303,3 +307,82 @@ class CoreTestCase(SynchronousTestCase):
         The events of type C{kind} among C{events}.
         """
         return [e for e in events if isinstance(e, kind)]
+
+
+class NoDelayTransport(StringTransport):
+    """
+    A L{StringTransport} that records C{setTcpNoDelay}.
+    """
+
+    no_delay = False
+
+    def setTcpNoDelay(self, enabled: bool) -> None:
+        self.no_delay = enabled
+
+
+class LineTestCase(SynchronousTestCase):
+    """
+    Several L{ChatProtocol}s sharing one L{ChatFactory} on one L{ChatCore}
+    built as the server builds it, on a L{Clock}, with L{StringTransport}s:
+    the line door without sockets.  Lines are at most 64 bytes.
+    """
+
+    limits = Limits()
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.store = MemoryStore()
+        self.make_factory()
+        self.port = 40000
+
+    def make_factory(self, store: MemoryStore | None = None) -> None:
+        """
+        A new core (on C{store}, if given) and a factory on it.
+        """
+        if store is not None:
+            self.store = store
+        self.core = ChatCore(
+            self.clock,
+            self.store,
+            MemorySpool(),
+            fake_hasher(),
+            limits=self.limits,
+        )
+        self.successResultOf(self.core.start())
+        self.factory = ChatFactory(self.core, max_line_length=64, send_queue_limit=1000)
+
+    def connect(
+        self, name: str | None = None, terminator: bytes = b"\n"
+    ) -> tuple[ChatProtocol, NoDelayTransport]:
+        """
+        A new connection, logged in as C{name} if given (its first line
+        ended with C{terminator}), with what it was sent so far cleared.
+        """
+        self.port += 1
+        protocol = self.factory.buildProtocol(
+            IPv4Address("TCP", "127.0.0.1", self.port)
+        )
+        transport = NoDelayTransport(
+            peerAddress=IPv4Address("TCP", "127.0.0.1", self.port)
+        )
+        protocol.makeConnection(transport)
+        if name is not None:
+            protocol.dataReceived(name.encode() + terminator)
+        self.clock.advance(0)
+        transport.clear()
+        return protocol, transport
+
+    def received(
+        self, transport: StringTransport, terminator: bytes = b"\n"
+    ) -> list[str]:
+        """
+        The lines C{transport} was written, once the turn is over (its
+        broadcasts are written at its end, as in the server).
+        """
+        self.clock.advance(0)
+        data: bytes = transport.value()
+        transport.clear()
+        if not data:
+            return []
+        self.assertTrue(data.endswith(terminator), data)
+        return data[: -len(terminator)].decode("utf-8").split(terminator.decode())

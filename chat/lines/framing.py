@@ -103,7 +103,7 @@ class LineFramer:
             self._pos >= len(self._buffer)
             and not self._discarding
             and not self._raw_left
-            and data.find(b"\n") == len(data) - 1
+            and data.find(b"\n") == len(data) - 1 >= 0
             and len(data) <= self.max_length + 2
             and b"\x00" not in data
         ):

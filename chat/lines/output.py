@@ -88,6 +88,7 @@ class Output:
 
     __slots__ = (
         "_backlog",
+        "_direct",
         "_out",
         "_outputs",
         "_overflowed",
@@ -109,9 +110,10 @@ class Output:
         self._registered = False
         self._backlog = 0
         self._overflowed = False
-        # A socket: written with send_now, and watched by the periodic
-        # check; other transports (TLS, tests) tell us at once.
-        self.watched = is_socket(transport)
+        # A socket is written with send_now, and watched by the periodic
+        # check; other transports (TLS) tell us at once.
+        self._direct = is_socket(transport)
+        self.watched = pending_output(transport) is not None
         if not self.watched:
             self._register()
 
@@ -124,7 +126,7 @@ class Output:
         out = self._out
         if out is not None:
             out.append(data)
-        elif self.watched:
+        elif self._direct:
             send_now(self._transport, data)
         else:
             self._transport.write(data)
@@ -152,7 +154,7 @@ class Output:
         out, self._out = self._out, None
         if out:
             data = out[0] if len(out) == 1 else b"".join(out)
-            if self.watched:
+            if self._direct:
                 send_now(self._transport, data)
             else:
                 self._transport.write(data)

@@ -1,46 +1,28 @@
 """
-Tests for L{chat.protocol}: framing, decoding, rendering and flow control,
-with L{StringTransport} and L{Clock} (no sockets, no reactor).
+Tests for L{chat.lines.protocol} and L{chat.lines.factory}: framing,
+decoding, rendering and flow control of the line door, on a core built as
+the server builds it, with L{StringTransport} and L{Clock} (no sockets, no
+reactor).
 """
 
 from __future__ import annotations
 
 import json
-import select
-import socket
-from typing import cast
 
 from twisted.internet.address import IPv4Address
-from twisted.internet.protocol import Protocol
-from twisted.internet.task import Clock
-from twisted.internet.tcp import Connection
 from twisted.internet.testing import (
     EventLoggingObserver,
-    MemoryReactor,
-    StringTransport,
 )
 from twisted.logger import globalLogPublisher
-from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
-from chat.dispatcher import Limits
+from chat.core.client import IConnection
+from chat.core.limits import Limits
 from chat.events import Message
-from chat.passwords import PasswordHasher
-from chat.protocol import LINES_PER_TURN, ChatFactory, ChatProtocol, _send_now
-from chat.registry import IChatClient
-from chat.store import MemoryStore
-from tests.fakes import FakeClient, FakeHasher, SlowHistoryStore
-
-
-class NoDelayTransport(StringTransport):
-    """
-    A L{StringTransport} that records C{setTcpNoDelay}.
-    """
-
-    no_delay = False
-
-    def setTcpNoDelay(self, enabled: bool) -> None:
-        self.no_delay = enabled
+from chat.lines.factory import ChatFactory
+from chat.lines.output import HIGH_WATER
+from chat.lines.protocol import ChatProtocol
+from tests.support import LineTestCase, NoDelayTransport, Person, SlowStore
 
 
 class SocketTransport(NoDelayTransport):
@@ -61,56 +43,17 @@ class SocketTransport(NoDelayTransport):
         self._tempDataLen += len(data)
 
 
-class ProtocolTestCase(SynchronousTestCase):
-    """
-    Several L{ChatProtocol}s sharing one L{ChatFactory}.
-    """
-
-    def setUp(self) -> None:
-        self.clock = Clock()
-        self.factory = ChatFactory(
-            clock=self.clock, max_line_length=64, send_queue_limit=1000
-        )
-        self.port = 40000
-
-    def connect(
-        self, name: str | None = None, terminator: bytes = b"\n"
-    ) -> tuple[ChatProtocol, NoDelayTransport]:
-        self.port += 1
-        protocol = self.factory.buildProtocol(
-            IPv4Address("TCP", "127.0.0.1", self.port)
-        )
-        transport = NoDelayTransport(
-            peerAddress=IPv4Address("TCP", "127.0.0.1", self.port)
-        )
-        protocol.makeConnection(transport)
-        if name is not None:
-            protocol.dataReceived(name.encode() + terminator)
-        transport.clear()
-        return protocol, transport
-
-    def received(
-        self, transport: StringTransport, terminator: bytes = b"\n"
-    ) -> list[str]:
-        data: bytes = transport.value()
-        transport.clear()
-        if not data:
-            return []
-        self.assertTrue(data.endswith(terminator), data)
-        return data[: -len(terminator)].decode("utf-8").split(terminator.decode())
-
-
-class ConnectionTests(ProtocolTestCase):
+class ConnectionTests(LineTestCase):
     """
     Connecting, greeting and leaving.
     """
 
     def test_provides_interface(self) -> None:
         """
-        L{ChatProtocol} is an L{IChatClient}.
+        L{ChatProtocol} is an L{IConnection}.
         """
         protocol, _ = self.connect()
-        self.assertTrue(verifyObject(IChatClient, protocol))
+        self.assertTrue(verifyObject(IConnection, protocol))
 
     def test_greeting(self) -> None:
         """
@@ -123,7 +66,7 @@ class ConnectionTests(ProtocolTestCase):
         self.assertIn(b"name", transport.value())
         self.assertTrue(transport.value().endswith(b"\r\n"))
         self.assertTrue(transport.no_delay)
-        self.assertIs(transport.producer, protocol)
+        self.assertIs(transport.producer, protocol._output)
 
     def test_logs_connection(self) -> None:
         """
@@ -147,7 +90,7 @@ class ConnectionTests(ProtocolTestCase):
         self.assertEqual(
             self.received(alice_t), ["* bob left the chat (connection closed)"]
         )
-        self.assertEqual(self.factory.registry.names(), ["alice"])
+        self.assertEqual(self.core.presence.names(), ["alice"])
         carol, carol_t = self.connect()
         carol.dataReceived(b"bob\n")
         self.assertIn("Hello bob", self.received(carol_t)[0])
@@ -172,6 +115,7 @@ class ConnectionTests(ProtocolTestCase):
         alice, _ = self.connect("alice")
         alice.dataReceived(b"/quit\n")
         alice.connectionLost()
+        self.clock.advance(0)
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
     def test_lines_after_quit_ignored(self) -> None:
@@ -185,7 +129,7 @@ class ConnectionTests(ProtocolTestCase):
         self.assertEqual(self.received(bob_t), ["* alice left the chat (quit)"])
 
 
-class FramingTests(ProtocolTestCase):
+class FramingTests(LineTestCase):
     """
     LF, CRLF and NUL framing, segmenting, limits and encoding.
     """
@@ -201,6 +145,7 @@ class FramingTests(ProtocolTestCase):
         for transport in (lf, crlf, nul):
             transport.clear()
         sender.dataReceived(b"hi\n")
+        self.clock.advance(0)
         self.assertEqual(lf.value(), b"sender: hi\n")
         self.assertEqual(crlf.value(), b"sender: hi\r\n")
         self.assertEqual(nul.value(), b"sender: hi\x00")
@@ -253,6 +198,7 @@ class FramingTests(ProtocolTestCase):
                 ],
             )
             alice.connectionLost()
+            self.clock.advance(0)
             bob_t.clear()
 
     def test_invalid_utf8(self) -> None:
@@ -277,7 +223,7 @@ class FramingTests(ProtocolTestCase):
         alice.dataReceived(b"\xc3\n")
         self.assertTrue(self.received(alice_t)[-1].startswith("ERROR: "))
         alice.dataReceived(b"alice\n")
-        self.assertEqual(alice.name, "alice")
+        self.assertEqual(alice.session.name, "alice")
 
     def test_long_line_in_one_segment(self) -> None:
         """
@@ -332,7 +278,7 @@ class FramingTests(ProtocolTestCase):
         alice_t.clear()
         for _ in range(100):
             alice.dataReceived(b"a" * 50)
-            self.assertLessEqual(len(alice._buffer), 65 + 50)
+            self.assertLessEqual(len(alice._framer._buffer), 65 + 50)
         alice.dataReceived(b"aaa\nafter\n")
         errors = self.received(alice_t)
         self.assertEqual(len(errors), 1)
@@ -352,7 +298,7 @@ class FramingTests(ProtocolTestCase):
         self.assertIn("Hello alice", lines[1])
 
 
-class RenderingTests(ProtocolTestCase):
+class RenderingTests(LineTestCase):
     """
     What connections see, in text and JSON mode.
     """
@@ -381,6 +327,7 @@ class RenderingTests(ProtocolTestCase):
         for transport in (first_t, second_t):
             transport.write = written.append  # type: ignore[method-assign]
         sender.dataReceived(b"hello\n")
+        self.clock.advance(0)
         self.assertEqual(written, [b"sender: hello\n"] * 2)
         self.assertIs(written[0], written[1])
 
@@ -413,20 +360,10 @@ class RenderingTests(ProtocolTestCase):
         self.assertEqual(self.received(alice_t)[-1], "bob: back")
 
 
-class JSONLoginTests(ProtocolTestCase):
+class JSONLoginTests(LineTestCase):
     """
     C{/mode json} before the name: the login exchange is JSON too.
     """
-
-    def setUp(self) -> None:
-        super().setUp()
-        self.store = MemoryStore()
-        self.factory = ChatFactory(
-            clock=self.clock,
-            store=self.store,
-            hasher=cast(PasswordHasher, FakeHasher()),
-            limits=Limits(),
-        )
 
     def test_login_exchange_as_json(self) -> None:
         """
@@ -465,7 +402,7 @@ class JSONLoginTests(ProtocolTestCase):
         self.assertEqual(events[5]["count"], 1)
 
 
-class FlowControlTests(ProtocolTestCase):
+class FlowControlTests(LineTestCase):
     """
     A client that stops reading cannot make the server hold unbounded output.
     """
@@ -478,7 +415,7 @@ class FlowControlTests(ProtocolTestCase):
         """
         alice, alice_t = self.connect("alice")
         _, bob_t = self.connect("bob")
-        alice.pauseProducing()
+        alice._output.pauseProducing()
         self.assertEqual(alice_t.producerState, "producing")
         alice.dataReceived(b"still here\n")
         self.assertEqual(self.received(bob_t), ["alice: still here"])
@@ -493,9 +430,10 @@ class FlowControlTests(ProtocolTestCase):
         sender, _ = self.connect("sender")
         slow_t.clear()
         fast_t.clear()
-        slow.pauseProducing()
+        slow._output.pauseProducing()
         for i in range(100):
             sender.dataReceived(b"message %d\n" % i)
+            self.clock.advance(0)
         self.assertTrue(slow_t.disconnected)
         self.assertEqual(len(self.received(fast_t)), 100)
         self.assertLessEqual(len(slow_t.value()), 1000)
@@ -503,20 +441,23 @@ class FlowControlTests(ProtocolTestCase):
     def test_hold_limit(self) -> None:
         """
         Events held while a login catches up are bounded too: past
-        C{HOLD_LIMIT} the held connection is aborted, and the others keep
-        getting every message.
+        L{Limits.hold_max} the held connection is aborted, and the others
+        keep getting every message.
         """
+        self.limits = Limits(hold_max=50)
+        self.make_factory()
         held, held_t = self.connect("held")
         fast, fast_t = self.connect("fast")
         sender, _ = self.connect("sender")
-        self.patch(ChatProtocol, "HOLD_LIMIT", 50)
         held_t.clear()
         fast_t.clear()
-        held.hold()
+        self.core.delivery.hold(held.session)
         for i in range(50):
             sender.dataReceived(b"m %d\n" % i)
+        self.clock.advance(0)
         self.assertFalse(held_t.disconnected)
         sender.dataReceived(b"one too many\n")
+        self.clock.advance(0)
         self.assertTrue(held_t.disconnected)
         self.assertEqual(held_t.value(), b"")
         self.assertEqual(len(self.received(fast_t)), 51)
@@ -528,14 +469,15 @@ class FlowControlTests(ProtocolTestCase):
         slow, slow_t = self.connect("slow")
         sender, _ = self.connect("sender")
         for _ in range(3):
-            slow.pauseProducing()
+            slow._output.pauseProducing()
             for i in range(40):
                 sender.dataReceived(b"m %d\n" % i)
-            slow.resumeProducing()
+                self.clock.advance(0)
+            slow._output.resumeProducing()
         self.assertFalse(slow_t.disconnected)
 
 
-class SocketFlowControlTests(ProtocolTestCase):
+class SocketFlowControlTests(LineTestCase):
     """
     On plain sockets the protocol becomes the transport's producer only
     while output piles up, found by the factory's periodic check.
@@ -546,6 +488,7 @@ class SocketFlowControlTests(ProtocolTestCase):
         transport = SocketTransport()
         protocol.makeConnection(transport)
         protocol.dataReceived(name.encode() + b"\n")
+        self.clock.advance(0)
         transport.clear()
         return protocol, transport
 
@@ -559,7 +502,7 @@ class SocketFlowControlTests(ProtocolTestCase):
         protocol.makeConnection(transport)
         self.assertIn(b"name", transport.value())
         self.assertIsNone(transport.producer)
-        self.assertIn(protocol, self.factory._watched)
+        self.assertIn(protocol._output, self.factory._watched)
 
     def test_backed_up_becomes_producer(self) -> None:
         """
@@ -572,13 +515,14 @@ class SocketFlowControlTests(ProtocolTestCase):
         sender, _ = self.connect("sender")
         self.factory.check_output()
         self.assertIsNone(slow_t.producer)
-        slow_t._tempDataLen = ChatFactory.OUTPUT_HIGH_WATER + 1
+        slow_t._tempDataLen = HIGH_WATER + 1
         self.factory.check_output()
-        self.assertIs(slow_t.producer, slow)
-        slow.pauseProducing()  # what the transport does on its next write
+        self.assertIs(slow_t.producer, slow._output)
+        slow._output.pauseProducing()  # what the transport does on its next write
         fast_t.clear()
         for i in range(100):
             sender.dataReceived(b"message %d\n" % i)
+            self.clock.advance(0)
         self.assertTrue(slow_t.disconnected)
         self.assertEqual(len(self.received(fast_t)), 100)
 
@@ -591,9 +535,10 @@ class SocketFlowControlTests(ProtocolTestCase):
         """
         slow, slow_t = self.connect_socket("reader")
         sender, _ = self.connect("sender")
-        slow.pauseProducing()
+        slow._output.pauseProducing()
         for i in range(200):
             sender.dataReceived(b"message %d\n" % i)
+            self.clock.advance(0)
             slow_t._tempDataLen = 0  # the peer read it all
         self.assertFalse(slow_t.disconnected)
         self.assertEqual(slow_t.value().count(b"sender: message"), 200)
@@ -604,14 +549,14 @@ class SocketFlowControlTests(ProtocolTestCase):
         goes back to being watched only.
         """
         slow, slow_t = self.connect_socket("slow")
-        slow_t.dataBuffer = b"x" * (ChatFactory.OUTPUT_HIGH_WATER + 1)
+        slow_t.dataBuffer = b"x" * (HIGH_WATER + 1)
         self.factory.check_output()
-        slow.pauseProducing()
+        slow._output.pauseProducing()
         slow_t.dataBuffer = b""
         slow_t._tempDataLen = 0
         self.factory.check_output()
-        self.assertIs(slow_t.producer, slow, "still paused: stays registered")
-        slow.resumeProducing()
+        self.assertIs(slow_t.producer, slow._output, "still paused: stays registered")
+        slow._output.resumeProducing()
         self.factory.check_output()
         self.assertIsNone(slow_t.producer)
         self.assertFalse(slow_t.disconnected)
@@ -624,16 +569,16 @@ class SocketFlowControlTests(ProtocolTestCase):
         """
         slow, slow_t = self.connect_socket("slow")
         self.factory.startFactory()
-        slow_t._tempDataLen = ChatFactory.OUTPUT_HIGH_WATER + 1
+        slow_t._tempDataLen = HIGH_WATER + 1
         self.clock.advance(ChatFactory.OUTPUT_CHECK_INTERVAL)
-        self.assertIs(slow_t.producer, slow)
+        self.assertIs(slow_t.producer, slow._output)
         slow.connectionLost()
-        self.assertNotIn(slow, self.factory._watched)
+        self.assertNotIn(slow._output, self.factory._watched)
         self.factory.stopFactory()
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
 
-class LogFloodTests(ProtocolTestCase):
+class LogFloodTests(LineTestCase):
     """
     One client cannot make the server spend its time writing the log.
     """
@@ -658,29 +603,30 @@ class LogFloodTests(ProtocolTestCase):
         self.assertEqual(chat_events[-1]["count"], 902)
 
 
-class BurstTests(ProtocolTestCase):
+class BurstTests(LineTestCase):
     """
     A burst of lines is acted on a bounded number per reactor turn.
     """
 
     def test_burst_spread_over_turns(self) -> None:
         """
-        Lines beyond L{LINES_PER_TURN} wait, with reading paused, for the
-        next turn; every line is relayed once, in order.
+        Lines beyond L{Limits.requests_per_turn} wait, with reading paused,
+        for the next turn; every line is relayed once, in order.
         """
+        per_turn = self.limits.requests_per_turn
         alice, alice_t = self.connect("alice")
         _, bob_t = self.connect("bob")
         burst = b"".join(b"m%d\n" % i for i in range(250)) + b"tail"
         alice.dataReceived(burst)
-        self.assertEqual(len(self.received(bob_t)), LINES_PER_TURN)
+        # This turn's broadcasts, fanned out at its end: the first share.
+        self.assertEqual(len(self.core.delivery._pending), per_turn)
         self.assertEqual(alice_t.producerState, "paused")
         alice.dataReceived(b"\nlate\n")
-        self.assertEqual(self.received(bob_t), [])
+        self.assertEqual(len(self.core.delivery._pending), per_turn)
         # Clock runs the chained zero-delay calls in one advance; the
         # reactor runs each in its own turn.
-        self.clock.advance(0)
         lines = self.received(bob_t)
-        self.assertEqual(len(lines), 250 - LINES_PER_TURN + 2)
+        self.assertEqual(len(lines), 250 + 2)
         self.assertEqual(lines[-3:], ["alice: m249", "alice: tail", "alice: late"])
         self.assertEqual(alice_t.producerState, "producing")
         self.assertEqual(self.clock.getDelayedCalls(), [])
@@ -690,29 +636,31 @@ class BurstTests(ProtocolTestCase):
         A connection lost with lines waiting leaves no pending call.
         """
         alice, _ = self.connect("alice")
-        alice.dataReceived(b"x\n" * (LINES_PER_TURN + 5))
+        alice.dataReceived(b"x\n" * (self.limits.requests_per_turn + 5))
         alice.connectionLost()
+        self.clock.advance(0)
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
 
-class FanOutTests(ProtocolTestCase):
+class FanOutTests(LineTestCase):
     """
-    The line protocol's broadcast path serves other kinds of clients too.
+    The core's fan-out reaches the clients of other doors too.
     """
 
     def test_mixed_clients(self) -> None:
         """
-        A client of another front end in the same registry gets the event
-        object; line clients get the shared bytes; the sender gets nothing.
+        A client of another door on the same core gets the event object;
+        line clients get the shared bytes; the sender gets nothing.
         """
-        other = FakeClient()
-        self.factory.dispatcher.join(other, "robot")
+        other = Person(self.core, self.clock)
+        other.session.choose_name("robot")
         sender, sender_t = self.connect("sender")
         _, line_t = self.connect("line")
         other.take()
         sender_t.clear()
         line_t.clear()
         sender.dataReceived(b"hello\n")
+        self.clock.advance(0)
         [event] = other.take()
         assert isinstance(event, Message)
         self.assertEqual((event.sender, event.text), ("sender", "hello"))
@@ -742,17 +690,11 @@ class CountingTransport(NoDelayTransport):
         super().write(data)
 
 
-class CoalescingTests(ProtocolTestCase):
+class CoalescingTests(LineTestCase):
     """
-    With C{coalesce}, a connection's broadcasts of one reactor turn go out
-    in one write at its end, in order with everything else it is sent.
+    A connection's broadcasts of one reactor turn go out in one write at
+    its end, in order with everything else it is sent.
     """
-
-    def setUp(self) -> None:
-        super().setUp()
-        self.factory = ChatFactory(
-            clock=self.clock, max_line_length=64, send_queue_limit=1000, coalesce=True
-        )
 
     def connect_counting(self, name: str) -> tuple[ChatProtocol, CountingTransport]:
         protocol = self.factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 1))
@@ -765,6 +707,9 @@ class CoalescingTests(ProtocolTestCase):
         return protocol, transport
 
     def test_one_write_per_turn(self) -> None:
+        """
+        Three broadcasts of one turn reach a reader in one write, in order.
+        """
         reader, reader_t = self.connect_counting("reader")
         a, _ = self.connect("a")
         b, _ = self.connect("b")
@@ -849,13 +794,11 @@ class CoalescingTests(ProtocolTestCase):
         """
         C{a} and C{reader} in #r with one message said there; C{late}
         online but not in it.  The store answers history requests when
-        C{self.store.answer()} says, from now on.
+        C{self.slow.answer()} says, from now on.
         """
-        self.store = SlowHistoryStore()
-        self.store.holding = False
-        self.factory = ChatFactory(
-            clock=self.clock, max_line_length=64, coalesce=True, store=self.store
-        )
+        store = SlowStore()
+        store.holding = False
+        self.make_factory(store)
         reader, _ = self.connect_counting("reader")
         a, _ = self.connect("a")
         late, late_t = self.connect_counting("late")
@@ -864,7 +807,8 @@ class CoalescingTests(ProtocolTestCase):
         a.dataReceived(b"#r*old\n")
         self.clock.advance(0)
         late_t.clear()
-        self.store.holding = True
+        store.holding = True
+        self.slow = store
         return a, late, late_t
 
     def test_catch_up_before_what_was_said_meanwhile(self) -> None:
@@ -877,7 +821,7 @@ class CoalescingTests(ProtocolTestCase):
         self.clock.advance(0)
         self.assertEqual(late_t.value(), b"")
         a.dataReceived(b"#r*during\n")
-        self.store.answer()
+        self.slow.answer()
         self.clock.advance(0)
         lines = self.received(late_t)
         self.assertTrue(lines[0].startswith("* You joined #r"), lines)
@@ -892,7 +836,7 @@ class CoalescingTests(ProtocolTestCase):
         a, late, late_t = self.join_room_late()
         a.dataReceived(b"main before\n")
         late.dataReceived(b"/join #r\n")
-        self.store.answer()
+        self.slow.answer()
         self.clock.advance(0)
         lines = self.received(late_t)
         self.assertEqual(lines[0], "a: main before")
@@ -906,9 +850,9 @@ class CoalescingTests(ProtocolTestCase):
         a, late, late_t = self.join_room_late()
         late.dataReceived(b"/join #r\n")
         self.clock.advance(0)
-        late.pauseProducing()
+        late._output.pauseProducing()
         a.dataReceived(b"#r*during\n")
-        self.store.answer()
+        self.slow.answer()
         self.clock.advance(0)
         lines = self.received(late_t)
         self.assertTrue(lines[0].startswith("* You joined #r"), lines)
@@ -936,13 +880,13 @@ class CoalescingTests(ProtocolTestCase):
         a, _ = self.connect("a")
         self.clock.advance(0)
         calls: list[None] = []
-        write_gathered = self.factory.write_gathered
+        write = self.factory.outputs.write
 
         def counted() -> None:
             calls.append(None)
-            write_gathered()
+            write()
 
-        self.factory.write_gathered = counted  # type: ignore[method-assign]
+        self.factory.outputs.write = counted  # type: ignore[method-assign]
         a.dataReceived(b"hi\n")
         self.clock.advance(0)
         self.assertEqual(len(calls), 1)
@@ -1001,12 +945,12 @@ class CoalescingTests(ProtocolTestCase):
         b, _ = self.connect("b")
         self.clock.advance(0)
         reader_t.clear()
-        reader.pauseProducing()
+        reader._output.pauseProducing()
         a.dataReceived(b"x\n")
         b.dataReceived(b"y\n")
         self.clock.advance(0)
         self.assertEqual(self.received(reader_t), ["a: x", "b: y"])
-        self.assertEqual(reader._backlog, len(b"a: x\nb: y\n"))
+        self.assertEqual(reader._output._backlog, len(b"a: x\nb: y\n"))
 
     def test_rooms_and_everyone_interleaved(self) -> None:
         """
@@ -1024,120 +968,3 @@ class CoalescingTests(ProtocolTestCase):
         self.assertEqual(
             self.received(reader_t), ["a: all 1", "#r a: room", "a: all 2"]
         )
-
-
-class PeerConnection(Connection):
-    """
-    Twisted's socket transport with the addresses a server connection has.
-    """
-
-    def getPeer(self) -> IPv4Address:
-        return IPv4Address("TCP", "127.0.0.1", 1)
-
-    def getHost(self) -> IPv4Address:
-        return IPv4Address("TCP", "127.0.0.1", 2)
-
-
-class SendNowTests(SynchronousTestCase):
-    """
-    L{ChatProtocol} writes to a socket at once when nothing is queued,
-    and queues behind whatever is.
-    """
-
-    def setUp(self) -> None:
-        self.reactor = MemoryReactor()
-        ours, self.peer = socket.socketpair()
-        ours.setblocking(False)
-        self.peer.setblocking(False)
-        self.addCleanup(ours.close)
-        self.addCleanup(self.peer.close)
-        self.sock = ours
-        self.transport = Connection(ours, Protocol(), self.reactor)
-        self.transport.connected = True
-
-    def peer_reads(self, wait: float = 5.0) -> bytes:
-        """
-        What the peer can read within C{wait} seconds (loopback TCP may
-        take a moment); C{wait=0} where nothing should have been sent.
-        """
-        readable, _, _ = select.select([self.peer], [], [], wait)
-        return self.peer.recv(1 << 20) if readable else b""
-
-    def test_sent_at_once(self) -> None:
-        _send_now(self.transport, b"hello\n")
-        self.assertEqual(self.peer_reads(), b"hello\n")
-        self.assertEqual(self.reactor.writers, set())
-
-    def test_behind_queued_data(self) -> None:
-        self.transport.write(b"first\n")
-        _send_now(self.transport, b"second\n")
-        self.assertEqual(self.peer_reads(wait=0), b"")
-        self.transport.doWrite()
-        self.assertEqual(self.peer_reads(), b"first\nsecond\n")
-
-    def test_rest_queued(self) -> None:
-        """
-        What the socket does not take is queued, and sent in order when
-        the socket can take it.
-        """
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
-        data = bytes(range(256)) * 4096
-        _send_now(self.transport, data)
-        self.assertIn(self.transport, self.reactor.writers)
-        received = b""
-        while len(received) < len(data):
-            got = self.peer_reads()
-            self.assertTrue(got, f"stalled after {len(received)} bytes")
-            received += got
-            self.transport.doWrite()
-        self.assertEqual(received, data)
-
-    def test_protocol_sends_at_once(self) -> None:
-        """
-        L{ChatProtocol} on a socket transport sends without asking the
-        reactor to watch the socket.
-        """
-        # A loopback TCP pair: ChatProtocol sets TCP_NODELAY on its socket.
-        with socket.create_server(("127.0.0.1", 0)) as listener:
-            self.peer = socket.create_connection(listener.getsockname())
-            ours, _ = listener.accept()
-        ours.setblocking(False)
-        self.addCleanup(ours.close)
-        self.addCleanup(self.peer.close)
-        clock = Clock()
-        factory = ChatFactory(clock=clock, coalesce=True)
-        protocol = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 1))
-        transport = PeerConnection(ours, protocol, self.reactor)
-        transport.connected = True
-        protocol.makeConnection(transport)
-        self.assertIn(b"name", self.peer_reads())
-        protocol.dataReceived(b"alice\n")
-        clock.advance(0)  # the end of the turn
-        self.assertIn(b"Hello alice", self.peer_reads())
-        self.assertEqual(self.reactor.writers, set())
-
-    def test_send_fails(self) -> None:
-        """
-        When C{send} fails the data goes to C{write}, which finds the error
-        for itself.
-        """
-        self.sock.shutdown(socket.SHUT_WR)
-        written: list[bytes] = []
-        self.transport.write = written.append  # type: ignore[method-assign]
-        _send_now(self.transport, b"lost\n")
-        self.assertEqual(written, [b"lost\n"])
-
-    def test_closing(self) -> None:
-        """
-        Once the connection is closing or aborted, or has started TLS,
-        writes go through the transport.
-        """
-        for attribute in ("disconnecting", "_aborting", "TLS"):
-            transport = Connection(self.sock, Protocol(), self.reactor)
-            transport.connected = True
-            setattr(transport, attribute, True)
-            written: list[bytes] = []
-            transport.write = written.append  # type: ignore[method-assign]
-            _send_now(transport, b"late\n")
-            self.assertEqual(self.peer_reads(wait=0), b"", attribute)
-            self.assertEqual(written, [b"late\n"])

@@ -1,5 +1,5 @@
 """
-Tests for L{chat.render}: every event in both formats.
+Tests for L{chat.lines.render}: every event in both formats.
 """
 
 from __future__ import annotations
@@ -8,18 +8,15 @@ import json
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from chat.dispatcher import COMMANDS
 from chat.events import (
     Action,
     Error,
     Event,
     FileOffer,
     Goodbye,
-    Help,
     Joined,
     Left,
     Message,
-    ModeChanged,
     Past,
     PastEnd,
     Private,
@@ -39,7 +36,9 @@ from chat.events import (
     UserList,
     Welcome,
 )
-from chat.render import encode, iso_time, json_object, text_lines
+from chat.lines.commands import COMMANDS
+from chat.lines.events import Help, ModeChanged
+from chat.lines.render import encode, iso_time, json_object, text_lines
 
 T = 1_700_000_000.0
 

@@ -1,0 +1,3 @@
+"""
+Tests for the line door, L{chat.lines}.
+"""

@@ -1,0 +1,333 @@
+"""
+Tests for the line door's syntax (L{chat.lines.commands},
+L{chat.lines.syntax}): every form a user types, and the usage it is shown
+when a form is wrong, on the wire.
+"""
+
+from __future__ import annotations
+
+import json
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from chat.core.limits import Limits
+from chat.errors import BadUsage, UnknownCommand
+from chat.lines.commands import COMMANDS, SlashCommands, chunk_header
+from tests.support import LineTestCase
+
+
+class CommandListTests(SynchronousTestCase):
+    """
+    What C{/help} lists is what the door understands.
+    """
+
+    def test_every_listed_command_exists(self) -> None:
+        """
+        Each command and alias C{/help} lists has a handler, or is one the
+        door answers itself.
+        """
+        commands = SlashCommands(Limits())
+        listed = {c.usage.split()[0] for c in COMMANDS}
+        listed |= {a.split()[0] for c in COMMANDS for a in c.aliases}
+        own = {"/help", "/quit", "/exit"}
+        for usage in sorted(listed - own):
+            if usage.startswith("/"):
+                commands.handler(usage[1:])  # raises if unknown
+
+    def test_only_command_methods(self) -> None:
+        """
+        User input reaches no method but a C{command_} one.
+        """
+        commands = SlashCommands(Limits())
+        for name in ("handler", "__init__", "_limits", "command_users", "us-ers"):
+            with self.assertRaises(UnknownCommand, msg=name):
+                commands.handler(name)
+
+
+class ChunkHeaderTests(SynchronousTestCase):
+    """
+    C{/file chunk ID OFFSET LENGTH}.
+    """
+
+    def test_header(self) -> None:
+        """
+        The id, offset and length are read from the line.
+        """
+        self.assertEqual(chunk_header(b"/file chunk 7 128 64", 64), (7, 128, 64))
+
+    def test_malformed(self) -> None:
+        """
+        Missing or non-numeric words, and lengths out of 1 to the maximum,
+        are usage errors.
+        """
+        for line in (
+            b"/file chunk 7 128",
+            b"/file chunk 7 x 64",
+            b"/file chunk 7 0 0",
+            b"/file chunk 7 0 65",
+            b"/file chunk 7 0 -1",
+            b"/file chunk 7 0 64 extra",
+        ):
+            with self.assertRaises(BadUsage, msg=line):
+                chunk_header(line, 64)
+
+
+class SyntaxTests(LineTestCase):
+    """
+    The forms of the text syntax, and their usage errors, as users see them.
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.alice, self.alice_t = self.connect("alice")
+        self.bob, self.bob_t = self.connect("bob")
+        self.received(self.alice_t)
+
+    def send(self, line: bytes) -> list[str]:
+        """
+        Alice sends C{line}: what she is sent back.
+        """
+        self.alice.dataReceived(line + b"\n")
+        return self.received(self.alice_t)
+
+    def test_help(self) -> None:
+        """
+        C{/help} lists every command, one a line, before a name too.
+        """
+        lines = self.send(b"/help")
+        self.assertEqual(lines[0], "* Commands:")
+        self.assertEqual(len(lines), len(COMMANDS) + 1)
+        stranger, stranger_t = self.connect()
+        stranger.dataReceived(b"/HELP\n")
+        self.assertEqual(len(self.received(stranger_t)), len(COMMANDS) + 1)
+
+    def test_unknown(self) -> None:
+        """
+        An unknown command is refused with a pointer to C{/help}.
+        """
+        self.assertEqual(
+            self.send(b"/frobnicate now"),
+            [
+                "ERROR: unknown command /frobnicate; type /help for the list "
+                "of commands."
+            ],
+        )
+
+    def test_before_a_name(self) -> None:
+        """
+        Before a name only C{/help}, C{/mode} and C{/quit} are answered;
+        other commands say which needs a name.
+        """
+        stranger, stranger_t = self.connect()
+        stranger.dataReceived(b"/users\n/join #x\n/mode json\n")
+        lines = self.received(stranger_t)
+        self.assertEqual(
+            lines[:2],
+            [
+                "ERROR: please enter your name before using /users.",
+                "ERROR: please enter your name before using /join.",
+            ],
+        )
+        self.assertEqual(
+            [json.loads(line)["type"] for line in lines[2:]], ["mode", "prompt"]
+        )
+        stranger.dataReceived(b"/quit\n")
+        self.assertTrue(stranger_t.disconnecting)
+
+    def test_blank_lines(self) -> None:
+        """
+        Empty and blank lines are ignored.
+        """
+        self.assertEqual(self.send(b"   \n\n\t"), [])
+        self.assertEqual(self.received(self.bob_t), [])
+
+    def test_broadcast_forms(self) -> None:
+        """
+        A plain line, C{ALL*text} in any case and C{/bm text} all go to
+        everyone; C{/bm} with no text shows its usage.
+        """
+        for line in (b"one", b"ALL*two", b"all*three", b"/bm four", b"2 * 3*x"):
+            self.send(line)
+        self.assertEqual(
+            self.received(self.bob_t),
+            [
+                "alice: one",
+                "alice: two",
+                "alice: three",
+                "alice: four",
+                "alice: 2 * 3*x",
+            ],
+        )
+        self.assertEqual(self.send(b"/bm  "), ["ERROR: usage: /bm TEXT"])
+
+    def test_private_forms(self) -> None:
+        """
+        C{NAME*text}, C{/dm} and C{/msg} are private; without text they show
+        their usage.
+        """
+        for line in (b"bob*one", b"/dm bob two", b"/MSG bob three"):
+            self.send(line)
+        self.assertEqual(
+            self.received(self.bob_t),
+            ["[private] alice: one", "[private] alice: two", "[private] alice: three"],
+        )
+        self.assertEqual(
+            self.send(b"bob*"),
+            ["ERROR: empty message; usage: NAME*TEXT or /dm NAME TEXT"],
+        )
+        self.assertEqual(self.send(b"/dm bob"), ["ERROR: usage: /dm NAME TEXT"])
+        self.assertEqual(self.send(b"/dm"), ["ERROR: usage: /dm NAME TEXT"])
+
+    def test_me(self) -> None:
+        """
+        C{/me} needs an action.
+        """
+        self.assertEqual(self.send(b"/me"), ["ERROR: usage: /me ACTION"])
+        self.send(b"/me waves")
+        self.assertEqual(self.received(self.bob_t), ["* alice waves"])
+
+    def test_who(self) -> None:
+        """
+        C{/who} alone is C{/users}; with a room it lists the room.
+        """
+        self.assertEqual(self.send(b"/who"), ["* Online (2): alice, bob"])
+        self.send(b"/join #x")
+        self.assertEqual(self.send(b"/who #x"), ["* Members of #x (1): @alice"])
+        self.assertEqual(len(self.send(b"/who nobody")), 1)
+
+    def test_history(self) -> None:
+        """
+        C{/history [#ROOM] [N]}: N must be a number, within the limit.
+        """
+        self.send(b"said")
+        self.assertEqual(self.send(b"/history 1")[-1], "* End of history (1 message).")
+        self.assertEqual(
+            self.send(b"/history lots"),
+            ["ERROR: usage: /history [#ROOM] [N], N from 1 to 200"],
+        )
+        [error] = self.send(b"/history 201")
+        self.assertTrue(error.startswith("ERROR: "), error)
+        self.send(b"/join #x")
+        self.assertEqual(self.send(b"/history #x"), ["* No history in #x yet."])
+        self.assertEqual(self.send(b"/history #x 5"), ["* No history in #x yet."])
+
+    def test_ack(self) -> None:
+        """
+        C{/ack} takes ids, numbers only.
+        """
+        usage = ["ERROR: usage: /ack ID [ID ...] (the ids of stored messages)"]
+        self.assertEqual(self.send(b"/ack"), usage)
+        self.assertEqual(self.send(b"/ack 1 x"), usage)
+        self.assertEqual(self.send(b"/ack 3 4"), [])
+
+    def test_account_usage(self) -> None:
+        """
+        The account commands take their words, no more, no fewer.
+        """
+        self.assertEqual(
+            self.send(b"/register two words"),
+            ["ERROR: usage: /register PASSWORD (one word, no spaces)"],
+        )
+        self.assertEqual(
+            self.send(b"/password one"), ["ERROR: usage: /password OLD NEW"]
+        )
+        self.assertEqual(
+            self.send(b"/unregister"), ["ERROR: usage: /unregister PASSWORD"]
+        )
+
+    def test_room_usage(self) -> None:
+        """
+        The room commands show their usage when words are missing.
+        """
+        self.send(b"/join #x")
+        for line, usage in [
+            (b"/join", "usage: /join #room"),
+            (b"/join #a #b", "usage: /join #room"),
+            (b"/say #x", "usage: /say #room TEXT"),
+            (b"#x*", "empty message; usage: #room*TEXT or /say #room TEXT"),
+            (b"/leave", "usage: /leave #room [REASON]"),
+            (b"/topic", "usage: /topic #room [TEXT]"),
+            (b"/invite bob", "usage: /invite NAME #room"),
+            (b"/kick bob", "usage: /kick NAME #room [REASON]"),
+            (b"/op bob", "usage: /op NAME #room"),
+            (b"/deop", "usage: /deop NAME #room"),
+            (b"/mode #x +q", "usage: /mode #room +i (invite-only) or -i (open)"),
+        ]:
+            self.assertEqual(self.send(line), [f"ERROR: {usage}"], line)
+
+    def test_room_forms(self) -> None:
+        """
+        C{#room*text} and C{/say} talk in a room; C{/part} is C{/leave}.
+        """
+        for client in (self.alice, self.bob):
+            client.dataReceived(b"/join #x\n")
+        self.received(self.bob_t)
+        self.send(b"#x*one")
+        self.send(b"/say #X two")
+        self.send(b"/part #x gone")
+        self.assertEqual(
+            self.received(self.bob_t),
+            ["#x alice: one", "#x alice: two", "* alice left #x (gone)"],
+        )
+
+    def test_mode(self) -> None:
+        """
+        C{/mode json|text} switches the format; anything else is refused.
+        """
+        self.assertEqual(self.send(b"/mode"), ["ERROR: usage: /mode json|text"])
+        self.assertEqual(
+            self.send(b"/mode xml"), ["ERROR: unknown mode xml; usage: /mode json|text"]
+        )
+        [line] = self.send(b"/MODE JSON")
+        self.assertEqual(json.loads(line)["mode"], "json")
+        self.assertEqual(self.send(b"/mode text"), ["* Output mode is now text."])
+
+    def test_exit(self) -> None:
+        """
+        C{/exit} is C{/quit}, reason and all.
+        """
+        self.assertEqual(self.send(b"/exit later"), ["* Goodbye!"])
+        self.assertTrue(self.alice_t.disconnecting)
+        self.assertEqual(self.received(self.bob_t), ["* alice left the chat (later)"])
+
+    def test_password_prompt(self) -> None:
+        """
+        At the password prompt the next line is the password, slash or
+        not; only C{/quit} quits.
+        """
+        self.send(b"/register sesame1")
+        self.send(b"/quit")
+        stranger, stranger_t = self.connect()
+        stranger.dataReceived(b"alice\n")
+        self.assertEqual(self.received(stranger_t)[-1], "Password:")
+        stranger.dataReceived(b"/users\n")
+        self.assertEqual(
+            self.received(stranger_t),
+            [
+                "ERROR: wrong password for alice; enter a name again.",
+                "Welcome to txchat! Please enter your name:",
+            ],
+        )
+        stranger.dataReceived(b"alice\n/QUIT\n")
+        self.assertEqual(self.received(stranger_t)[-1], "* Goodbye!")
+        self.assertTrue(stranger_t.disconnecting)
+
+    def test_file_needs_json(self) -> None:
+        """
+        File data travels in JSON mode only; what carries none does not
+        need it; an unknown C{/file} request shows the usage.
+        """
+        needs = [
+            "ERROR: files travel in JSON mode only: use chat-client (or /mode json)."
+        ]
+        self.assertEqual(self.send(b"/file offer bob 5 abc a.txt"), needs)
+        self.assertEqual(self.send(b"/file get 1 0"), needs)
+        self.assertEqual(self.send(b"/file resume 1"), needs)
+        self.assertEqual(
+            self.send(b"/file list"),
+            ["* No files for you, and no uploads of yours to resume."],
+        )
+        self.assertEqual(
+            self.send(b"/file rename 1"),
+            ["ERROR: usage: /file offer|chunk|resume|get|done|decline|cancel|list ..."],
+        )

@@ -1,0 +1,181 @@
+"""
+Tests for L{chat.lines._socket}: the line door's use of Twisted's private
+transport attributes, on real sockets.
+
+If a Twisted upgrade moves the attributes these read, L{PrivateTests}
+fails here, saying which, rather than the server misbehaving.
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+
+from twisted.internet.address import IPv4Address
+from twisted.internet.protocol import Protocol
+from twisted.internet.task import Clock
+from twisted.internet.tcp import Connection
+from twisted.internet.testing import MemoryReactor, StringTransport
+from twisted.trial.unittest import SynchronousTestCase
+
+from chat.core.core import ChatCore
+from chat.lines._socket import PRIVATE_ATTRIBUTES, is_socket, pending_output, send_now
+from chat.lines.factory import ChatFactory
+from chat.store.memory import MemoryStore
+from chat.store.spool import MemorySpool
+from tests.support import fake_hasher
+
+
+class PrivateTests(SynchronousTestCase):
+    """
+    The attributes L{chat.lines._socket} reads are where it expects them.
+    """
+
+    def setUp(self) -> None:
+        ours, peer = socket.socketpair()
+        self.addCleanup(ours.close)
+        self.addCleanup(peer.close)
+        self.transport = Connection(ours, Protocol(), MemoryReactor())
+        self.transport.connected = True
+
+    def test_attributes_exist(self) -> None:
+        """
+        A Twisted socket transport has every private attribute read.
+        """
+        missing = [a for a in PRIVATE_ATTRIBUTES if not hasattr(self.transport, a)]
+        self.assertEqual(
+            missing,
+            [],
+            f"Twisted's tcp.Connection no longer has {missing}: "
+            "chat/lines/_socket.py must be updated for this Twisted",
+        )
+
+    def test_pending_output(self) -> None:
+        """
+        What is queued by C{write} and not yet sent is counted; other
+        transports have no such count.
+        """
+        self.assertTrue(is_socket(self.transport))
+        self.assertEqual(pending_output(self.transport), 0)
+        self.transport.write(b"12345")
+        self.assertEqual(pending_output(self.transport), 5)
+        self.assertFalse(is_socket(StringTransport()))
+        self.assertIsNone(pending_output(StringTransport()))
+
+
+class PeerConnection(Connection):
+    """
+    Twisted's socket transport with the addresses a server connection has.
+    """
+
+    def getPeer(self) -> IPv4Address:
+        return IPv4Address("TCP", "127.0.0.1", 1)
+
+    def getHost(self) -> IPv4Address:
+        return IPv4Address("TCP", "127.0.0.1", 2)
+
+
+class SendNowTests(SynchronousTestCase):
+    """
+    L{send_now} writes to a socket at once when nothing is queued, and
+    queues behind whatever is; the line door uses it on sockets.
+    """
+
+    def setUp(self) -> None:
+        self.reactor = MemoryReactor()
+        ours, self.peer = socket.socketpair()
+        ours.setblocking(False)
+        self.peer.setblocking(False)
+        self.addCleanup(ours.close)
+        self.addCleanup(self.peer.close)
+        self.sock = ours
+        self.transport = Connection(ours, Protocol(), self.reactor)
+        self.transport.connected = True
+
+    def peer_reads(self, wait: float = 5.0) -> bytes:
+        """
+        What the peer can read within C{wait} seconds (loopback TCP may
+        take a moment); C{wait=0} where nothing should have been sent.
+        """
+        readable, _, _ = select.select([self.peer], [], [], wait)
+        return self.peer.recv(1 << 20) if readable else b""
+
+    def test_sent_at_once(self) -> None:
+        send_now(self.transport, b"hello\n")
+        self.assertEqual(self.peer_reads(), b"hello\n")
+        self.assertEqual(self.reactor.writers, set())
+
+    def test_behind_queued_data(self) -> None:
+        self.transport.write(b"first\n")
+        send_now(self.transport, b"second\n")
+        self.assertEqual(self.peer_reads(wait=0), b"")
+        self.transport.doWrite()
+        self.assertEqual(self.peer_reads(), b"first\nsecond\n")
+
+    def test_rest_queued(self) -> None:
+        """
+        What the socket does not take is queued, and sent in order when
+        the socket can take it.
+        """
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        data = bytes(range(256)) * 4096
+        send_now(self.transport, data)
+        self.assertIn(self.transport, self.reactor.writers)
+        received = b""
+        while len(received) < len(data):
+            got = self.peer_reads()
+            self.assertTrue(got, f"stalled after {len(received)} bytes")
+            received += got
+            self.transport.doWrite()
+        self.assertEqual(received, data)
+
+    def test_protocol_sends_at_once(self) -> None:
+        """
+        L{ChatProtocol} on a socket transport sends without asking the
+        reactor to watch the socket.
+        """
+        # A loopback TCP pair: ChatProtocol sets TCP_NODELAY on its socket.
+        with socket.create_server(("127.0.0.1", 0)) as listener:
+            self.peer = socket.create_connection(listener.getsockname())
+            ours, _ = listener.accept()
+        ours.setblocking(False)
+        self.addCleanup(ours.close)
+        self.addCleanup(self.peer.close)
+        clock = Clock()
+        core = ChatCore(clock, MemoryStore(), MemorySpool(), fake_hasher())
+        factory = ChatFactory(core)
+        protocol = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 1))
+        transport = PeerConnection(ours, protocol, self.reactor)
+        transport.connected = True
+        protocol.makeConnection(transport)
+        self.assertIn(b"name", self.peer_reads())
+        protocol.dataReceived(b"alice\n")
+        clock.advance(0)  # the end of the turn
+        self.assertIn(b"Hello alice", self.peer_reads())
+        self.assertEqual(self.reactor.writers, set())
+
+    def test_send_fails(self) -> None:
+        """
+        When C{send} fails the data goes to C{write}, which finds the error
+        for itself.
+        """
+        self.sock.shutdown(socket.SHUT_WR)
+        written: list[bytes] = []
+        self.transport.write = written.append  # type: ignore[method-assign]
+        send_now(self.transport, b"lost\n")
+        self.assertEqual(written, [b"lost\n"])
+
+    def test_closing(self) -> None:
+        """
+        Once the connection is closing or aborted, or has started TLS,
+        writes go through the transport.
+        """
+        for attribute in ("disconnecting", "_aborting", "TLS"):
+            transport = Connection(self.sock, Protocol(), self.reactor)
+            transport.connected = True
+            setattr(transport, attribute, True)
+            written: list[bytes] = []
+            transport.write = written.append  # type: ignore[method-assign]
+            send_now(transport, b"late\n")
+            self.assertEqual(self.peer_reads(wait=0), b"", attribute)
+            self.assertEqual(written, [b"late\n"])
