@@ -11,7 +11,6 @@ is the backpressure.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Final
@@ -84,7 +83,7 @@ def file_name(name: str) -> str:
 
     @raise BadUsage: if nothing usable is left.
     """
-    name = os.path.basename(name.replace("\\", "/")).strip()
+    name = name.replace("\\", "/").rpartition("/")[2].strip()
     if not name or not name.isprintable() or name in (".", ".."):
         raise BadUsage("NAME must be a file name")
     return name
