@@ -442,13 +442,13 @@ class Session(Client):
         Carry out no more requests until C{done} fires.
         """
         done.addErrback(self._failed)
-        if done.called:
-            return
         self._waiting = True
-        if self._queue is None:
+        done.addBoth(self._waited)
+        if self._waiting and self._queue is None:
+            # Not done yet (whatever done.called says of a Deferred that
+            # waits on another): later requests wait, and the door too.
             self._queue = deque()
             self.connection.pause_input()
-        done.addBoth(self._waited)
 
     def _waited(self, result: object) -> None:
         self._waiting = False
