@@ -4,18 +4,26 @@ Tests for L{chat.tap} and the twistd plugin, with no sockets.
 
 from __future__ import annotations
 
+import os
+
+from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import IServiceMaker
 from twisted.internet import ssl
+from twisted.internet.address import IPv4Address
 from twisted.internet.endpoints import quoteStringArgument
-from twisted.internet.testing import MemoryReactorClock
+from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.plugin import getPlugins
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from chat.protocol import ChatFactory
-from chat.store import SQLiteStore
-from chat.tap import EXPIRE_EVERY, Options, makeService
-from tests.certs import make_certificate
+from chat.core.passwords import PasswordHasher
+from chat.lines.factory import ChatFactory
+from chat.lines.protocol import ChatProtocol
+from chat.store.interface import Account, StoredMessage
+from chat.store.spool import DirectorySpool
+from chat.store.sqlite import SQLiteStore
+from chat.tap import EXPIRE_EVERY, ChatService, Options, makeService
+from tests.support import make_certificate
 
 DAY = 24 * 3600.0
 
@@ -121,6 +129,7 @@ class MakeServiceTests(TestCase):
         self.assertIsInstance(factory, ChatFactory)
         assert isinstance(factory, ChatFactory)
         self.assertEqual(factory.max_line_length, 100)
+        self.assertIs(factory.core, service.core)
         self.assertIs(factory.clock, reactor)
         self.assertIsInstance(context_factory, ssl.CertificateOptions)
         assert isinstance(context_factory, ssl.CertificateOptions)
@@ -128,35 +137,138 @@ class MakeServiceTests(TestCase):
             context_factory._defaultMinimumTLSVersion, ssl.TLSVersion.TLSv1_2
         )
 
-    def factory(self, *argv: str) -> ChatFactory:
+    def service(self, *argv: str) -> ChatService:
         """
-        The factory L{makeService} builds from C{argv}, on a memory reactor;
+        The service L{makeService} builds from C{argv}, on a memory reactor;
         nothing is started.
         """
         options = Options()
-        options.parseOptions([*argv, "--database", self.mktemp() + ".sqlite3"])
-        return makeService(options, reactor=MemoryReactorClock()).factory
+        options.parseOptions(["--database", self.mktemp() + ".sqlite3", *argv])
+        return makeService(options, reactor=MemoryReactorClock())
 
     def test_room_announce_limit(self) -> None:
         """
-        The room announce limit reaches the room commands: 200 by default,
-        or what C{--room-announce-limit} says (apart from the server-wide
+        The room announce limit reaches the core: 200 by default, or what
+        C{--room-announce-limit} says (apart from the server-wide
         C{--announce-limit}).
         """
-        self.assertEqual(self.factory().dispatcher.rooms.announce_limit, 200)
-        factory = self.factory("--room-announce-limit", "7", "--announce-limit", "9")
-        self.assertEqual(factory.dispatcher.rooms.announce_limit, 7)
-        self.assertEqual(factory.dispatcher.announce_limit, 9)
+        self.assertEqual(self.service().core.limits.room_announce, 200)
+        limits = self.service(
+            "--room-announce-limit", "7", "--announce-limit", "9"
+        ).core.limits
+        self.assertEqual(limits.room_announce, 7)
+        self.assertEqual(limits.announce, 9)
 
-    def test_coalesce(self) -> None:
+    def test_one_core(self) -> None:
         """
-        The server coalesces writes: broadcasts are gathered and written
-        once per connection per reactor turn, not once per message (what
-        keeps a busy server's system calls down).
+        The server is one core, as the options describe it: an SQLite store
+        at C{--database}, files spooled next to it, hashed passwords, the
+        limits, history and log rate given; every listener's factory is on
+        that core.
         """
-        factory = self.factory()
-        self.assertTrue(factory.coalesce)
-        self.assertEqual(factory.dispatcher.fan_out, factory.fan_out_later)
+        directory = os.path.abspath(self.mktemp())
+        database = os.path.join(directory, "chat.sqlite3")
+        options = Options()
+        options.parseOptions(
+            [
+                "--listen",
+                "tcp:1",
+                "--listen",
+                "tcp:2",
+                "--database",
+                database,
+                "--offline-limit",
+                "3",
+                "--offline-days",
+                "2",
+                "--max-file-size",
+                "5",
+                "--file-quota",
+                "6",
+                "--file-days",
+                "4",
+                "--history-on-join",
+                "-1",
+                "--log-rate",
+                "7",
+            ]
+        )
+        service = makeService(options, reactor=MemoryReactorClock())
+        core = service.core
+        self.assertIsInstance(core.store, SQLiteStore)
+        assert isinstance(core.store, SQLiteStore)
+        self.assertEqual(core.store.path, database)
+        self.assertIsInstance(core.spool, DirectorySpool)
+        assert isinstance(core.spool, DirectorySpool)
+        self.assertEqual(core.spool.path, os.path.join(directory, "chat-spool"))
+        self.assertIsInstance(core.accounts._hasher, PasswordHasher)
+        self.assertEqual(core.limits.offline_count, 3)
+        self.assertEqual(core.limits.offline_age, 2 * DAY)
+        self.assertEqual(core.limits.file_max_size, 5 * 1024 * 1024)
+        self.assertEqual(core.limits.file_quota, 6 * 1024 * 1024)
+        self.assertEqual(core.limits.file_age, 4 * DAY)
+        self.assertEqual(core.limits.history_on_join, 0)
+        self.assertTrue(core.messages.keep_history)
+        self.assertTrue(core.rooms.keep_history)
+        self.assertEqual(core.log_limiter.per_second, 7)
+        factories = [
+            listener.factory
+            for listener in service
+            if isinstance(listener, StreamServerEndpointService)
+        ]
+        self.assertEqual(len(factories), 2)
+        for factory in factories:
+            self.assertIs(factory, factories[0])
+            self.assertIsInstance(factory, ChatFactory)
+            self.assertIs(factory.core, core)
+
+    def test_spool_and_no_history(self) -> None:
+        """
+        C{--spool} puts the files elsewhere, and C{--no-history} keeps no
+        history of broadcasts, in the main chat or in rooms.
+        """
+        spool = os.path.abspath(self.mktemp())
+        core = self.service("--spool", spool, "--no-history").core
+        assert isinstance(core.spool, DirectorySpool)
+        self.assertEqual(core.spool.path, spool)
+        self.assertFalse(core.messages.keep_history)
+        self.assertFalse(core.rooms.keep_history)
+
+    async def test_one_write_per_turn(self) -> None:
+        """
+        The server coalesces writes (there is no switch): a reactor turn's
+        broadcasts reach each connection in one write at the turn's end,
+        not one per message, which keeps a busy server's system calls down.
+        """
+        reactor = MemoryReactorClock()
+        options = Options()
+        options.parseOptions(["--database", self.mktemp() + ".sqlite3"])
+        service = makeService(options, reactor=reactor)
+        service.startService()
+        self.addCleanup(service.stopService)
+        assert service.ready is not None
+        await service.ready
+        [(_, factory, _, _)] = reactor.tcpServers
+        assert isinstance(factory, ChatFactory)
+
+        def connect(name: str) -> tuple[ChatProtocol, CountingTransport]:
+            address = IPv4Address("TCP", "127.0.0.1", 40000 + len(name))
+            protocol = factory.buildProtocol(address)
+            assert protocol is not None
+            transport = CountingTransport(peerAddress=address)
+            protocol.makeConnection(transport)
+            protocol.dataReceived(f"{name}\r\n".encode())
+            reactor.advance(0)
+            transport.clear()
+            return protocol, transport
+
+        alice, _ = connect("alice")
+        _, bob = connect("bob")
+        alice.dataReceived(b"one\r\ntwo\r\nthree\r\n")
+        self.assertEqual(bob.value(), b"")
+        reactor.advance(0)
+        self.assertEqual(bob.value(), b"alice: one\r\nalice: two\r\nalice: three\r\n")
+        self.assertEqual(bob.writes, 1)
 
     async def test_expire_and_password_pool(self) -> None:
         """
@@ -167,9 +279,10 @@ class MakeServiceTests(TestCase):
         path = self.mktemp() + ".sqlite3"
         before = SQLiteStore(path)
         await before.start()
-        await before.create_account("bob", "bob", "hash", -9 * DAY)
+        await before.create_account(Account("bob", "bob", "hash", -9 * DAY))
         for text, when in (("old", -DAY - 1), ("new", -10.0)):
-            await before.enqueue("bob", "al", text, when, max_count=9, max_age=9e9)
+            message = StoredMessage(0, "bob", "al", text, when)
+            await before.enqueue(message, max_count=9, max_age=9e9)
         await before.close()
 
         reactor = MemoryReactorClock()
@@ -180,7 +293,8 @@ class MakeServiceTests(TestCase):
         self.addCleanup(service.stopService)
         assert service.ready is not None
         await service.ready
-        store = service.factory.dispatcher.store
+        store = service.core.store
+        assert isinstance(store, SQLiteStore)
         # One connection, one thread: a request made after the sweep
         # returns after it.
         await store.account_names()
@@ -193,12 +307,28 @@ class MakeServiceTests(TestCase):
         await store.account_names()
         self.assertEqual(await store.pending("bob", 0.0, 9e9), [])
 
-        pool = service.factory.dispatcher.hasher._threadpool
+        pool = service.core.accounts._hasher._threadpool
         assert pool is not None
         self.assertEqual(pool.name, "txchat-passwords")
         self.assertTrue(pool.started)
         await service.stopService()
         self.assertFalse(pool.started)
+
+
+class CountingTransport(StringTransport):
+    """
+    A L{StringTransport} that counts the writes since it was last cleared.
+    """
+
+    writes = 0
+
+    def write(self, data: bytes) -> None:
+        self.writes += 1
+        super().write(data)
+
+    def clear(self) -> None:
+        self.writes = 0
+        super().clear()
 
 
 class PluginTests(SynchronousTestCase):

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_client_session -*-
+# -*- test-case-name: tests.client.test_session -*-
 """
 Seed 000's letter-shift "encryption": obfuscation, not security.
 

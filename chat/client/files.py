@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_client_files -*-
+# -*- test-case-name: tests.client.test_files -*-
 """
 File transfer in C{chat-client}: the client side of C{docs/protocol.rst},
 "File transfer".

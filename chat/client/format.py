@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_client_session,tests.test_client_rooms -*-
+# -*- test-case-name: tests.client.test_session,tests.client.test_rooms -*-
 """
 Plain one-line renderings of server events, from their fields (never by
 parsing the server's human text).

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_client_e2e -*-
+# -*- test-case-name: tests.e2e.test_client -*-
 """
 The C{chat-client} command: options, endpoints, and choosing a front end.
 """

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_client_rooms -*-
+# -*- test-case-name: tests.client.test_rooms -*-
 """
 What the client knows of the server's rooms, kept up to date from the room
 events of the JSON mode (C{docs/protocol.rst}, "Rooms").

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_client_session,tests.test_client_rooms -*-
+# -*- test-case-name: tests.client.test_session,tests.client.test_rooms -*-
 """
 One conversation with a txchat server, independent of how it is shown.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_tui,tests.test_client_rooms -*-
+# -*- test-case-name: tests.client.test_tui,tests.client.test_rooms -*-
 """
 The full-screen front end of C{chat-client}: scrollback, status line and
 an input line, drawn with urwid on Twisted's reactor.

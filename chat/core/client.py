@@ -57,11 +57,14 @@ class Capabilities:
     @ivar acknowledges: the client confirms stored messages itself
         (C{/ack}); if not, they count as delivered once sent to a
         connection that then stays open, sends again or closes cleanly.
+    @ivar address: the client's address as the logs show it (for the line
+        door, C{host:port}); the peer if not given.
     """
 
     peer: str
     secure: bool = False
     acknowledges: bool = False
+    address: str | None = None
 
 
 class Batch:
@@ -133,6 +136,7 @@ class Client:
 
     __slots__ = (
         "acknowledges",
+        "address",
         "asked",
         "connection",
         "held",
@@ -147,6 +151,7 @@ class Client:
     def __init__(self, connection: IConnection, capabilities: Capabilities) -> None:
         self.connection = connection
         self.peer = capabilities.peer
+        self.address = capabilities.address or capabilities.peer
         self.secure = capabilities.secure
         self.acknowledges = capabilities.acknowledges
         self.name: str | None = None

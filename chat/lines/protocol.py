@@ -154,15 +154,17 @@ class ChatProtocol(Protocol):
         if self._output.watched:
             door.watch(self._output)
         peer = transport.getPeer()
+        address = describe(peer)
         self.session = core.open_session(
             self,
             Capabilities(
                 str(getattr(peer, "host", "unknown")),
                 secure=INegotiated.providedBy(transport),
+                address=address,
             ),
         )
         if core.log_limiter.allow():
-            _log.info("connection from {peer}", peer=describe(peer))
+            _log.info("connection from {peer}", peer=address)
         self._output.write(_GREETING_BYTES)
 
     def dataReceived(self, data: bytes) -> None:

@@ -4,7 +4,7 @@ in a subprocess with its stdin a pipe (not a terminal), talking to the
 installed C{twistd chat} over real loopback sockets (TCP and TLS).
 
 The servers and the raw line clients that watch what arrives come from
-L{tests.e2e_support}; every wait is bounded by its C{TIMEOUT}.
+L{tests.e2e.support}; every wait is bounded by its C{TIMEOUT}.
 """
 
 from __future__ import annotations
@@ -20,8 +20,7 @@ from twisted.internet.error import ProcessDone, ProcessExitedAlready, ProcessTer
 from twisted.internet.interfaces import IReactorProcess
 from twisted.trial.unittest import TestCase
 
-from tests.certs import make_certificate
-from tests.e2e_support import (
+from tests.e2e.support import (
     TIMEOUT,
     ChildProcess,
     LineClient,
@@ -30,6 +29,7 @@ from tests.e2e_support import (
     start_server,
     tcp_endpoint,
 )
+from tests.support import make_certificate
 
 #: The installed client: the one next to the interpreter running the tests.
 CHAT_CLIENT: Final = os.path.join(os.path.dirname(sys.executable), "chat-client")

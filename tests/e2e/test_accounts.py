@@ -10,7 +10,7 @@ import os
 
 from twisted.trial.unittest import TestCase
 
-from tests.e2e_support import (
+from tests.e2e.support import (
     LineClient,
     connect,
     log_in,

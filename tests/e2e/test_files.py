@@ -28,7 +28,7 @@ from twisted.internet.interfaces import (
 )
 from twisted.trial.unittest import TestCase
 
-from tests.e2e_support import (
+from tests.e2e.support import (
     TIMEOUT,
     ChatServer,
     LineClient,
@@ -38,9 +38,9 @@ from tests.e2e_support import (
     temp_file,
     tls_endpoint,
 )
-from tests.test_client_e2e_accounts import password_file, run_client, target
-from tests.test_client_e2e_accounts import register as client_register
-from tests.test_e2e_accounts import PASSWORD, register
+from tests.e2e.test_accounts import PASSWORD, register
+from tests.e2e.test_client_accounts import password_file, run_client, target
+from tests.e2e.test_client_accounts import register as client_register
 
 #: The largest chunk, either way.
 CHUNK: Final = 64 * 1024

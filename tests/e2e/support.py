@@ -1,5 +1,5 @@
 """
-Helpers for the end-to-end tests in L{tests.test_e2e}: the installed
+Helpers for the end-to-end tests in L{tests.e2e}: the installed
 C{twistd chat} run in a subprocess, and line-collecting clients on real
 loopback sockets.
 
@@ -51,7 +51,7 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
 from zope.interface import implementer
 
-from tests.certs import make_certificate
+from tests.support import make_certificate
 
 T = TypeVar("T")
 
@@ -467,22 +467,34 @@ class ChatServer:
     cert: bytes | None = None
 
 
+#: The repository's C{chat/}, the source of the installed copy.
+SOURCE: Final = Path(__file__).resolve().parents[2] / "chat"
+
+
 @cache
 def stale_install() -> list[str]:
     """
-    The files of the repository's C{chat/} that the installed copy, the one
-    twistd imports in a fresh directory, lacks or has otherwise: after an
-    edit, C{make test} installs again, a bare trial run does not.
+    The modules of the repository's C{chat/}, subpackages included, that the
+    installed copy (the one twistd imports in a fresh directory) lacks, has
+    otherwise, or has and the repository does not: after an edit,
+    C{make test} installs again, a bare trial run does not.
     """
     if "PYTHONPATH" in os.environ:  # twistd imports from there, not from the install
         return []
-    source = Path(__file__).resolve().parent.parent / "chat"
     installed = Path(sysconfig.get_paths()["purelib"]) / "chat"
+    if not (SOURCE / "__init__.py").is_file():
+        return [f"{SOURCE} (not a source tree)"]
+
+    def modules(root: Path) -> set[Path]:
+        return {path.relative_to(root) for path in root.rglob("*.py")}
+
+    ours, theirs = modules(SOURCE), modules(installed)
     return sorted(
-        str(path.relative_to(source))
-        for path in source.rglob("*.py")
-        if not (installed / path.relative_to(source)).is_file()
-        or (installed / path.relative_to(source)).read_bytes() != path.read_bytes()
+        str(path)
+        for path in ours | theirs
+        if path not in ours
+        or path not in theirs
+        or (installed / path).read_bytes() != (SOURCE / path).read_bytes()
     )
 
 

@@ -52,7 +52,7 @@ from chat.client.session import (
     Status,
     masked,
 )
-from tests.certs import make_certificate
+from tests.support import make_certificate
 
 SERVER = "127.0.0.1:55555"
 

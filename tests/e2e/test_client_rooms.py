@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from twisted.trial.unittest import TestCase
 
-from tests.e2e_support import log_in, start_server, tcp_endpoint
-from tests.test_client_e2e import run_client
+from tests.e2e.support import log_in, start_server, tcp_endpoint
+from tests.e2e.test_client import run_client
 
 
 class ScriptedRoomTests(TestCase):

@@ -47,13 +47,13 @@ from chat.client.script import ScriptView
 from chat.client.session import SYNC_LINE, ClientSession
 from chat.client.tui import TUIView
 from chat.units import human_size
-from tests.test_client_session import (
+from tests.client.test_session import (
     SERVER,
     FakeTransport,
     SessionTestCase,
     event,
 )
-from tests.test_tui import SIZE
+from tests.client.test_tui import SIZE
 
 _T = TypeVar("_T")
 

@@ -3,9 +3,9 @@ Tests for rooms in the client: the room state (L{chat.client.rooms}), the
 session's handling of room events and of reconnections, the plain lines of
 the scriptable view, and the conversations of the full-screen view.
 
-The server is played as in L{tests.test_client_session} (JSON events fed
+The server is played as in L{tests.client.test_session} (JSON events fed
 to a L{StringTransport}, a L{Clock}) and the screen as in
-L{tests.test_tui} (canvases rendered at 80x24, no terminal).
+L{tests.client.test_tui} (canvases rendered at 80x24, no terminal).
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ from chat.client.session import (
     Status,
     classify,
 )
-from chat.commands import is_room
-from tests import test_client_session as session_tests
-from tests import test_tui as tui_tests
-from tests.test_client_session import FakeTransport, event
+from chat.core.names import is_room
+from tests.client import test_session as session_tests
+from tests.client import test_tui as tui_tests
+from tests.client.test_session import FakeTransport, event
 
 CHESS: dict[str, Any] = {
     "room": "#chess",

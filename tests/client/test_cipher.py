@@ -1,6 +1,6 @@
 """
 Property-based tests for L{chat.client.cipher}: what holds for any text,
-not just the examples in L{tests.test_client_session}.
+not just the examples in L{tests.client.test_session}.
 """
 
 from __future__ import annotations

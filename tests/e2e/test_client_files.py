@@ -16,8 +16,8 @@ import random
 
 from twisted.trial.unittest import TestCase
 
-from tests.e2e_support import start_server, temp_dir, temp_file
-from tests.test_client_e2e import run_client
+from tests.e2e.support import start_server, temp_dir, temp_file
+from tests.e2e.test_client import run_client
 
 # Big enough that the upload is still under way when a line typed after it
 # started reaches the server (the client keeps at most 1 MiB in flight).

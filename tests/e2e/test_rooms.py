@@ -10,8 +10,8 @@ import os
 
 from twisted.trial.unittest import TestCase
 
-from tests.e2e_support import LineClient, connect, log_in, start_server, tcp_endpoint
-from tests.test_e2e_accounts import PASSWORD, ask_for, register
+from tests.e2e.support import LineClient, connect, log_in, start_server, tcp_endpoint
+from tests.e2e.test_accounts import PASSWORD, ask_for, register
 
 
 async def password_log_in(case: TestCase, port: int, name: str) -> LineClient:

@@ -3,7 +3,7 @@ End-to-end tests: the installed C{twistd chat} in a subprocess, real clients
 on real loopback sockets (TCP and TLS), asserting what users see.
 
 Each test starts its own server (about half a second) so that no test can
-see another's users; every wait is bounded (L{tests.e2e_support.TIMEOUT}).
+see another's users; every wait is bounded (L{tests.e2e.support.TIMEOUT}).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from twisted.internet.defer import Deferred, DeferredSemaphore, gatherResults
 from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.trial.unittest import TestCase
 
-from tests.e2e_support import (
+from tests.e2e.support import (
     ChatServer,
     LineClient,
     OnlyTLS11,

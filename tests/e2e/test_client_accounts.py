@@ -18,8 +18,8 @@ from twisted.internet.interfaces import IReactorProcess
 from twisted.trial.unittest import TestCase
 
 from chat.client.main import PASSWORD_ENV
-from tests.e2e_support import ChatServer, log_in, start_server, tcp_endpoint
-from tests.test_client_e2e import CHAT_CLIENT, ClientProcess, barrier
+from tests.e2e.support import ChatServer, log_in, start_server, tcp_endpoint
+from tests.e2e.test_client import CHAT_CLIENT, ClientProcess, barrier
 
 PASSWORD: Final = "sesame-42"
 WRONG: Final = "guess-1234"
@@ -61,7 +61,7 @@ def run_client(
     Start C{chat-client args} as a script does; C{case} kills it in its
     cleanup if it is still running.
 
-    Unlike L{tests.test_client_e2e.run_client}, this controls
+    Unlike L{tests.e2e.test_client.run_client}, this controls
     C{CHAT_PASSWORD}: it is removed from the inherited environment (so a
     developer's own cannot leak in) and set only to C{environ_password}.
 

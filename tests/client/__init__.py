@@ -1,0 +1,3 @@
+"""
+Tests for L{chat.client}, the C{chat-client} program, with no sockets.
+"""
