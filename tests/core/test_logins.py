@@ -435,3 +435,26 @@ class WaitingLoginTests(WaitingHasherTestCase):
             [(type(e), getattr(e, "text", None)) for e in bob.take()],
             [(Joined, None), (Message, "hello")],
         )
+
+    def test_same_name_at_once(self) -> None:
+        """
+        Of two clients logging in to one name at once, the first whose
+        password checks out gets in; the other is refused the name and
+        asked for a name again.
+        """
+        self.registered("alice")
+        self.hasher.holding = True
+        first = self.at_password("alice")
+        second = self.at_password("alice")
+        first.session.log_in("sesame1")
+        second.session.log_in("sesame1")
+        self.hasher.answer()
+        self.hasher.answer()
+        self.assertIsInstance(first.take()[0], Welcome)
+        events = second.take()
+        self.assertEqual(self.errors(events), ["name-in-use"])
+        prompt = events[-1]
+        assert isinstance(prompt, Prompt)
+        self.assertEqual(prompt.what, "name")
+        self.assertIs(second.session.state, NAMELESS)
+        self.assertIs(self.core.presence.lookup("alice"), first.session)

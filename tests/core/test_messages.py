@@ -404,6 +404,20 @@ class CatchUpOrderTests(CoreTestCase):
         self.slow.answer()
         self.assertEqual([e.text for e in self.of_type(bob.take(), Stored)], ["kept"])
 
+    def test_closed_during_catch_up(self) -> None:
+        """
+        A user whose connection drops while it is caught up is handed
+        nothing, and its stored messages stay for the next login.
+        """
+        bob = self.logging_in()
+        bob.session.closed("connection lost", delivered=True)
+        self.slow.answer()
+        self.slow.answer()
+        self.assertEqual(bob.take(), [])
+        self.slow.holding = False
+        _, events = self.log_in("bob")
+        self.assertEqual([e.text for e in self.of_type(events, Stored)], ["kept"])
+
 
 class HistoryTests(CoreTestCase):
     """

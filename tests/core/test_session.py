@@ -352,7 +352,8 @@ class RefusalTests(CoreTestCase):
         before the client has one, and changes nothing.
         """
         alice = self.guest("alice")
-        session = self.connect().session
+        person = self.connect()
+        session = person.session
         requests = [
             lambda: session.say("hi"),
             lambda: session.action("waves"),
@@ -382,7 +383,6 @@ class RefusalTests(CoreTestCase):
             lambda: session.cancel_file(1),
             lambda: session.files(),
         ]
-        person = cast(Person, session.connection)
         for request in requests:
             request()
             self.assertEqual(self.errors(person.take()), [NotJoined.code])
