@@ -458,3 +458,24 @@ class WaitingLoginTests(WaitingHasherTestCase):
         self.assertEqual(prompt.what, "name")
         self.assertIs(second.session.state, NAMELESS)
         self.assertIs(self.core.presence.lookup("alice"), first.session)
+
+    def test_check_fails(self) -> None:
+        """
+        A password check that fails unexpectedly (a corrupt hash, the store
+        away) is an internal error, and the client is asked for the
+        password still: what it gives next is not taken for a name.
+        """
+        self.registered("alice")
+        bob = self.guest("bob")
+        self.hasher.holding = True
+        client = self.at_password("alice")
+        client.session.log_in("sesame1")
+        self.hasher.fail_next(RuntimeError("not an argon2 hash"))
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        self.assertEqual(self.errors(client.take()), ["internal"])
+        self.assertIs(client.session.state, PASSWORD)
+        self.assertEqual(self.core.presence.names(), ["bob"])
+        self.hasher.holding = False
+        client.session.log_in("sesame1")
+        self.assertIsInstance(client.take()[0], Welcome)
+        self.assertEqual(self.of_type(bob.take(), Joined)[0].name, "alice")
