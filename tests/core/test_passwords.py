@@ -150,6 +150,10 @@ class PasswordHasherTests(SynchronousTestCase):
         threads: list[str] = []
 
         class RecordingPool(ThreadPool):
+            """
+            A thread pool that notes which thread does each piece of work.
+            """
+
             def callInThreadWithCallback(
                 self,
                 onResult: Callable[[bool, _R], object] | None,
