@@ -144,6 +144,14 @@ class Logins:
             now = self._clock.seconds()
             self._delivery.send(client, Error.refusing(now, e))
             self._delivery.send(client, Prompt(now, "name"))
+        except Exception:
+            # Not the client's doing (the store, a corrupt hash): the
+            # session reports an internal error, which says to try again,
+            # so the next thing the client gives is its password again,
+            # never a name (a door would take the password for one).
+            if client.state is LOGGING_IN:
+                client.state, client.asked = PASSWORD, name
+            raise
 
     async def _admitted(self, client: Client, name: str, *, registered: bool) -> None:
         wait = self._admit(client, name, registered=registered)

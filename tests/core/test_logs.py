@@ -1,5 +1,5 @@
 """
-Tests for L{chat.logs.LogLimiter}.
+Tests for L{chat.core.logs.LogLimiter}.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from twisted.internet.task import Clock
 from twisted.logger import ILogObserver, LogEvent, Logger, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
-from chat.logs import LogLimiter
+from chat.core.logs import LogLimiter
 
 
 class LogLimiterTests(SynchronousTestCase):
@@ -28,6 +28,9 @@ class LogLimiterTests(SynchronousTestCase):
         self.logger = Logger(namespace="test")
 
     def formats(self) -> list[str]:
+        """
+        The formats of the events logged since the last call.
+        """
         found = [str(e["log_format"]) for e in self.events]
         del self.events[:]
         return found
@@ -59,6 +62,18 @@ class LogLimiterTests(SynchronousTestCase):
         limiter.info(self.logger, "later")
         self.assertEqual(self.formats(), ["later"])
 
+    def test_allow(self) -> None:
+        """
+        L{LogLimiter.allow} counts an event against the budget without
+        logging it, so callers can skip building the fields.
+        """
+        limiter = LogLimiter(self.clock, per_second=2)
+        self.assertEqual([limiter.allow() for _ in range(3)], [True, True, False])
+        self.assertEqual(self.formats(), [])
+        self.clock.advance(0.5)
+        [report] = list(self.events)
+        self.assertEqual(report["count"], 1)
+
     def test_no_limit(self) -> None:
         """
         A limit of 0 logs everything.
@@ -80,3 +95,13 @@ class LogLimiterTests(SynchronousTestCase):
         [report] = list(self.events)
         self.assertEqual(report["count"], 1)
         self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_stop_with_nothing_pending(self) -> None:
+        """
+        Stopping when nothing was left out logs nothing.
+        """
+        limiter = LogLimiter(self.clock, per_second=1)
+        limiter.info(self.logger, "a")
+        del self.events[:]
+        limiter.stop()
+        self.assertEqual(self.formats(), [])
