@@ -197,10 +197,15 @@ class Output:
     def check(self) -> None:
         """
         Become the transport's producer while more than L{HIGH_WATER}
-        bytes wait unsent, and stop being it once they are gone.
+        bytes wait unsent, and stop being it once they are gone; past the
+        limit, drop the connection, even if nothing more is written to it.
         """
         pending = pending_output(self._transport)
         if pending is None:
+            return
+        if pending > self._outputs.limit + HIGH_WATER and not self._overflowed:
+            self._overflowed = True
+            self._owner.overflowed()
             return
         if not self._registered:
             if pending > HIGH_WATER:

@@ -561,6 +561,25 @@ class SocketFlowControlTests(LineTestCase):
         self.assertIsNone(slow_t.producer)
         self.assertFalse(slow_t.disconnected)
 
+    def test_check_alone_drops(self) -> None:
+        """
+        A connection that holds more than the limit unsent is dropped by the
+        periodic check, even when nothing more is written to it (its peer
+        stopped reading after the last of a burst).
+        """
+        slow, slow_t = self.connect_socket("slow")
+        _, fast_t = self.connect("fast")
+        slow_t._tempDataLen = 1000 + HIGH_WATER
+        self.factory.check_output()
+        self.assertFalse(slow_t.disconnected)
+        slow_t._tempDataLen += 1
+        self.factory.check_output()
+        self.assertTrue(slow_t.disconnected)
+        slow.connectionLost()
+        self.assertEqual(
+            self.received(fast_t), ["* slow left the chat (connection closed)"]
+        )
+
     def test_check_runs_while_started(self) -> None:
         """
         The check runs every L{ChatFactory.OUTPUT_CHECK_INTERVAL} seconds
