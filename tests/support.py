@@ -29,7 +29,7 @@ from chat.core.client import Batch, Capabilities, IConnection
 from chat.core.core import ChatCore
 from chat.core.limits import Limits
 from chat.core.passwords import PasswordHasher
-from chat.events import Error, Event
+from chat.events import Error, Event, Prompt
 from chat.lines.factory import ChatFactory
 from chat.lines.protocol import ChatProtocol
 from chat.store.interface import HistoryEntry, StoredMessage
@@ -37,6 +37,7 @@ from chat.store.memory import MemoryStore
 from chat.store.spool import MemorySpool
 
 E = TypeVar("E", bound=Event)
+T = TypeVar("T")
 
 #: The clock's time when a test starts (2023-11-14).
 START = 1_700_000_000.0
@@ -83,65 +84,32 @@ def make_certificate(directory: str, hostname: str = "localhost") -> tuple[str, 
     return cert_path, key_path
 
 
-class FakeHasher:
+class Later:
     """
-    A L{PasswordHasher} without the hashing, answering at once:
-    C{"hashed:" + password}.  C{needs_rehash} is true for hashes starting
-    with C{"old:"}.
+    Answers that come when the test says: a test double's methods pass
+    their answer (a fired L{Deferred}) to L{later}, which holds it while
+    C{holding} is true.
+
+    @ivar waiting: the held answers, oldest first.
     """
 
-    def hash(self, password: str) -> Deferred[str]:
-        return succeed("hashed:" + password)
-
-    def verify(self, password_hash: str, password: str) -> Deferred[bool]:
-        return succeed(password_hash.split(":", 1)[1] == password)
-
-    def needs_rehash(self, password_hash: str) -> bool:
-        return password_hash.startswith("old:")
-
-
-def fake_hasher() -> PasswordHasher:
-    """
-    A L{FakeHasher}, typed as what the core takes.
-    """
-    return cast(PasswordHasher, FakeHasher())
-
-
-class SlowStore(MemoryStore):
-    """
-    A L{MemoryStore} whose C{history} and C{pending} answer, with what the
-    store held when asked, only when the test says (as SQLite's do for
-    what is not at hand); at once while C{holding} is false.
-    """
+    holding = False
 
     def __init__(self) -> None:
-        super().__init__()
-        self.holding = True
         self.waiting: list[tuple[Deferred[object], object]] = []
 
-    def _later(self, now: Deferred[object]) -> Deferred[object]:
+    def later(self, now: Deferred[T]) -> Deferred[T]:
+        """
+        C{now}, or while C{holding} a L{Deferred} that fires with its
+        result when L{answer} says.
+        """
         if not self.holding:
             return now
         box: list[object] = []
         now.addCallback(box.append)
         d: Deferred[object] = Deferred()
         self.waiting.append((d, box[0]))
-        return d
-
-    def history(self, room: str, limit: int) -> Deferred[list[HistoryEntry]]:
-        return cast(
-            Deferred[list[HistoryEntry]],
-            self._later(cast(Deferred[object], super().history(room, limit))),
-        )
-
-    def pending(
-        self, recipient_key: str, now: float, max_age: float
-    ) -> Deferred[list[StoredMessage]]:
-        answer = super().pending(recipient_key, now, max_age)
-        return cast(
-            Deferred[list[StoredMessage]],
-            self._later(cast(Deferred[object], answer)),
-        )
+        return cast(Deferred[T], d)
 
     def answer(self) -> None:
         """
@@ -156,6 +124,53 @@ class SlowStore(MemoryStore):
         """
         d, _ = self.waiting.pop(0)
         d.errback(error)
+
+
+class FakeHasher(Later):
+    """
+    A L{PasswordHasher} without the hashing: C{"hashed:" + password}, at
+    once until a test sets C{holding} (L{Later}).  C{needs_rehash} is true
+    for hashes starting with C{"old:"}.
+    """
+
+    def hash(self, password: str) -> Deferred[str]:
+        return self.later(succeed("hashed:" + password))
+
+    def verify(self, password_hash: str, password: str) -> Deferred[bool]:
+        return self.later(succeed(password_hash.split(":", 1)[1] == password))
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        return password_hash.startswith("old:")
+
+
+def fake_hasher() -> PasswordHasher:
+    """
+    A L{FakeHasher}, typed as what the core takes.
+    """
+    return cast(PasswordHasher, FakeHasher())
+
+
+class SlowStore(MemoryStore, Later):
+    """
+    A L{MemoryStore} whose C{history} and C{pending} answer, with what the
+    store held when asked, only when the test says (as SQLite's do for
+    what is not at hand): while C{holding} (L{Later}), as it is from the
+    start.
+    """
+
+    holding = True
+
+    def __init__(self) -> None:
+        MemoryStore.__init__(self)
+        Later.__init__(self)
+
+    def history(self, room: str, limit: int) -> Deferred[list[HistoryEntry]]:
+        return self.later(super().history(room, limit))
+
+    def pending(
+        self, recipient_key: str, now: float, max_age: float
+    ) -> Deferred[list[StoredMessage]]:
+        return self.later(super().pending(recipient_key, now, max_age))
 
 
 @implementer(IConnection)
@@ -246,11 +261,13 @@ class CoreTestCase(SynchronousTestCase):
         if not hasattr(self, "store"):
             self.store = MemoryStore()
         self.spool = MemorySpool()
+        #: Answers at once until a test sets its C{holding}.
+        self.hasher = FakeHasher()
         self.core = ChatCore(
             self.clock,
             self.store,
             self.spool,
-            fake_hasher(),
+            cast(PasswordHasher, self.hasher),
             limits=self.limits,
             keep_history=self.keep_history,
         )
@@ -280,6 +297,17 @@ class CoreTestCase(SynchronousTestCase):
         person.session.quit()
         person.take()
 
+    def at_password(self, name: str, **kwargs: object) -> Person:
+        """
+        A client that asked for the registered C{name} and is asked for its
+        password.
+        """
+        person = self.connect(**kwargs)
+        person.session.choose_name(name)
+        prompt = person.take()
+        assert isinstance(prompt[-1], Prompt) and prompt[-1].what == "password"
+        return person
+
     def log_in(
         self, name: str, password: str = "sesame1", **kwargs: object
     ) -> tuple[Person, list[Event]]:
@@ -287,10 +315,7 @@ class CoreTestCase(SynchronousTestCase):
         A client that logged in as the registered C{name}, and what it was
         sent after the password prompt.
         """
-        person = self.connect(**kwargs)
-        person.session.choose_name(name)
-        prompt = person.take()
-        assert prompt[-1].__class__.__name__ == "Prompt", prompt
+        person = self.at_password(name, **kwargs)
         person.session.log_in(password)
         return person, person.take()
 

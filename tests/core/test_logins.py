@@ -21,7 +21,6 @@ from chat.events import (
     UserList,
     Welcome,
 )
-from tests.core.test_session import WaitingHasherTestCase
 from tests.support import START, CoreTestCase
 
 
@@ -369,7 +368,7 @@ class LoginTests(CoreTestCase):
         self.assertEqual(joined.name, "alice")
 
 
-class WaitingLoginTests(WaitingHasherTestCase):
+class WaitingLoginTests(CoreTestCase):
     """
     The login while the password is being checked.
     """

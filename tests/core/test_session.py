@@ -7,13 +7,10 @@ from __future__ import annotations
 
 from typing import cast
 
-from twisted.internet.defer import Deferred
 from twisted.internet.testing import EventLoggingObserver
 from twisted.logger import ILogObserver, LogEvent, globalLogPublisher
 
-from chat.core.core import ChatCore
 from chat.core.limits import Limits
-from chat.core.passwords import PasswordHasher
 from chat.errors import BadInput, NotJoined, StoreFailed
 from chat.events import (
     Error,
@@ -21,89 +18,13 @@ from chat.events import (
     Joined,
     Message,
     PastEnd,
-    Prompt,
     UserList,
     Welcome,
 )
-from tests.support import CoreTestCase, FakeHasher, Person, SlowStore
+from tests.support import CoreTestCase, SlowStore
 
 
-class WaitingHasher(FakeHasher):
-    """
-    A L{FakeHasher} whose checks and hashes answer only when the test says;
-    at once while C{holding} is false.
-    """
-
-    def __init__(self) -> None:
-        self.holding = False
-        self.waiting: list[tuple[Deferred[object], object]] = []
-
-    def _later(self, now: Deferred[object]) -> Deferred[object]:
-        if not self.holding:
-            return now
-        box: list[object] = []
-        now.addCallback(box.append)
-        d: Deferred[object] = Deferred()
-        self.waiting.append((d, box[0]))
-        return d
-
-    def hash(self, password: str) -> Deferred[str]:
-        return cast(
-            Deferred[str], self._later(cast(Deferred[object], super().hash(password)))
-        )
-
-    def verify(self, password_hash: str, password: str) -> Deferred[bool]:
-        answer = super().verify(password_hash, password)
-        return cast(Deferred[bool], self._later(cast(Deferred[object], answer)))
-
-    def answer(self) -> None:
-        """
-        Answer the oldest request that waits.
-        """
-        d, result = self.waiting.pop(0)
-        d.callback(result)
-
-    def fail_next(self, error: Exception) -> None:
-        """
-        Fail the oldest request that waits.
-        """
-        d, _ = self.waiting.pop(0)
-        d.errback(error)
-
-
-class WaitingHasherTestCase(CoreTestCase):
-    """
-    A L{CoreTestCase} whose core checks passwords with a L{WaitingHasher},
-    C{self.hasher}, which answers at once until a test sets C{holding}.
-    """
-
-    def setUp(self) -> None:
-        super().setUp()
-        self.hasher = WaitingHasher()
-        # The same clock, store and spool, started again: as the server
-        # builds its core, with the hasher the tests control.
-        self.core = ChatCore(
-            self.clock,
-            self.store,
-            self.spool,
-            cast(PasswordHasher, self.hasher),
-            limits=self.limits,
-            keep_history=self.keep_history,
-        )
-        self.successResultOf(self.core.start())
-
-    def at_password(self, name: str) -> Person:
-        """
-        A client asked for the password of the registered C{name}.
-        """
-        person = self.connect()
-        person.session.choose_name(name)
-        [prompt] = person.take()
-        assert isinstance(prompt, Prompt)
-        return person
-
-
-class OrderTests(WaitingHasherTestCase):
+class OrderTests(CoreTestCase):
     """
     A request that waits holds the session's later ones, which are carried
     out afterwards, in order, with the door's input paused meanwhile.
@@ -313,7 +234,7 @@ class TurnTests(CoreTestCase):
         self.assertEqual(len(self.of_type(self.alice.events, UserList)), 3)
 
 
-class QueueLimitTests(WaitingHasherTestCase):
+class QueueLimitTests(CoreTestCase):
     """
     L{Limits.queued_max}: a door that keeps feeding a busy session is
     dropped.
