@@ -6,6 +6,7 @@ handed to every door.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Final
 
 from twisted.internet.defer import Deferred
@@ -40,9 +41,8 @@ class ChatCore:
     A door calls L{open_session} for each connection and then the
     L{Session}'s methods.
 
-    @ivar presence: who is online (L{LocalPresence} unless another is given).
-    @ivar fanout: how broadcasts travel (L{LocalFanOut} unless another is
-        given).
+    @ivar presence: who is online.
+    @ivar fanout: how broadcasts travel.
     """
 
     def __init__(
@@ -56,12 +56,16 @@ class ChatCore:
         keep_history: bool = True,
         log_limiter: LogLimiter | None = None,
         presence: IPresence | None = None,
-        fanout: IFanOut | None = None,
+        fanout: Callable[[IPresence, Delivery], IFanOut] = LocalFanOut,
     ) -> None:
         """
         @param log_limiter: rate-limits the log lines of per-connection
             events (joins, leaves, refusals); shared with the doors, which
             log their connections through it.
+        @param presence: who is online; L{LocalPresence} by default.
+        @param fanout: makes the fan-out from the presence and this core's
+            L{Delivery} (which a fan-out across nodes hands what it
+            receives); L{LocalFanOut} by default.
         """
         self.clock = clock
         self.store = store
@@ -70,9 +74,7 @@ class ChatCore:
         self.log_limiter = log_limiter or LogLimiter(clock)
         self.delivery = Delivery(clock, hold_max=limits.hold_max)
         self.presence = presence if presence is not None else LocalPresence()
-        self.fanout = (
-            fanout if fanout is not None else LocalFanOut(self.presence, self.delivery)
-        )
+        self.fanout = fanout(self.presence, self.delivery)
         self.accounts = Accounts(clock, store, hasher, self.delivery, limits)
         self.messages = Messages(
             clock,
