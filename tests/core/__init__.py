@@ -1,0 +1,1 @@
+"""Tests for L{chat.core}, through the typed session API."""
