@@ -1,0 +1,1 @@
+"""Tests for L{chat.lines}, the nc/telnet/TLS door."""
