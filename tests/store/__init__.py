@@ -1,0 +1,1 @@
+"""Tests for L{chat.store}: the stores and the spool."""
