@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_render -*-
+# -*- test-case-name: tests.lines.test_render -*-
 """
 What the chat core tells clients, free of any wire format: each door
 renders these its own way (text lines, JSON objects, ...).

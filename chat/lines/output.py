@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.lines.test_output -*-
+# -*- test-case-name: tests.lines.test_protocol -*-
 """
 What one connection of the line door writes: at once or gathered for the
 end of the turn, and never more than the peer reads plus a bound.

@@ -15,6 +15,8 @@ from chat.errors import BadUsage, UnknownCommand
 from chat.lines.commands import COMMANDS, SlashCommands, chunk_header
 from tests.support import LineTestCase
 
+_SHA_OF_HI = "8f434346648f6b96df89dda901c5176b10a6d83961dd3c1ac88b59b2dc327aa4"
+
 
 class CommandListTests(SynchronousTestCase):
     """
@@ -103,8 +105,21 @@ class SyntaxTests(LineTestCase):
 
     def test_unknown(self) -> None:
         """
-        An unknown command is refused with a pointer to C{/help}.
+        An unknown command, or a name that is not a word, is refused with a
+        pointer to C{/help}.
         """
+        for line, name in [
+            (b"/_handler_for x", "/_handler_for"),
+            (b"/join_ #x", "/join_"),
+            (b"/", "/"),
+        ]:
+            self.assertEqual(
+                self.send(line),
+                [
+                    f"ERROR: unknown command {name}; type /help for the list "
+                    "of commands."
+                ],
+            )
         self.assertEqual(
             self.send(b"/frobnicate now"),
             [
@@ -148,6 +163,7 @@ class SyntaxTests(LineTestCase):
         """
         for line in (b"one", b"ALL*two", b"all*three", b"/bm four", b"2 * 3*x"):
             self.send(line)
+        self.send(b"/BM  kept as typed ")
         self.assertEqual(
             self.received(self.bob_t),
             [
@@ -156,6 +172,7 @@ class SyntaxTests(LineTestCase):
                 "alice: three",
                 "alice: four",
                 "alice: 2 * 3*x",
+                "alice:  kept as typed ",
             ],
         )
         self.assertEqual(self.send(b"/bm  "), ["ERROR: usage: /bm TEXT"])
@@ -176,6 +193,7 @@ class SyntaxTests(LineTestCase):
             ["ERROR: empty message; usage: NAME*TEXT or /dm NAME TEXT"],
         )
         self.assertEqual(self.send(b"/dm bob"), ["ERROR: usage: /dm NAME TEXT"])
+        self.assertEqual(self.send(b"/dm bob   "), ["ERROR: usage: /dm NAME TEXT"])
         self.assertEqual(self.send(b"/dm"), ["ERROR: usage: /dm NAME TEXT"])
 
     def test_me(self) -> None:
@@ -191,6 +209,7 @@ class SyntaxTests(LineTestCase):
         C{/who} alone is C{/users}; with a room it lists the room.
         """
         self.assertEqual(self.send(b"/who"), ["* Online (2): alice, bob"])
+        self.assertEqual(self.send(b"/WHO"), ["* Online (2): alice, bob"])
         self.send(b"/join #x")
         self.assertEqual(self.send(b"/who #x"), ["* Members of #x (1): @alice"])
         self.assertEqual(len(self.send(b"/who nobody")), 1)
@@ -224,6 +243,10 @@ class SyntaxTests(LineTestCase):
         """
         The account commands take their words, no more, no fewer.
         """
+        self.assertEqual(
+            self.send(b"/register"),
+            ["ERROR: usage: /register PASSWORD (one word, no spaces)"],
+        )
         self.assertEqual(
             self.send(b"/register two words"),
             ["ERROR: usage: /register PASSWORD (one word, no spaces)"],
@@ -311,6 +334,29 @@ class SyntaxTests(LineTestCase):
         stranger.dataReceived(b"alice\n/QUIT\n")
         self.assertEqual(self.received(stranger_t)[-1], "* Goodbye!")
         self.assertTrue(stranger_t.disconnecting)
+        other, other_t = self.connect()
+        other.dataReceived(b"alice\n/exit\n")
+        self.assertEqual(self.received(other_t)[-1], "* Goodbye!")
+
+    def test_file_offer_in_text(self) -> None:
+        """
+        A text-mode user who is sent a file is told so, and what to fetch it
+        with.
+        """
+        self.alice.dataReceived(b"/mode json\n")
+        self.received(self.alice_t)
+        self.alice.session.offer_file("bob", 2, _SHA_OF_HI, "hi.txt")
+        [upload] = self.received(self.alice_t)
+        file_id = json.loads(upload)["id"]
+        self.alice.session.file_chunk(file_id, 0, b"hi")
+        [line] = self.received(self.bob_t)
+        self.assertTrue(
+            line.startswith(
+                f"* alice wants to send you hi.txt (2 bytes), file {file_id};"
+            ),
+            line,
+        )
+        self.assertIn("connect with chat-client to receive it", line)
 
     def test_file_needs_json(self) -> None:
         """
