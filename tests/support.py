@@ -229,9 +229,13 @@ class Person(FakeConnection):
     ) -> None:
         super().__init__()
         self._clock = clock
+        self._peer = peer
         self.session = core.open_session(
             self, Capabilities(peer, secure=secure, acknowledges=acknowledges)
         )
+
+    def __str__(self) -> str:
+        return self._peer
 
     def take(self) -> list[Event]:
         """

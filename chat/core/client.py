@@ -57,14 +57,11 @@ class Capabilities:
     @ivar acknowledges: the client confirms stored messages itself
         (C{/ack}); if not, they count as delivered once sent to a
         connection that then stays open, sends again or closes cleanly.
-    @ivar address: the client's address as the logs show it (for the line
-        door, C{host:port}); the peer if not given.
     """
 
     peer: str
     secure: bool = False
     acknowledges: bool = False
-    address: str | None = None
 
 
 class Batch:
@@ -82,7 +79,8 @@ class Batch:
 
 class IConnection(Interface):
     """
-    The door's side of one client connection.
+    The door's side of one client connection; C{str()} of it says where it
+    comes from, as the logs show it (made only when a line is logged).
     """
 
     def deliver(event: Event) -> None:
@@ -136,7 +134,6 @@ class Client:
 
     __slots__ = (
         "acknowledges",
-        "address",
         "asked",
         "connection",
         "held",
@@ -151,7 +148,6 @@ class Client:
     def __init__(self, connection: IConnection, capabilities: Capabilities) -> None:
         self.connection = connection
         self.peer = capabilities.peer
-        self.address = capabilities.address or capabilities.peer
         self.secure = capabilities.secure
         self.acknowledges = capabilities.acknowledges
         self.name: str | None = None

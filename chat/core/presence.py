@@ -102,7 +102,10 @@ class LocalPresence:
         return key
 
     def claim(self, name: str, client: Client) -> None:
-        key = self.check(name)
+        check_name(name)
+        key = fold(name)
+        if key in self._clients:
+            raise NameInUse(f"the name {name} is already taken; please choose another.")
         if key == name:
             key = name  # one string per user, not two, when already folded
         self._clients[key] = client

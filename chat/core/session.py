@@ -480,7 +480,7 @@ class Session(Client):
         services.log_limiter.info(
             _log,
             "refused a request from {peer} ({name}): {reason}",
-            peer=self.address,
+            peer=self.connection,
             name=self.name,
             reason=str(error),
         )

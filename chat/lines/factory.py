@@ -77,8 +77,9 @@ class ChatFactory(ServerFactory[ChatProtocol]):
     def render(self, batch: Batch, key: str, mode: str, delimiter: bytes) -> bytes:
         if batch is not self.batch:
             self.batch = batch
-            self.renderings = {}
-            self._offsets = {}
+            self.renderings.clear()
+            if self._offsets:
+                self._offsets.clear()
         data = self.renderings.get(key)
         if data is None:
             events = batch.events

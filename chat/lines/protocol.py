@@ -6,7 +6,6 @@ text syntax, onto the core's session; events out, rendered and written.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from typing import Final
 from typing import Protocol as Structural
@@ -46,9 +45,14 @@ _log: Final = Logger(namespace="chat.lines.protocol")
 # Replies go out with CRLF until the client's first line shows its choice.
 _DEFAULT_DELIMITER: Final = b"\r\n"
 _GREETING_BYTES: Final = GREETING.encode() + _DEFAULT_DELIMITER
-# The render key of a connection: a str, whose hash Python caches;
-# interned, so that every connection with the same format shares one.
-_DEFAULT_KEY: Final = sys.intern("text" + _DEFAULT_DELIMITER.decode())
+# The render key of a connection, one per (mode, terminator): a str, whose
+# hash Python caches, the same object for every connection that uses it.
+_KEYS: Final = {
+    (mode, end): mode + end.decode()
+    for mode in MODES
+    for end in (b"\r\n", b"\n", b"\x00")
+}
+_DEFAULT_KEY: Final = _KEYS["text", _DEFAULT_DELIMITER]
 # A line that is followed by raw bytes.
 _CHUNK_LINE: Final = b"/file chunk "
 # /file requests that carry file data: JSON mode only.
@@ -154,18 +158,20 @@ class ChatProtocol(Protocol):
         if self._output.watched:
             door.watch(self._output)
         peer = transport.getPeer()
-        address = describe(peer)
         self.session = core.open_session(
             self,
             Capabilities(
                 str(getattr(peer, "host", "unknown")),
                 secure=INegotiated.providedBy(transport),
-                address=address,
             ),
         )
         if core.log_limiter.allow():
-            _log.info("connection from {peer}", peer=address)
+            _log.info("connection from {peer}", peer=describe(peer))
         self._output.write(_GREETING_BYTES)
+
+    def __str__(self) -> str:
+        # Where the client comes from, for the core's log lines.
+        return describe(self.transport.getPeer())
 
     def dataReceived(self, data: bytes) -> None:
         if not self._input_paused and not self._reading:
@@ -237,7 +243,7 @@ class ChatProtocol(Protocol):
         terminator = self._framer.terminator
         if terminator is not None and terminator != self.delimiter:
             self.delimiter = terminator
-            self._key = _key(self.mode, terminator)
+            self._key = _KEYS[self.mode, terminator]
 
     def _line(self, line: bytes) -> None:
         session = self.session
@@ -327,7 +333,7 @@ class ChatProtocol(Protocol):
         if mode not in MODES:
             raise BadUsage(f"unknown mode {mode}; usage: /mode json|text")
         self.mode = mode
-        self._key = _key(mode, self.delimiter)
+        self._key = _KEYS[mode, self.delimiter]
         now = self.door.clock.seconds()
         if session.state is not ONLINE:
             # Before the name, the mode says what the client is: a JSON
@@ -420,10 +426,3 @@ class ChatProtocol(Protocol):
             limit=self.door.outputs.limit,
         )
         self.abort()
-
-
-def _key(mode: str, delimiter: bytes) -> str:
-    """
-    The render key of a connection: one per (mode, terminator).
-    """
-    return sys.intern(mode + delimiter.decode())

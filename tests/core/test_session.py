@@ -368,7 +368,9 @@ class RefusalTests(CoreTestCase):
         self.assertEqual(
             refused["log_format"], "refused a request from {peer} ({name}): {reason}"
         )
-        self.assertEqual((refused["peer"], refused["name"]), ("198.51.100.3", "alice"))
+        self.assertEqual(
+            (str(refused["peer"]), refused["name"]), ("198.51.100.3", "alice")
+        )
         self.assertIn("nobody", refused["reason"])
 
     def test_log_rate_limited(self) -> None:
