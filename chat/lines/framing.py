@@ -2,9 +2,11 @@
 """
 Framing for the line door: a byte stream into lines and raw chunks.
 
-Pure: no Twisted, no I/O.  The protocol feeds what it reads and pulls one
-frame at a time, so it can stop pulling (while the core has it wait) and
-go on later with nothing lost and nothing re-split.
+Pure: no Twisted, no I/O.  Most reads are one whole line, which
+L{whole_line} takes as it is; for the rest the protocol makes a
+L{LineFramer}, feeds it what it reads and pulls one frame at a time, so it
+can stop pulling (while the core has it wait) and go on later with nothing
+lost and nothing re-split.
 """
 
 from __future__ import annotations
@@ -42,6 +44,32 @@ class Chunk:
 
 
 Frame = bytes | Chunk | TooLong
+
+
+def whole_line(data: bytes, max_length: int) -> bytes | None:
+    """
+    The common case, checked cheaply: if C{data} is exactly one whole line
+    ended by LF (or CRLF), within C{max_length}, that line without its
+    end; else L{None}, and a L{LineFramer} must split it.
+    """
+    if (
+        data.find(b"\n") == len(data) - 1 >= 0
+        and len(data) <= max_length + 2
+        and b"\x00" not in data
+    ):
+        line = data[:-1]
+        if line[-1:] == b"\r":
+            line = line[:-1]
+        if len(line) <= max_length:
+            return line
+    return None
+
+
+def ending(line: bytes) -> bytes:
+    """
+    How C{line}, a whole line with its end, ends: C{b"\r\n"} or C{b"\n"}.
+    """
+    return b"\r\n" if line[-2:] == b"\r\n" else b"\n"
 
 
 class LineFramer:
@@ -92,31 +120,6 @@ class LineFramer:
             self._buffer = self._buffer[self._pos :] + data
         self._pos = 0
         self._nul = b"\x00" in self._buffer
-
-    def one_line(self, data: bytes) -> bytes | None:
-        """
-        The common case, checked cheaply: if nothing is buffered and
-        C{data} is exactly one whole line ended by LF, that line (which
-        is then taken); else L{None}, and C{data} must be L{feed}.
-        """
-        if (
-            self._pos >= len(self._buffer)
-            and not self._discarding
-            and not self._raw_left
-            and data.find(b"\n") == len(data) - 1 >= 0
-            and len(data) <= self.max_length + 2
-            and b"\x00" not in data
-        ):
-            line = data[:-1]
-            if line[-1:] == b"\r":
-                line = line[:-1]
-                if self.terminator is None:
-                    self.terminator = b"\r\n"
-            elif self.terminator is None:
-                self.terminator = b"\n"
-            if len(line) <= self.max_length:
-                return line
-        return None
 
     def expect_raw(self, length: int) -> None:
         """

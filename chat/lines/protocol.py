@@ -36,7 +36,7 @@ from chat.errors import BadInput, BadUsage, ChatError, NeedsJSON, NotJoined
 from chat.events import Event, Prompt
 from chat.lines.commands import COMMANDS, SlashCommands, chunk_header
 from chat.lines.events import Help, ModeChanged
-from chat.lines.framing import TOO_LONG, Chunk, LineFramer
+from chat.lines.framing import TOO_LONG, Chunk, LineFramer, ending, whole_line
 from chat.lines.output import Output, Outputs
 from chat.lines.render import GREETING, MODES, encode
 from chat.lines.syntax import RoomSay, Slash, Whisper, parse
@@ -140,6 +140,9 @@ class ChatProtocol(Protocol):
     _abort_call: IDelayedCall | None = None
     # The id and offset of the file chunk whose bytes are read now.
     _chunk = (0, 0)
+    # Made when a read is not one whole line, dropped once it holds
+    # nothing: an idle connection has none.
+    _framer: LineFramer | None = None
 
     def __init__(self, door: LineDoor) -> None:
         self.door = door
@@ -153,7 +156,6 @@ class ChatProtocol(Protocol):
             set_no_delay(True)
         door = self.door
         core = door.core
-        self._framer = LineFramer(door.max_line_length)
         self._output = Output(transport, door.outputs, self)
         if self._output.watched:
             door.watch(self._output)
@@ -174,16 +176,19 @@ class ChatProtocol(Protocol):
         return describe(self.transport.getPeer())
 
     def dataReceived(self, data: bytes) -> None:
-        if not self._input_paused and not self._reading:
+        framer = self._framer
+        if framer is None and not self._input_paused:
             # The common case, one whole line: none of the machinery.
-            line = self._framer.one_line(data)
+            line = whole_line(data, self.door.max_line_length)
             if line is not None:
                 if self._first:
-                    self._first_line()
+                    self._first_line(ending(data))
                 if not self.transport.disconnecting:  # type: ignore[attr-defined]
                     self._line(line)
                 return
-        self._framer.feed(data)
+        if framer is None:
+            framer = self._framer = LineFramer(self.door.max_line_length)
+        framer.feed(data)
         self._read()
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
@@ -191,7 +196,7 @@ class ChatProtocol(Protocol):
             self._abort_call.cancel()
         self._abort_call = None
         self._lost = True
-        self._framer.clear()
+        self._framer = None
         self._output.drop()
         door = self.door
         if self._output.watched:
@@ -211,22 +216,22 @@ class ChatProtocol(Protocol):
         """
         Act on what the framer holds, until the session asks us to wait.
         """
-        if self._reading:
+        framer = self._framer
+        if self._reading or framer is None:
             return
         self._reading = True
-        framer = self._framer
         transport = self.transport
         try:
             while not self._input_paused and not self._lost:
                 if transport.disconnecting:  # type: ignore[attr-defined]
                     framer.clear()
-                    return
+                    break
                 frame = framer.next()
                 if frame is None:
-                    return
+                    break
                 if type(frame) is bytes:
                     if self._first:
-                        self._first_line()
+                        self._first_line(framer.terminator)
                     self._line(frame)
                 elif frame is TOO_LONG:
                     self._too_long()
@@ -234,13 +239,14 @@ class ChatProtocol(Protocol):
                     self._chunk_read(frame.data)
         finally:
             self._reading = False
+        if framer.idle and self._framer is framer:
+            self._framer = None
 
-    def _first_line(self) -> None:
+    def _first_line(self, terminator: bytes | None) -> None:
         """
-        Replies end the way the client's first line ended.
+        Replies end the way the client's first line ended: C{terminator}.
         """
         self._first = False
-        terminator = self._framer.terminator
         if terminator is not None and terminator != self.delimiter:
             self.delimiter = terminator
             self._key = _KEYS[self.mode, terminator]
@@ -256,7 +262,10 @@ class ChatProtocol(Protocol):
                 session.refuse(e)
                 return
             self._chunk = (file_id, offset)
-            self._framer.expect_raw(length)
+            framer = self._framer
+            if framer is None:
+                framer = self._framer = LineFramer(self.door.max_line_length)
+            framer.expect_raw(length)
             return
         try:
             text = line.decode("utf-8")

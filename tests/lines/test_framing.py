@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from chat.lines.framing import TOO_LONG, Chunk, Frame, LineFramer
+from chat.lines.framing import TOO_LONG, Chunk, Frame, LineFramer, ending, whole_line
 
 LIMIT = 8
 
@@ -23,10 +23,6 @@ def frames(framer: LineFramer, *pieces: bytes) -> list[Frame]:
     """
     out: list[Frame] = []
     for piece in pieces:
-        line = framer.one_line(piece)
-        if line is not None:
-            out.append(line)
-            continue
         framer.feed(piece)
         while (frame := framer.next()) is not None:
             out.append(frame)
@@ -93,19 +89,32 @@ class LineTests(SynchronousTestCase):
             frames(framer, first, b"b\r\n", b"c\x00")
             self.assertEqual(framer.terminator, terminator, first)
 
-    def test_one_line_fast_path(self) -> None:
+    def test_whole_line(self) -> None:
         """
-        One whole LF-ended line with nothing buffered is taken without
-        L{LineFramer.feed}; anything else is refused by it.
+        One whole LF-ended line is taken by L{whole_line} without a framer;
+        anything else is refused by it.
         """
+        self.assertEqual(whole_line(b"hi\r\n", LIMIT), b"hi")
+        self.assertEqual(ending(b"hi\r\n"), b"\r\n")
+        self.assertEqual(ending(b"hi\n"), b"\n")
+        self.assertEqual(whole_line(b"x" * LIMIT + b"\n", LIMIT), b"x" * LIMIT)
+        self.assertEqual(whole_line(b"x" * LIMIT + b"\r\n", LIMIT), b"x" * LIMIT)
+        for data in (b"", b"a\nb\n", b"no end", b"x" * (LIMIT + 1) + b"\n", b"a\x00\n"):
+            self.assertIsNone(whole_line(data, LIMIT), data)
+
+    @given(st.binary(max_size=2 * LIMIT))
+    def test_whole_line_agrees(self, data: bytes) -> None:
+        """
+        Where L{whole_line} takes a read, a framer gives the same line, and
+        the terminator it records is L{ending}'s.
+        """
+        line = whole_line(data, LIMIT)
+        if line is None:
+            return
         framer = LineFramer(LIMIT)
-        self.assertEqual(framer.one_line(b"hi\r\n"), b"hi")
-        self.assertEqual(framer.terminator, b"\r\n")
-        self.assertEqual(framer.one_line(b"x" * LIMIT + b"\n"), b"x" * LIMIT)
-        for data in (b"a\nb\n", b"no end", b"x" * (LIMIT + 1) + b"\n", b"a\x00\n"):
-            self.assertIsNone(framer.one_line(data), data)
-        framer.feed(b"part")
-        self.assertIsNone(framer.one_line(b"ial\n"))
+        self.assertEqual(frames(framer, data), [line])
+        self.assertEqual(framer.terminator, ending(data))
+        self.assertTrue(framer.idle)
 
     def test_limit_inclusive(self) -> None:
         """

@@ -278,8 +278,11 @@ class FramingTests(LineTestCase):
         alice_t.clear()
         for _ in range(100):
             alice.dataReceived(b"a" * 50)
-            self.assertLessEqual(len(alice._framer._buffer), 65 + 50)
+            framer = alice._framer
+            assert framer is not None
+            self.assertLessEqual(len(framer._buffer), 65 + 50)
         alice.dataReceived(b"aaa\nafter\n")
+        self.assertIsNone(alice._framer, "nothing held, no framer")
         errors = self.received(alice_t)
         self.assertEqual(len(errors), 1)
         self.assertTrue(errors[0].startswith("ERROR: line too long"))
