@@ -354,9 +354,8 @@ class Session(Client):
         """
         Carry out a request now, or after those it must wait for.
 
-        The hot path of every request: what L{_over_turn} and L{_call} do is
-        written out here for the common case (a turn's share not used up, a
-        client online).
+        The hot path of every request: what L{_over_turn} and L{_call} do
+        for the requests that waited is written out here.
         """
         if self._queue is not None:
             # One waits, or this turn's share is done: keep the order.
@@ -373,9 +372,16 @@ class Session(Client):
             self._queue = deque([(handler, args, needs_name)])
             self.connection.pause_input()
             return
-        if self.state is not ONLINE or self.unconfirmed is not None:
-            self._call(handler, args, needs_name)
-            return
+        state = self.state
+        if state is not ONLINE:
+            if state is CLOSED:
+                return
+            if needs_name:
+                self._refused(NotJoined("please enter your name first."))
+                return
+        elif self.unconfirmed is not None:
+            # It reads and writes: what it was sent arrived.
+            self._services.messages.confirm(self)
         try:
             done = handler(*args)
         except ChatError as e:
