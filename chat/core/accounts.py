@@ -10,16 +10,15 @@ from collections.abc import Callable
 from typing import Final
 
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from chat.core.client import Client
-from chat.core.delivery import Delivery
-from chat.core.limits import Limits, Throttle
+from chat.core.limits import Throttle
 from chat.core.passwords import PasswordHasher
+from chat.core.peers import Peers
 from chat.errors import BadUsage, NoSuchAccount, Throttled, WrongPassword
 from chat.events import AccountChanged
-from chat.store.interface import Account, IChatStore
+from chat.store.interface import Account
 
 _log: Final = Logger(namespace="chat.core.accounts")
 
@@ -34,19 +33,12 @@ class Accounts:
         was given up (rooms forget its memberships).
     """
 
-    def __init__(
-        self,
-        clock: IReactorTime,
-        store: IChatStore,
-        hasher: PasswordHasher,
-        delivery: Delivery,
-        limits: Limits,
-    ) -> None:
-        self._clock = clock
-        self._store = store
+    def __init__(self, peers: Peers, hasher: PasswordHasher) -> None:
+        self._clock = clock = peers.clock
+        self._store = peers.store
         self._hasher = hasher
-        self._delivery = delivery
-        self._limits = limits
+        self._delivery = peers.delivery
+        self._limits = limits = peers.limits
         self.names: dict[str, str] = {}
         self.on_unregistered: list[Callable[[Client, str], object]] = []
         self._name_tries = Throttle(clock, limits.tries_per_name, limits.tries_window)

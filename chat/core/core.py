@@ -22,6 +22,7 @@ from chat.core.logins import Logins
 from chat.core.logs import LogLimiter
 from chat.core.messages import Messages
 from chat.core.passwords import PasswordHasher
+from chat.core.peers import Peers
 from chat.core.presence import IPresence, LocalPresence
 from chat.core.rooms import Rooms
 from chat.core.session import Services, Session
@@ -75,48 +76,22 @@ class ChatCore:
         self.delivery = Delivery(clock, hold_max=limits.hold_max)
         self.presence = presence if presence is not None else LocalPresence()
         self.fanout = fanout(self.presence, self.delivery)
-        self.accounts = Accounts(clock, store, hasher, self.delivery, limits)
-        self.messages = Messages(
+        peers = Peers(
             clock,
             store,
             self.presence,
             self.fanout,
             self.delivery,
-            self.accounts,
-            limits,
-            keep_history=keep_history,
-        )
-        self.rooms = Rooms(
-            clock,
-            store,
-            self.presence,
-            self.fanout,
-            self.delivery,
-            self.accounts,
-            limits,
-            keep_history=keep_history,
-        )
-        self.transfers = Transfers(
-            clock,
-            store,
-            spool,
-            self.presence,
-            self.delivery,
-            self.accounts,
-            self.rooms,
-            limits,
-        )
-        self.logins = Logins(
-            clock,
-            self.presence,
-            self.fanout,
-            self.delivery,
-            self.accounts,
-            self.messages,
-            self.rooms,
-            self.transfers,
             limits,
             self.log_limiter,
+            keep_history,
+        )
+        self.accounts = Accounts(peers, hasher)
+        self.messages = Messages(peers, self.accounts)
+        self.rooms = Rooms(peers, self.accounts)
+        self.transfers = Transfers(peers, spool, self.accounts, self.rooms)
+        self.logins = Logins(
+            peers, self.accounts, self.messages, self.rooms, self.transfers
         )
         self._services = Services(
             clock,

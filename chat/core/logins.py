@@ -14,19 +14,14 @@ from __future__ import annotations
 from typing import Final, TypeVar
 
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from chat.core.accounts import Accounts
 from chat.core.client import CLOSED, LOGGING_IN, NAMELESS, ONLINE, PASSWORD, Client
-from chat.core.delivery import Delivery
-from chat.core.fanout import IFanOut
-from chat.core.limits import Limits
-from chat.core.logs import LogLimiter
 from chat.core.messages import Messages, replayed
 from chat.core.names import fold
-from chat.core.presence import IPresence
+from chat.core.peers import Peers
 from chat.core.rooms import Room, Rooms
 from chat.core.transfers import Transfers
 from chat.errors import BadUsage, ChatError, StoreFailed
@@ -53,27 +48,22 @@ class Logins:
 
     def __init__(
         self,
-        clock: IReactorTime,
-        presence: IPresence,
-        fanout: IFanOut,
-        delivery: Delivery,
+        peers: Peers,
         accounts: Accounts,
         messages: Messages,
         rooms: Rooms,
         transfers: Transfers,
-        limits: Limits,
-        log_limiter: LogLimiter,
     ) -> None:
-        self._clock = clock
-        self._presence = presence
-        self._fanout = fanout
-        self._delivery = delivery
+        self._clock = peers.clock
+        self._presence = peers.presence
+        self._fanout = peers.fanout
+        self._delivery = peers.delivery
+        self._limits = peers.limits
+        self._log_limiter = peers.log_limiter
         self._accounts = accounts
         self._messages = messages
         self._rooms = rooms
         self._transfers = transfers
-        self._limits = limits
-        self._log_limiter = log_limiter
 
     def choose_name(self, client: Client, name: str) -> Deferred[None] | None:
         """

@@ -11,16 +11,12 @@ from collections.abc import Sequence
 from typing import Final
 
 from twisted.internet.defer import Deferred, succeed
-from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from chat.core.accounts import Accounts
 from chat.core.client import Client
-from chat.core.delivery import Delivery
-from chat.core.fanout import IFanOut
-from chat.core.limits import Limits
 from chat.core.names import fold
-from chat.core.presence import IPresence
+from chat.core.peers import Peers
 from chat.errors import BadUsage, NoSuchUser
 from chat.events import (
     Action,
@@ -33,7 +29,7 @@ from chat.events import (
     Stored,
     StoredEnd,
 )
-from chat.store.interface import HistoryEntry, IChatStore, StoredMessage
+from chat.store.interface import HistoryEntry, StoredMessage
 
 _log: Final = Logger(namespace="chat.core.messages")
 
@@ -72,26 +68,15 @@ class Messages:
     @ivar keep_history: broadcasts are kept as history.
     """
 
-    def __init__(
-        self,
-        clock: IReactorTime,
-        store: IChatStore,
-        presence: IPresence,
-        fanout: IFanOut,
-        delivery: Delivery,
-        accounts: Accounts,
-        limits: Limits,
-        *,
-        keep_history: bool = True,
-    ) -> None:
-        self._clock = clock
-        self._store = store
-        self._presence = presence
-        self._fanout = fanout
-        self._delivery = delivery
+    def __init__(self, peers: Peers, accounts: Accounts) -> None:
+        self._clock = peers.clock
+        self._store = peers.store
+        self._presence = peers.presence
+        self._fanout = peers.fanout
+        self._delivery = peers.delivery
+        self._limits = peers.limits
+        self.keep_history = peers.keep_history
         self._accounts = accounts
-        self._limits = limits
-        self.keep_history = keep_history
 
     # Broadcasts.
 

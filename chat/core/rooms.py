@@ -15,17 +15,13 @@ from dataclasses import dataclass, field
 from typing import Final, ParamSpec
 
 from twisted.internet.defer import Deferred, gatherResults, succeed
-from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from chat.core.accounts import Accounts
 from chat.core.client import Client
-from chat.core.delivery import Delivery
-from chat.core.fanout import IFanOut
-from chat.core.limits import Limits
 from chat.core.messages import replayed
 from chat.core.names import TOPIC_MAX, check_room, fold
-from chat.core.presence import IPresence
+from chat.core.peers import Peers
 from chat.errors import (
     AlreadyInRoom,
     BadUsage,
@@ -51,7 +47,7 @@ from chat.events import (
     RoomOp,
     RoomTopic,
 )
-from chat.store.interface import HistoryEntry, IChatStore, Membership, RoomRecord
+from chat.store.interface import HistoryEntry, Membership, RoomRecord
 
 _log: Final = Logger(namespace="chat.core.rooms")
 _P = ParamSpec("_P")
@@ -264,26 +260,15 @@ class Rooms:
     most L{Limits.missed_max} missed messages per room at login.
     """
 
-    def __init__(
-        self,
-        clock: IReactorTime,
-        store: IChatStore,
-        presence: IPresence,
-        fanout: IFanOut,
-        delivery: Delivery,
-        accounts: Accounts,
-        limits: Limits,
-        *,
-        keep_history: bool = True,
-    ) -> None:
-        self._clock = clock
-        self._store = store
-        self._presence = presence
-        self._fanout = fanout
-        self._delivery = delivery
+    def __init__(self, peers: Peers, accounts: Accounts) -> None:
+        self._clock = peers.clock
+        self._store = peers.store
+        self._presence = peers.presence
+        self._fanout = peers.fanout
+        self._delivery = peers.delivery
+        self._limits = peers.limits
+        self.keep_history = peers.keep_history
         self._accounts = accounts
-        self._limits = limits
-        self.keep_history = keep_history
         self.rooms = RoomRegistry()
         self._stopping = False
         accounts.on_unregistered.append(self.unregistered)

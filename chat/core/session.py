@@ -353,42 +353,15 @@ class Session(Client):
     def _run(self, handler: _Handler, args: tuple[Any, ...], needs_name: bool) -> None:
         """
         Carry out a request now, or after those it must wait for.
-
-        The hot path of every request: what L{_over_turn} and L{_call} do
-        for the requests that waited is written out here.
         """
         if self._queue is not None:
             # One waits, or this turn's share is done: keep the order.
             self._enqueue((handler, args, needs_name))
-            return
-        services = self._services
-        turn = services.delivery.turn
-        if turn != self._turn:
-            self._turn, self._count = turn, 1
-        elif self._count < services.requests_per_turn:
-            self._count += 1
-        else:
-            self._wait_for_turn()
+        elif self._over_turn():
             self._queue = deque([(handler, args, needs_name)])
             self.connection.pause_input()
-            return
-        state = self.state
-        if state is not ONLINE:
-            if state is CLOSED:
-                return
-            if needs_name:
-                self._refused(NotJoined("please enter your name first."))
-                return
-        elif self.unconfirmed is not None:
-            # It reads and writes: what it was sent arrived.
-            self._services.messages.confirm(self)
-        try:
-            done = handler(*args)
-        except ChatError as e:
-            self._refused(e)
-            return
-        if done is not None:
-            self._wait(done)
+        else:
+            self._call(handler, args, needs_name)
 
     def _enqueue(self, request: _Request) -> None:
         queue = self._queue
@@ -413,18 +386,20 @@ class Session(Client):
         if self._count < services.requests_per_turn:
             self._count += 1
             return False
-        self._wait_for_turn()
-        return True
-
-    def _wait_for_turn(self) -> None:
         self._turn_over = True
-        self._services.delivery.next_turn(self._next_turn)
+        services.delivery.next_turn(self._next_turn)
+        return True
 
     def _next_turn(self) -> None:
         self._turn_over = False
         self._drain()
 
     def _call(self, handler: _Handler, args: tuple[Any, ...], needs_name: bool) -> None:
+        """
+        Carry a request out now: refused if it needs a name the client has
+        not given; a L{ChatError} it raises, or fails with later, becomes an
+        L{Error}; if it returns a L{Deferred} the session waits for it.
+        """
         state = self.state
         if state is not ONLINE:
             if state is CLOSED:

@@ -16,16 +16,13 @@ from itertools import accumulate
 from typing import Final
 
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from chat.core.accounts import Accounts
 from chat.core.client import Client
-from chat.core.delivery import Delivery
-from chat.core.limits import Limits
 from chat.core.names import fold, is_room
-from chat.core.presence import IPresence
+from chat.core.peers import Peers
 from chat.core.rooms import Rooms
 from chat.errors import (
     BadOffset,
@@ -50,7 +47,7 @@ from chat.events import (
     FileUpload,
     FileUploadInfo,
 )
-from chat.store.interface import FileRecord, IChatStore
+from chat.store.interface import FileRecord
 from chat.store.spool import ISpool
 
 _log: Final = Logger(namespace="chat.core.transfers")
@@ -95,24 +92,16 @@ class Transfers:
     """
 
     def __init__(
-        self,
-        clock: IReactorTime,
-        store: IChatStore,
-        spool: ISpool,
-        presence: IPresence,
-        delivery: Delivery,
-        accounts: Accounts,
-        rooms: Rooms,
-        limits: Limits,
+        self, peers: Peers, spool: ISpool, accounts: Accounts, rooms: Rooms
     ) -> None:
-        self._clock = clock
-        self._store = store
+        self._clock = peers.clock
+        self._store = peers.store
+        self._presence = peers.presence
+        self._delivery = peers.delivery
+        self._limits = peers.limits
         self._spool = spool
-        self._presence = presence
-        self._delivery = delivery
         self._accounts = accounts
         self._rooms = rooms
-        self._limits = limits
         self._uploads: dict[int, _Upload] = {}
         # Complete files being fetched: a get needs no store lookup.
         self._complete_files: dict[int, FileRecord] = {}

@@ -590,6 +590,24 @@ def _history(txn: Cursor, room: str, limit: int) -> list[HistoryEntry]:
     return [HistoryEntry(*row) for row in reversed(txn.fetchall())]
 
 
+def _interaction(
+    f: Callable[Concatenate[Cursor, _P], _T],
+) -> Callable[Concatenate[SQLiteStore, _P], Deferred[_T]]:
+    """
+    The store method that runs the interaction C{f} in the pool's thread,
+    with the method's arguments: the L{IChatStore} method of the same name
+    says what it does.
+    """
+
+    def method(
+        self: SQLiteStore, /, *args: _P.args, **kwargs: _P.kwargs
+    ) -> Deferred[_T]:
+        return self._call(f, *args, **kwargs)
+
+    method.__name__ = f.__name__.lstrip("_")
+    return method
+
+
 @implementer(IChatStore)
 class SQLiteStore:
     """
@@ -781,20 +799,11 @@ class SQLiteStore:
 
     # Accounts.
 
-    def get_account(self, key: str) -> Deferred[Account | None]:
-        return self._call(_get_account, key)
-
-    def account_names(self) -> Deferred[dict[str, str]]:
-        return self._call(_account_names)
-
-    def create_account(self, account: Account) -> Deferred[Account]:
-        return self._call(_create_account, account)
-
-    def set_password_hash(self, key: str, password_hash: str) -> Deferred[None]:
-        return self._call(_set_password_hash, key, password_hash)
-
-    def delete_account(self, key: str) -> Deferred[None]:
-        return self._call(_delete_account, key)
+    get_account = _interaction(_get_account)
+    account_names = _interaction(_account_names)
+    create_account = _interaction(_create_account)
+    set_password_hash = _interaction(_set_password_hash)
+    delete_account = _interaction(_delete_account)
 
     # Offline messages.
 
@@ -816,64 +825,34 @@ class SQLiteStore:
 
     # Rooms.
 
-    def load_rooms(self) -> Deferred[list[RoomRecord]]:
-        return self._call(_load_rooms)
-
-    def save_room(self, room: RoomRecord) -> Deferred[None]:
-        return self._call(_save_room, room)
+    load_rooms = _interaction(_load_rooms)
+    save_room = _interaction(_save_room)
 
     def delete_room(self, key: str) -> Deferred[None]:
         # Its history is deleted too: unwritten entries must go first.
         return self.flush_history().addCallback(lambda _: self._call(_delete_room, key))
 
-    def save_member(self, membership: Membership) -> Deferred[None]:
-        return self._call(_save_member, membership)
-
-    def delete_member(self, room: str, member: str) -> Deferred[None]:
-        return self._call(_delete_member, room, member)
-
-    def set_seen(self, member: str, seen: float) -> Deferred[None]:
-        return self._call(_set_seen, member, seen)
-
-    def save_invite(self, room: str, member: str) -> Deferred[None]:
-        return self._call(_save_invite, room, member)
-
-    def delete_invite(self, room: str, member: str) -> Deferred[None]:
-        return self._call(_delete_invite, room, member)
+    save_member = _interaction(_save_member)
+    delete_member = _interaction(_delete_member)
+    set_seen = _interaction(_set_seen)
+    save_invite = _interaction(_save_invite)
+    delete_invite = _interaction(_delete_invite)
 
     # Files.
 
-    def create_file(self, file: FileRecord) -> Deferred[FileRecord]:
-        return self._call(_create_file, file)
+    create_file = _interaction(_create_file)
 
     def complete_file(self, file_id: int, recipients: Iterable[str]) -> Deferred[None]:
         return self._call(_complete_file, file_id, list(recipients))
 
-    def get_file(self, file_id: int) -> Deferred[FileRecord | None]:
-        return self._call(_get_file, file_id)
-
-    def files_for(
-        self, recipient_key: str, oldest: float
-    ) -> Deferred[list[FileRecord]]:
-        return self._call(_files_for, recipient_key, oldest)
-
-    def uploads_of(self, sender_key: str) -> Deferred[list[FileRecord]]:
-        return self._call(_uploads_of, sender_key)
-
-    def spool_usage(self, sender_key: str) -> Deferred[int]:
-        return self._call(_spool_usage, sender_key)
-
-    def remove_recipient(self, file_id: int, recipient_key: str) -> Deferred[int]:
-        return self._call(_remove_recipient, file_id, recipient_key)
-
-    def delete_file(self, file_id: int) -> Deferred[None]:
-        return self._call(_delete_file, file_id)
-
-    def expire_files(self, oldest: float) -> Deferred[list[int]]:
-        return self._call(_expire_files, oldest)
-
-    def drop_guest_recipients(self) -> Deferred[list[int]]:
-        return self._call(_drop_guest_recipients)
+    get_file = _interaction(_get_file)
+    files_for = _interaction(_files_for)
+    uploads_of = _interaction(_uploads_of)
+    spool_usage = _interaction(_spool_usage)
+    remove_recipient = _interaction(_remove_recipient)
+    delete_file = _interaction(_delete_file)
+    expire_files = _interaction(_expire_files)
+    drop_guest_recipients = _interaction(_drop_guest_recipients)
 
     # History.
 
