@@ -353,15 +353,38 @@ class Session(Client):
     def _run(self, handler: _Handler, args: tuple[Any, ...], needs_name: bool) -> None:
         """
         Carry out a request now, or after those it must wait for.
+
+        The hot path of every request, so the common case is written out:
+        the turn's count (what L{_over_turn} does for the requests that
+        waited), and a request of a client online (what L{_call} does with
+        every check).
         """
         if self._queue is not None:
             # One waits, or this turn's share is done: keep the order.
             self._enqueue((handler, args, needs_name))
-        elif self._over_turn():
+            return
+        services = self._services
+        turn = services.delivery.turn
+        if turn != self._turn:
+            self._turn, self._count = turn, 1
+        elif self._count < services.requests_per_turn:
+            self._count += 1
+        else:
+            self._turn_over = True
+            services.delivery.next_turn(self._next_turn)
             self._queue = deque([(handler, args, needs_name)])
             self.connection.pause_input()
-        else:
+            return
+        if self.state is not ONLINE or self.unconfirmed is not None:
             self._call(handler, args, needs_name)
+            return
+        try:
+            done = handler(*args)
+        except ChatError as e:
+            self._refused(e)
+            return
+        if done is not None:
+            self._wait(done)
 
     def _enqueue(self, request: _Request) -> None:
         queue = self._queue
