@@ -25,7 +25,7 @@ from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
-from chat.core.client import Batch, Capabilities, IConnection
+from chat.core.client import Batch, IConnection
 from chat.core.core import ChatCore
 from chat.core.limits import Limits
 from chat.core.passwords import PasswordHasher
@@ -231,7 +231,7 @@ class Person(FakeConnection):
         self._clock = clock
         self._peer = peer
         self.session = core.open_session(
-            self, Capabilities(peer, secure=secure, acknowledges=acknowledges)
+            self, peer, secure=secure, acknowledges=acknowledges
         )
 
     def __str__(self) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Final
 
 from twisted.internet.interfaces import IDelayedCall
@@ -43,25 +42,6 @@ PASSWORD: Final = State.PASSWORD
 LOGGING_IN: Final = State.LOGGING_IN
 ONLINE: Final = State.ONLINE
 CLOSED: Final = State.CLOSED
-
-
-@dataclass(slots=True)
-class Capabilities:
-    """
-    What the door knows of a connection when it opens.  Not frozen (one
-    is made per connection, and a frozen dataclass is slow to build);
-    treat it as immutable.
-
-    @ivar peer: the client's address, for throttling: a host, no port.
-    @ivar secure: whether the connection is encrypted (TLS).
-    @ivar acknowledges: the client confirms stored messages itself
-        (C{/ack}); if not, they count as delivered once sent to a
-        connection that then stays open, sends again or closes cleanly.
-    """
-
-    peer: str
-    secure: bool = False
-    acknowledges: bool = False
 
 
 class Batch:
@@ -123,6 +103,18 @@ class Client:
     The core's state for one connection: who it is and where it is in its
     login.  Plain attributes (slots): they are read on the hot path.
 
+    What the door knows when the connection opens is fixed then:
+
+    @ivar peer: the client's address, for throttling: a host, no port.
+    @ivar secure: whether the connection is encrypted (TLS).
+    @ivar acknowledges: the client confirms stored messages itself
+        (C{/ack}); if not, they count as delivered once sent to a
+        connection that then stays open, sends again or closes cleanly.
+        A door may learn it until the login
+        (L{chat.core.session.Session.set_acknowledges}).
+
+    What the core tracks:
+
     @ivar name: the name it has online, as typed.
     @ivar key: that name folded (L{chat.core.names.fold}).
     @ivar asked: the registered name whose password it is asked for.
@@ -145,11 +137,18 @@ class Client:
         "unconfirmed",
     )
 
-    def __init__(self, connection: IConnection, capabilities: Capabilities) -> None:
+    def __init__(
+        self,
+        connection: IConnection,
+        peer: str,
+        *,
+        secure: bool = False,
+        acknowledges: bool = False,
+    ) -> None:
         self.connection = connection
-        self.peer = capabilities.peer
-        self.secure = capabilities.secure
-        self.acknowledges = capabilities.acknowledges
+        self.peer = peer
+        self.secure = secure
+        self.acknowledges = acknowledges
         self.name: str | None = None
         self.key: str | None = None
         self.state = NAMELESS

@@ -14,7 +14,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from chat.core.accounts import Accounts
-from chat.core.client import Capabilities, IConnection
+from chat.core.client import IConnection
 from chat.core.delivery import Delivery
 from chat.core.fanout import IFanOut, LocalFanOut
 from chat.core.limits import Limits
@@ -107,12 +107,23 @@ class ChatCore:
         )
 
     def open_session(
-        self, connection: IConnection, capabilities: Capabilities
+        self,
+        connection: IConnection,
+        peer: str,
+        *,
+        secure: bool = False,
+        acknowledges: bool = False,
     ) -> Session:
         """
         A session for a new client connection, which has no name yet.
+
+        @param peer: the client's address, for throttling: a host, no port.
+        @param secure: the connection is encrypted (TLS).
+        @param acknowledges: the client confirms stored messages itself.
         """
-        return Session(self._services, connection, capabilities)
+        return Session(
+            self._services, connection, peer, secure=secure, acknowledges=acknowledges
+        )
 
     def start(self) -> Deferred[None]:
         """

@@ -76,7 +76,7 @@ class Logins:
             raise BadUsage(f"you are in already, as {client.name}.")
         client.state, client.asked = NAMELESS, None
         key = self._presence.check(name)
-        registered = self._accounts.registered(key)
+        registered = self._accounts.names.get(key)
         if registered is None:
             return self._admit(client, name, registered=False)
         self._accounts.check_tries(key, client.peer)

@@ -35,7 +35,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from chat.core.accounts import Accounts
-from chat.core.client import CLOSED, ONLINE, Capabilities, Client, IConnection
+from chat.core.client import CLOSED, ONLINE, Client, IConnection
 from chat.core.delivery import Delivery
 from chat.core.limits import Limits
 from chat.core.logins import Logins
@@ -93,9 +93,15 @@ class Session(Client):
     )
 
     def __init__(
-        self, services: Services, connection: IConnection, capabilities: Capabilities
+        self,
+        services: Services,
+        connection: IConnection,
+        peer: str,
+        *,
+        secure: bool = False,
+        acknowledges: bool = False,
     ) -> None:
-        super().__init__(connection, capabilities)
+        super().__init__(connection, peer, secure=secure, acknowledges=acknowledges)
         self._services = services
         # Requests that came while one waits or after this turn's share;
         # not None exactly while the door's input is paused.

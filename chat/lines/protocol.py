@@ -27,7 +27,6 @@ from chat.core.client import (
     ONLINE,
     PASSWORD,
     Batch,
-    Capabilities,
     IConnection,
 )
 from chat.core.core import ChatCore
@@ -162,10 +161,8 @@ class ChatProtocol(Protocol):
         peer = transport.getPeer()
         self.session = core.open_session(
             self,
-            Capabilities(
-                str(getattr(peer, "host", "unknown")),
-                secure=INegotiated.providedBy(transport),
-            ),
+            str(getattr(peer, "host", "unknown")),
+            secure=INegotiated.providedBy(transport),
         )
         if core.log_limiter.allow():
             _log.info("connection from {peer}", peer=describe(peer))

@@ -11,7 +11,7 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
-from chat.core.client import CLOSED, Batch, Capabilities, Client, IConnection
+from chat.core.client import CLOSED, Batch, Client, IConnection
 from chat.core.delivery import Delivery
 from chat.core.fanout import IFanOut, LocalFanOut
 from chat.core.presence import LocalPresence
@@ -46,7 +46,7 @@ def client(name: str) -> Client:
     """
     A client called C{name} on a L{BatchConnection}.
     """
-    made = Client(BatchConnection(), Capabilities("192.0.2.1"))
+    made = Client(BatchConnection(), "192.0.2.1")
     made.name = name
     return made
 
@@ -384,7 +384,7 @@ class CoreDeliveryTests(CoreTestCase):
         alice = self.guest("alice")
         bob = self.guest("bob")
         carol = BatchConnection()
-        self.core.open_session(carol, Capabilities("192.0.2.9")).choose_name("carol")
+        self.core.open_session(carol, "192.0.2.9").choose_name("carol")
         self.clock.advance(0)
         alice.take()
         bob.take()

@@ -7,7 +7,7 @@ from __future__ import annotations
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
-from chat.core.client import Capabilities, Client
+from chat.core.client import Client
 from chat.core.presence import IPresence, LocalPresence
 from chat.errors import InvalidName, NameInUse, NoSuchUser, ReservedName
 from tests.support import FakeConnection
@@ -17,7 +17,7 @@ def client() -> Client:
     """
     A client of the core with no name, on a L{FakeConnection}.
     """
-    return Client(FakeConnection(), Capabilities("192.0.2.1"))
+    return Client(FakeConnection(), "192.0.2.1")
 
 
 class LocalPresenceTests(SynchronousTestCase):
