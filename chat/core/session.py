@@ -85,6 +85,7 @@ class Session(Client):
 
     __slots__ = (
         "_count",
+        "_draining",
         "_queue",
         "_services",
         "_turn",
@@ -108,6 +109,7 @@ class Session(Client):
         self._queue: deque[_Request] | None = None
         self._waiting = False
         self._turn_over = False
+        self._draining = False
         self._turn = -1
         self._count = 0
 
@@ -462,7 +464,10 @@ class Session(Client):
 
     def _waited(self, result: object) -> None:
         self._waiting = False
-        self._drain()
+        if not self._draining:
+            # (When draining, the loop goes on: a request that was done at
+            # once does not start another loop inside it.)
+            self._drain()
 
     def _drain(self) -> None:
         """
@@ -472,14 +477,18 @@ class Session(Client):
         queue = self._queue
         if queue is None:
             return
-        while queue and not self._waiting and not self._turn_over:
-            if self.state is CLOSED:
-                queue.clear()
-                break
-            if self._over_turn():
-                return
-            handler, args, needs_name = queue.popleft()
-            self._call(handler, args, needs_name)
+        self._draining = True
+        try:
+            while queue and not self._waiting and not self._turn_over:
+                if self.state is CLOSED:
+                    queue.clear()
+                    break
+                if self._over_turn():
+                    return
+                handler, args, needs_name = queue.popleft()
+                self._call(handler, args, needs_name)
+        finally:
+            self._draining = False
         if not queue and not self._waiting and not self._turn_over:
             self._queue = None
             if self.state is not CLOSED:

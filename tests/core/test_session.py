@@ -234,6 +234,39 @@ class TurnTests(CoreTestCase):
         self.assertEqual(len(self.of_type(self.alice.events, UserList)), 3)
 
 
+class LongQueueTests(CoreTestCase):
+    """
+    A long queue of requests the store answers at once is carried out in
+    one loop, not one nested call per request.
+    """
+
+    limits = Limits(
+        announce=5,
+        offline_count=3,
+        history_on_join=2,
+        requests_per_turn=5_000,
+        queued_max=5_000,
+    )
+
+    def test_many_answered_at_once(self) -> None:
+        """
+        Thousands of C{history} requests queued behind a login are all
+        answered, in order, when the login's check answers: far more than
+        Python's recursion limit would allow if each started a new drain.
+        """
+        self.registered("alice")
+        self.hasher.holding = True
+        alice = self.at_password("alice")
+        alice.session.log_in("sesame1")
+        count = 3_000
+        for _ in range(count):
+            alice.session.history(1)
+        self.assertTrue(alice.paused)
+        self.hasher.answer()
+        self.assertEqual(len(self.of_type(alice.take(), PastEnd)), count)
+        self.assertFalse(alice.paused)
+
+
 class QueueLimitTests(CoreTestCase):
     """
     L{Limits.queued_max}: a door that keeps feeding a busy session is
