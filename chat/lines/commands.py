@@ -63,8 +63,13 @@ def _name_room_rest(args: str, usage: str) -> tuple[str, str, str]:
     return words[0], words[1], words[2].strip() if len(words) > 2 else ""
 
 
+def _is_number(word: str) -> bool:
+    # str.isdigit() is true of "²", which int() refuses: ASCII digits only.
+    return word.isascii() and word.isdigit()
+
+
 def _number(word: str, what: str) -> int:
-    if not word.isdigit():
+    if not _is_number(word):
         raise BadUsage(f"{what} must be a whole number")
     return int(word)
 
@@ -130,7 +135,7 @@ class SlashCommands:
         if not room and word.startswith("#"):
             room, word = word, ""
         word = word.strip()
-        if word and not word.isdigit():
+        if word and not _is_number(word):
             raise BadUsage(
                 f"usage: /history [#ROOM] [N], N from 1 to {self._limits.history_max}"
             )
@@ -138,7 +143,7 @@ class SlashCommands:
 
     def command_ack(self, session: Session, args: str) -> None:
         words = args.split()
-        if not words or not all(word.isdigit() for word in words):
+        if not words or not all(_is_number(word) for word in words):
             raise BadUsage("usage: /ack ID [ID ...] (the ids of stored messages)")
         session.acknowledge([int(word) for word in words])
 

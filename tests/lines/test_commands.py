@@ -8,6 +8,11 @@ from __future__ import annotations
 
 import json
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from twisted.internet.error import ConnectionDone
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from chat.core.limits import Limits
@@ -226,6 +231,11 @@ class SyntaxTests(LineTestCase):
         )
         [error] = self.send(b"/history 201")
         self.assertTrue(error.startswith("ERROR: "), error)
+        # A digit int() does not take.
+        self.assertEqual(
+            self.send("/history ²".encode()),
+            ["ERROR: usage: /history [#ROOM] [N], N from 1 to 200"],
+        )
         self.send(b"/join #x")
         self.assertEqual(self.send(b"/history #x"), ["* No history in #x yet."])
         self.assertEqual(self.send(b"/history #x 5"), ["* No history in #x yet."])
@@ -237,6 +247,7 @@ class SyntaxTests(LineTestCase):
         usage = ["ERROR: usage: /ack ID [ID ...] (the ids of stored messages)"]
         self.assertEqual(self.send(b"/ack"), usage)
         self.assertEqual(self.send(b"/ack 1 x"), usage)
+        self.assertEqual(self.send("/ack 1 ²".encode()), usage)
         self.assertEqual(self.send(b"/ack 3 4"), [])
 
     def test_account_usage(self) -> None:
@@ -374,6 +385,54 @@ class SyntaxTests(LineTestCase):
             ["* No files for you, and no uploads of yours to resume."],
         )
         self.assertEqual(
+            self.send("/file done ²".encode()),
+            ["ERROR: ID must be a whole number"],
+        )
+        self.assertEqual(
             self.send(b"/file rename 1"),
             ["ERROR: usage: /file offer|chunk|resume|get|done|decline|cancel|list ..."],
         )
+
+
+# What follows a command: words, numbers (ASCII and not), rooms, names.
+_ARGUMENT = st.one_of(
+    st.text(max_size=12),
+    # Digits of every script, and the like ("²" is a digit to isdigit()).
+    st.text(st.characters(categories=["Nd", "No"]), min_size=1, max_size=3),
+    st.sampled_from(["1", "0", "201", "-1", "99999999999999999999999", "²", "٣"]),
+    st.sampled_from(["#x", "#", "bob", "alice", "+i", "-i", "json", "text"]),
+)
+
+
+class AnyCommandTests(LineTestCase):
+    """
+    Whatever follows a command, the door answers it: no exception reaches
+    Twisted (which would drop the connection and log a traceback).
+    """
+
+    @settings(max_examples=500)
+    @given(
+        st.sampled_from(
+            sorted(
+                {c.usage.split()[0] for c in COMMANDS if c.usage.startswith("/")}
+                - {"/quit"}
+                | {"/msg", "/part", "/deop", "/who", "/file"}
+            )
+        ),
+        st.lists(_ARGUMENT, max_size=5),
+    )
+    def test_any_arguments(self, command: str, words: list[str]) -> None:
+        """
+        Any command with any arguments is carried out or refused, and the
+        connection stays open.
+        """
+        alice, alice_t = self.connect("alice")
+        line = " ".join([command, *words]).encode("utf-8")[:60]
+        line = line.decode("utf-8", "ignore").encode("utf-8")
+        try:
+            alice.dataReceived(line.replace(b"\n", b" ").replace(b"\x00", b" ") + b"\n")
+            self.received(alice_t)
+            self.assertFalse(alice_t.disconnecting, line)
+        finally:
+            alice.connectionLost(Failure(ConnectionDone()))
+            self.clock.advance(0)
