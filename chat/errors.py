@@ -220,10 +220,15 @@ class QuotaExceeded(ChatError):
 
 class BadOffset(ChatError):
     """
-    A chunk that does not start where the server's copy ends.
+    A chunk that does not start where the server's copy ends, or a read
+    past a file's end; C{offset} is where to go on from.
     """
 
     code = "bad-offset"
+
+    def __init__(self, text: str, file_id: int, offset: int) -> None:
+        super().__init__(text)
+        self.fields = {"id": file_id, "offset": offset}
 
 
 class ChecksumMismatch(ChatError):

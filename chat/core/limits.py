@@ -8,8 +8,14 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import Final
 
 from twisted.internet.interfaces import IReactorTime
+
+#: The largest id a stored message or file can have (SQLite's integers
+#: are 64-bit): a client's larger number names nothing, and never reaches
+#: the store.
+ID_MAX: Final = 2**63 - 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from twisted.logger import Logger
 
 from chat.core.accounts import Accounts
 from chat.core.client import Client
+from chat.core.limits import ID_MAX
 from chat.core.names import fold
 from chat.core.peers import Peers
 from chat.errors import BadUsage, NoSuchUser
@@ -181,7 +182,7 @@ class Messages:
         """
         C{client} has the stored messages with these ids: delete them.
         """
-        if not ids or min(ids) < 1:
+        if not ids or min(ids) < 1 or max(ids) > ID_MAX:
             raise BadUsage("stored messages are acknowledged by their ids (1 or more).")
         return self._store.ack(str(client.key), ids).addCallback(lambda _: None)
 

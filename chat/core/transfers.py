@@ -21,6 +21,7 @@ from twisted.python.failure import Failure
 
 from chat.core.accounts import Accounts
 from chat.core.client import Client
+from chat.core.limits import ID_MAX
 from chat.core.names import fold, is_room
 from chat.core.peers import Peers
 from chat.core.rooms import Rooms
@@ -84,6 +85,15 @@ def file_name(name: str) -> str:
     if not name or not name.isprintable() or name in (".", ".."):
         raise BadUsage("NAME must be a file name")
     return name
+
+
+def _check_id(file_id: int) -> None:
+    """
+    @raise NoSuchFile: if no file can have the id C{file_id}: it is never
+        looked for (the store's integers are 64-bit).
+    """
+    if not 1 <= file_id <= ID_MAX:
+        raise NoSuchFile(file_id)
 
 
 class Transfers:
@@ -224,6 +234,7 @@ class Transfers:
         """
         if not 1 <= len(data) <= self._limits.chunk_max:
             raise BadUsage(f"a chunk is 1 to {self._limits.chunk_max} bytes")
+        _check_id(file_id)
         upload = self._uploads.get(file_id)
         if upload is None or upload.record.sender_key != client.key:
             raise NoSuchFile(file_id)
@@ -238,19 +249,19 @@ class Transfers:
                     upload.record.size,
                 ),
             )
-            error = BadOffset(
+            raise BadOffset(
                 f"file {file_id}: the server has {upload.received} bytes; "
-                f"send from there (that chunk was discarded)."
+                f"send from there (that chunk was discarded).",
+                file_id,
+                upload.received,
             )
-            error.fields = {"id": file_id, "offset": upload.received}
-            raise error
         if upload.received + len(data) > upload.record.size:
-            error = BadOffset(
+            raise BadOffset(
                 f"file {file_id} is {upload.record.size} bytes; that chunk goes "
-                "past its end and was discarded."
+                "past its end and was discarded.",
+                file_id,
+                upload.received,
             )
-            error.fields = {"id": file_id, "offset": upload.received}
-            raise error
         upload.received += len(data)
         upload.queued.append(data)
         held: Deferred[None] | None = None
@@ -390,6 +401,7 @@ class Transfers:
         """
         Where to go on with the upload of file C{file_id}.
         """
+        _check_id(file_id)
         return Deferred.fromCoroutine(self._resumed(client, file_id))
 
     async def _resumed(self, client: Client, file_id: int) -> None:
@@ -427,6 +439,7 @@ class Transfers:
         """
         The next chunk of file C{file_id} from C{offset}.
         """
+        _check_id(file_id)
         record = self._complete_files.get(file_id)
         if record is None or client.key not in record.recipients:
             # First get (or refused): look it up, holding later requests.
@@ -445,10 +458,10 @@ class Transfers:
     def _read_chunk(
         self, client: Client, record: FileRecord, offset: int
     ) -> Deferred[None]:
-        if offset > record.size:
-            error = BadOffset(f"file {record.id} is {record.size} bytes.")
-            error.fields = {"id": record.id, "offset": record.size}
-            raise error
+        if not 0 <= offset <= record.size:
+            raise BadOffset(
+                f"file {record.id} is {record.size} bytes.", record.id, record.size
+            )
         length = min(self._limits.chunk_max, record.size - offset)
         d = self._spool.read(record.id, offset, length)
         return d.addCallback(
@@ -477,12 +490,14 @@ class Transfers:
         """
         C{client} has the whole of file C{file_id}.
         """
+        _check_id(file_id)
         return Deferred.fromCoroutine(self._finished(client, file_id, declined=False))
 
     def decline(self, client: Client, file_id: int) -> Deferred[None]:
         """
         C{client} does not want file C{file_id}.
         """
+        _check_id(file_id)
         return Deferred.fromCoroutine(self._finished(client, file_id, declined=True))
 
     async def _finished(self, client: Client, file_id: int, declined: bool) -> None:
@@ -504,6 +519,7 @@ class Transfers:
         """
         The sender drops its file C{file_id}, uploaded or not.
         """
+        _check_id(file_id)
         return Deferred.fromCoroutine(self._cancelled(client, file_id))
 
     async def _cancelled(self, client: Client, file_id: int) -> None:

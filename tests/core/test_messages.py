@@ -321,15 +321,16 @@ class OfflineTests(CoreTestCase):
 
     def test_acknowledge_refusals(self) -> None:
         """
-        Acknowledging needs ids of 1 or more; another user's ids delete
-        nothing.
+        Acknowledging needs ids of 1 or more, and no larger than a store
+        keeps; another user's ids delete nothing.
         """
         self.alice.session.whisper("bob", "hi")
         bob = self.connect(acknowledges=True)
         [stored] = self.acknowledging(bob)
         bob.session.acknowledge([])
         bob.session.acknowledge([0, stored.id])
-        self.assertEqual(self.errors(bob.take()), ["usage", "usage"])
+        bob.session.acknowledge([stored.id, 2**63])
+        self.assertEqual(self.errors(bob.take()), ["usage", "usage", "usage"])
         self.alice.session.acknowledge([stored.id])
         self.assertEqual(self.alice.take(), [])
         self.assertEqual(self.pending(), ["hi"])

@@ -28,6 +28,8 @@ from chat.events import (
     FileSent,
     FileUpload,
 )
+from chat.store.interface import FileRecord
+from chat.store.memory import MemoryStore
 from chat.store.spool import ISpool, MemorySpool
 from tests.support import CoreTestCase, Person, fake_hasher
 
@@ -395,6 +397,52 @@ class UploadTests(TransfersTestCase):
         self.alice.session.get_file(file_id, 0)
         self.assertEqual(self.errors(self.alice.take()), ["no-such-file"])
         self.assertEqual(self.spool_files(), [str(file_id)])
+
+
+class SixtyFourBitStore(MemoryStore):
+    """
+    A L{MemoryStore} that refuses ids SQLite cannot hold, as C{sqlite3}
+    does: with an C{OverflowError}.
+    """
+
+    def get_file(self, file_id: int) -> Deferred[FileRecord | None]:
+        if file_id >= 2**63:
+            raise OverflowError("Python int too large to convert to SQLite INTEGER")
+        return super().get_file(file_id)
+
+    def remove_recipient(self, file_id: int, recipient_key: str) -> Deferred[int]:
+        if file_id >= 2**63:
+            raise OverflowError("Python int too large to convert to SQLite INTEGER")
+        return super().remove_recipient(file_id, recipient_key)
+
+
+class HugeIdTests(TransfersTestCase):
+    """
+    An id larger than any file can have names no file, and never reaches
+    the store (which could not take it).
+    """
+
+    def setUp(self) -> None:
+        self.store = SixtyFourBitStore()
+        super().setUp()
+
+    def test_no_such_file(self) -> None:
+        """
+        Every request naming a file by a number past 64 bits is told there
+        is no such file; a download's offset before the start is refused.
+        """
+        huge = 2**64
+        session = self.bob.session
+        session.get_file(huge, 0)
+        session.file_done(huge)
+        session.decline_file(huge)
+        session.resume_upload(huge)
+        session.file_chunk(huge, 0, b"data")
+        session.cancel_file(huge)
+        self.assertEqual(self.errors(self.bob.take()), ["no-such-file"] * 6)
+        file_id = self.upload(b"fine")
+        session.get_file(file_id, -1)
+        self.assertEqual(self.errors(self.bob.take()), ["bad-offset"])
 
 
 class LimitTests(TransfersTestCase):
