@@ -78,6 +78,10 @@ def _raise(error: ChatError) -> None:
     raise error
 
 
+def _nothing() -> None:
+    pass
+
+
 class Session(Client):
     """
     One client's requests, carried out in order.
@@ -161,6 +165,14 @@ class Session(Client):
         counts as a request.
         """
         self._run(self._services.delivery.send, (self, event), False)
+
+    def nothing(self) -> None:
+        """
+        The client sent something that asks for nothing (a blank line): it
+        counts as a request all the same, so a flood of them waits for its
+        turns like any other.
+        """
+        self._run(_nothing, (), False)
 
     def refuse(self, error: ChatError) -> None:
         """

@@ -278,6 +278,7 @@ class ChatProtocol(Protocol):
             session.log_in(text)
             return
         if not text or text.isspace():
+            session.nothing()
             return
         command = parse(text)
         if isinstance(command, Slash):

@@ -196,6 +196,19 @@ class TurnTests(CoreTestCase):
         self.assertFalse(self.alice.paused)
         self.assertEqual(self.alice.pauses, 1)
 
+    def test_nothing_counts(self) -> None:
+        """
+        A request for nothing (a door's blank line) counts against the
+        share like any other.
+        """
+        for _ in range(3):
+            self.alice.session.nothing()
+        self.alice.session.users()
+        self.assertTrue(self.alice.paused)
+        self.assertEqual(self.of_type(self.alice.events, UserList), [])
+        self.clock.advance(0)
+        self.assertEqual(len(self.of_type(self.alice.events, UserList)), 1)
+
     def test_share_kept_in_order(self) -> None:
         """
         Requests spread over turns are carried out in the order given, and

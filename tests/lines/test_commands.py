@@ -156,10 +156,17 @@ class SyntaxTests(LineTestCase):
 
     def test_blank_lines(self) -> None:
         """
-        Empty and blank lines are ignored.
+        Empty and blank lines are ignored, but count against the client's
+        share of a turn: a flood of them waits like any other.
         """
         self.assertEqual(self.send(b"   \n\n\t"), [])
         self.assertEqual(self.received(self.bob_t), [])
+        share = self.limits.requests_per_turn
+        self.alice.dataReceived(b"\n" * share + b"/users\n")
+        self.assertEqual(self.alice_t.producerState, "paused")
+        self.assertEqual(self.alice_t.value(), b"")
+        self.assertEqual(self.received(self.alice_t)[0], "* Online (2): alice, bob")
+        self.assertEqual(self.alice_t.producerState, "producing")
 
     def test_broadcast_forms(self) -> None:
         """
