@@ -18,6 +18,17 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 
 
+def loggable(text: str) -> str:
+    """
+    C{text} with what is not printable escaped as Python writes it
+    (C{\\x1b}, C{\\u202e}): what a client sent reaches the log as data,
+    never as a terminal control or a forged line.
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+
+
 class LogLimiter:
     """
     Emit at most C{per_second} events a second through L{info}; count the
@@ -56,10 +67,17 @@ class LogLimiter:
 
     def info(self, logger: Logger, fmt: str, **fields: Any) -> None:
         """
-        C{logger.info(fmt, **fields)}, unless this second's budget is spent.
+        C{logger.info(fmt, **fields)}, unless this second's budget is spent;
+        text fields are L{loggable}: these lines carry what clients sent.
         """
         if self.allow():
-            logger.info(fmt, **fields)
+            logger.info(
+                fmt,
+                **{
+                    key: loggable(value) if type(value) is str else value
+                    for key, value in fields.items()
+                },
+            )
 
     def _flush(self) -> None:
         self._report = None

@@ -522,7 +522,8 @@ class Session(Client):
         if isinstance(error, ChatError):
             self._refused(error)
             return
-        _log.failure("a request from {peer} failed", failure, peer=self.peer)
+        if self._services.log_limiter.allow():
+            _log.failure("a request from {peer} failed", failure, peer=self.peer)
         if self.state is not CLOSED:
             self._services.delivery.send(
                 self,

@@ -352,12 +352,7 @@ class ChatProtocol(Protocol):
 
     def _too_long(self) -> None:
         limit = self.door.max_line_length
-        self.door.core.log_limiter.info(
-            _log,
-            "discarded a line over {limit} bytes from {peer}",
-            limit=limit,
-            peer=describe(self.transport.getPeer()),
-        )
+        # (Logged as the session logs every refusal.)
         self.session.refuse(
             BadInput(f"line too long (the limit is {limit} bytes); it was discarded.")
         )

@@ -10,7 +10,7 @@ from twisted.internet.task import Clock
 from twisted.logger import ILogObserver, LogEvent, Logger, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
-from chat.core.logs import LogLimiter
+from chat.core.logs import LogLimiter, loggable
 
 
 class LogLimiterTests(SynchronousTestCase):
@@ -44,6 +44,16 @@ class LogLimiterTests(SynchronousTestCase):
             limiter.info(self.logger, "event {i}", i=i)
         self.assertEqual([e["i"] for e in self.events], [0, 1, 2])
         self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_text_escaped(self) -> None:
+        """
+        Text fields are logged L{loggable}; other fields as given.
+        """
+        limiter = LogLimiter(self.clock)
+        value = object()
+        limiter.info(self.logger, "{a} {b}", a="x\x1by", b=value)
+        [event] = self.events
+        self.assertEqual((event["a"], event["b"]), ("x\\x1by", value))
 
     def test_over_limit_counted(self) -> None:
         """
@@ -105,3 +115,25 @@ class LogLimiterTests(SynchronousTestCase):
         del self.events[:]
         limiter.stop()
         self.assertEqual(self.formats(), [])
+
+
+class LoggableTests(SynchronousTestCase):
+    """
+    L{loggable}: what is not printable is escaped as Python writes it.
+    """
+
+    def test_printable_unchanged(self) -> None:
+        """
+        Printable text, any script, is kept as it is.
+        """
+        for text in ("", "hello, world", "ünïcödé 名前"):
+            self.assertEqual(loggable(text), text)
+
+    def test_controls_escaped(self) -> None:
+        """
+        C0 and C1 controls, line breaks and bidi overrides are escaped.
+        """
+        self.assertEqual(
+            loggable("a\x1b[31mb\r\nc\x85d\u202ee\tf"),
+            "a\\x1b[31mb\\r\\nc\\x85d\\u202ee\\tf",
+        )

@@ -419,6 +419,20 @@ class RefusalTests(CoreTestCase):
         )
         self.assertIn("nobody", refused["reason"])
 
+    def test_logged_escaped(self) -> None:
+        """
+        What the client sent reaches the log escaped: a refusal that names
+        it cannot write terminal controls or a line of its own there.
+        """
+        events = EventLoggingObserver()
+        globalLogPublisher.addObserver(events)
+        self.addCleanup(globalLogPublisher.removeObserver, events)
+        alice = self.guest("alice")
+        alice.session.whisper("\x1b[2J\nforged", "hi")
+        [refused] = [e for e in events if "reason" in e]
+        self.assertIn("\\x1b[2J\\nforged", refused["reason"])
+        self.assertTrue(refused["reason"].isprintable())
+
     def test_log_rate_limited(self) -> None:
         """
         Refusals are logged through the core's L{LogLimiter}: past its
