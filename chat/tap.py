@@ -289,6 +289,7 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> ChatSe
         file_max_size=options["max-file-size"] * 1024 * 1024,
         file_quota=options["file-quota"] * 1024 * 1024,
         file_age=options["file-days"] * 24 * 3600.0,
+        text_max=options["max-line-length"],
     )
     passwords = ThreadPool(0, PASSWORD_THREADS, "txchat-passwords")
     spool = options["spool"] or os.path.join(

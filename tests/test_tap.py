@@ -129,6 +129,8 @@ class MakeServiceTests(TestCase):
         self.assertIsInstance(factory, ChatFactory)
         assert isinstance(factory, ChatFactory)
         self.assertEqual(factory.max_line_length, 100)
+        # The line door's lines are the only bound on text its users meet.
+        self.assertEqual(service.core.limits.text_max, 100)
         self.assertIs(factory.core, service.core)
         self.assertIs(factory.clock, reactor)
         self.assertIsInstance(context_factory, ssl.CertificateOptions)

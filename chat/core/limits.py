@@ -37,6 +37,10 @@ class Limits:
         login; past it the connection is dropped.
     @ivar queued_max: requests that a session may have waiting behind one
         that waits (a door that keeps feeding a busy session is dropped).
+    @ivar text_max: characters in a message or an action (longer ones are
+        refused) and in a reason (longer ones are cut); the server makes it
+        its longest line, so that the line door's lines are the only bound
+        its users meet.
     """
 
     announce: int = 200
@@ -64,6 +68,7 @@ class Limits:
     requests_per_turn: int = 100
     hold_max: int = 10_000
     queued_max: int = 1_000
+    text_max: int = 4096
 
 
 class Throttle:

@@ -50,6 +50,18 @@ def replayed(
     return events
 
 
+def check_text(text: str, text_max: int) -> None:
+    """
+    What every message and action must be, whatever door it came through.
+
+    @raise BadUsage: if C{text} is empty or longer than C{text_max}.
+    """
+    if not text:
+        raise BadUsage("an empty message cannot be sent.")
+    if len(text) > text_max:
+        raise BadUsage(f"a message is at most {text_max:,} characters.")
+
+
 def _stored(message: StoredMessage, recipient: str) -> Stored:
     return Stored(
         message.time,
@@ -85,6 +97,8 @@ class Messages:
         """
         A message to everyone.
         """
+        if not text or len(text) > self._limits.text_max:
+            check_text(text, self._limits.text_max)
         now = self._clock.seconds()
         sender = str(client.name)
         self._fanout.to_everyone(Message(now, sender, text), client)
@@ -97,6 +111,7 @@ class Messages:
         """
         if not text.strip():
             raise BadUsage("an action cannot be empty.")
+        check_text(text, self._limits.text_max)
         now = self._clock.seconds()
         sender = str(client.name)
         self._fanout.to_everyone(Action(now, sender, text), client)
@@ -130,8 +145,7 @@ class Messages:
         A private message to C{target}, kept for later if C{target} is a
         registered name that is offline.
         """
-        if not text:
-            raise BadUsage("an empty message cannot be sent.")
+        check_text(text, self._limits.text_max)
         try:
             recipient = self._presence.lookup(target)
         except NoSuchUser:

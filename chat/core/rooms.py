@@ -19,7 +19,7 @@ from twisted.logger import Logger
 
 from chat.core.accounts import Accounts
 from chat.core.client import Client
-from chat.core.messages import replayed
+from chat.core.messages import check_text, replayed
 from chat.core.names import TOPIC_MAX, check_room, fold
 from chat.core.peers import Peers
 from chat.errors import (
@@ -402,8 +402,7 @@ class Rooms:
         """
         A message to the members of the room C{name}.
         """
-        if not text:
-            raise BadUsage("an empty message cannot be sent.")
+        check_text(text, self._limits.text_max)
         room = self._member_room(client, name)
         now = self._now()
         sender = str(client.name)

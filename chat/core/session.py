@@ -136,7 +136,7 @@ class Session(Client):
         """
         Say goodbye: the client is told, leaves, and its connection closes.
         """
-        self._run(self._services.logins.quit, (self, reason), False)
+        self._run(self._services.logins.quit, (self, self._reason(reason)), False)
 
     def closed(self, reason: str = "connection closed", *, delivered: bool) -> None:
         """
@@ -264,7 +264,7 @@ class Session(Client):
         """
         Stop being a member of C{room}.
         """
-        self._run(self._services.rooms.leave, (self, room, reason), True)
+        self._run(self._services.rooms.leave, (self, room, self._reason(reason)), True)
 
     def topic(self, room: str, text: str | None = None) -> None:
         """
@@ -288,7 +288,9 @@ class Session(Client):
         """
         Put C{name} out of C{room} (its owner and operators).
         """
-        self._run(self._services.rooms.kick, (self, name, room, reason), True)
+        self._run(
+            self._services.rooms.kick, (self, name, room, self._reason(reason)), True
+        )
 
     def set_operator(self, name: str, room: str, operator: bool) -> None:
         """
@@ -367,6 +369,14 @@ class Session(Client):
         The files waiting for this client, and its uploads to resume.
         """
         self._run(self._services.transfers.listing, (self,), True)
+
+    def _reason(self, reason: str | None) -> str | None:
+        """
+        C{reason} cut to L{Limits.text_max}: a goodbye is never refused.
+        """
+        if reason is None:
+            return None
+        return reason[: self._services.limits.text_max]
 
     # Carrying requests out, in order.
 

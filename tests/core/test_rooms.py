@@ -10,6 +10,7 @@ from dataclasses import replace
 from chat.core.core import ChatCore
 from chat.core.rooms import Room
 from chat.events import (
+    Goodbye,
     Joined,
     Left,
     Message,
@@ -79,6 +80,53 @@ class RoomsTestCase(CoreTestCase):
         C{person}'s connection closes (cleanly) without a goodbye.
         """
         person.session.closed(reason, delivered=True)
+
+
+class TextLimitTests(RoomsTestCase):
+    """
+    L{Limits.text_max}, for every door: messages and actions over it are
+    refused, reasons over it are cut; nothing may be empty.
+    """
+
+    limits = replace(CoreTestCase.limits, text_max=10)
+
+    def test_messages(self) -> None:
+        """
+        Messages to everyone, to one person and to a room, and actions, of
+        at most C{text_max} characters are sent; longer or empty ones are
+        refused, and nobody gets them.
+        """
+        self.in_room(self.alice, self.bob)
+        alice = self.alice.session
+        alice.say("x" * 10)
+        alice.whisper("bob", "x" * 10)
+        alice.say_in("#chess", "x" * 10)
+        alice.action("x" * 10)
+        self.assertEqual(self.errors(self.alice.take()), [])
+        self.assertEqual(len(self.bob.take()), 4)
+        alice.say("x" * 11)
+        alice.whisper("bob", "x" * 11)
+        alice.say_in("#chess", "x" * 11)
+        alice.action("x" * 11)
+        alice.say("")
+        alice.whisper("bob", "")
+        alice.say_in("#chess", "")
+        self.assertEqual(self.errors(self.alice.take()), ["usage"] * 7)
+        self.assertEqual(self.bob.take(), [])
+
+    def test_reasons_cut(self) -> None:
+        """
+        Leaving, kicking and quitting are never refused for their reason:
+        it is cut to C{text_max}.
+        """
+        self.in_room(self.alice, self.bob, self.carol)
+        self.alice.session.kick("bob", "#chess", "k" * 20)
+        self.carol.session.leave("#chess", "l" * 20)
+        self.alice.session.quit("q" * 20)
+        reasons = [
+            e.reason for e in self.alice.take() if isinstance(e, (RoomLeft, Goodbye))
+        ]
+        self.assertEqual(reasons, ["k" * 10, "l" * 10, "q" * 10])
 
 
 class MembershipTests(RoomsTestCase):

@@ -171,7 +171,8 @@ class SyntaxTests(LineTestCase):
     def test_broadcast_forms(self) -> None:
         """
         A plain line, C{ALL*text} in any case and C{/bm text} all go to
-        everyone; C{/bm} with no text shows its usage.
+        everyone; C{/bm} with no text shows its usage, C{ALL*} alone is
+        refused.
         """
         for line in (b"one", b"ALL*two", b"all*three", b"/bm four", b"2 * 3*x"):
             self.send(line)
@@ -188,6 +189,10 @@ class SyntaxTests(LineTestCase):
             ],
         )
         self.assertEqual(self.send(b"/bm  "), ["ERROR: usage: /bm TEXT"])
+        self.assertEqual(
+            self.send(b"ALL*"), ["ERROR: an empty message cannot be sent."]
+        )
+        self.assertEqual(self.received(self.bob_t), [])
 
     def test_private_forms(self) -> None:
         """
