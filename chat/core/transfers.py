@@ -53,6 +53,8 @@ from chat.store.spool import ISpool
 
 _log: Final = Logger(namespace="chat.core.transfers")
 _HEX: Final = frozenset("0123456789abcdef")
+#: The longest file name kept, in characters: what file systems allow.
+FILE_NAME_MAX: Final = 255
 
 
 @dataclass
@@ -79,11 +81,13 @@ def file_name(name: str) -> str:
     The name a file offered as C{name} is kept and shown under: its last
     path component, whatever the sender's separators.
 
-    @raise BadUsage: if nothing usable is left.
+    @raise BadUsage: if nothing usable is left, or it is too long.
     """
     name = name.replace("\\", "/").rpartition("/")[2].strip()
     if not name or not name.isprintable() or name in (".", ".."):
         raise BadUsage("NAME must be a file name")
+    if len(name) > FILE_NAME_MAX:
+        raise BadUsage(f"a file name is at most {FILE_NAME_MAX} characters")
     return name
 
 

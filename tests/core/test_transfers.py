@@ -318,16 +318,20 @@ class UploadTests(TransfersTestCase):
     def test_name_is_a_base_name(self) -> None:
         """
         Only the last component of the offered name is kept, whatever the
-        separators: a path cannot escape anywhere.
+        separators: a path cannot escape anywhere; at most 255 characters
+        of it.
         """
         self.alice.session.offer_file("bob", 1, digest(b"x"), "../../etc/passwd")
         self.alice.session.offer_file("bob", 1, digest(b"x"), "C:\\Users\\a\\n.txt")
         self.alice.session.offer_file("bob", 1, digest(b"x"), "../..")
+        self.alice.session.offer_file("bob", 1, digest(b"x"), "/tmp/" + "n" * 255)
+        self.alice.session.offer_file("bob", 1, digest(b"x"), "n" * 256)
         events = self.alice.take()
         self.assertEqual(
-            [e.name for e in self.of_type(events, FileUpload)], ["passwd", "n.txt"]
+            [e.name for e in self.of_type(events, FileUpload)],
+            ["passwd", "n.txt", "n" * 255],
         )
-        self.assertEqual(self.errors(events), ["usage"])
+        self.assertEqual(self.errors(events), ["usage", "usage"])
 
     def test_resume(self) -> None:
         """
