@@ -10,8 +10,6 @@ returns a stand-in whose connection publishes to the node the user is on.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from zope.interface import Interface, implementer
 
 from chat.core.client import Client
@@ -73,11 +71,6 @@ class IPresence(Interface):
     def __len__() -> int:
         """
         How many are online.
-        """
-
-    def __contains__(client: object) -> bool:
-        """
-        Whether C{client} is online under its name.
         """
 
 
@@ -144,12 +137,5 @@ class LocalPresence:
             everyone = self._everyone = tuple(self._clients.values())
         return everyone
 
-    def __iter__(self) -> Iterator[Client]:
-        return iter(self._clients.values())
-
     def __len__(self) -> int:
         return len(self._clients)
-
-    def __contains__(self, client: object) -> bool:
-        key = getattr(client, "key", None)
-        return key is not None and self._clients.get(key) is client

@@ -307,8 +307,11 @@ class Rooms:
         return room
 
     def _member_room(self, client: Client, name: str) -> Room:
-        room = self.rooms.get(check_room(name))
+        # Every room message comes here: a room found has a good name, so
+        # only one not found is checked (to say which is wrong).
+        room = self.rooms.get(name)
         if room is None:
+            check_room(name)
             raise NoSuchRoom(name)
         if client not in room.online:
             raise NotInRoom(room.name)

@@ -164,7 +164,7 @@ class LeavingTests(CoreTestCase):
         [left] = self.alice.take()
         assert isinstance(left, Left)
         self.assertEqual((left.name, left.reason), ("bob", "gotta go"))
-        self.assertNotIn(self.bob.session, self.core.presence)
+        self.assertNotIn(self.bob.session, self.core.presence.everyone())
         self.assertIs(self.bob.session.state, CLOSED)
         self.bob.session.closed(delivered=True)
         self.assertEqual(self.alice.take(), [])

@@ -45,7 +45,7 @@ class LocalPresenceTests(SynchronousTestCase):
         self.assertIs(self.presence.find("alice"), alice)
         self.assertEqual((alice.name, alice.key), ("Alice", "alice"))
         self.assertEqual(self.presence.names(), ["Alice"])
-        self.assertIn(alice, self.presence)
+        self.assertIn(alice, self.presence.everyone())
         self.assertEqual(len(self.presence), 1)
 
     def test_check(self) -> None:
@@ -68,7 +68,7 @@ class LocalPresenceTests(SynchronousTestCase):
         other = client()
         self.assertRaises(NameInUse, self.presence.claim, "ALICE", other)
         self.assertIsNone(other.name)
-        self.assertNotIn(other, self.presence)
+        self.assertNotIn(other, self.presence.everyone())
 
     def test_invalid(self) -> None:
         """
@@ -106,7 +106,7 @@ class LocalPresenceTests(SynchronousTestCase):
         self.presence.claim("alice", current)
         self.assertFalse(self.presence.release(stale))
         self.assertIs(self.presence.lookup("alice"), current)
-        self.assertNotIn(stale, self.presence)
+        self.assertNotIn(stale, self.presence.everyone())
 
     def test_names_sorted(self) -> None:
         """
