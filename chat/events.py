@@ -31,8 +31,8 @@ class Welcome(Event):
     """
     The receiving client's name request was accepted.
 
-    @ivar users: names online (the newcomer included), at most C{shown}
-        of them listed when many are online.
+    @ivar users: names online (the newcomer included); none when more
+        than L{chat.core.limits.Limits.welcome_list} are.
     @ivar count: how many users are online.
     """
 
@@ -214,7 +214,8 @@ class RoomEntered(Event):
     The receiving client is now in C{room}: it joined, created it, or was
     put back in at login (C{rejoined}).
 
-    @ivar members: names online in the room, at most C{shown} of them.
+    @ivar members: names online in the room; none when more than
+        L{chat.core.limits.Limits.room_list} are.
     @ivar count: how many members are online.
     """
 

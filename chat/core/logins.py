@@ -250,7 +250,7 @@ class Logins:
             if delivered:
                 self._messages.confirm(client)
             else:
-                self._messages.unconfirmed(client)
+                self._messages.not_delivered(client)
         if state is not ONLINE or not self._presence.release(client):
             return
         self._rooms.gone(client, reason)

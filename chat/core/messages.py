@@ -225,7 +225,7 @@ class Messages:
         d = self._store.ack(client.key, ids)
         d.addErrback(lambda f: _log.failure("acknowledging stored messages failed", f))
 
-    def unconfirmed(self, client: Client) -> None:
+    def not_delivered(self, client: Client) -> None:
         """
         C{client}'s connection dropped: what it was sent may not have
         arrived, so it is sent again at the next login.
