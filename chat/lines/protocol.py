@@ -56,6 +56,7 @@ _DEFAULT_KEY: Final = _KEYS["text", _DEFAULT_DELIMITER]
 _CHUNK_LINE: Final = b"/file chunk "
 # /file requests that carry file data: JSON mode only.
 _BINARY: Final = frozenset({"offer", "resume", "get"})
+_NEEDS_JSON: Final = "files travel in JSON mode only: use chat-client (or /mode json)."
 
 
 class LineDoor(Structural):
@@ -328,9 +329,7 @@ class ChatProtocol(Protocol):
             raise NotJoined(f"please enter your name before using /{name}.")
         if name == "file" and self.mode != "json":
             if args.strip().partition(" ")[0].lower() in _BINARY:
-                raise NeedsJSON(
-                    "files travel in JSON mode only: use chat-client (or /mode json)."
-                )
+                raise NeedsJSON(_NEEDS_JSON)
         handler(session, args)
 
     def _set_mode(self, session: Session, args: str) -> None:
@@ -366,11 +365,7 @@ class ChatProtocol(Protocol):
         if session.state is not ONLINE:
             session.refuse(NotJoined("please enter your name before using /file."))
         elif self.mode != "json":
-            session.refuse(
-                NeedsJSON(
-                    "files travel in JSON mode only: use chat-client (or /mode json)."
-                )
-            )
+            session.refuse(NeedsJSON(_NEEDS_JSON))
         else:
             session.file_chunk(file_id, offset, data)
 
