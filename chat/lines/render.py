@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
+from chat.core.names import fold
 from chat.events import (
     AccountChanged,
     Action,
@@ -203,11 +204,12 @@ def _room_list_text(e: RoomList) -> list[str]:
 
 
 def _members_text(e: RoomMembers) -> list[str]:
-    owner = e.owner.casefold() if e.owner else None
+    # The owner as registered, the members as they typed their names.
+    owner = fold(e.owner) if e.owner else None
     ops = set(e.operators)
 
     def mark(name: str) -> str:
-        if name.casefold() == owner:
+        if fold(name) == owner:
             return "@" + name
         return "+" + name if name in ops else name
 
