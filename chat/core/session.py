@@ -413,6 +413,10 @@ class Session(Client):
         except ChatError as e:
             self._refused(e)
             return
+        except Exception:
+            # A bug: the client is told, the door never sees it.
+            self._failed(Failure())
+            return
         if done is not None:
             self._wait(done)
 
@@ -467,6 +471,10 @@ class Session(Client):
             done = handler(*args)
         except ChatError as e:
             self._refused(e)
+            return
+        except Exception:
+            # A bug: the client is told, the door never sees it.
+            self._failed(Failure())
             return
         if done is not None:
             self._wait(done)

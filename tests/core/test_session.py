@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import cast
 
+from twisted.internet.defer import Deferred
 from twisted.internet.testing import EventLoggingObserver
 from twisted.logger import ILogObserver, LogEvent, globalLogPublisher
 
@@ -21,6 +22,8 @@ from chat.events import (
     UserList,
     Welcome,
 )
+from chat.store.interface import HistoryEntry
+from chat.store.memory import MemoryStore
 from tests.support import CoreTestCase, SlowStore
 
 
@@ -164,6 +167,53 @@ class SlowStoreOrderTests(CoreTestCase):
         self.slow.fail_next(RuntimeError("disk on fire"))
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
         self.assertEqual(self.alice.take(), [])
+
+
+class BrokenStore(MemoryStore):
+    """
+    A L{MemoryStore} whose C{history} raises at once once C{broken}: a
+    bug, as a handler would raise it.
+    """
+
+    broken = False
+
+    def history(self, room: str, limit: int) -> Deferred[list[HistoryEntry]]:
+        if self.broken:
+            raise RuntimeError("a bug")
+        return super().history(room, limit)
+
+
+class SynchronousFailureTests(CoreTestCase):
+    """
+    A request that raises anything but a L{ChatError} at once is a bug:
+    its client is told, the door never sees it, the session goes on.
+    """
+
+    store: BrokenStore
+
+    def setUp(self) -> None:
+        self.store = BrokenStore()
+        super().setUp()
+
+    def test_internal_error(self) -> None:
+        """
+        The client gets an C{internal} error and the next answer; the
+        failure is logged.
+        """
+        self.registered("bob")
+        alice = self.guest("alice")
+        alice.session.whisper("bob", "kept")
+        bob, _ = self.log_in("bob")
+        # Bob was sent a stored message: his requests take the slow path.
+        self.assertIsNotNone(bob.session.unconfirmed)
+        self.store.broken = True
+        for person in (alice, bob):
+            person.session.history(3)
+            person.session.users()
+            events = person.take()
+            self.assertEqual(self.errors(events), ["internal"])
+            self.assertIsInstance(events[-1], UserList)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 2)
 
 
 class TurnTests(CoreTestCase):
