@@ -35,9 +35,9 @@ _log: Final = Logger(namespace="chat.core.core")
 
 class ChatCore:
     """
-    The registry, rooms, accounts, history, offline queues, files, limits
-    and throttles of one chat server, and its clock and store; no sockets,
-    no wire formats, no file paths.
+    Who is online, rooms, accounts, history, offline queues, files,
+    limits and throttles of one chat server, on its clock and store; no
+    sockets, no wire formats, no file paths.
 
     A door calls L{open_session} for each connection and then the
     L{Session}'s methods.

@@ -21,7 +21,8 @@ ID_MAX: Final = 2**63 - 1
 @dataclass(frozen=True, slots=True)
 class Limits:
     """
-    The limits every door's users get (C{docs/protocol.rst} documents each).
+    The limits every door's users get (C{docs/protocol.rst} documents each
+    but C{writes_ahead}, the server's own pacing of uploads).
 
     @ivar announce: join and leave notices go to everyone only while at
         most this many users are online, so that a login costs O(1), not
