@@ -21,6 +21,7 @@ from chat.events import Message
 from chat.lines.factory import ChatFactory
 from chat.lines.output import HIGH_WATER
 from chat.lines.protocol import ChatProtocol
+from chat.store.interface import StoredMessage
 from tests.support import LineTestCase, NoDelayTransport, Person, SlowStore
 
 
@@ -402,6 +403,40 @@ class JSONLoginTests(LineTestCase):
             ("alice", "while you were out", True),
         )
         self.assertEqual(events[5]["count"], 1)
+
+    def test_json_client_acknowledges(self) -> None:
+        """
+        A client in JSON mode from before its name acknowledges its stored
+        messages itself: they stay stored however long it stays, until it
+        sends C{/ack ID}, so that none is lost that it did not get.
+        """
+        bob, _ = self.connect("bob")
+        bob.dataReceived(b"/register sesame1\n/quit\n")
+        alice, _ = self.connect("alice")
+        alice.dataReceived(b"bob*while you were out\n")
+
+        bob, bob_t = self.connect()
+        bob.dataReceived(b"/mode json\n")
+        bob.dataReceived(b"bob\n")
+        bob.dataReceived(b"sesame1\n")
+        [stored] = [
+            event
+            for event in map(json.loads, self.received(bob_t))
+            if event.get("stored")
+        ]
+        self.assertEqual(stored["text"], "while you were out")
+        self.clock.advance(self.limits.confirm_after + 1)
+        self.assertEqual([m.id for m in self.stored_for("bob")], [stored["id"]])
+        bob.dataReceived(b"/ack %d\n" % stored["id"])
+        self.assertEqual(self.stored_for("bob"), [])
+
+    def stored_for(self, name: str) -> list[StoredMessage]:
+        """
+        The messages stored for C{name} that are not too old to send.
+        """
+        return self.successResultOf(
+            self.store.pending(name, self.clock.seconds(), self.limits.offline_age)
+        )
 
 
 class FlowControlTests(LineTestCase):
