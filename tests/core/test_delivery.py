@@ -137,10 +137,10 @@ class BroadcastTests(DeliveryTestCase):
         self.delivery.broadcast(message("one"), self.everyone, None)
         self.delivery.broadcast(message("two"), self.everyone, None)
         self.clock.advance(0)
-        for a, b in zip(
-            connection(self.alice).events, connection(self.bob).events, strict=True
-        ):
-            self.assertIs(a, b)
+        [alice_one, alice_two] = connection(self.alice).events
+        [bob_one, bob_two] = connection(self.bob).events
+        self.assertIs(alice_one, bob_one)
+        self.assertIs(alice_two, bob_two)
 
     def test_audiences(self) -> None:
         """

@@ -614,6 +614,16 @@ async def log_in(
     return client
 
 
+async def barrier(case: TestCase, client: LineClient) -> None:
+    """
+    Ask for C{/users} and check that the answer is C{client}'s next line:
+    whatever the server sent C{client} before it has been read, so nothing
+    unexpected is waiting.
+    """
+    client.send_line("/users")
+    case.assertRegex(await client.next_line(), r"^\* Online \(\d+\): ")
+
+
 @implementer(IOpenSSLClientConnectionCreator)
 class OnlyTLS11:
     """

@@ -23,12 +23,14 @@ from twisted.trial.unittest import TestCase
 from tests.e2e.support import (
     TIMEOUT,
     ChildProcess,
-    LineClient,
     WaitTimedOut,
     log_in,
     start_server,
     tcp_endpoint,
 )
+
+# Exported as well: tests.e2e.test_client_accounts imports it from here.
+from tests.e2e.support import barrier as barrier
 from tests.support import make_certificate
 
 #: The installed client: the one next to the interpreter running the tests.
@@ -192,15 +194,6 @@ def unused_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
     return port
-
-
-async def barrier(case: TestCase, client: LineClient) -> None:
-    """
-    Ask for C{/users} and check that the answer is C{client}'s next line:
-    nothing else was waiting for it.
-    """
-    client.send_line("/users")
-    case.assertRegex(await client.next_line(), r"^\* Online \(\d+\): ")
 
 
 class ScriptedTCPTests(TestCase):

@@ -24,6 +24,7 @@ from tests.e2e.support import (
     ChatServer,
     LineClient,
     OnlyTLS11,
+    barrier,
     connect,
     log_in,
     start_server,
@@ -35,16 +36,6 @@ GREETING = "Welcome to txchat! Please enter your name:"
 
 # Loopback TLS takes milliseconds; a short bound keeps failures quick.
 TLS_TIMEOUT = 5.0
-
-
-async def barrier(case: TestCase, client: LineClient) -> None:
-    """
-    Ask for C{/users} and check that the answer is C{client}'s next line:
-    whatever the server sent C{client} before it has been read, so nothing
-    unexpected is waiting.
-    """
-    client.send_line("/users")
-    case.assertRegex(await client.next_line(), r"^\* Online \(\d+\): ")
 
 
 class ConversationTests(TestCase):

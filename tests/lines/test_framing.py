@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from hypothesis import given
+from hypothesis import event, given
 from hypothesis import strategies as st
 
 from twisted.trial.unittest import SynchronousTestCase
@@ -15,6 +15,23 @@ from twisted.trial.unittest import SynchronousTestCase
 from chat.lines.framing import TOO_LONG, Chunk, Frame, LineFramer, ending, whole_line
 
 LIMIT = 8
+
+
+#: Lines, up to and over the limit, with no end yet.
+line_bodies = st.binary(max_size=LIMIT + 2).map(lambda b: b.translate(None, b"\n\x00"))
+lf_lines = st.builds(bytes.__add__, line_bodies, st.sampled_from([b"\n", b"\r\n"]))
+any_lines = st.builds(
+    bytes.__add__, line_bodies, st.sampled_from([b"\n", b"\r\n", b"\x00"])
+)
+
+#: Reads of which a good share (a fifth) are one whole line: an LF- or
+#: CRLF-ended line; a line ended every way, then another or any bytes; raw
+#: bytes, which are seldom one line.  Both sides of L{whole_line} come often.
+reads = st.one_of(
+    lf_lines,
+    st.builds(bytes.__add__, any_lines, st.one_of(lf_lines, st.binary(max_size=LIMIT))),
+    st.binary(max_size=2 * LIMIT),
+)
 
 
 def frames(framer: LineFramer, *pieces: bytes) -> list[Frame]:
@@ -102,13 +119,14 @@ class LineTests(SynchronousTestCase):
         for data in (b"", b"a\nb\n", b"no end", b"x" * (LIMIT + 1) + b"\n", b"a\x00\n"):
             self.assertIsNone(whole_line(data, LIMIT), data)
 
-    @given(st.binary(max_size=2 * LIMIT))
+    @given(reads)
     def test_whole_line_agrees(self, data: bytes) -> None:
         """
         Where L{whole_line} takes a read, a framer gives the same line, and
         the terminator it records is L{ending}'s.
         """
         line = whole_line(data, LIMIT)
+        event("framer needed" if line is None else "whole line")
         if line is None:
             return
         framer = LineFramer(LIMIT)

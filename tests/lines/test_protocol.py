@@ -10,9 +10,8 @@ from __future__ import annotations
 import json
 
 from twisted.internet.address import IPv4Address
-from twisted.internet.testing import (
-    EventLoggingObserver,
-)
+from twisted.internet.task import Clock
+from twisted.internet.testing import EventLoggingObserver, StringTransport
 from twisted.logger import globalLogPublisher
 from zope.interface.verify import verifyObject
 
@@ -22,6 +21,7 @@ from chat.events import Message
 from chat.lines.factory import ChatFactory
 from chat.lines.output import HIGH_WATER
 from chat.lines.protocol import ChatProtocol
+from chat.store.interface import StoredMessage
 from tests.support import LineTestCase, NoDelayTransport, Person, SlowStore
 
 
@@ -404,6 +404,40 @@ class JSONLoginTests(LineTestCase):
         )
         self.assertEqual(events[5]["count"], 1)
 
+    def test_json_client_acknowledges(self) -> None:
+        """
+        A client in JSON mode from before its name acknowledges its stored
+        messages itself: they stay stored however long it stays, until it
+        sends C{/ack ID}, so that none is lost that it did not get.
+        """
+        bob, _ = self.connect("bob")
+        bob.dataReceived(b"/register sesame1\n/quit\n")
+        alice, _ = self.connect("alice")
+        alice.dataReceived(b"bob*while you were out\n")
+
+        bob, bob_t = self.connect()
+        bob.dataReceived(b"/mode json\n")
+        bob.dataReceived(b"bob\n")
+        bob.dataReceived(b"sesame1\n")
+        [stored] = [
+            event
+            for event in map(json.loads, self.received(bob_t))
+            if event.get("stored")
+        ]
+        self.assertEqual(stored["text"], "while you were out")
+        self.clock.advance(self.limits.confirm_after + 1)
+        self.assertEqual([m.id for m in self.stored_for("bob")], [stored["id"]])
+        bob.dataReceived(b"/ack %d\n" % stored["id"])
+        self.assertEqual(self.stored_for("bob"), [])
+
+    def stored_for(self, name: str) -> list[StoredMessage]:
+        """
+        The messages stored for C{name} that are not too old to send.
+        """
+        return self.successResultOf(
+            self.store.pending(name, self.clock.seconds(), self.limits.offline_age)
+        )
+
 
 class FlowControlTests(LineTestCase):
     """
@@ -625,32 +659,69 @@ class LogFloodTests(LineTestCase):
         self.assertEqual(chat_events[-1]["count"], 902)
 
 
+class TurnClock(Clock):
+    """
+    A L{Clock} that can run one turn of a reactor: L{Clock.advance} also
+    runs the zero-delay calls that the calls it runs make, so it cannot
+    show what each turn wrote.
+    """
+
+    def turn(self) -> None:
+        """
+        Run the calls due now, but not those they schedule (the reactor
+        runs those in its next turn).
+        """
+        due = sorted(
+            (call for call in self.calls if call.getTime() <= self.seconds()),
+            key=lambda call: call.getTime(),
+        )
+        for call in due:
+            if call in self.calls:  # Not cancelled by an earlier one.
+                self.calls.remove(call)
+                call.called = True
+                call.func(*call.args, **call.kw)
+
+
 class BurstTests(LineTestCase):
     """
     A burst of lines is acted on a bounded number per reactor turn.
     """
 
+    def setUp(self) -> None:
+        super().setUp()
+        self.clock = TurnClock()
+        self.make_factory()
+
+    def turn_lines(self, transport: StringTransport) -> list[str]:
+        """
+        The lines written to C{transport} in the next turn of the reactor.
+        """
+        assert isinstance(self.clock, TurnClock)
+        self.clock.turn()
+        data: bytes = transport.value()
+        transport.clear()
+        return data.decode("utf-8").splitlines()
+
     def test_burst_spread_over_turns(self) -> None:
         """
         Lines beyond L{Limits.requests_per_turn} wait, with reading paused,
-        for the next turn; every line is relayed once, in order.
+        for the next turn; every line is relayed once, in order, a turn's
+        share at a time.
         """
         per_turn = self.limits.requests_per_turn
         alice, alice_t = self.connect("alice")
         _, bob_t = self.connect("bob")
-        burst = b"".join(b"m%d\n" % i for i in range(250)) + b"tail"
-        alice.dataReceived(burst)
-        # This turn's broadcasts, fanned out at its end: the first share.
-        self.assertEqual(len(self.core.delivery._pending), per_turn)
+        sent = [f"m{i}" for i in range(2 * per_turn + per_turn // 2)]
+        alice.dataReceived("".join(f"{line}\n" for line in sent).encode() + b"tail")
         self.assertEqual(alice_t.producerState, "paused")
         alice.dataReceived(b"\nlate\n")
-        self.assertEqual(len(self.core.delivery._pending), per_turn)
-        # Clock runs the chained zero-delay calls in one advance; the
-        # reactor runs each in its own turn.
-        lines = self.received(bob_t)
-        self.assertEqual(len(lines), 250 + 2)
-        self.assertEqual(lines[-3:], ["alice: m249", "alice: tail", "alice: late"])
+        relayed = [f"alice: {line}" for line in [*sent, "tail", "late"]]
+        self.assertEqual(self.turn_lines(bob_t), relayed[:per_turn])
+        self.assertEqual(alice_t.producerState, "paused")
+        self.assertEqual(self.turn_lines(bob_t), relayed[per_turn : 2 * per_turn])
+        self.assertEqual(self.turn_lines(bob_t), relayed[2 * per_turn :])
         self.assertEqual(alice_t.producerState, "producing")
+        self.assertEqual(self.turn_lines(bob_t), [])
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
     def test_burst_then_disconnect(self) -> None:

@@ -2,8 +2,8 @@
 Tests for L{chat.lines._socket}: the line door's use of Twisted's private
 transport attributes, on real sockets.
 
-If a Twisted upgrade moves the attributes these read, L{PrivateTests}
-fails here, saying which, rather than the server misbehaving.
+If a Twisted upgrade moves the attributes these read, or changes what
+they mean, L{PrivateTests} fails here rather than the server misbehaving.
 """
 
 from __future__ import annotations
@@ -32,11 +32,29 @@ class PrivateTests(SynchronousTestCase):
     """
 
     def setUp(self) -> None:
-        ours, peer = socket.socketpair()
+        # AF_UNIX: what the socket takes is readable by the peer at once, so
+        # what the peer can read is exactly what was sent.
+        ours, self.peer = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.peer.setblocking(False)
         self.addCleanup(ours.close)
-        self.addCleanup(peer.close)
+        self.addCleanup(self.peer.close)
+        self.sock = ours
         self.transport = Connection(ours, Protocol(), MemoryReactor())
         self.transport.connected = True
+
+    def peer_drains(self) -> int:
+        """
+        Read all the peer can read now: how many bytes.
+        """
+        count = 0
+        while True:
+            try:
+                got = self.peer.recv(1 << 20)
+            except BlockingIOError:
+                return count
+            if not got:
+                return count
+            count += len(got)
 
     def test_attributes_exist(self) -> None:
         """
@@ -61,6 +79,33 @@ class PrivateTests(SynchronousTestCase):
         self.assertEqual(pending_output(self.transport), 5)
         self.assertFalse(is_socket(StringTransport()))
         self.assertIsNone(pending_output(StringTransport()))
+
+    def test_pending_output_is_unsent(self) -> None:
+        """
+        L{pending_output} is what was written and not yet sent, also with
+        all three attributes it reads in use: C{dataBuffer} being sent from
+        C{offset} on, and writes since then counted in C{_tempDataLen}.
+        """
+        transport = self.transport
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        # More than the socket takes at once, and than one send is given.
+        data = bytes(range(256)) * (4 * transport.SEND_LIMIT // 256)
+        transport.write(data)
+        written, sent = len(data), 0
+        self.assertEqual(pending_output(transport), written)
+        transport.doWrite()
+        transport.write(b"more")
+        written += 4
+        sent += self.peer_drains()
+        self.assertTrue(0 < transport.offset < len(transport.dataBuffer))
+        self.assertEqual(transport._tempDataLen, 4)
+        self.assertEqual(pending_output(transport), written - sent)
+        while sent < written:
+            transport.doWrite()
+            got = self.peer_drains()
+            self.assertTrue(got, f"stalled after {sent} bytes")
+            sent += got
+            self.assertEqual(pending_output(transport), written - sent)
 
 
 class PeerConnection(Connection):

@@ -4,13 +4,24 @@ Tests for L{chat.lines.syntax}: one line of text into a command value.
 
 from __future__ import annotations
 
-from hypothesis import given
+from hypothesis import event, given
 from hypothesis import strategies as st
 
 from twisted.trial.unittest import SynchronousTestCase
 
 from chat.core.names import is_name, is_room
 from chat.lines.syntax import RoomSay, Say, Slash, Whisper, parse
+
+#: Lines that start like each kind of line, or nearly (plain text alone is
+#: nearly always L{Say}): a command, an address that is a name, a reserved
+#: name, a room or no address at all, then anything.
+lines = st.builds(
+    str.__add__,
+    st.sampled_from(
+        ["", "/", "/x ", "bob*", "ALL*", "all*", "#r*", "#room*", "a b*", "*", "#*"]
+    ),
+    st.text(max_size=80),
+)
 
 
 class ParseTests(SynchronousTestCase):
@@ -59,7 +70,7 @@ class ParseTests(SynchronousTestCase):
         self.assertEqual(parse("/bm   spaced  "), Slash("bm", "  spaced  "))
         self.assertEqual(parse("/users"), Slash("users", ""))
 
-    @given(st.text(max_size=80))
+    @given(lines)
     def test_any_line(self, line: str) -> None:
         """
         Any line is one of the four, and loses nothing: the text of what is
@@ -67,6 +78,7 @@ class ParseTests(SynchronousTestCase):
         address is a name or a room by the core's rules.
         """
         command = parse(line)
+        event(type(command).__name__)
         if isinstance(command, Slash):
             self.assertTrue(line.startswith("/"))
             name, _, args = line[1:].partition(" ")
