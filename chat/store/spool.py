@@ -15,13 +15,16 @@ import hashlib
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, ParamSpec, TypeVar, cast
+from functools import wraps
+from typing import Any, BinaryIO, Concatenate, ParamSpec, TypeVar, cast
 
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IReactorFromThreads
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 from zope.interface import Interface, implementer
+
+from chat.store.interface import StoreError
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -44,7 +47,9 @@ class ISpool(Interface):
     def close() -> Deferred[None]:
         """
         Finish the requests under way and stop; partial copies stay, to
-        be resumed after a restart.
+        be resumed after a restart.  Requests made afterwards fail with
+        L{StoreError} (so nobody waits for them forever), but for
+        L{release}, which close did for every file.
         """
 
     def write(file_id: int, offset: int, chunks: Sequence[bytes]) -> Deferred[None]:
@@ -125,12 +130,16 @@ class DirectorySpool:
         self.path = path
         self._reactor = reactor
         self._pool = ThreadPool(1, 1, "txchat-files")
+        self._closed = False
         # Touched only in the spool's thread.
         self._parts: dict[int, _Part] = {}
 
     def _in_thread(
         self, f: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs
     ) -> Deferred[_T]:
+        if self._closed:
+            # A stopped ThreadPool drops work silently: it would never fire.
+            return fail(StoreError("the spool is closed"))
         reactor = self._reactor
         if reactor is None:
             from twisted.internet import reactor as global_reactor
@@ -145,13 +154,16 @@ class DirectorySpool:
         return os.path.join(self.path, str(file_id))
 
     def start(self) -> Deferred[None]:
+        self._closed = False
         self._pool.start()
         return self._in_thread(os.makedirs, self.path, exist_ok=True)
 
     def close(self) -> Deferred[None]:
-        if not self._pool.started:
+        if self._closed or not self._pool.started:
+            self._closed = True
             return succeed(None)
         d = self._in_thread(self._close_all)
+        self._closed = True
 
         def stop(result: object) -> object:
             # Joins the thread, idle now: this was the last request.
@@ -259,6 +271,8 @@ class DirectorySpool:
             return f.read(length)
 
     def release(self, file_id: int) -> Deferred[None]:
+        if self._closed:
+            return succeed(None)
         return self._in_thread(self._release, file_id)
 
     def _release(self, file_id: int) -> None:
@@ -280,6 +294,25 @@ class DirectorySpool:
                 pass
 
 
+def _while_open(
+    f: Callable[Concatenate[MemorySpool, _P], Deferred[_T]],
+) -> Callable[Concatenate[MemorySpool, _P], Deferred[_T]]:
+    """
+    The L{MemorySpool} method C{f}, failing with L{StoreError} once the
+    spool is closed, as L{DirectorySpool}'s do.
+    """
+
+    @wraps(f)
+    def method(
+        self: MemorySpool, /, *args: _P.args, **kwargs: _P.kwargs
+    ) -> Deferred[_T]:
+        if self._closed:
+            return fail(StoreError("the spool is closed"))
+        return f(self, *args, **kwargs)
+
+    return method
+
+
 @implementer(ISpool)
 class MemorySpool:
     """
@@ -293,13 +326,17 @@ class MemorySpool:
     def __init__(self) -> None:
         self.complete: dict[int, bytes] = {}
         self.partial: dict[int, bytearray] = {}
+        self._closed = False
 
     def start(self) -> Deferred[None]:
+        self._closed = False
         return succeed(None)
 
     def close(self) -> Deferred[None]:
+        self._closed = True
         return succeed(None)
 
+    @_while_open
     def write(
         self, file_id: int, offset: int, chunks: Sequence[bytes]
     ) -> Deferred[None]:
@@ -309,6 +346,7 @@ class MemorySpool:
             copy += data
         return succeed(None)
 
+    @_while_open
     def finish(self, file_id: int, sha256: str) -> Deferred[str]:
         data = bytes(self.partial.pop(file_id, b""))
         digest = hashlib.sha256(data).hexdigest()
@@ -316,12 +354,15 @@ class MemorySpool:
             self.complete[file_id] = data
         return succeed(digest)
 
+    @_while_open
     def received(self, file_id: int) -> Deferred[int]:
         return succeed(len(self.partial.setdefault(file_id, bytearray())))
 
+    @_while_open
     def partial_size(self, file_id: int) -> Deferred[int]:
         return succeed(len(self.partial.get(file_id, b"")))
 
+    @_while_open
     def read(self, file_id: int, offset: int, length: int) -> Deferred[bytes]:
         data = self.complete.get(file_id)
         if data is None:
@@ -331,6 +372,7 @@ class MemorySpool:
     def release(self, file_id: int) -> Deferred[None]:
         return succeed(None)
 
+    @_while_open
     def remove(self, file_id: int) -> Deferred[None]:
         self.partial.pop(file_id, None)
         self.complete.pop(file_id, None)
