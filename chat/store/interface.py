@@ -292,6 +292,7 @@ class IChatStore(Interface):
     def complete_file(file_id: int, recipients: Iterable[str]) -> Deferred[None]:
         """
         The file is uploaded and checked: offer it to C{recipients}.
+        Nothing is done if it was deleted meanwhile (cancelled, expired).
         """
 
     def get_file(file_id: int) -> Deferred[FileRecord | None]:

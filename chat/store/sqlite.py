@@ -510,6 +510,10 @@ def _create_file(txn: Cursor, file: FileRecord) -> FileRecord:
 def _complete_file(txn: Cursor, file_id: int, recipients: list[str]) -> None:
     txn.execute("BEGIN IMMEDIATE")
     txn.execute("UPDATE files SET complete = 1 WHERE id = ?", (file_id,))
+    if txn.rowcount == 0:
+        # Deleted meanwhile (cancelled, expired): its recipients could not
+        # be recorded (the foreign key), and there is nobody to offer it to.
+        return
     txn.executemany(
         "INSERT OR IGNORE INTO file_recipients (file, recipient) VALUES (?, ?)",
         [(file_id, key) for key in recipients],

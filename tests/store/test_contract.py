@@ -454,6 +454,18 @@ class StoreContractMixin(_Base):
         self.assertEqual(await store.files_for("dave", 0.0), [])
         self.assertEqual(await store.uploads_of("alice"), [])
 
+    async def test_complete_deleted_file(self) -> None:
+        """
+        Completing a file deleted meanwhile (its sender cancelled it, or it
+        expired, while the spool checked it) does nothing.
+        """
+        store = await self.open_store()
+        record = await self.upload(store, "a", 5.0)
+        await store.delete_file(record.id)
+        await store.complete_file(record.id, ["bob"])
+        self.assertIsNone(await store.get_file(record.id))
+        self.assertEqual(await store.files_for("bob", 0.0), [])
+
     async def test_files_for(self) -> None:
         """
         A recipient is offered complete files created at or after the
