@@ -120,7 +120,8 @@ class FileRecord:
     @ivar sender_key: who uploads it (folded name), for resuming and quota.
     @ivar target: a user's name or a room's, as the sender gave it.
     @ivar complete: uploaded and checked; only then has it recipients.
-    @ivar recipients: keys of those who have not fetched or declined it.
+    @ivar recipients: keys of those who have not fetched or declined it,
+        sorted; only L{IChatStore.get_file} fills it in.
     """
 
     id: int
@@ -303,12 +304,14 @@ class IChatStore(Interface):
     def files_for(recipient_key: str, oldest: float) -> Deferred[list[FileRecord]]:
         """
         Complete files waiting for C{recipient_key}, created after
-        C{oldest}, oldest first.
+        C{oldest}, oldest first; their C{recipients} left empty (a login
+        needs only the offers, not who else may fetch them).
         """
 
     def uploads_of(sender_key: str) -> Deferred[list[FileRecord]]:
         """
-        C{sender_key}'s files not yet completely uploaded.
+        C{sender_key}'s files not yet completely uploaded (so with no
+        recipients).
         """
 
     def spool_usage(sender_key: str) -> Deferred[int]:

@@ -210,7 +210,7 @@ class MemoryStore:
     ) -> Deferred[list[FileRecord]]:
         return succeed(
             [
-                f
+                replace(f, recipients=())
                 for _, f in sorted(self._files.items())
                 if f.complete and recipient_key in f.recipients and f.created >= oldest
             ]

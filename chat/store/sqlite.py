@@ -461,9 +461,11 @@ def _history_since(
 _FILE_COLUMNS = "id, sender_key, sender, target, name, size, sha256, complete, created"
 
 
-def _file_row(txn: Cursor, row: Any) -> FileRecord:
-    txn.execute("SELECT recipient FROM file_recipients WHERE file = ?", (row[0],))
-    recipients = tuple(sorted(r[0] for r in txn.fetchall()))
+def _file_row(row: Any, recipients: tuple[str, ...] = ()) -> FileRecord:
+    """
+    The record of a row of L{_FILE_COLUMNS}; only L{_get_file} reads its
+    recipients, a query of their own.
+    """
     id_, sender_key, sender, target, name, size, sha256, complete, created = row
     return FileRecord(
         id_,
@@ -523,7 +525,13 @@ def _complete_file(txn: Cursor, file_id: int, recipients: list[str]) -> None:
 def _get_file(txn: Cursor, file_id: int) -> FileRecord | None:
     txn.execute(f"SELECT {_FILE_COLUMNS} FROM files WHERE id = ?", (file_id,))
     row = txn.fetchone()
-    return None if row is None else _file_row(txn, row)
+    if row is None:
+        return None
+    txn.execute(
+        "SELECT recipient FROM file_recipients WHERE file = ? ORDER BY recipient",
+        (file_id,),
+    )
+    return _file_row(row, tuple(r for (r,) in txn.fetchall()))
 
 
 def _files_for(txn: Cursor, key: str, oldest: float) -> list[FileRecord]:
@@ -532,7 +540,7 @@ def _files_for(txn: Cursor, key: str, oldest: float) -> list[FileRecord]:
         " WHERE recipient = ? AND complete = 1 AND created >= ? ORDER BY id",
         (key, oldest),
     )
-    return [_file_row(txn, row) for row in txn.fetchall()]
+    return [_file_row(row) for row in txn.fetchall()]
 
 
 def _uploads_of(txn: Cursor, key: str) -> list[FileRecord]:
@@ -541,7 +549,7 @@ def _uploads_of(txn: Cursor, key: str) -> list[FileRecord]:
         " ORDER BY id",
         (key,),
     )
-    return [_file_row(txn, row) for row in txn.fetchall()]
+    return [_file_row(row) for row in txn.fetchall()]
 
 
 def _spool_usage(txn: Cursor, key: str) -> int:

@@ -441,6 +441,7 @@ class StoreContractMixin(_Base):
         """
         A completed file is offered to its recipients, each once, sorted;
         until then it is an upload of its sender's and offered to nobody.
+        Only L{IChatStore.get_file} says who the recipients are.
         """
         store = await self.open_store()
         record = await self.upload(store, "a", 5.0)
@@ -449,8 +450,9 @@ class StoreContractMixin(_Base):
         await store.complete_file(record.id, iter(["carol", "bob", "carol"]))
         done = replace(record, complete=True, recipients=("bob", "carol"))
         self.assertEqual(await store.get_file(record.id), done)
-        self.assertEqual(await store.files_for("bob", 0.0), [done])
-        self.assertEqual(await store.files_for("carol", 0.0), [done])
+        offered = replace(done, recipients=())
+        self.assertEqual(await store.files_for("bob", 0.0), [offered])
+        self.assertEqual(await store.files_for("carol", 0.0), [offered])
         self.assertEqual(await store.files_for("dave", 0.0), [])
         self.assertEqual(await store.uploads_of("alice"), [])
 
@@ -477,7 +479,7 @@ class StoreContractMixin(_Base):
         partial = await self.upload(store, "partial", 30.0)
         for record in (new, old):
             await store.complete_file(record.id, ["bob"])
-        old, new = [replace(r, complete=True, recipients=("bob",)) for r in (old, new)]
+        old, new = [replace(r, complete=True) for r in (old, new)]
         self.assertEqual(await store.files_for("bob", 0.0), [old, new])
         self.assertEqual(await store.files_for("bob", 10.0), [old, new])
         self.assertEqual(await store.files_for("bob", 10.5), [new])
@@ -532,7 +534,10 @@ class StoreContractMixin(_Base):
         self.assertEqual(await store.remove_recipient(record.id, "dave"), 1)
         self.assertEqual(await store.files_for("bob", 0.0), [])
         left = replace(record, complete=True, recipients=("carol",))
-        self.assertEqual(await store.files_for("carol", 0.0), [left])
+        self.assertEqual(await store.get_file(record.id), left)
+        self.assertEqual(
+            await store.files_for("carol", 0.0), [replace(left, recipients=())]
+        )
         self.assertEqual(await store.remove_recipient(record.id, "carol"), 0)
         self.assertEqual(await store.get_file(record.id), replace(left, recipients=()))
         self.assertEqual(await store.remove_recipient(record.id + 1, "bob"), 0)
@@ -556,7 +561,9 @@ class StoreContractMixin(_Base):
         edge = replace(edge, complete=True, recipients=("bob",))
         self.assertEqual(await store.get_file(edge.id), edge)
         self.assertEqual(await store.get_file(young.id), young)
-        self.assertEqual(await store.files_for("bob", 0.0), [edge])
+        self.assertEqual(
+            await store.files_for("bob", 0.0), [replace(edge, recipients=())]
+        )
         self.assertEqual(await store.uploads_of("alice"), [young])
         self.assertEqual(await store.expire_files(20.0), [])
 

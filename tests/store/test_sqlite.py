@@ -327,7 +327,9 @@ class SQLiteStoreTests(TestCase):
         again = await self.open_sqlite()
         done = replace(done, complete=True, recipients=("bob", "carol"))
         self.assertEqual(await again.get_file(done.id), done)
-        self.assertEqual(await again.files_for("bob", 0.0), [done])
+        self.assertEqual(
+            await again.files_for("bob", 0.0), [replace(done, recipients=())]
+        )
         self.assertEqual(await again.uploads_of("alice"), [partial])
         self.assertEqual(await again.spool_usage("alice"), 16)
         self.assertGreater((await self.upload(again, "next", 4.0)).id, newest.id)
