@@ -60,7 +60,8 @@ class HistoryEntry:
     message said, and a frozen dataclass is several times slower to build;
     treat it as immutable.
 
-    @ivar id: the store's number for it; 0 until it is written.
+    @ivar id: nothing relies on it: L{IChatStore.add_history} ignores it,
+        and an entry given back may carry a store's row number or 0.
     @ivar room: the room's key, C{""} for the main channel everyone is in.
     @ivar kind: C{"message"} or C{"action"}.
     """

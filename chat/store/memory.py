@@ -38,7 +38,6 @@ class MemoryStore:
         self._queues: dict[str, list[StoredMessage]] = {}
         self._next_message = 1
         self._history: dict[str, deque[HistoryEntry]] = {}
-        self._next_entry = 1
         self._rooms: dict[str, RoomRecord] = {}
         self._files: dict[int, FileRecord] = {}
         self._next_file = 1
@@ -271,8 +270,7 @@ class MemoryStore:
         entries = self._history.get(entry.room)
         if entries is None:
             entries = self._history[entry.room] = deque(maxlen=self.history_keep)
-        entries.append(replace(entry, id=self._next_entry))
-        self._next_entry += 1
+        entries.append(entry)
 
     def flush_history(self) -> Deferred[None]:
         return succeed(None)
