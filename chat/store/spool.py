@@ -29,6 +29,9 @@ from chat.store.interface import StoreError
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
+# Bytes read at a time when a partial copy is hashed again.
+_BLOCK = 1 << 20
+
 
 class ISpool(Interface):
     """
@@ -57,6 +60,9 @@ class ISpool(Interface):
         Write C{chunks}, one after the other, into the partial copy from
         C{offset} on (anything beyond C{offset} is dropped first), keeping
         the running SHA-256 of the copy.
+
+        @raise ValueError: if C{offset} is beyond the end of the partial
+            copy: the write would leave a gap.  Nothing is written.
         """
 
     def finish(file_id: int, sha256: str) -> Deferred[str]:
@@ -186,6 +192,8 @@ class DirectorySpool:
         part = self._parts.get(file_id)
         if part is None or part.size != offset:
             part = self._parts[file_id] = self._rehash(file_id, offset)
+            if part.size < offset:
+                raise _gap(file_id, offset, part.size)
         if part.handle is None:
             handle = open(self._part_path(file_id), "ab")  # noqa: SIM115
             handle.truncate(offset)
@@ -208,9 +216,7 @@ class DirectorySpool:
         try:
             with open(self._part_path(file_id), "rb") as f:
                 while upto is None or part.size < upto:
-                    want = (
-                        1024 * 1024 if upto is None else min(1 << 20, upto - part.size)
-                    )
+                    want = _BLOCK if upto is None else min(_BLOCK, upto - part.size)
                     block = f.read(want)
                     if not block:
                         break
@@ -227,7 +233,6 @@ class DirectorySpool:
         part = self._parts.pop(file_id, None)
         if part is None:
             part = self._rehash(file_id)
-            self._parts.pop(file_id, None)
         path = self._part_path(file_id)
         if part.handle is None:
             part.handle = open(path, "ab")  # noqa: SIM115
@@ -294,6 +299,17 @@ class DirectorySpool:
                 pass
 
 
+def _gap(file_id: int, offset: int, size: int) -> ValueError:
+    """
+    The error for a write from C{offset} into a partial copy of C{size}
+    bytes, which would leave a gap: the core never makes one.
+    """
+    return ValueError(
+        f"file {file_id}: a write from byte {offset} would leave a gap after"
+        f" the {size} bytes of its partial copy"
+    )
+
+
 def _while_open(
     f: Callable[Concatenate[MemorySpool, _P], Deferred[_T]],
 ) -> Callable[Concatenate[MemorySpool, _P], Deferred[_T]]:
@@ -341,6 +357,8 @@ class MemorySpool:
         self, file_id: int, offset: int, chunks: Sequence[bytes]
     ) -> Deferred[None]:
         copy = self.partial.setdefault(file_id, bytearray())
+        if offset > len(copy):
+            return fail(_gap(file_id, offset, len(copy)))
         del copy[offset:]
         for data in chunks:
             copy += data

@@ -125,6 +125,21 @@ class SpoolContractMixin(_Base):
         self.assertEqual(await spool.finish(7, digest(b"abcXY")), digest(b"abcXY"))
         self.assertEqual(await spool.read(7, 0, 10), b"abcXY")
 
+    async def test_write_beyond_the_end(self) -> None:
+        """
+        A write from beyond the end of the partial copy, which would leave
+        a gap, is refused and changes nothing.
+        """
+        spool = await self.open_spool()
+        await spool.write(7, 0, [b"abc"])
+        await fails(spool.write(7, 4, [b"X"]), ValueError)
+        await fails(spool.write(8, 1, [b"X"]), ValueError)
+        self.assertEqual(await spool.partial_size(7), 3)
+        self.assertEqual(await spool.received(7), 3)
+        self.assertEqual(await spool.partial_size(8), 0)
+        await spool.write(7, 3, [b"def"])
+        self.assertEqual(await spool.finish(7, digest(b"abcdef")), digest(b"abcdef"))
+
     async def test_unknown_file(self) -> None:
         """
         A file the spool never saw has no bytes, and no complete copy.
