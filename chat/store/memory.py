@@ -166,6 +166,8 @@ class MemoryStore:
 
     def set_seen(self, member: str, seen: float) -> Deferred[None]:
         for record in list(self._rooms.values()):
+            if not any(m.member == member for m in record.members):
+                continue  # called at every logout: leave other rooms alone
             self._set_members(
                 record,
                 [
