@@ -83,7 +83,8 @@ def store_part(
     from twisted.internet.defer import Deferred
     from twisted.internet.task import react
 
-    from chat.store import SQLiteStore
+    from chat.store.interface import HistoryEntry
+    from chat.store.sqlite import SQLiteStore
 
     results: list[dict[str, Any]] = []
 
@@ -99,9 +100,9 @@ def store_part(
             n = min(batch, entries - done)
             a0 = time.perf_counter()
             for i in range(done, done + n):
-                store.add_history(
-                    f"#r{i % rooms}" if rooms > 1 else "", "u1", text, 1.0
-                )
+                room = f"#r{i % rooms}" if rooms > 1 else ""
+                # Made here, as the core makes one for every message said.
+                store.add_history(HistoryEntry(0, room, "u1", text, 1.0))
             added_s += time.perf_counter() - a0
             done += n
             await store.flush_history()

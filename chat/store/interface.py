@@ -60,7 +60,8 @@ class HistoryEntry:
     message said, and a frozen dataclass is several times slower to build;
     treat it as immutable.
 
-    @ivar id: the store's number for it; 0 until it is written.
+    @ivar id: nothing relies on it: L{IChatStore.add_history} ignores it,
+        and an entry given back may carry a store's row number or 0.
     @ivar room: the room's key, C{""} for the main channel everyone is in.
     @ivar kind: C{"message"} or C{"action"}.
     """
@@ -120,7 +121,8 @@ class FileRecord:
     @ivar sender_key: who uploads it (folded name), for resuming and quota.
     @ivar target: a user's name or a room's, as the sender gave it.
     @ivar complete: uploaded and checked; only then has it recipients.
-    @ivar recipients: keys of those who have not fetched or declined it.
+    @ivar recipients: keys of those who have not fetched or declined it,
+        sorted; only L{IChatStore.get_file} fills it in.
     """
 
     id: int
@@ -292,6 +294,7 @@ class IChatStore(Interface):
     def complete_file(file_id: int, recipients: Iterable[str]) -> Deferred[None]:
         """
         The file is uploaded and checked: offer it to C{recipients}.
+        Nothing is done if it was deleted meanwhile (cancelled, expired).
         """
 
     def get_file(file_id: int) -> Deferred[FileRecord | None]:
@@ -302,12 +305,14 @@ class IChatStore(Interface):
     def files_for(recipient_key: str, oldest: float) -> Deferred[list[FileRecord]]:
         """
         Complete files waiting for C{recipient_key}, created after
-        C{oldest}, oldest first.
+        C{oldest}, oldest first; their C{recipients} left empty (a login
+        needs only the offers, not who else may fetch them).
         """
 
     def uploads_of(sender_key: str) -> Deferred[list[FileRecord]]:
         """
-        C{sender_key}'s files not yet completely uploaded.
+        C{sender_key}'s files not yet completely uploaded (so with no
+        recipients).
         """
 
     def spool_usage(sender_key: str) -> Deferred[int]:

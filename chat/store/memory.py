@@ -38,7 +38,6 @@ class MemoryStore:
         self._queues: dict[str, list[StoredMessage]] = {}
         self._next_message = 1
         self._history: dict[str, deque[HistoryEntry]] = {}
-        self._next_entry = 1
         self._rooms: dict[str, RoomRecord] = {}
         self._files: dict[int, FileRecord] = {}
         self._next_file = 1
@@ -167,6 +166,8 @@ class MemoryStore:
 
     def set_seen(self, member: str, seen: float) -> Deferred[None]:
         for record in list(self._rooms.values()):
+            if not any(m.member == member for m in record.members):
+                continue  # called at every logout: leave other rooms alone
             self._set_members(
                 record,
                 [
@@ -210,7 +211,7 @@ class MemoryStore:
     ) -> Deferred[list[FileRecord]]:
         return succeed(
             [
-                f
+                replace(f, recipients=())
                 for _, f in sorted(self._files.items())
                 if f.complete and recipient_key in f.recipients and f.created >= oldest
             ]
@@ -271,8 +272,7 @@ class MemoryStore:
         entries = self._history.get(entry.room)
         if entries is None:
             entries = self._history[entry.room] = deque(maxlen=self.history_keep)
-        entries.append(replace(entry, id=self._next_entry))
-        self._next_entry += 1
+        entries.append(entry)
 
     def flush_history(self) -> Deferred[None]:
         return succeed(None)

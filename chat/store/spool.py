@@ -15,7 +15,8 @@ import hashlib
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, ParamSpec, TypeVar, cast
+from functools import wraps
+from typing import Any, BinaryIO, Concatenate, ParamSpec, TypeVar, cast
 
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IReactorFromThreads
@@ -23,8 +24,13 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 from zope.interface import Interface, implementer
 
+from chat.store.interface import StoreError
+
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
+
+# Bytes read at a time when a partial copy is hashed again.
+_BLOCK = 1 << 20
 
 
 class ISpool(Interface):
@@ -44,7 +50,9 @@ class ISpool(Interface):
     def close() -> Deferred[None]:
         """
         Finish the requests under way and stop; partial copies stay, to
-        be resumed after a restart.
+        be resumed after a restart.  Requests made afterwards fail with
+        L{StoreError} (so nobody waits for them forever), but for
+        L{release}, which close did for every file.
         """
 
     def write(file_id: int, offset: int, chunks: Sequence[bytes]) -> Deferred[None]:
@@ -52,6 +60,9 @@ class ISpool(Interface):
         Write C{chunks}, one after the other, into the partial copy from
         C{offset} on (anything beyond C{offset} is dropped first), keeping
         the running SHA-256 of the copy.
+
+        @raise ValueError: if C{offset} is beyond the end of the partial
+            copy: the write would leave a gap.  Nothing is written.
         """
 
     def finish(file_id: int, sha256: str) -> Deferred[str]:
@@ -125,12 +136,16 @@ class DirectorySpool:
         self.path = path
         self._reactor = reactor
         self._pool = ThreadPool(1, 1, "txchat-files")
+        self._closed = False
         # Touched only in the spool's thread.
         self._parts: dict[int, _Part] = {}
 
     def _in_thread(
         self, f: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs
     ) -> Deferred[_T]:
+        if self._closed:
+            # A stopped ThreadPool drops work silently: it would never fire.
+            return fail(StoreError("the spool is closed"))
         reactor = self._reactor
         if reactor is None:
             from twisted.internet import reactor as global_reactor
@@ -145,13 +160,16 @@ class DirectorySpool:
         return os.path.join(self.path, str(file_id))
 
     def start(self) -> Deferred[None]:
+        self._closed = False
         self._pool.start()
         return self._in_thread(os.makedirs, self.path, exist_ok=True)
 
     def close(self) -> Deferred[None]:
-        if not self._pool.started:
+        if self._closed or not self._pool.started:
+            self._closed = True
             return succeed(None)
         d = self._in_thread(self._close_all)
+        self._closed = True
 
         def stop(result: object) -> object:
             # Joins the thread, idle now: this was the last request.
@@ -174,6 +192,8 @@ class DirectorySpool:
         part = self._parts.get(file_id)
         if part is None or part.size != offset:
             part = self._parts[file_id] = self._rehash(file_id, offset)
+            if part.size < offset:
+                raise _gap(file_id, offset, part.size)
         if part.handle is None:
             handle = open(self._part_path(file_id), "ab")  # noqa: SIM115
             handle.truncate(offset)
@@ -196,9 +216,7 @@ class DirectorySpool:
         try:
             with open(self._part_path(file_id), "rb") as f:
                 while upto is None or part.size < upto:
-                    want = (
-                        1024 * 1024 if upto is None else min(1 << 20, upto - part.size)
-                    )
+                    want = _BLOCK if upto is None else min(_BLOCK, upto - part.size)
                     block = f.read(want)
                     if not block:
                         break
@@ -215,7 +233,6 @@ class DirectorySpool:
         part = self._parts.pop(file_id, None)
         if part is None:
             part = self._rehash(file_id)
-            self._parts.pop(file_id, None)
         path = self._part_path(file_id)
         if part.handle is None:
             part.handle = open(path, "ab")  # noqa: SIM115
@@ -259,6 +276,8 @@ class DirectorySpool:
             return f.read(length)
 
     def release(self, file_id: int) -> Deferred[None]:
+        if self._closed:
+            return succeed(None)
         return self._in_thread(self._release, file_id)
 
     def _release(self, file_id: int) -> None:
@@ -280,6 +299,36 @@ class DirectorySpool:
                 pass
 
 
+def _gap(file_id: int, offset: int, size: int) -> ValueError:
+    """
+    The error for a write from C{offset} into a partial copy of C{size}
+    bytes, which would leave a gap: the core never makes one.
+    """
+    return ValueError(
+        f"file {file_id}: a write from byte {offset} would leave a gap after"
+        f" the {size} bytes of its partial copy"
+    )
+
+
+def _while_open(
+    f: Callable[Concatenate[MemorySpool, _P], Deferred[_T]],
+) -> Callable[Concatenate[MemorySpool, _P], Deferred[_T]]:
+    """
+    The L{MemorySpool} method C{f}, failing with L{StoreError} once the
+    spool is closed, as L{DirectorySpool}'s do.
+    """
+
+    @wraps(f)
+    def method(
+        self: MemorySpool, /, *args: _P.args, **kwargs: _P.kwargs
+    ) -> Deferred[_T]:
+        if self._closed:
+            return fail(StoreError("the spool is closed"))
+        return f(self, *args, **kwargs)
+
+    return method
+
+
 @implementer(ISpool)
 class MemorySpool:
     """
@@ -293,22 +342,29 @@ class MemorySpool:
     def __init__(self) -> None:
         self.complete: dict[int, bytes] = {}
         self.partial: dict[int, bytearray] = {}
+        self._closed = False
 
     def start(self) -> Deferred[None]:
+        self._closed = False
         return succeed(None)
 
     def close(self) -> Deferred[None]:
+        self._closed = True
         return succeed(None)
 
+    @_while_open
     def write(
         self, file_id: int, offset: int, chunks: Sequence[bytes]
     ) -> Deferred[None]:
         copy = self.partial.setdefault(file_id, bytearray())
+        if offset > len(copy):
+            return fail(_gap(file_id, offset, len(copy)))
         del copy[offset:]
         for data in chunks:
             copy += data
         return succeed(None)
 
+    @_while_open
     def finish(self, file_id: int, sha256: str) -> Deferred[str]:
         data = bytes(self.partial.pop(file_id, b""))
         digest = hashlib.sha256(data).hexdigest()
@@ -316,12 +372,15 @@ class MemorySpool:
             self.complete[file_id] = data
         return succeed(digest)
 
+    @_while_open
     def received(self, file_id: int) -> Deferred[int]:
         return succeed(len(self.partial.setdefault(file_id, bytearray())))
 
+    @_while_open
     def partial_size(self, file_id: int) -> Deferred[int]:
         return succeed(len(self.partial.get(file_id, b"")))
 
+    @_while_open
     def read(self, file_id: int, offset: int, length: int) -> Deferred[bytes]:
         data = self.complete.get(file_id)
         if data is None:
@@ -331,6 +390,7 @@ class MemorySpool:
     def release(self, file_id: int) -> Deferred[None]:
         return succeed(None)
 
+    @_while_open
     def remove(self, file_id: int) -> Deferred[None]:
         self.partial.pop(file_id, None)
         self.complete.pop(file_id, None)

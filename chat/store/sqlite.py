@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from typing import Any, Concatenate, Final, ParamSpec, Protocol, TypeVar, cast
 
 from twisted.enterprise import adbapi
@@ -285,9 +286,7 @@ def _enqueue(
         (key, message.sender, message.text, message.time, message.kind),
     )
     assert txn.lastrowid is not None
-    return StoredMessage(
-        txn.lastrowid, key, message.sender, message.text, message.time, message.kind
-    )
+    return replace(message, id=txn.lastrowid)
 
 
 def _pending(txn: Cursor, key: str, oldest: float) -> list[StoredMessage]:
@@ -461,9 +460,11 @@ def _history_since(
 _FILE_COLUMNS = "id, sender_key, sender, target, name, size, sha256, complete, created"
 
 
-def _file_row(txn: Cursor, row: Any) -> FileRecord:
-    txn.execute("SELECT recipient FROM file_recipients WHERE file = ?", (row[0],))
-    recipients = tuple(sorted(r[0] for r in txn.fetchall()))
+def _file_row(row: Any, recipients: tuple[str, ...] = ()) -> FileRecord:
+    """
+    The record of a row of L{_FILE_COLUMNS}; only L{_get_file} reads its
+    recipients, a query of their own.
+    """
     id_, sender_key, sender, target, name, size, sha256, complete, created = row
     return FileRecord(
         id_,
@@ -495,21 +496,16 @@ def _create_file(txn: Cursor, file: FileRecord) -> FileRecord:
         ),
     )
     assert txn.lastrowid is not None
-    return FileRecord(
-        txn.lastrowid,
-        file.sender_key,
-        file.sender,
-        file.target,
-        file.name,
-        file.size,
-        file.sha256,
-        created=file.created,
-    )
+    return replace(file, id=txn.lastrowid, complete=False, recipients=())
 
 
 def _complete_file(txn: Cursor, file_id: int, recipients: list[str]) -> None:
     txn.execute("BEGIN IMMEDIATE")
     txn.execute("UPDATE files SET complete = 1 WHERE id = ?", (file_id,))
+    if txn.rowcount == 0:
+        # Deleted meanwhile (cancelled, expired): its recipients could not
+        # be recorded (the foreign key), and there is nobody to offer it to.
+        return
     txn.executemany(
         "INSERT OR IGNORE INTO file_recipients (file, recipient) VALUES (?, ?)",
         [(file_id, key) for key in recipients],
@@ -519,7 +515,13 @@ def _complete_file(txn: Cursor, file_id: int, recipients: list[str]) -> None:
 def _get_file(txn: Cursor, file_id: int) -> FileRecord | None:
     txn.execute(f"SELECT {_FILE_COLUMNS} FROM files WHERE id = ?", (file_id,))
     row = txn.fetchone()
-    return None if row is None else _file_row(txn, row)
+    if row is None:
+        return None
+    txn.execute(
+        "SELECT recipient FROM file_recipients WHERE file = ? ORDER BY recipient",
+        (file_id,),
+    )
+    return _file_row(row, tuple(r for (r,) in txn.fetchall()))
 
 
 def _files_for(txn: Cursor, key: str, oldest: float) -> list[FileRecord]:
@@ -528,7 +530,7 @@ def _files_for(txn: Cursor, key: str, oldest: float) -> list[FileRecord]:
         " WHERE recipient = ? AND complete = 1 AND created >= ? ORDER BY id",
         (key, oldest),
     )
-    return [_file_row(txn, row) for row in txn.fetchall()]
+    return [_file_row(row) for row in txn.fetchall()]
 
 
 def _uploads_of(txn: Cursor, key: str) -> list[FileRecord]:
@@ -537,7 +539,7 @@ def _uploads_of(txn: Cursor, key: str) -> list[FileRecord]:
         " ORDER BY id",
         (key,),
     )
-    return [_file_row(txn, row) for row in txn.fetchall()]
+    return [_file_row(row) for row in txn.fetchall()]
 
 
 def _spool_usage(txn: Cursor, key: str) -> int:
@@ -829,8 +831,8 @@ class SQLiteStore:
     save_room = _interaction(_save_room)
 
     def delete_room(self, key: str) -> Deferred[None]:
-        # Its history is deleted too: unwritten entries must go first.
-        return self.flush_history().addCallback(lambda _: self._call(_delete_room, key))
+        # Its history goes too, entries not yet written included.
+        return self._after_flush(_delete_room, key)
 
     save_member = _interaction(_save_member)
     delete_member = _interaction(_delete_member)
@@ -861,10 +863,7 @@ class SQLiteStore:
     ) -> Deferred[list[HistoryEntry]]:
         if limit <= 0:
             return succeed([])
-        d = self.flush_history()
-        return d.addCallback(
-            lambda _: self._call(_history_since, room, since, until, limit)
-        )
+        return self._after_flush(_history_since, room, since, until, limit)
 
     def add_history(self, entry: HistoryEntry) -> None:
         if self._closing:
@@ -902,8 +901,26 @@ class SQLiteStore:
             return succeed([])
         if not room and limit <= self.HISTORY_TAIL and self._open:
             return succeed(list(self._tail)[-limit:])
+        return self._after_flush(_history, room, limit)
+
+    def _after_flush(
+        self,
+        interaction: Callable[Concatenate[Cursor, _P], _T],
+        *args: _P.args,
+        **kwargs: _P.kwargs,
+    ) -> Deferred[_T]:
+        """
+        Run C{interaction}, which reads or deletes history, once the
+        entries added so far are written: it must see them.
+        """
         d = self.flush_history()
-        return d.addCallback(lambda _: self._call(_history, room, limit))
+        return d.addCallback(lambda _: self._call(interaction, *args, **kwargs))
+
+    def _cancel_write(self) -> None:
+        # Whether it was due or not: a write starts now, or none is needed.
+        if self._flush_call is not None and self._flush_call.active():
+            self._flush_call.cancel()
+        self._flush_call = None
 
     def _write_batch(self) -> None:
         """
@@ -911,10 +928,7 @@ class SQLiteStore:
         transaction, unless one is under way: then they wait for the next,
         so batches are written in order.
         """
-        if self._flush_call is not None:
-            if self._flush_call.active():
-                self._flush_call.cancel()
-            self._flush_call = None
+        self._cancel_write()
         if self._writing or not self._buffer or not self._open or self._closing:
             return
         batch: Sequence[HistoryEntry] | deque[HistoryEntry]
@@ -961,9 +975,7 @@ class SQLiteStore:
         """
         Closing, or never opened: what is still buffered will not be written.
         """
-        if self._flush_call is not None and self._flush_call.active():
-            self._flush_call.cancel()
-        self._flush_call = None
+        self._cancel_write()
         self._buffer.clear()
         self._written = self._added
         self._notify_flushed()

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from twisted.trial.unittest import TestCase
 from zope.interface.verify import verifyObject
 
+from chat.store.interface import StoreError
 from chat.store.spool import DirectorySpool, ISpool, MemorySpool
 from tests.store.test_contract import fails
 
@@ -124,6 +125,21 @@ class SpoolContractMixin(_Base):
         self.assertEqual(await spool.finish(7, digest(b"abcXY")), digest(b"abcXY"))
         self.assertEqual(await spool.read(7, 0, 10), b"abcXY")
 
+    async def test_write_beyond_the_end(self) -> None:
+        """
+        A write from beyond the end of the partial copy, which would leave
+        a gap, is refused and changes nothing.
+        """
+        spool = await self.open_spool()
+        await spool.write(7, 0, [b"abc"])
+        await fails(spool.write(7, 4, [b"X"]), ValueError)
+        await fails(spool.write(8, 1, [b"X"]), ValueError)
+        self.assertEqual(await spool.partial_size(7), 3)
+        self.assertEqual(await spool.received(7), 3)
+        self.assertEqual(await spool.partial_size(8), 0)
+        await spool.write(7, 3, [b"def"])
+        self.assertEqual(await spool.finish(7, digest(b"abcdef")), digest(b"abcdef"))
+
     async def test_unknown_file(self) -> None:
         """
         A file the spool never saw has no bytes, and no complete copy.
@@ -197,6 +213,28 @@ class SpoolContractMixin(_Base):
         self.assertEqual(await again.finish(7, digest(b"abcdef")), digest(b"abcdef"))
         self.assertEqual(await again.read(7, 0, 10), b"abcdef")
         self.assertEqual(await again.read(8, 0, 10), b"whole")
+
+    async def test_closed(self) -> None:
+        """
+        Requests made after L{ISpool.close} fail with L{StoreError} rather
+        than never answering, so nobody waits for them forever; releasing
+        a file, which closing did already, succeeds.
+        """
+        spool = await self.open_spool()
+        await spool.write(7, 0, [b"abc"])
+        await spool.write(8, 0, [b"whole"])
+        await spool.finish(8, digest(b"whole"))
+        await spool.close()
+        for request in (
+            spool.write(7, 3, [b"def"]),
+            spool.finish(7, digest(b"abc")),
+            spool.received(7),
+            spool.partial_size(7),
+            spool.read(8, 0, 10),
+            spool.remove(8),
+        ):
+            await fails(request, StoreError)
+        await spool.release(7)
 
 
 class MemorySpoolTests(SpoolContractMixin, TestCase):

@@ -11,6 +11,7 @@ the test's.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, cast
 
@@ -38,6 +39,158 @@ from chat.store.sqlite import (
     migrate,
 )
 from tests.store.test_contract import DAY, entry, fails
+
+# The schema as released, frozen: each version's statements as chat/store.py
+# at 6d7086e (the last release before the store became a package, at schema
+# version 4) made them.  The upgrade tests build old databases from these,
+# not from MIGRATIONS, so that a released step edited since (databases out
+# there are at its version) fails them.  Once a release adds a step, copy
+# it here.
+RELEASED_SCHEMA: Sequence[Sequence[str]] = (
+    (
+        """
+        CREATE TABLE accounts (
+            key TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            password_hash TEXT NOT NULL,
+            created REAL NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE offline_messages (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            recipient TEXT NOT NULL
+                REFERENCES accounts (key) ON DELETE CASCADE,
+            sender TEXT NOT NULL,
+            text TEXT NOT NULL,
+            time REAL NOT NULL,
+            kind TEXT NOT NULL DEFAULT 'private'
+        )
+        """,
+        "CREATE INDEX offline_messages_recipient ON offline_messages (recipient, id)",
+    ),
+    (
+        """
+        CREATE TABLE history (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            room TEXT NOT NULL DEFAULT '',
+            sender TEXT NOT NULL,
+            text TEXT NOT NULL,
+            time REAL NOT NULL,
+            kind TEXT NOT NULL DEFAULT 'message'
+        )
+        """,
+        "CREATE INDEX history_room_id ON history (room, id)",
+    ),
+    (
+        """
+        CREATE TABLE rooms (
+            key TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            owner TEXT REFERENCES accounts (key) ON DELETE SET NULL,
+            topic TEXT NOT NULL DEFAULT '',
+            invite_only INTEGER NOT NULL DEFAULT 0,
+            created REAL NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE room_members (
+            room TEXT NOT NULL REFERENCES rooms (key) ON DELETE CASCADE,
+            member TEXT NOT NULL REFERENCES accounts (key) ON DELETE CASCADE,
+            operator INTEGER NOT NULL DEFAULT 0,
+            seen REAL NOT NULL,
+            PRIMARY KEY (room, member)
+        )
+        """,
+        "CREATE INDEX room_members_member ON room_members (member)",
+        """
+        CREATE TABLE room_invites (
+            room TEXT NOT NULL REFERENCES rooms (key) ON DELETE CASCADE,
+            member TEXT NOT NULL REFERENCES accounts (key) ON DELETE CASCADE,
+            PRIMARY KEY (room, member)
+        )
+        """,
+        "CREATE INDEX history_room_time ON history (room, time)",
+    ),
+    (
+        """
+        CREATE TABLE files (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            sender_key TEXT NOT NULL,
+            sender TEXT NOT NULL,
+            target TEXT NOT NULL,
+            name TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            sha256 TEXT NOT NULL,
+            complete INTEGER NOT NULL DEFAULT 0,
+            created REAL NOT NULL
+        )
+        """,
+        "CREATE INDEX files_sender ON files (sender_key)",
+        """
+        CREATE TABLE file_recipients (
+            file INTEGER NOT NULL REFERENCES files (id) ON DELETE CASCADE,
+            recipient TEXT NOT NULL,
+            PRIMARY KEY (file, recipient)
+        )
+        """,
+        "CREATE INDEX file_recipients_recipient ON file_recipients (recipient)",
+    ),
+)
+
+# Rows for the tables each released step made, as that release wrote them.
+RELEASED_ROWS: Sequence[Sequence[str]] = (
+    (
+        "INSERT INTO accounts (key, name, password_hash, created)"
+        " VALUES ('bob', 'Bob', 'hash', 1.0), ('carol', 'Carol', 'hash', 1.5)",
+        "INSERT INTO offline_messages (recipient, sender, text, time)"
+        " VALUES ('bob', 'alice', 'kept', 2.0)",
+    ),
+    (
+        "INSERT INTO history (room, sender, text, time)"
+        " VALUES ('', 'alice', 'said', 3.0), ('#chess', 'bob', 'e4', 3.5)",
+    ),
+    (
+        "INSERT INTO rooms (key, name, owner, topic, invite_only, created)"
+        " VALUES ('#chess', '#Chess', 'bob', 'club', 1, 2.0)",
+        "INSERT INTO room_members (room, member, operator, seen)"
+        " VALUES ('#chess', 'bob', 0, 3.0)",
+        "INSERT INTO room_invites (room, member) VALUES ('#chess', 'carol')",
+    ),
+    (
+        "INSERT INTO files"
+        " (sender_key, sender, target, name, size, sha256, complete, created)"
+        " VALUES ('alice', 'Alice', '#Chess', 'notes.txt', 5, 'ab', 1, 4.0)",
+        "INSERT INTO file_recipients (file, recipient) VALUES (1, 'bob')",
+    ),
+)
+
+
+def released_database(path: str, version: int) -> None:
+    """
+    Make the database at C{path} as the release at schema C{version} did,
+    from L{RELEASED_SCHEMA}, with the L{RELEASED_ROWS} its tables hold.
+    """
+    connection = sqlite3.connect(path)
+    try:
+        for step in (*RELEASED_SCHEMA[:version], *RELEASED_ROWS[:version]):
+            for statement in step:
+                connection.execute(statement)
+        connection.execute(f"PRAGMA user_version = {version}")
+        connection.commit()
+    finally:
+        connection.close()
+
+
+def schema(connection: sqlite3.Connection) -> list[tuple[str, str, str]]:
+    """
+    Every table and index of C{connection}'s database, with the SQL that
+    made it, its spacing folded.
+    """
+    rows = connection.execute(
+        "SELECT type, name, sql FROM sqlite_master ORDER BY type, name"
+    ).fetchall()
+    return [(kind, name, " ".join((sql or "").split())) for kind, name, sql in rows]
 
 
 def user_version(path: str) -> int:
@@ -149,21 +302,10 @@ class SQLiteStoreTests(TestCase):
 
     async def test_upgrade(self) -> None:
         """
-        A database made by the first version is upgraded when opened, and
+        A database made by the first release is upgraded when opened, and
         keeps its data.
         """
-        connection = sqlite3.connect(self.path)
-        migrate(connection.cursor(), upto=1)
-        connection.execute(
-            "INSERT INTO accounts (key, name, password_hash, created)"
-            " VALUES ('bob', 'Bob', 'hash', 1.0)"
-        )
-        connection.execute(
-            "INSERT INTO offline_messages (recipient, sender, text, time)"
-            " VALUES ('bob', 'alice', 'kept', 2.0)"
-        )
-        connection.commit()
-        connection.close()
+        released_database(self.path, 1)
         self.assertEqual(user_version(self.path), 1)
 
         store = await self.open_sqlite()
@@ -178,34 +320,20 @@ class SQLiteStoreTests(TestCase):
 
     async def test_upgrade_from_every_version(self) -> None:
         """
-        A database at any older schema version is upgraded to the newest
-        when opened, keeps its accounts (and, from the version that has
-        them, its rooms), and can then store files.
+        A database at any released schema version, the newest released
+        included, is opened and upgraded to the newest: it keeps its
+        accounts and messages (and, from the versions that have them, its
+        history, rooms and files), can then store files, and ends up with
+        the schema a new database gets, so a released step edited since
+        shows.
         """
-        for version in range(1, SCHEMA_VERSION):
+        connection = sqlite3.connect(":memory:")
+        self.addCleanup(connection.close)
+        migrate(connection.cursor())
+        new_schema = schema(connection)
+        for version in range(1, len(RELEASED_SCHEMA) + 1):
             self.path = self.mktemp()
-            connection = sqlite3.connect(self.path)
-            migrate(connection.cursor(), upto=version)
-            connection.execute(
-                "INSERT INTO accounts (key, name, password_hash, created)"
-                " VALUES ('bob', 'Bob', 'hash', 1.0)"
-            )
-            has_rooms = any(
-                "CREATE TABLE rooms" in statement
-                for step in MIGRATIONS[:version]
-                for statement in step
-            )
-            if has_rooms:
-                connection.execute(
-                    "INSERT INTO rooms (key, name, owner, topic, invite_only,"
-                    " created) VALUES ('#chess', '#Chess', 'bob', 'club', 1, 2.0)"
-                )
-                connection.execute(
-                    "INSERT INTO room_members (room, member, operator, seen)"
-                    " VALUES ('#chess', 'bob', 0, 3.0)"
-                )
-            connection.commit()
-            connection.close()
+            released_database(self.path, version)
             self.assertEqual(user_version(self.path), version)
 
             store = SQLiteStore(self.path, clock=self.clock)
@@ -216,8 +344,19 @@ class SQLiteStoreTests(TestCase):
                     await store.get_account("bob"),
                     Account("bob", "Bob", "hash", 1.0),
                 )
+                [message] = await store.pending("bob", 3.0, DAY)
+                self.assertEqual(
+                    (message.sender, message.text, message.kind),
+                    ("alice", "kept", "private"),
+                )
+                said = [e.text for e in await store.history("", 10)]
+                moves = [e.text for e in await store.history("#chess", 10)]
+                if version >= 2:
+                    self.assertEqual((said, moves), (["said"], ["e4"]))
+                else:
+                    self.assertEqual((said, moves), ([], []))
                 rooms = await store.load_rooms()
-                if has_rooms:
+                if version >= 3:
                     [room] = rooms
                     self.assertEqual(
                         (room.key, room.owner, room.topic, room.invite_only),
@@ -226,8 +365,25 @@ class SQLiteStoreTests(TestCase):
                     self.assertEqual(
                         room.members, (Membership("#chess", "bob", False, 3.0),)
                     )
+                    self.assertEqual(room.invites, frozenset({"carol"}))
                 else:
                     self.assertEqual(rooms, [])
+                if version >= 4:
+                    self.assertEqual(
+                        await store.get_file(1),
+                        FileRecord(
+                            1,
+                            "alice",
+                            "Alice",
+                            "#Chess",
+                            "notes.txt",
+                            5,
+                            "ab",
+                            True,
+                            4.0,
+                            ("bob",),
+                        ),
+                    )
                 record = await store.create_file(
                     FileRecord(0, "bob", "Bob", "alice", "f.txt", 1, "0" * 64)
                 )
@@ -236,6 +392,11 @@ class SQLiteStoreTests(TestCase):
                 self.assertEqual((fetched.name, fetched.size), ("f.txt", 1))
             finally:
                 await store.close()
+            upgraded = sqlite3.connect(self.path)
+            try:
+                self.assertEqual(schema(upgraded), new_schema)
+            finally:
+                upgraded.close()
 
     def test_migrate(self) -> None:
         """
@@ -327,7 +488,9 @@ class SQLiteStoreTests(TestCase):
         again = await self.open_sqlite()
         done = replace(done, complete=True, recipients=("bob", "carol"))
         self.assertEqual(await again.get_file(done.id), done)
-        self.assertEqual(await again.files_for("bob", 0.0), [done])
+        self.assertEqual(
+            await again.files_for("bob", 0.0), [replace(done, recipients=())]
+        )
         self.assertEqual(await again.uploads_of("alice"), [partial])
         self.assertEqual(await again.spool_usage("alice"), 16)
         self.assertGreater((await self.upload(again, "next", 4.0)).id, newest.id)
