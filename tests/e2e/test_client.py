@@ -20,17 +20,16 @@ from twisted.internet.error import ProcessDone, ProcessExitedAlready, ProcessTer
 from twisted.internet.interfaces import IReactorProcess
 from twisted.trial.unittest import TestCase
 
+# Exported as well: tests.e2e.test_client_accounts imports it from here.
 from tests.e2e.support import (
     TIMEOUT,
     ChildProcess,
     WaitTimedOut,
+    barrier,
     log_in,
     start_server,
     tcp_endpoint,
 )
-
-# Exported as well: tests.e2e.test_client_accounts imports it from here.
-from tests.e2e.support import barrier as barrier
 from tests.support import make_certificate
 
 #: The installed client: the one next to the interpreter running the tests.

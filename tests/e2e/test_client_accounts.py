@@ -18,8 +18,8 @@ from twisted.internet.interfaces import IReactorProcess
 from twisted.trial.unittest import TestCase
 
 from chat.client.main import PASSWORD_ENV
-from tests.e2e.support import ChatServer, log_in, start_server, tcp_endpoint
-from tests.e2e.test_client import CHAT_CLIENT, ClientProcess, barrier
+from tests.e2e.support import ChatServer, barrier, log_in, start_server, tcp_endpoint
+from tests.e2e.test_client import CHAT_CLIENT, ClientProcess
 
 PASSWORD: Final = "sesame-42"
 WRONG: Final = "guess-1234"
