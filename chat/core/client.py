@@ -112,6 +112,8 @@ class Client:
         connection that then stays open, sends again or closes cleanly.
         A door may learn it until the login
         (L{chat.core.session.Session.set_acknowledges}).
+    @ivar exempt: it comes from a network the operator exempted from the
+        per-address and flood limits (C{--exempt}).
 
     What the core tracks:
 
@@ -128,6 +130,7 @@ class Client:
         "acknowledges",
         "asked",
         "connection",
+        "exempt",
         "held",
         "key",
         "name",
@@ -144,11 +147,13 @@ class Client:
         *,
         secure: bool = False,
         acknowledges: bool = False,
+        exempt: bool = False,
     ) -> None:
         self.connection = connection
         self.peer = peer
         self.secure = secure
         self.acknowledges = acknowledges
+        self.exempt = exempt
         self.name: str | None = None
         self.key: str | None = None
         self.state = NAMELESS

@@ -42,6 +42,8 @@ class ChatCore:
     A door calls L{open_session} for each connection and then the
     L{Session}'s methods.
 
+    @ivar security_log: the log budget of security events, apart from
+        L{log_limiter}'s so that no client's noise can spend it.
     @ivar presence: who is online.
     @ivar fanout: how broadcasts travel.
     """
@@ -73,6 +75,9 @@ class ChatCore:
         self.spool = spool
         self.limits = limits = limits or Limits()
         self.log_limiter = log_limiter or LogLimiter(clock)
+        self.security_log = LogLimiter(
+            clock, self.log_limiter.per_second, what="security"
+        )
         self.delivery = Delivery(clock, hold_max=limits.hold_max)
         self.presence = presence if presence is not None else LocalPresence()
         self.fanout = fanout(self.presence, self.delivery)
@@ -84,6 +89,7 @@ class ChatCore:
             self.delivery,
             limits,
             self.log_limiter,
+            self.security_log,
             keep_history,
         )
         self.accounts = Accounts(peers, hasher)
@@ -113,6 +119,7 @@ class ChatCore:
         *,
         secure: bool = False,
         acknowledges: bool = False,
+        exempt: bool = False,
     ) -> Session:
         """
         A session for a new client connection, which has no name yet.
@@ -120,9 +127,16 @@ class ChatCore:
         @param peer: the client's address, for throttling: a host, no port.
         @param secure: the connection is encrypted (TLS).
         @param acknowledges: the client confirms stored messages itself.
+        @param exempt: the client comes from a network the operator exempted
+            from the per-address and flood limits (C{--exempt}).
         """
         return Session(
-            self._services, connection, peer, secure=secure, acknowledges=acknowledges
+            self._services,
+            connection,
+            peer,
+            secure=secure,
+            acknowledges=acknowledges,
+            exempt=exempt,
         )
 
     def start(self) -> Deferred[None]:
@@ -159,6 +173,7 @@ class ChatCore:
         """
         self.delivery.end_turn()
         self.log_limiter.stop()
+        self.security_log.stop()
         self.transfers.stopping()
         return self.rooms.stopping()
 

@@ -8,6 +8,10 @@ Without a limit, a connection storm or one client sending refused lines at
 full speed would spend the server's time writing the log (and fill the
 disk).  Like the kernel's C{printk_ratelimit}, we log up to C{per_second}
 events each second and then one line saying how many were left out.
+
+Security events (wrong passwords, throttles, refused connections, floods)
+go through a limiter of their own (L{chat.core.core.ChatCore.security_log}),
+so that no client can spend their budget with noise of another kind.
 """
 
 from __future__ import annotations
@@ -37,9 +41,16 @@ class LogLimiter:
 
     _log = Logger()
 
-    def __init__(self, clock: IReactorTime, per_second: int = 100) -> None:
+    def __init__(
+        self, clock: IReactorTime, per_second: int = 100, *, what: str = "connection"
+    ) -> None:
+        """
+        @param what: the kind of events, for the line that counts the ones
+            left out.
+        """
         self._clock = clock
         self.per_second = per_second
+        self._what = what
         self._window = -1
         self._count = 0
         self._suppressed = 0
@@ -71,20 +82,22 @@ class LogLimiter:
         text fields are L{loggable}: these lines carry what clients sent.
         """
         if self.allow():
-            logger.info(
-                fmt,
-                **{
-                    key: loggable(value) if type(value) is str else value
-                    for key, value in fields.items()
-                },
-            )
+            logger.info(fmt, **_escaped(fields))
+
+    def warn(self, logger: Logger, fmt: str, **fields: Any) -> None:
+        """
+        L{info}, at the warning level.
+        """
+        if self.allow():
+            logger.warning(fmt, **_escaped(fields))
 
     def _flush(self) -> None:
         self._report = None
         count, self._suppressed = self._suppressed, 0
         self._log.info(
-            "{count} connection events were not logged (limit: {limit} a second)",
+            "{count} {what} events were not logged (limit: {limit} a second)",
             count=count,
+            what=self._what,
             limit=self.per_second,
         )
 
@@ -95,3 +108,10 @@ class LogLimiter:
         if self._report is not None and self._report.active():
             self._report.cancel()
             self._flush()
+
+
+def _escaped(fields: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: loggable(value) if type(value) is str else value
+        for key, value in fields.items()
+    }

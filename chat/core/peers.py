@@ -25,6 +25,10 @@ class Peers:
     is given the other parts it calls by name (no part reaches another
     through a parent).
 
+    @ivar log_limiter: the log budget of per-connection events.
+    @ivar security_log: the log budget of security events (wrong
+        passwords, throttles, refused connections, floods), which other
+        events cannot spend.
     @ivar keep_history: broadcasts and room messages are kept as history.
     """
 
@@ -35,4 +39,5 @@ class Peers:
     delivery: Delivery
     limits: Limits
     log_limiter: LogLimiter
+    security_log: LogLimiter
     keep_history: bool

@@ -105,8 +105,11 @@ class Session(Client):
         *,
         secure: bool = False,
         acknowledges: bool = False,
+        exempt: bool = False,
     ) -> None:
-        super().__init__(connection, peer, secure=secure, acknowledges=acknowledges)
+        super().__init__(
+            connection, peer, secure=secure, acknowledges=acknowledges, exempt=exempt
+        )
         self._services = services
         # Requests that came while one waits or after this turn's share;
         # not None exactly while the door's input is paused.
