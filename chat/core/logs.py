@@ -89,7 +89,7 @@ class LogLimiter:
         L{info}, at the warning level.
         """
         if self.allow():
-            logger.warning(fmt, **_escaped(fields))
+            logger.warn(fmt, **_escaped(fields))  # noqa: G010 (twisted.logger)
 
     def _flush(self) -> None:
         self._report = None
