@@ -333,18 +333,27 @@ class UploadTests(TransfersTestCase):
         )
         self.assertEqual(self.errors(events), ["usage", "usage"])
 
+    def register_both(self) -> None:
+        """
+        Alice and Bob register their names.
+        """
+        for person in (self.alice, self.bob):
+            person.session.register("sesame1")
+            person.take()
+
     def test_resume(self) -> None:
         """
         An upload cut off by a dropped connection goes on from where the
-        server's copy ends, once the sender is back; the result checks
-        out.
+        server's copy ends, once the sender is back (logged in to her
+        account); the result checks out.
         """
+        self.register_both()
         chunk_max = self.limits.chunk_max
         data = os.urandom(2 * chunk_max)
         file_id = self.offer(data)
         self.chunk(file_id, 0, data[:chunk_max])
         self.alice.session.closed("connection lost", delivered=False)
-        alice = self.guest("alice")
+        alice, _ = self.log_in("alice")
         alice.session.files()
         [listing] = self.of_type(alice.take(), FileList)
         self.assertEqual(
@@ -363,12 +372,14 @@ class UploadTests(TransfersTestCase):
         After a restart (a new core on the same store and spool), what the
         spool holds of an upload is where it goes on from.
         """
+        self.register_both()
         chunk_max = self.limits.chunk_max
         data = os.urandom(chunk_max + 10)
         file_id = self.offer(data)
         self.chunk(file_id, 0, data[:chunk_max])
         self.restart()
-        self.enter()
+        self.alice, _ = self.log_in("alice")
+        self.bob, _ = self.log_in("bob")
         self.alice.session.files()
         [listing] = self.of_type(self.alice.take(), FileList)
         self.assertEqual(
