@@ -11,8 +11,10 @@ is the backpressure.
 Files belong to accounts and connections, not to names: a registered
 user sends and receives as its account (the store binds the key to the
 account, see L{FileRecord}); a guest as its connection (a
-L{guest_holder}), and what a guest sends or is offered goes when its
-connection closes.  Unregistering drops the account's files likewise.
+L{guest_holder}).  When a guest's connection closes, its offers and its
+unfinished uploads go; the files it finished sending stay for their
+other recipients, but nobody can resume or cancel them any more.
+Unregistering drops all of an account's files, sent and offered.
 """
 
 from __future__ import annotations
@@ -789,7 +791,8 @@ class Transfers:
                 d.addErrback(_log_failure, "closing an upload")
         if self._stopping or holder is None:
             return
-        self._drop(holder)
+        # What it finished sending stays for those still to receive it.
+        self._drop(holder, keep_sent=True)
 
     def unregistered(self, client: Client, key: str) -> None:
         """
@@ -804,10 +807,11 @@ class Transfers:
                 d.addErrback(_log_failure, "closing an upload")
         self._drop(key)
 
-    def _drop(self, holder: str) -> None:
+    def _drop(self, holder: str, *, keep_sent: bool = False) -> None:
         """
-        Drop what C{holder} sent and was offered; the senders of uploads
-        under way to it alone are told at once.
+        Drop what C{holder} sent (but, if C{keep_sent}, what it finished
+        uploading) and was offered; the senders of uploads under way to it
+        alone are told at once.
         """
         for upload in list(self._uploads.values()):
             if upload.to == holder:
@@ -816,11 +820,11 @@ class Transfers:
                     upload.client,
                     Error.refusing(self._now(), self._not_delivered(record)),
                 )
-        d = Deferred.fromCoroutine(self._dropped(holder))
+        d = Deferred.fromCoroutine(self._dropped(holder, keep_sent))
         d.addErrback(_log_failure, "dropping files")
 
-    async def _dropped(self, holder: str) -> None:
-        for file_id in await self._store.drop_holder(holder):
+    async def _dropped(self, holder: str, keep_sent: bool) -> None:
+        for file_id in await self._store.drop_holder(holder, keep_sent=keep_sent):
             await self._forget(file_id, in_store=False)
 
     def expire(self) -> Deferred[None]:

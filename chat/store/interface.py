@@ -390,22 +390,24 @@ class IChatStore(Interface):
         @return: their ids, so that the spool can delete them.
         """
 
-    def drop_holder(holder: str) -> Deferred[list[int]]:
+    def drop_holder(holder: str, *, keep_sent: bool = False) -> Deferred[list[int]]:
         """
         C{holder} is gone (a guest's connection closed, an account was
-        deleted): forget the files it sends and its offers, and the files
-        it was offered that nobody else is left to receive (complete ones,
-        and uploads to it alone).
+        deleted): forget the files it sends (but, if C{keep_sent}, those
+        it finished uploading) and its offers, and the files it was
+        offered that nobody else is left to receive (complete ones, and
+        uploads to it alone).
 
         @return: the ids of the files forgotten, for the spool.
         """
 
     def drop_orphans() -> Deferred[list[int]]:
         """
-        At start-up: guests of an earlier run are gone, so forget the
-        files they send and their offers; the same for holders bound to an
-        account that is gone and for keys nobody registered; then the
-        complete files nobody is left to fetch.
+        At start-up: guests of an earlier run are gone, so forget their
+        offers and their unfinished uploads; forget the files and offers
+        of holders bound to an account that is gone, and offers to keys
+        nobody registered; then the files nobody is left to receive
+        (complete ones, and uploads to a user).
 
         @return: the ids of the files forgotten, for the spool.
         """

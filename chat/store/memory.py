@@ -308,8 +308,14 @@ class MemoryStore:
             record.complete or not record.target.startswith("#")
         ) and not self._valid_recipients(file_id)
 
-    def drop_holder(self, holder: str) -> Deferred[list[int]]:
-        ids = {i for i, f in self._files.items() if f.sender_key == holder}
+    def drop_holder(
+        self, holder: str, *, keep_sent: bool = False
+    ) -> Deferred[list[int]]:
+        ids = {
+            i
+            for i, f in self._files.items()
+            if f.sender_key == holder and not (keep_sent and f.complete)
+        }
         for i, bound in self._recipients.items():
             if bound.pop(holder, False) is not False and i not in ids:
                 if self._unreceived(i):
@@ -325,7 +331,9 @@ class MemoryStore:
             self._delete(
                 i
                 for i, f in self._files.items()
-                if f.sender_account is None or not self._valid(f) or self._unreceived(i)
+                if not self._valid(f)
+                or (f.sender_account is None and not f.complete)
+                or self._unreceived(i)
             )
         )
 

@@ -641,9 +641,12 @@ def _delete_files(txn: Cursor, ids: list[int]) -> list[int]:
     return ids
 
 
-def _drop_holder(txn: Cursor, holder: str) -> list[int]:
+def _drop_holder(txn: Cursor, holder: str, keep_sent: bool = False) -> list[int]:
     txn.execute("BEGIN IMMEDIATE")
-    txn.execute("SELECT id FROM files WHERE sender_key = ?", (holder,))
+    txn.execute(
+        "SELECT id FROM files WHERE sender_key = ? AND (complete = 0 OR NOT ?)",
+        (holder, keep_sent),
+    )
     ids = {row[0] for row in txn.fetchall()}
     txn.execute("SELECT file FROM file_recipients WHERE recipient = ?", (holder,))
     offered = {row[0] for row in txn.fetchall()} - ids
@@ -663,7 +666,8 @@ def _drop_orphans(txn: Cursor) -> list[int]:
         f"DELETE FROM file_recipients WHERE account IS NULL OR NOT ({_VALID_RECIPIENT})"
     )
     txn.execute(
-        f"SELECT id FROM files WHERE sender_account IS NULL OR NOT ({_VALID_FILE})"
+        f"SELECT id FROM files WHERE NOT ({_VALID_FILE})"
+        " OR (sender_account IS NULL AND complete = 0)"
         " OR ((complete = 1 OR substr(target, 1, 1) != '#')"
         " AND id NOT IN (SELECT file FROM file_recipients))"
         " ORDER BY id"

@@ -891,15 +891,15 @@ class OwnershipTests(TransfersTestCase):
 
     def test_guest_sender_leaves(self) -> None:
         """
-        A guest's uploads and sent files die with its connection: the
-        next guest called Alice cannot list, resume or cancel them, and
-        Bob cannot fetch what was sent.
+        A guest's unfinished uploads die with its connection: the next
+        guest called Alice cannot list, resume or cancel them, nor cancel
+        what the first Alice finished sending, which Bob can still fetch.
         """
         sent = self.upload(b"sent")
         half = self.offer(b"half of it")
         self.chunk(half, 0, b"half")
         self.alice.session.closed("connection lost", delivered=False)
-        self.assertEqual(self.spool_files(), [])
+        self.assertEqual(self.spool_files(), [str(sent)])
         alice = self.guest("alice")
         alice.session.files()
         [listing] = self.of_type(alice.take(), FileList)
@@ -908,8 +908,11 @@ class OwnershipTests(TransfersTestCase):
         alice.session.cancel_file(half)
         alice.session.cancel_file(sent)
         self.assertEqual(self.errors(alice.take()), ["no-such-file"] * 3)
-        self.bob.session.get_file(sent, 0)
-        self.assertEqual(self.errors(self.bob.take()), ["no-such-file"])
+        self.assertEqual(self.download(self.bob, sent, 4), b"sent")
+        self.bob.session.file_done(sent)
+        self.assertEqual(self.errors(self.bob.take()), [])
+        self.assertEqual(self.of_type(alice.take(), FileDone), [])
+        self.assertEqual(self.spool_files(), [])
 
     def test_registered_files_stay(self) -> None:
         """
@@ -966,21 +969,26 @@ class CapTests(TransfersTestCase):
         """
         return [self.guest(f"g{i}", peer=peer) for i in range(count)]
 
-    def test_guests_leave_nothing(self) -> None:
+    def test_guests_changing_names(self) -> None:
         """
-        Five guests, each within its own quota, leave nothing in the
-        spool once gone.
+        Guests from one address that each send a file within their own
+        quota to an offline account and leave count together against the
+        address's quota: what they finished sending stays for its
+        recipient, but a third file is refused.
         """
         self.registered("dave")
-        people = self.guests(5, peer="198.51.100.1")
-        for person in people:
-            person.session.offer_file("dave", 50, digest(b"x" * 50), "f")
+        people = self.guests(3, peer="198.51.100.1")
+        for person in people[:2]:
+            person.session.offer_file("dave", 100, digest(b"x" * 100), "f")
             [upload] = self.of_type(person.take(), FileUpload)
-            person.session.file_chunk(upload.id, 0, b"x" * 50)
+            person.session.file_chunk(upload.id, 0, b"x" * 100)
             self.assertEqual(len(self.of_type(person.take(), FileSent)), 1)
             person.session.quit()
-        self.assertEqual(self.spool_files(), [])
-        self.assertEqual(self.successResultOf(self.store.spool_total()), 0)
+        people[2].session.offer_file("dave", 100, digest(b"x" * 100), "f")
+        self.assertEqual(self.errors(people[2].take()), ["quota-exceeded"])
+        self.assertEqual(self.successResultOf(self.store.spool_total()), 200)
+        dave, events = self.log_in("dave")
+        self.assertEqual(len(self.of_type(events, FileOffer)), 2)
 
     def test_address_quota(self) -> None:
         """

@@ -414,6 +414,8 @@ class StoreContractMixin(_Base):
         half_to_room = await self.file_to(store, "#r", [])
         half_to_bob = await self.file_to(store, "Bob", ["bob"])
         from_guest = await self.file_to(store, "Bob", ["bob"], sender=guest)
+        sent_by_guest = await self.file_to(store, "Bob", ["bob"], sender=guest)
+        await store.complete_file(sent_by_guest.id, [])
         unbound = await self.file_to(store, "eve", ["eve"])
         self.assertEqual(
             await store.complete_file(shared.id, [guest, "bob"]), sorted(["bob", guest])
@@ -427,7 +429,7 @@ class StoreContractMixin(_Base):
         kept = await store.get_file(shared.id)
         assert kept is not None
         self.assertEqual(kept.recipients, ("bob",))
-        for record in (half_to_room, half_to_bob):
+        for record in (half_to_room, half_to_bob, sent_by_guest):
             self.assertIsNotNone(await store.get_file(record.id))
         self.assertEqual(await store.drop_orphans(), [])
 
@@ -477,10 +479,11 @@ class StoreContractMixin(_Base):
 
     async def test_drop_holder(self) -> None:
         """
-        Dropping a holder forgets the files it sends, complete or not, and
-        its offers; the files it was offered go when nobody else is left
-        to receive them (complete ones, and uploads to it), but uploads to
-        a room stay; other holders' files are untouched.
+        Dropping a holder forgets the files it sends, complete or not
+        (unless told to keep those complete), and its offers; the files it
+        was offered go when nobody else is left to receive them (complete
+        ones, and uploads to it), but uploads to a room stay; other
+        holders' files are untouched.
         """
         store = await self.open_store()
         guest = guest_holder("bob", 7)
@@ -497,9 +500,10 @@ class StoreContractMixin(_Base):
         await store.complete_file(to_room.id, [guest, "carol"])
         await store.complete_file(to_other.id, [])
         self.assertEqual(
-            await store.drop_holder(guest),
-            [sent.id, half_sent.id, to_it.id, half_to_it.id],
+            await store.drop_holder(guest, keep_sent=True),
+            [half_sent.id, to_it.id, half_to_it.id],
         )
+        self.assertEqual(await store.drop_holder(guest), [sent.id])
         left = await store.get_file(to_room.id)
         assert left is not None
         self.assertEqual(left.recipients, ("carol",))
