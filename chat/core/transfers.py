@@ -127,6 +127,7 @@ class Transfers:
         self._presence = peers.presence
         self._delivery = peers.delivery
         self._limits = peers.limits
+        self._security_log = peers.security_log
         self._spool = spool
         self._accounts = accounts
         self._rooms = rooms
@@ -188,6 +189,25 @@ class Transfers:
             holder = self._guests[client] = guest_holder(key, self._serial)
             self._guest_clients[holder] = client
         return holder
+
+    def _holders(self, client: Client) -> tuple[str, ...]:
+        """
+        Every holder C{client} is: L{_holder}, and the guest holder it had
+        before it registered its name, if it had one (what it was sent or
+        sent as a guest stays its own until it leaves).
+        """
+        holder = self._holder(client)
+        guest = self._guests.get(client)
+        return (holder,) if guest is None or guest == holder else (holder, guest)
+
+    def _recipient_holder(self, client: Client, record: FileRecord) -> str | None:
+        """
+        Which of C{client}'s holders C{record} is offered to, if any.
+        """
+        for holder in self._holders(client):
+            if holder in record.recipients:
+                return holder
+        return None
 
     def _alive(self, holder: str) -> bool:
         """
@@ -300,6 +320,19 @@ class Transfers:
         if sent is not None:
             self._count_address(sent[0], -sent[1])
 
+    def _refused(self, client: Client, limit: str) -> None:
+        """
+        Log, as a security event, a file refused for a limit that protects
+        the server rather than one user's quota.
+        """
+        self._security_log.warn(
+            _log,
+            "refused a file from {peer} ({name}): limit of {limit} reached",
+            peer=client.peer,
+            name=client.name,
+            limit=limit,
+        )
+
     def _check_uploads(self, client: Client, holder: str) -> None:
         """
         @raise Throttled: if C{holder}, C{client}'s address (unless
@@ -319,11 +352,13 @@ class Transfers:
             peer = client.peer
             here = sum(1 for u in self._uploads.values() if u.client.peer == peer)
             if here >= limits.address_uploads_at_once:
+                self._refused(client, "uploads from its address")
                 raise Throttled(
                     f"{here} uploads are under way from your address; finish or "
                     "cancel one before starting another."
                 )
         if len(self._uploads) >= limits.uploads_open_max:
+            self._refused(client, "uploads on the server")
             raise Throttled(
                 "the server has as many uploads under way as it takes; try again later."
             )
@@ -336,6 +371,7 @@ class Transfers:
         quota = self._limits.address_file_quota
         used = self._address_bytes.get(client.peer, 0)
         if not client.exempt and used + size > quota:
+            self._refused(client, "bytes from its address")
             raise QuotaExceeded(
                 f"files from your address waiting in the server take {used:,} "
                 f"bytes; with this one they would pass its quota of {quota:,}."
@@ -353,6 +389,7 @@ class Transfers:
         # Offers being recorded count, this one included.
         total = await self._store.spool_total() + self._offering
         if total > spool_quota:
+            self._refused(client, "bytes in the spool")
             raise QuotaExceeded(
                 f"the server's file space is full ({spool_quota:,} bytes); "
                 "try again once files waiting there were fetched."
@@ -585,12 +622,13 @@ class Transfers:
         return Deferred.fromCoroutine(self._resumed(client, file_id))
 
     async def _resumed(self, client: Client, file_id: int) -> None:
-        holder = self._holder(client)
+        holders = self._holders(client)
         upload = self._uploads.get(file_id)
         if upload is None:
             record = await self._store.get_file(file_id)
-            if record is None or record.complete or record.sender_key != holder:
+            if record is None or record.complete or record.sender_key not in holders:
                 raise NoSuchFile(file_id)
+            holder = record.sender_key
             to = None
             if not record.target.startswith("#"):
                 if not record.recipients:
@@ -628,7 +666,7 @@ class Transfers:
         if (
             record is None
             or not record.complete
-            or self._holder(client) not in record.recipients
+            or self._recipient_holder(client, record) is None
         ):
             raise NoSuchFile(file_id)
         return record
@@ -639,7 +677,7 @@ class Transfers:
         """
         _check_id(file_id)
         record = self._complete_files.get(file_id)
-        if record is None or self._holder(client) not in record.recipients:
+        if record is None or self._recipient_holder(client, record) is None:
             # First get (or refused): look it up, holding later requests.
             return Deferred.fromCoroutine(self._send_chunk(client, file_id, offset))
         # Known: read by the spool and answered when read; later gets are
@@ -700,7 +738,9 @@ class Transfers:
 
     async def _finished(self, client: Client, file_id: int, declined: bool) -> None:
         record = await self._recipient_file(client, file_id)
-        left = await self._store.remove_recipient(file_id, self._holder(client))
+        holder = self._recipient_holder(client, record)
+        assert holder is not None  # checked by _recipient_file
+        left = await self._store.remove_recipient(file_id, holder)
         self._complete_files.pop(file_id, None)
         if not left:
             await self._forget(file_id)
@@ -720,7 +760,7 @@ class Transfers:
 
     async def _cancelled(self, client: Client, file_id: int) -> None:
         record = await self._store.get_file(file_id)
-        if record is None or record.sender_key != self._holder(client):
+        if record is None or record.sender_key not in self._holders(client):
             raise NoSuchFile(file_id)
         await self._forget(file_id)
         self._delivery.send(
@@ -746,10 +786,12 @@ class Transfers:
         return Deferred.fromCoroutine(self._listed(client))
 
     async def _listed(self, client: Client) -> None:
-        holder = self._holder(client)
-        offers = await self.offers_for(holder)
+        offers, records = [], []
+        for holder in self._holders(client):
+            offers += await self.offers_for(holder)
+            records += await self._store.uploads_of(holder)
         uploads = []
-        for record in await self._store.uploads_of(holder):
+        for record in sorted(records, key=lambda r: r.id):
             upload = self._uploads.get(record.id)
             if upload is not None:
                 received = upload.received

@@ -914,6 +914,28 @@ class OwnershipTests(TransfersTestCase):
         self.assertEqual(self.of_type(alice.take(), FileDone), [])
         self.assertEqual(self.spool_files(), [])
 
+    def test_guest_registers(self) -> None:
+        """
+        A guest who registers its name keeps what it was offered and its
+        uploads as a guest, for as long as it stays connected.
+        """
+        file_id = self.upload(b"before")
+        self.alice.session.offer_file("bob", 10, digest(b"half of it"), "h")
+        [upload] = self.of_type(self.alice.take(), FileUpload)
+        self.alice.session.register("sesame1")
+        self.bob.session.register("sesame1")
+        self.alice.take()
+        self.bob.take()
+        self.alice.session.files()
+        [listing] = self.of_type(self.alice.take(), FileList)
+        self.assertEqual([u.id for u in listing.uploads], [upload.id])
+        self.assertEqual(
+            len(self.of_type(self.chunk(upload.id, 0, b"half of it"), FileSent)), 1
+        )
+        self.assertEqual(self.download(self.bob, file_id, 6), b"before")
+        self.bob.session.file_done(file_id)
+        self.assertEqual(self.errors(self.bob.take()), [])
+
     def test_registered_files_stay(self) -> None:
         """
         A registered sender's file to an offline account outlives the
