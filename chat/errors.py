@@ -284,3 +284,23 @@ class QueueFull(ChatError):
         )
         self.name = name
         self.limit = limit
+
+
+# Files (issue 15): who may receive a file.
+
+
+class NoRecipients(ChatError):
+    """
+    A file was offered to a room with nobody else in it to receive it.
+    """
+
+    code = "no-recipients"
+
+
+class NotDelivered(ChatError):
+    """
+    A file's recipients are gone (a guest left, an account was deleted)
+    before it was uploaded: it was discarded, not stored.
+    """
+
+    code = "not-delivered"

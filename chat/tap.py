@@ -6,6 +6,7 @@ The C{twistd chat} plugin: options and service wiring.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import cast
 
 from twisted.application import strports
@@ -174,6 +175,38 @@ class Options(usage.Options):
             "0: no limit.",
             int,
         ],
+        # Files (issue 15): caps on the spool and per address.
+        [
+            "spool-quota",
+            None,
+            Limits().spool_quota // (1024 * 1024),
+            "MiB of files the spool may hold in all; offers past it are refused.",
+            _positive,
+        ],
+        [
+            "address-file-quota",
+            None,
+            Limits().address_file_quota // (1024 * 1024),
+            "MiB of files from one address's connections the spool may hold "
+            "(--exempt networks are not counted).",
+            _positive,
+        ],
+        [
+            "address-uploads",
+            None,
+            Limits().address_uploads_at_once,
+            "Uploads under way at once from one address (--exempt networks "
+            "are not counted).",
+            _positive,
+        ],
+        [
+            "uploads-max",
+            None,
+            Limits().uploads_open_max,
+            "Uploads under way at once on the server (each may hold a spool "
+            "file open).",
+            _positive,
+        ],
     ]
 
     def __init__(self) -> None:
@@ -290,6 +323,14 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> ChatSe
         file_quota=options["file-quota"] * 1024 * 1024,
         file_age=options["file-days"] * 24 * 3600.0,
         text_max=options["max-line-length"],
+    )
+    # Files (issue 15).
+    limits = replace(
+        limits,
+        spool_quota=options["spool-quota"] * 1024 * 1024,
+        address_file_quota=options["address-file-quota"] * 1024 * 1024,
+        address_uploads_at_once=options["address-uploads"],
+        uploads_open_max=options["uploads-max"],
     )
     passwords = ThreadPool(0, PASSWORD_THREADS, "txchat-passwords")
     spool = options["spool"] or os.path.join(

@@ -193,6 +193,14 @@ class MakeServiceTests(TestCase):
                 "-1",
                 "--log-rate",
                 "7",
+                "--spool-quota",
+                "8",
+                "--address-file-quota",
+                "9",
+                "--address-uploads",
+                "10",
+                "--uploads-max",
+                "11",
             ]
         )
         service = makeService(options, reactor=MemoryReactorClock())
@@ -213,6 +221,15 @@ class MakeServiceTests(TestCase):
         self.assertTrue(core.messages.keep_history)
         self.assertTrue(core.rooms.keep_history)
         self.assertEqual(core.log_limiter.per_second, 7)
+        self.assertEqual(
+            (
+                core.limits.spool_quota,
+                core.limits.address_file_quota,
+                core.limits.address_uploads_at_once,
+                core.limits.uploads_open_max,
+            ),
+            (8 * 1024 * 1024, 9 * 1024 * 1024, 10, 11),
+        )
         factories = [
             listener.factory
             for listener in service

@@ -70,6 +70,17 @@ class Limits:
     hold_max: int = 10_000
     queued_max: int = 1_000
     text_max: int = 4096
+    # Files (issue 15): caps on the spool as a whole and per address.
+    # spool_quota: bytes of all files in the spool, complete or not.
+    # address_file_quota: bytes of the files from one address's
+    #   connections still in the spool (exempt networks are not counted).
+    # address_uploads_at_once: uploads under way from one address.
+    # uploads_open_max: uploads under way on the server (each may hold
+    #   a spool file open).
+    spool_quota: int = 10 * 1024 * 1024 * 1024
+    address_file_quota: int = 2 * 1024 * 1024 * 1024
+    address_uploads_at_once: int = 64
+    uploads_open_max: int = 512
 
 
 class Throttle:

@@ -156,6 +156,18 @@ MIGRATIONS: Sequence[Sequence[str]] = (
         """,
         "CREATE INDEX file_recipients_recipient ON file_recipients (recipient)",
     ),
+    (
+        # Files: senders and recipients bound to the account registered
+        # under their key when they were recorded (its created time; NULL
+        # for guests and unregistered keys), so that a file never goes to
+        # the next holder of a name.
+        "ALTER TABLE files ADD COLUMN sender_account REAL",
+        "UPDATE files SET sender_account ="
+        " (SELECT created FROM accounts WHERE key = sender_key)",
+        "ALTER TABLE file_recipients ADD COLUMN account REAL",
+        "UPDATE file_recipients SET account ="
+        " (SELECT created FROM accounts WHERE key = recipient)",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -457,7 +469,16 @@ def _history_since(
     return [HistoryEntry(*row) for row in reversed(txn.fetchall())]
 
 
-_FILE_COLUMNS = "id, sender_key, sender, target, name, size, sha256, complete, created"
+_FILE_COLUMNS = (
+    "id, sender_key, sender, target, name, size, sha256, complete, created,"
+    " sender_account"
+)
+# The account a key is bound to now: its created time, or NULL.
+_BOUND = "(SELECT created FROM accounts WHERE key = {})"
+# A file whose sender is still the one bound (IS: NULL is NULL).
+_VALID_FILE = "sender_account IS " + _BOUND.format("sender_key")
+# A recipient row whose holder is still the one bound.
+_VALID_RECIPIENT = "account IS " + _BOUND.format("recipient")
 
 
 def _file_row(row: Any, recipients: tuple[str, ...] = ()) -> FileRecord:
@@ -465,7 +486,18 @@ def _file_row(row: Any, recipients: tuple[str, ...] = ()) -> FileRecord:
     The record of a row of L{_FILE_COLUMNS}; only L{_get_file} reads its
     recipients, a query of their own.
     """
-    id_, sender_key, sender, target, name, size, sha256, complete, created = row
+    (
+        id_,
+        sender_key,
+        sender,
+        target,
+        name,
+        size,
+        sha256,
+        complete,
+        created,
+        sender_account,
+    ) = row
     return FileRecord(
         id_,
         sender_key,
@@ -477,14 +509,36 @@ def _file_row(row: Any, recipients: tuple[str, ...] = ()) -> FileRecord:
         bool(complete),
         created,
         recipients,
+        sender_account,
     )
 
 
-def _create_file(txn: Cursor, file: FileRecord) -> FileRecord:
+def _add_recipients(txn: Cursor, file_id: int, recipients: Iterable[str]) -> None:
+    """
+    Offer file C{file_id} to C{recipients}, each bound to the account
+    registered under it now (if any).
+    """
+    txn.executemany(
+        "INSERT OR IGNORE INTO file_recipients (file, recipient, account)"
+        " VALUES (?, ?, " + _BOUND.format("?") + ")",
+        [(file_id, key, key) for key in set(recipients)],
+    )
+
+
+def _recipients(txn: Cursor, file_id: int) -> tuple[str, ...]:
+    txn.execute(
+        f"SELECT recipient FROM file_recipients WHERE file = ? AND {_VALID_RECIPIENT}"
+        " ORDER BY recipient",
+        (file_id,),
+    )
+    return tuple(r for (r,) in txn.fetchall())
+
+
+def _create_file(txn: Cursor, file: FileRecord, recipients: list[str]) -> FileRecord:
     txn.execute("BEGIN IMMEDIATE")
     txn.execute(
-        "INSERT INTO files (sender_key, sender, target, name, size, sha256, created)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO files (sender_key, sender, target, name, size, sha256, created,"
+        " sender_account) VALUES (?, ?, ?, ?, ?, ?, ?, " + _BOUND.format("?") + ")",
         (
             file.sender_key,
             file.sender,
@@ -493,42 +547,51 @@ def _create_file(txn: Cursor, file: FileRecord) -> FileRecord:
             file.size,
             file.sha256,
             file.created,
+            file.sender_key,
         ),
     )
-    assert txn.lastrowid is not None
-    return replace(file, id=txn.lastrowid, complete=False, recipients=())
+    file_id = txn.lastrowid
+    assert file_id is not None
+    _add_recipients(txn, file_id, recipients)
+    txn.execute("SELECT sender_account FROM files WHERE id = ?", (file_id,))
+    (account,) = txn.fetchone()
+    return replace(
+        file,
+        id=file_id,
+        complete=False,
+        recipients=_recipients(txn, file_id),
+        sender_account=account,
+    )
 
 
-def _complete_file(txn: Cursor, file_id: int, recipients: list[str]) -> None:
+def _complete_file(txn: Cursor, file_id: int, recipients: list[str]) -> list[str]:
     txn.execute("BEGIN IMMEDIATE")
     txn.execute("UPDATE files SET complete = 1 WHERE id = ?", (file_id,))
     if txn.rowcount == 0:
         # Deleted meanwhile (cancelled, expired): its recipients could not
         # be recorded (the foreign key), and there is nobody to offer it to.
-        return
-    txn.executemany(
-        "INSERT OR IGNORE INTO file_recipients (file, recipient) VALUES (?, ?)",
-        [(file_id, key) for key in recipients],
-    )
+        return []
+    _add_recipients(txn, file_id, recipients)
+    return list(_recipients(txn, file_id))
 
 
 def _get_file(txn: Cursor, file_id: int) -> FileRecord | None:
-    txn.execute(f"SELECT {_FILE_COLUMNS} FROM files WHERE id = ?", (file_id,))
+    txn.execute(
+        f"SELECT {_FILE_COLUMNS} FROM files WHERE id = ? AND {_VALID_FILE}",
+        (file_id,),
+    )
     row = txn.fetchone()
     if row is None:
         return None
-    txn.execute(
-        "SELECT recipient FROM file_recipients WHERE file = ? ORDER BY recipient",
-        (file_id,),
-    )
-    return _file_row(row, tuple(r for (r,) in txn.fetchall()))
+    return _file_row(row, _recipients(txn, file_id))
 
 
 def _files_for(txn: Cursor, key: str, oldest: float) -> list[FileRecord]:
     txn.execute(
-        f"SELECT {_FILE_COLUMNS} FROM files JOIN file_recipients ON file = id"
-        " WHERE recipient = ? AND complete = 1 AND created >= ? ORDER BY id",
-        (key, oldest),
+        f"SELECT {_FILE_COLUMNS} FROM files WHERE complete = 1 AND created >= ?"
+        f" AND {_VALID_FILE} AND id IN (SELECT file FROM file_recipients"
+        f" WHERE recipient = ? AND {_VALID_RECIPIENT}) ORDER BY id",
+        (oldest, key),
     )
     return [_file_row(row) for row in txn.fetchall()]
 
@@ -536,7 +599,7 @@ def _files_for(txn: Cursor, key: str, oldest: float) -> list[FileRecord]:
 def _uploads_of(txn: Cursor, key: str) -> list[FileRecord]:
     txn.execute(
         f"SELECT {_FILE_COLUMNS} FROM files WHERE sender_key = ? AND complete = 0"
-        " ORDER BY id",
+        f" AND {_VALID_FILE} ORDER BY id",
         (key,),
     )
     return [_file_row(row) for row in txn.fetchall()]
@@ -547,13 +610,17 @@ def _spool_usage(txn: Cursor, key: str) -> int:
     return int(txn.fetchone()[0])
 
 
+def _spool_total(txn: Cursor) -> int:
+    txn.execute("SELECT coalesce(sum(size), 0) FROM files")
+    return int(txn.fetchone()[0])
+
+
 def _remove_recipient(txn: Cursor, file_id: int, key: str) -> int:
     txn.execute("BEGIN IMMEDIATE")
     txn.execute(
         "DELETE FROM file_recipients WHERE file = ? AND recipient = ?", (file_id, key)
     )
-    txn.execute("SELECT count(*) FROM file_recipients WHERE file = ?", (file_id,))
-    return int(txn.fetchone()[0])
+    return len(_recipients(txn, file_id))
 
 
 def _delete_file(txn: Cursor, file_id: int) -> None:
@@ -569,18 +636,43 @@ def _expire_files(txn: Cursor, oldest: float) -> list[int]:
     return ids
 
 
-def _drop_guest_recipients(txn: Cursor) -> list[int]:
-    txn.execute("BEGIN IMMEDIATE")
-    txn.execute(
-        "DELETE FROM file_recipients WHERE recipient NOT IN (SELECT key FROM accounts)"
-    )
-    txn.execute(
-        "SELECT id FROM files WHERE complete = 1"
-        " AND id NOT IN (SELECT file FROM file_recipients)"
-    )
-    ids = [row[0] for row in txn.fetchall()]
+def _delete_files(txn: Cursor, ids: list[int]) -> list[int]:
     txn.executemany("DELETE FROM files WHERE id = ?", [(i,) for i in ids])
     return ids
+
+
+def _drop_holder(txn: Cursor, holder: str, keep_sent: bool = False) -> list[int]:
+    txn.execute("BEGIN IMMEDIATE")
+    txn.execute(
+        "SELECT id FROM files WHERE sender_key = ? AND (complete = 0 OR NOT ?)",
+        (holder, keep_sent),
+    )
+    ids = {row[0] for row in txn.fetchall()}
+    txn.execute("SELECT file FROM file_recipients WHERE recipient = ?", (holder,))
+    offered = {row[0] for row in txn.fetchall()} - ids
+    txn.execute("DELETE FROM file_recipients WHERE recipient = ?", (holder,))
+    for file_id in sorted(offered):
+        # Complete files, and uploads to a user: no one left to receive it.
+        txn.execute("SELECT complete, target FROM files WHERE id = ?", (file_id,))
+        complete, target = txn.fetchone()
+        if (complete or not target.startswith("#")) and not _recipients(txn, file_id):
+            ids.add(file_id)
+    return _delete_files(txn, sorted(ids))
+
+
+def _drop_orphans(txn: Cursor) -> list[int]:
+    txn.execute("BEGIN IMMEDIATE")
+    txn.execute(
+        f"DELETE FROM file_recipients WHERE account IS NULL OR NOT ({_VALID_RECIPIENT})"
+    )
+    txn.execute(
+        f"SELECT id FROM files WHERE NOT ({_VALID_FILE})"
+        " OR (sender_account IS NULL AND complete = 0)"
+        " OR ((complete = 1 OR substr(target, 1, 1) != '#')"
+        " AND id NOT IN (SELECT file FROM file_recipients))"
+        " ORDER BY id"
+    )
+    return _delete_files(txn, [row[0] for row in txn.fetchall()])
 
 
 def _history(txn: Cursor, room: str, limit: int) -> list[HistoryEntry]:
@@ -842,19 +934,26 @@ class SQLiteStore:
 
     # Files.
 
-    create_file = _interaction(_create_file)
+    def create_file(
+        self, file: FileRecord, recipients: Iterable[str] = ()
+    ) -> Deferred[FileRecord]:
+        return self._call(_create_file, file, list(recipients))
 
-    def complete_file(self, file_id: int, recipients: Iterable[str]) -> Deferred[None]:
+    def complete_file(
+        self, file_id: int, recipients: Iterable[str]
+    ) -> Deferred[list[str]]:
         return self._call(_complete_file, file_id, list(recipients))
 
     get_file = _interaction(_get_file)
     files_for = _interaction(_files_for)
     uploads_of = _interaction(_uploads_of)
     spool_usage = _interaction(_spool_usage)
+    spool_total = _interaction(_spool_total)
     remove_recipient = _interaction(_remove_recipient)
     delete_file = _interaction(_delete_file)
     expire_files = _interaction(_expire_files)
-    drop_guest_recipients = _interaction(_drop_guest_recipients)
+    drop_holder = _interaction(_drop_holder)
+    drop_orphans = _interaction(_drop_orphans)
 
     # History.
 

@@ -318,6 +318,36 @@ class SQLiteStoreTests(TestCase):
         store.add_history(entry("", "alice", "new table", 4.0))
         self.assertEqual(len(await store.history("", 10)), 1)
 
+    async def test_upgrade_binds_files(self) -> None:
+        """
+        Upgrading a database from before files were bound to accounts
+        binds the files and offers of registered names to their accounts
+        (a later account of the same name gets none of them); at start-up
+        the offers to guests of the old run are forgotten, with the files
+        nobody is left to fetch.
+        """
+        released_database(self.path, 4)
+        connection = sqlite3.connect(self.path)
+        try:
+            connection.execute(
+                "INSERT INTO files"
+                " (sender_key, sender, target, name, size, sha256, complete, created)"
+                " VALUES ('bob', 'Bob', 'eve', 'to-guest', 1, 'ab', 1, 4.0)"
+            )
+            connection.execute(
+                "INSERT INTO file_recipients (file, recipient) VALUES (2, 'eve')"
+            )
+            connection.commit()
+        finally:
+            connection.close()
+        store = await self.open_sqlite()
+        self.assertEqual([f.id for f in await store.files_for("bob", 0.0)], [1])
+        self.assertEqual(await store.drop_orphans(), [2])
+        await store.delete_account("bob")
+        await store.create_account(Account("bob", "Bob", "new", 9.0))
+        self.assertEqual(await store.files_for("bob", 0.0), [])
+        self.assertEqual(await store.drop_orphans(), [1])
+
     async def test_upgrade_from_every_version(self) -> None:
         """
         A database at any released schema version, the newest released
