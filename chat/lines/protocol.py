@@ -228,13 +228,14 @@ class ChatProtocol(Protocol):
         door = self.door
         if self._output.watched:
             door.unwatch(self._output)
-        if door.core.log_limiter.allow():
-            _log.info(
-                "connection from {peer} closed ({name}): {reason}",
-                peer=describe(self.transport.getPeer()),
-                name=self.session.name,
-                reason=reason.getErrorMessage(),
-            )
+        # (Through the limiter's info, which escapes the name and reason.)
+        door.core.log_limiter.info(
+            _log,
+            "connection from {peer} closed ({name}): {reason}",
+            peer=describe(self.transport.getPeer()),
+            name=self.session.name,
+            reason=reason.getErrorMessage(),
+        )
         self.session.closed(delivered=reason.check(ConnectionDone) is not None)
 
     # Input.
