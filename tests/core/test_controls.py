@@ -12,6 +12,9 @@ from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from chat.core.controls import UNSAFE, json_safe, shown
+from chat.core.names import check_name, check_room
+from chat.core.transfers import file_name
+from chat.errors import BadUsage, InvalidName, InvalidRoom
 
 
 class ShownTests(SynchronousTestCase):
@@ -70,3 +73,22 @@ class JSONSafeTests(SynchronousTestCase):
         line = json_safe(json.dumps({"text": text}, ensure_ascii=False))
         self.assertIsNone(UNSAFE.search(line))
         self.assertEqual(json.loads(line), {"text": text})
+
+
+class NamesRefuseControlsTests(SynchronousTestCase):
+    """
+    What text mode would escape is refused in user, room and file names,
+    which are shown everywhere: every character L{UNSAFE} matches.
+    """
+
+    @given(st.from_regex(UNSAFE, fullmatch=True), st.sampled_from(["", "a", "a" * 5]))
+    def test_refused(self, control: str, around: str) -> None:
+        name = around + control + around
+        with self.assertRaises(InvalidName):
+            check_name(name or control)
+        with self.assertRaises(InvalidRoom):
+            check_room("#" + name)
+        if control not in "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f\x85\u2028\u2029":
+            # (White space is stripped from the ends of file names.)
+            with self.assertRaises(BadUsage):
+                file_name(name + ".txt")
