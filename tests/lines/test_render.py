@@ -4,7 +4,9 @@ Tests for L{chat.lines.render}: every event in both formats.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -557,3 +559,45 @@ class ControlCharacterTests(SynchronousTestCase):
         data = encode(event, "json", b"\n").decode("utf-8")
         self.assertIsNone(UNSAFE.search(data[:-1]))
         self.assertEqual(json.loads(data), json_object(event))
+
+
+# Fields the server fills from a fixed set, never with what users send.
+_FIXED = frozenset({"what", "action", "mode", "code"})
+
+
+def _everywhere(event: Event, text: str) -> Event:
+    """
+    C{event} with every string field it carries (names too, in tuples as
+    well) replaced by C{text}.
+    """
+    changes: dict[str, Any] = {}
+    for f in dataclasses.fields(event):
+        value = getattr(event, f.name)
+        if f.name in _FIXED:
+            continue
+        if isinstance(value, str):
+            changes[f.name] = text
+        elif isinstance(value, tuple) and all(isinstance(v, str) for v in value):
+            changes[f.name] = tuple(text for _ in value)
+    return dataclasses.replace(event, **changes)
+
+
+_SAMPLES: list[Event] = [
+    *(e for e in ALL_EVENTS if not isinstance(e, Help)),
+    *(e for e, _, _ in ROOM_EVENTS),
+    *(e for e, _ in _control_events("x")),
+]
+
+
+class AnyFieldTests(SynchronousTestCase):
+    """
+    Not only the text of messages: whatever string field of any event a
+    user could ever fill (names included, should a door let one through),
+    text mode writes no control.
+    """
+
+    @given(st.text(), st.sampled_from(_SAMPLES))
+    def test_no_control_in_any_field(self, text: str, event: Event) -> None:
+        data = encode(_everywhere(event, text), "text", b"\n").decode("utf-8")
+        for line in data.split("\n")[:-1]:
+            self.assertIsNone(UNSAFE.search(line), ascii(line))
