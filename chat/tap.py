@@ -13,12 +13,14 @@ from twisted.application import strports
 from twisted.application.internet import TimerService
 from twisted.application.service import MultiService, Service
 from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
-from twisted.internet.endpoints import quoteStringArgument
+from twisted.internet.endpoints import SSL4ServerEndpoint, quoteStringArgument
 from twisted.internet.interfaces import (
     IReactorCore,
     IReactorFromThreads,
     IReactorTime,
+    IStreamServerEndpoint,
 )
+from twisted.internet.ssl import AcceptableCiphers, CertificateOptions, TLSVersion
 from twisted.logger import Logger
 from twisted.python import usage
 from twisted.python.failure import Failure
@@ -43,6 +45,46 @@ PASSWORD_THREADS = 2
 
 # Seconds between two sweeps of expired stored messages.
 EXPIRE_EVERY = 3600.0
+
+
+# TLS (text: issue 15): Mozilla's "intermediate" configuration.  TLS 1.2
+# and 1.3; on TLS 1.2 only ephemeral ECDH key exchange with AES-GCM or
+# ChaCha20-Poly1305 (forward secret AEAD suites; no CBC, no RSA key
+# exchange, no finite-field DHE, which needs parameters of our own); on
+# TLS 1.3 OpenSSL's suites, all AEAD.
+TLS_CIPHERS = (
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+)
+
+
+def tls_options(given: CertificateOptions) -> CertificateOptions:
+    """
+    The options of a TLS listener: its certificate, key, chain and DH
+    parameters from C{given} (what an C{ssl:} endpoint description made),
+    with TLS 1.2 at least and the L{TLS_CIPHERS}, whatever C{given} says.
+    """
+    return CertificateOptions(
+        privateKey=given.privateKey,
+        certificate=given.certificate,
+        extraCertChain=given.extraCertChain or None,
+        dhParameters=given.dhParameters,
+        raiseMinimumTo=TLSVersion.TLSv1_2,
+        acceptableCiphers=AcceptableCiphers.fromOpenSSLCipherString(TLS_CIPHERS),
+    )
+
+
+def _harden(endpoint: IStreamServerEndpoint) -> None:
+    """
+    Give a TLS endpoint the L{tls_options}.  Twisted's C{ssl:} description
+    takes no ciphers, so the options it made are replaced (a private
+    attribute: C{tests.test_tap} checks what the reactor is given).
+    """
+    if isinstance(endpoint, SSL4ServerEndpoint):
+        given = endpoint._sslContextFactory
+        if isinstance(given, CertificateOptions):
+            endpoint._sslContextFactory = tls_options(given)
 
 
 def _positive(value: str) -> int:
@@ -358,5 +400,7 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> ChatSe
     expire.clock = clock
     expire.setServiceParent(parent)
     for description in options["listen"]:
-        strports.service(description, factory, reactor=reactor).setServiceParent(parent)
+        listener = strports.service(description, factory, reactor=reactor)
+        _harden(listener.endpoint)
+        listener.setServiceParent(parent)
     return parent

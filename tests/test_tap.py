@@ -5,6 +5,9 @@ Tests for L{chat.tap} and the twistd plugin, with no sockets.
 from __future__ import annotations
 
 import os
+import ssl as stdlib_ssl
+
+from OpenSSL import SSL
 
 from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import IServiceMaker
@@ -365,3 +368,128 @@ class PluginTests(SynchronousTestCase):
         maker = makers["chat"]
         self.assertIs(maker.options, Options)
         self.assertIs(maker.makeService, makeService)
+
+
+def handshake(server: SSL.Context, client: stdlib_ssl.SSLContext) -> str | None:
+    """
+    A TLS handshake in memory between C{server} and C{client}: the cipher
+    suite agreed on, or L{None} if either side refused.
+    """
+    accepted = SSL.Connection(server, None)
+    accepted.set_accept_state()
+    incoming, outgoing = stdlib_ssl.MemoryBIO(), stdlib_ssl.MemoryBIO()
+    connecting = client.wrap_bio(incoming, outgoing, server_hostname="localhost")
+    for _ in range(10):
+        try:
+            connecting.do_handshake()
+            cipher = connecting.cipher()
+            return cipher[0] if cipher else None
+        except stdlib_ssl.SSLWantReadError:
+            pass
+        except stdlib_ssl.SSLError:
+            return None
+        accepted.bio_write(outgoing.read())
+        try:
+            accepted.do_handshake()
+        except SSL.WantReadError:
+            pass
+        except SSL.Error:
+            return None
+        try:
+            incoming.write(accepted.bio_read(65536))
+        except SSL.WantReadError:
+            pass
+    raise AssertionError("the handshake did not end")
+
+
+def tls_client(
+    ciphers: str | None = None,
+    maximum: stdlib_ssl.TLSVersion = stdlib_ssl.TLSVersion.TLSv1_2,
+) -> stdlib_ssl.SSLContext:
+    """
+    A client context that trusts anything, speaks at most C{maximum} and
+    offers only C{ciphers} (OpenSSL's cipher string) on TLS 1.2.
+    """
+    context = stdlib_ssl.SSLContext(stdlib_ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = stdlib_ssl.CERT_NONE
+    context.minimum_version = stdlib_ssl.TLSVersion.MINIMUM_SUPPORTED
+    context.maximum_version = maximum
+    if ciphers is not None:
+        context.set_ciphers(ciphers + ":@SECLEVEL=0")
+    return context
+
+
+class TLSTests(TestCase):
+    """
+    TLS listeners use Mozilla's "intermediate" configuration, however the
+    C{ssl:} description that made them reads.
+    """
+
+    def server_context(self, extra: str = "") -> SSL.Context:
+        """
+        The context of the TLS listener C{makeService} makes for an C{ssl:}
+        description (with C{extra} arguments).
+        """
+        reactor = MemoryReactorClock()
+        cert, key = make_certificate(self.mktemp())
+        options = Options()
+        options.parseOptions(
+            [
+                "--listen",
+                f"ssl:0:privateKey={quoteStringArgument(key)}:"
+                f"certKey={quoteStringArgument(cert)}{extra}",
+                "--database",
+                self.mktemp() + ".sqlite3",
+            ]
+        )
+        service = makeService(options, reactor=reactor)
+        [listener] = [s for s in service if isinstance(s, StreamServerEndpointService)]
+        listener.endpoint.listen(ChatFactory(service.core))
+        [(_, _, context_factory, _, _)] = reactor.sslServers
+        context: SSL.Context = context_factory.getContext()
+        return context
+
+    def test_tls12_aead_only(self) -> None:
+        """
+        On TLS 1.2, ECDHE with AES-GCM or ChaCha20-Poly1305 is accepted; a
+        client that offers only CBC suites is refused.  (The test
+        certificate is ECDSA.)
+        """
+        server = self.server_context()
+        for suite in (
+            "ECDHE-ECDSA-AES128-GCM-SHA256",
+            "ECDHE-ECDSA-AES256-GCM-SHA384",
+            "ECDHE-ECDSA-CHACHA20-POLY1305",
+        ):
+            self.assertEqual(handshake(server, tls_client(suite)), suite)
+        for suite in (
+            "ECDHE-ECDSA-AES128-SHA",
+            "ECDHE-ECDSA-AES256-SHA",
+            "ECDHE-ECDSA-AES128-SHA256",
+            "ECDHE-ECDSA-AES256-SHA384",
+        ):
+            self.assertIsNone(handshake(server, tls_client(suite)), suite)
+
+    def test_tls13_and_old_versions(self) -> None:
+        """
+        TLS 1.3 is accepted; TLS 1.1 and older are not.
+        """
+        server = self.server_context()
+        self.assertIsNotNone(
+            handshake(server, tls_client(maximum=stdlib_ssl.TLSVersion.TLSv1_3))
+        )
+        self.assertIsNone(
+            handshake(server, tls_client("ALL", maximum=stdlib_ssl.TLSVersion.TLSv1_1))
+        )
+
+    def test_description_cannot_weaken(self) -> None:
+        """
+        An C{sslmethod} in the description does not bring old versions
+        back.
+        """
+        server = self.server_context(":sslmethod=TLS_METHOD")
+        self.assertIsNone(handshake(server, tls_client("ECDHE-ECDSA-AES128-SHA")))
+        self.assertIsNone(
+            handshake(server, tls_client("ALL", maximum=stdlib_ssl.TLSVersion.TLSv1_1))
+        )

@@ -6,6 +6,7 @@ text syntax, onto the core's session; events out, rendered and written.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Final
 from typing import Protocol as Structural
@@ -57,6 +58,27 @@ _CHUNK_LINE: Final = b"/file chunk "
 # /file requests that carry file data: JSON mode only.
 _BINARY: Final = frozenset({"offer", "resume", "get"})
 _NEEDS_JSON: Final = "files travel in JSON mode only: use chat-client (or /mode json)."
+
+# Other protocols on the chat port (text: issue 15).  A TLS record starts
+# with its type, 0x16 for a handshake, then the major version, 3; no name
+# or command starts with a control character.
+_TLS_HANDSHAKE: Final = b"\x16"
+# An HTTP request line (PRI: the HTTP/2 preface); no name holds a space.
+_HTTP_REQUEST: Final = re.compile(
+    rb"(?:GET|HEAD|POST|PUT|DELETE|OPTIONS|CONNECT|PATCH|TRACE|PRI) \S+ HTTP/\d"
+)
+_HTTP_BODY: Final = (
+    b"This is the port of a txchat chat server, not a web server.\r\n"
+    b"Connect with nc, telnet or chat-client (openssl s_client on its TLS "
+    b"port).\r\n"
+)
+_HTTP_RESPONSE: Final = (
+    b"HTTP/1.0 400 Bad Request\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n"
+    b"Content-Length: " + str(len(_HTTP_BODY)).encode() + b"\r\n"
+    b"Connection: close\r\n"
+    b"\r\n" + _HTTP_BODY
+)
 
 
 class LineDoor(Structural):
@@ -134,6 +156,8 @@ class ChatProtocol(Protocol):
     # another).
     _reading = False
     _lost = False
+    # No byte was read yet: the first tells a TLS client (text: issue 15).
+    _fresh = True
     # No line was read yet: replies end with CRLF until the first one.
     _first = True
     _key = _DEFAULT_KEY
@@ -174,13 +198,18 @@ class ChatProtocol(Protocol):
         return describe(self.transport.getPeer())
 
     def dataReceived(self, data: bytes) -> None:
+        if self._fresh:
+            self._fresh = False
+            if data[:1] == _TLS_HANDSHAKE and data[1:2] in (b"", b"\x03"):
+                self._foreign("a TLS handshake", None)
+                return
         framer = self._framer
         if framer is None and not self._input_paused:
             # The common case, one whole line: none of the machinery.
             line = whole_line(data, self.door.max_line_length)
             if line is not None:
                 if self._first:
-                    self._first_line(ending(data))
+                    self._first_line(ending(data), line)
                 if not self.transport.disconnecting:  # type: ignore[attr-defined]
                     self._line(line)
                 return
@@ -199,13 +228,14 @@ class ChatProtocol(Protocol):
         door = self.door
         if self._output.watched:
             door.unwatch(self._output)
-        if door.core.log_limiter.allow():
-            _log.info(
-                "connection from {peer} closed ({name}): {reason}",
-                peer=describe(self.transport.getPeer()),
-                name=self.session.name,
-                reason=reason.getErrorMessage(),
-            )
+        # (Through the limiter's info, which escapes the name and reason.)
+        door.core.log_limiter.info(
+            _log,
+            "connection from {peer} closed ({name}): {reason}",
+            peer=describe(self.transport.getPeer()),
+            name=self.session.name,
+            reason=reason.getErrorMessage(),
+        )
         self.session.closed(delivered=reason.check(ConnectionDone) is not None)
 
     # Input.
@@ -229,7 +259,10 @@ class ChatProtocol(Protocol):
                     break
                 if type(frame) is bytes:
                     if self._first:
-                        self._first_line(framer.terminator)
+                        self._first_line(framer.terminator, frame)
+                        if transport.disconnecting:  # type: ignore[attr-defined]
+                            framer.clear()
+                            break
                     self._line(frame)
                 elif frame is TOO_LONG:
                     self._too_long()
@@ -240,14 +273,37 @@ class ChatProtocol(Protocol):
         if framer.idle and self._framer is framer:
             self._framer = None
 
-    def _first_line(self, terminator: bytes | None) -> None:
+    def _first_line(self, terminator: bytes | None, line: bytes) -> None:
         """
         Replies end the way the client's first line ended: C{terminator}.
+        An HTTP request (a browser, C{curl}) is answered as HTTP, once, and
+        closed: it is no name.
         """
         self._first = False
+        if _HTTP_REQUEST.match(line) is not None:
+            self._foreign("an HTTP request", _HTTP_RESPONSE)
+            return
         if terminator is not None and terminator != self.delimiter:
             self.delimiter = terminator
             self._key = _KEYS[self.mode, terminator]
+
+    def _foreign(self, what: str, answer: bytes | None) -> None:
+        """
+        The client speaks another protocol (C{what}): send it C{answer}, if
+        it can read one, and close, before any of its bytes become a name
+        or a message.
+        """
+        self.door.core.security_log.info(
+            _log,
+            "closing {peer}: {what} on the chat port",
+            peer=describe(self.transport.getPeer()),
+            what=what,
+        )
+        self._framer = None
+        self._first = False
+        if answer is not None:
+            self._output.write(answer)
+        self.close()
 
     def _line(self, line: bytes) -> None:
         session = self.session
