@@ -284,3 +284,15 @@ class QueueFull(ChatError):
         )
         self.name = name
         self.limit = limit
+
+
+# Logins and passwords (issue 15).
+
+
+class ServerBusy(ChatError):
+    """
+    Too many password checks and hashes wait for the hashing threads: try
+    again in a few seconds (nothing was checked, nothing counted).
+    """
+
+    code = "busy"

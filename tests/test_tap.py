@@ -309,7 +309,7 @@ class MakeServiceTests(TestCase):
         await store.account_names()
         self.assertEqual(await store.pending("bob", 0.0, 9e9), [])
 
-        pool = service.core.accounts._hasher._threadpool
+        pool = service.core.hashing._hasher._threadpool
         assert pool is not None
         self.assertEqual(pool.name, "txchat-passwords")
         self.assertTrue(pool.started)

@@ -70,6 +70,13 @@ class Limits:
     hold_max: int = 10_000
     queued_max: int = 1_000
     text_max: int = 4096
+    # Logins and passwords (issue 15).
+    #: Password checks of logins that may wait for a hashing thread, and
+    #: apart from them as many hashes and checks of account requests
+    #: (C{register}, C{change_password}, C{unregister}); more are refused
+    #: as busy.  With two threads and Argon2's tens of milliseconds each,
+    #: a login waits well under a second behind a full queue.
+    hash_queue: int = 16
 
 
 class Throttle:
@@ -109,17 +116,36 @@ class Throttle:
             return 0.0
         return max(0.0, times[0] + self.window - self._clock.seconds())
 
-    def failed(self, key: str) -> None:
+    def failed(self, key: str) -> float:
         """
         Record a failure for C{key}.
+
+        @return: its time, for L{forget}.
         """
         self._recent(key)
-        self._failures.setdefault(key, deque()).append(self._clock.seconds())
+        now = self._clock.seconds()
+        self._failures.setdefault(key, deque()).append(now)
         if len(self._failures) >= self._sweep_at:
             # Keys nobody retries are only dropped here: amortised O(1).
             for stale in list(self._failures):
                 self._recent(stale)
             self._sweep_at = max(1024, 2 * len(self._failures))
+        return now
+
+    def forget(self, key: str, when: float) -> None:
+        """
+        Take back the failure recorded for C{key} at C{when}: an attempt
+        counted when it started that turned out not to be a failure.
+        """
+        times = self._failures.get(key)
+        if times is None:
+            return
+        try:
+            times.remove(when)
+        except ValueError:
+            return  # out of the window, or forgiven already
+        if not times:
+            del self._failures[key]
 
     def succeeded(self, key: str) -> None:
         """

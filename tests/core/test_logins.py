@@ -10,12 +10,12 @@ from twisted.internet.testing import EventLoggingObserver
 from twisted.logger import globalLogPublisher
 
 from chat.core.client import CLOSED, LOGGING_IN, NAMELESS, ONLINE, PASSWORD
+from chat.core.logins import DISCARDED
 from chat.events import (
     Error,
     Goodbye,
     Joined,
     Left,
-    Message,
     Prompt,
     StoredEnd,
     UserList,
@@ -344,15 +344,24 @@ class LoginTests(CoreTestCase):
 
     def test_registered_name_online(self) -> None:
         """
-        A registered name that is online is refused at once, before any
-        password is asked.
+        A registered name that is online is still answered with the
+        password prompt (so what the client sends next is taken for the
+        password it is); the password is then refused unchecked, and the
+        name asked for.
         """
         self.log_in("alice")
         other = self.connect()
         other.session.choose_name("alice")
+        [prompt] = other.take()
+        assert isinstance(prompt, Prompt)
+        self.assertEqual(prompt.what, "password")
+        checked = len(self.hasher.checked)
+        other.session.log_in("sesame1")
         events = other.take()
         self.assertEqual(self.errors(events), ["name-in-use"])
-        self.assertEqual(self.of_type(events, Prompt), [])
+        self.assertEqual([e.what for e in self.of_type(events, Prompt)], ["name"])
+        self.assertEqual(len(self.hasher.checked), checked)
+        self.assertIs(other.session.state, NAMELESS)
 
     def test_others_told_after_login(self) -> None:
         """
@@ -413,7 +422,9 @@ class WaitingLoginTests(CoreTestCase):
     def test_wrong_password_answered_later(self) -> None:
         """
         A wrong password found later sends the client back to the name,
-        and what it asked meanwhile is carried out afterwards, in order.
+        and what it asked meanwhile (sent ahead: a retyped password, say)
+        is discarded, never taken for a name or a message; what it asks
+        afterwards is new.
         """
         self.registered("alice")
         bob = self.guest("bob")
@@ -422,36 +433,42 @@ class WaitingLoginTests(CoreTestCase):
         client.session.choose_name("alice")
         client.take()
         client.session.log_in("wrong99")
-        client.session.choose_name("carol")
-        client.session.say("hello")
+        client.session.choose_name("Hunter2secret")
+        client.session.say("Hunter2secret")
         self.assertEqual(bob.take(), [])
         self.hasher.answer()
         events = client.take()
-        self.assertEqual([type(e) for e in events], [Error, Prompt, Welcome])
-        self.assertEqual(self.errors(events), ["wrong-password"])
-        self.assertEqual(client.session.name, "carol")
+        self.assertEqual([type(e) for e in events], [Error, Prompt])
+        [error] = self.of_type(events, Error)
+        self.assertEqual(error.code, "wrong-password")
+        self.assertTrue(error.text.endswith(DISCARDED), error)
+        self.assertIsNone(client.session.name)
+        self.assertEqual(bob.take(), [])
+        client.session.choose_name("carol")
+        self.assertIsInstance(client.take()[0], Welcome)
         self.assertEqual(
-            [(type(e), getattr(e, "text", None)) for e in bob.take()],
-            [(Joined, None), (Message, "hello")],
+            [(type(e), getattr(e, "name", None)) for e in bob.take()],
+            [(Joined, "carol")],
         )
 
     def test_same_name_at_once(self) -> None:
         """
-        Of two clients logging in to one name at once, the first whose
-        password checks out gets in; the other is refused the name and
-        asked for a name again.
+        Of two clients logging in to one name at once, the first is
+        checked and gets in; the other is refused at once, unchecked, as
+        throttled (one check per name at a time), and asked for a name
+        again.
         """
         self.registered("alice")
         self.hasher.holding = True
         first = self.at_password("alice")
-        second = self.at_password("alice")
+        second = self.at_password("alice", peer="198.51.100.2")
         first.session.log_in("sesame1")
         second.session.log_in("sesame1")
         self.hasher.answer()
-        self.hasher.answer()
+        self.assertEqual(self.hasher.waiting, [])
         self.assertIsInstance(first.take()[0], Welcome)
         events = second.take()
-        self.assertEqual(self.errors(events), ["name-in-use"])
+        self.assertEqual(self.errors(events), ["throttled"])
         prompt = events[-1]
         assert isinstance(prompt, Prompt)
         self.assertEqual(prompt.what, "name")
