@@ -286,7 +286,7 @@ class CoreTestCase(SynchronousTestCase):
             self.store = MemoryStore()
         self.spool = MemorySpool()
         #: Answers at once until a test sets its C{holding}.
-        self.hasher = FakeHasher()
+        self.hasher = self.make_hasher()
         self.core = ChatCore(
             self.clock,
             self.store,
@@ -296,6 +296,12 @@ class CoreTestCase(SynchronousTestCase):
             keep_history=self.keep_history,
         )
         self.successResultOf(self.core.start())
+
+    def make_hasher(self) -> FakeHasher:
+        """
+        The hasher the core is built with.
+        """
+        return FakeHasher()
 
     def connect(self, **kwargs: object) -> Person:
         """

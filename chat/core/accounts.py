@@ -22,7 +22,7 @@ from twisted.python.failure import Failure
 
 from chat.core.client import Client
 from chat.core.limits import Throttle
-from chat.core.passwords import HashQueue
+from chat.core.passwords import ACCOUNT, LOGIN, RETRY, HashQueue
 from chat.core.peers import Peers
 from chat.errors import (
     BadUsage,
@@ -47,6 +47,8 @@ class _Check:
     peer: str | None
     name_at: float
     peer_at: float | None
+    #: Its place in the hashing queue (L{chat.core.passwords}).
+    kind: int
 
 
 class Accounts:
@@ -130,12 +132,15 @@ class Accounts:
             raise Throttled(
                 f"too many wrong passwords; try again in {int(wait) + 1} seconds."
             )
+        # A login waits behind others' only once its address guessed
+        # wrong (its name's failures may be someone else's).
+        kind = LOGIN if not peer or not self._address_tries.count(peer) else RETRY
         self._checking_names.add(key)
         peer_at = None
         if peer is not None:
             self._checking_peers.add(peer)
             peer_at = self._address_tries.failed(peer)
-        return _Check(key, peer, self._name_tries.failed(key), peer_at)
+        return _Check(key, peer, self._name_tries.failed(key), peer_at, kind)
 
     def _end(self, check: _Check, *, wrong: bool) -> None:
         """
@@ -186,7 +191,9 @@ class Accounts:
                 return None
             try:
                 right = await self._hasher.verify(
-                    account.password_hash, password, login=login
+                    account.password_hash,
+                    password,
+                    kind=check.kind if login else ACCOUNT,
                 )
             except ServerBusy:
                 self._busy(client, f"a password for {shown}")

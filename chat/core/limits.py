@@ -72,10 +72,11 @@ class Limits:
     text_max: int = 4096
     # Logins and passwords (issue 15).
     #: Password checks of logins that may wait for a hashing thread, and
-    #: apart from them as many hashes and checks of account requests
-    #: (C{register}, C{change_password}, C{unregister}); more are refused
-    #: as busy.  With two threads and Argon2's tens of milliseconds each,
-    #: a login waits well under a second behind a full queue.
+    #: apart from them as many of logins from addresses that guessed
+    #: wrong, and as many hashes and checks of account requests; more are
+    #: refused as busy (L{chat.core.passwords.HashQueue}).  With two
+    #: threads and Argon2's tens of milliseconds each, a login waits well
+    #: under a second behind a full queue.
     hash_queue: int = 16
 
 
@@ -115,6 +116,13 @@ class Throttle:
         if times is None or len(times) < self.limit:
             return 0.0
         return max(0.0, times[0] + self.window - self._clock.seconds())
+
+    def count(self, key: str) -> int:
+        """
+        How many failures C{key} has in the window.
+        """
+        times = self._recent(key)
+        return 0 if times is None else len(times)
 
     def failed(self, key: str) -> float:
         """

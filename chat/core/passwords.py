@@ -113,8 +113,19 @@ class PasswordHasher:
         return deferToThreadPool(reactor, threadpool, f, *args, **kwargs)
 
 
-#: What L{HashQueue.busy} says.
+#: The text of the L{ServerBusy} a full queue answers with.
 BUSY: Final = "the server is busy checking passwords; try again in a few seconds."
+
+# The kinds of hashing work, in the order they are served.
+#: A login from an address without recent wrong passwords.
+LOGIN: Final = 0
+#: A login from an address with some: most likely a guesser's next try.
+RETRY: Final = 1
+#: An account request (C{register}, C{change_password}, C{unregister}) or
+#: a rehash.
+ACCOUNT: Final = 2
+
+_Work = tuple[Callable[[], "Deferred[Any]"], "Deferred[Any]"]
 
 
 class HashQueue:
@@ -122,16 +133,18 @@ class HashQueue:
     The hashing work waiting for the hasher's threads.
 
     At most C{workers} hashes are in the pool at once (so it never queues
-    work of its own); the rest wait here in two queues of at most C{limit}
-    each: password checks of logins, which go first, and the hashes and
-    checks of account requests (guests' C{/register}, C{/password},
-    C{/unregister}).  Work that finds its queue full fails at once with
-    L{ServerBusy}: a burst of guesses or registrations costs its senders a
-    clear refusal, never everyone else an unbounded wait.
+    work of its own); the rest wait here, by kind, in queues of at most
+    C{limit} each, served in order: logins from addresses without recent
+    wrong passwords (L{LOGIN}), then logins from addresses with some
+    (L{RETRY}), then account requests and rehashes (L{ACCOUNT}).  An
+    honest login waits behind at most C{limit} others, whatever a guesser
+    (who is a L{RETRY} after its first wrong guess) or a guest looping
+    C{/register} sends.  Work that finds its queue full fails at once with
+    L{ServerBusy}: a clear refusal, never an unbounded wait.
 
     Work is never given up once queued (a client that left meanwhile
     still has its check done): each address and name has at most one
-    check waiting (L{chat.core.accounts.Accounts}), so this is bounded.
+    check under way (L{chat.core.accounts.Accounts}), so this is bounded.
     """
 
     def __init__(self, hasher: PasswordHasher, *, workers: int, limit: int) -> None:
@@ -139,34 +152,32 @@ class HashQueue:
         self._workers = max(1, workers)
         self._limit = limit
         self._running = 0
-        self._logins: deque[tuple[Callable[[], Deferred[Any]], Deferred[Any]]] = deque()
-        self._others: deque[tuple[Callable[[], Deferred[Any]], Deferred[Any]]] = deque()
+        self._queues: tuple[deque[_Work], ...] = (deque(), deque(), deque())
 
     @property
-    def waiting(self) -> tuple[int, int]:
+    def waiting(self) -> tuple[int, ...]:
         """
-        How many logins and how many other requests wait.
+        How much work of each kind waits (L{LOGIN}, L{RETRY}, L{ACCOUNT}).
         """
-        return len(self._logins), len(self._others)
+        return tuple(len(queue) for queue in self._queues)
 
-    def hash(self, password: str, *, login: bool = False) -> Deferred[str]:
+    def hash(self, password: str, *, kind: int = ACCOUNT) -> Deferred[str]:
         """
         L{PasswordHasher.hash}, in its turn.
 
-        @param login: part of a login (a rehash is not: it waits with the
-            account requests).
+        @return: fails with L{ServerBusy} if too much of C{kind} waits.
         """
-        return self._submit(lambda: self._hasher.hash(password), login)
+        return self._submit(lambda: self._hasher.hash(password), kind)
 
     def verify(
-        self, password_hash: str, password: str, *, login: bool = False
+        self, password_hash: str, password: str, *, kind: int = ACCOUNT
     ) -> Deferred[bool]:
         """
-        L{PasswordHasher.verify}, in its turn: logins go first.
+        L{PasswordHasher.verify}, in its turn.
 
-        @return: fails with L{ServerBusy} if too many wait already.
+        @return: fails with L{ServerBusy} if too much of C{kind} waits.
         """
-        return self._submit(lambda: self._hasher.verify(password_hash, password), login)
+        return self._submit(lambda: self._hasher.verify(password_hash, password), kind)
 
     def needs_rehash(self, password_hash: str) -> bool:
         """
@@ -174,10 +185,10 @@ class HashQueue:
         """
         return self._hasher.needs_rehash(password_hash)
 
-    def _submit(self, start: Callable[[], Deferred[_T]], login: bool) -> Deferred[_T]:
+    def _submit(self, start: Callable[[], Deferred[_T]], kind: int) -> Deferred[_T]:
         if self._running < self._workers:
             return self._run(start)
-        queue = self._logins if login else self._others
+        queue = self._queues[kind]
         if len(queue) >= self._limit:
             return fail(ServerBusy(BUSY))
         d: Deferred[_T] = Deferred()
@@ -199,8 +210,10 @@ class HashQueue:
 
     def _next(self) -> None:
         while self._running < self._workers:
-            queue = self._logins or self._others
-            if not queue:
+            for queue in self._queues:
+                if queue:
+                    start, d = queue.popleft()
+                    self._run(start).chainDeferred(d)
+                    break
+            else:
                 return
-            start, d = queue.popleft()
-            self._run(start).chainDeferred(d)
