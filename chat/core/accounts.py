@@ -44,9 +44,11 @@ class _Check:
     """
 
     key: str
-    peer: str | None
+    peer: str
+    #: The address is limited (not exempt).
+    limited: bool
     name_at: float
-    peer_at: float | None
+    peer_at: float
     #: Its place in the hashing queue (L{chat.core.passwords}).
     kind: int
 
@@ -98,35 +100,35 @@ class Accounts:
         """
         Count a password check for C{key} from C{client} as it starts.
 
-        The address does not count for a client of an exempt network.
+        A client of an exempt network is not limited by its address; its
+        wrong passwords are still recorded, for the order of the hashing
+        queue.
 
         @raise Throttled: if a check for C{key} or from its address is
             under way, or too many wrong passwords came before.
         """
-        peer = None if client.exempt else client.peer
-        if key in self._checking_names or (
-            peer is not None and peer in self._checking_peers
-        ):
+        peer, limited = client.peer, not client.exempt
+        if key in self._checking_names or (limited and peer in self._checking_peers):
             self._security.info(
                 _log,
                 "refused a password for {name} from {peer}: another check "
                 "for the name or the address is under way",
                 name=name,
-                peer=client.peer,
+                peer=peer,
             )
             raise Throttled(
                 "a password for that name or from your address is being "
                 "checked already; try again in a few seconds."
             )
         wait = self._name_tries.wait(key)
-        if peer is not None:
+        if limited:
             wait = max(wait, self._address_tries.wait(peer))
         if wait:
             self._security.info(
                 _log,
                 "throttled a password for {name} from {peer} ({wait:.0f} s left)",
                 name=name,
-                peer=client.peer,
+                peer=peer,
                 wait=wait,
             )
             raise Throttled(
@@ -134,13 +136,18 @@ class Accounts:
             )
         # A login waits behind others' only once its address guessed
         # wrong (its name's failures may be someone else's).
-        kind = LOGIN if not peer or not self._address_tries.count(peer) else RETRY
+        kind = RETRY if self._address_tries.count(peer) else LOGIN
         self._checking_names.add(key)
-        peer_at = None
-        if peer is not None:
+        if limited:
             self._checking_peers.add(peer)
-            peer_at = self._address_tries.failed(peer)
-        return _Check(key, peer, self._name_tries.failed(key), peer_at, kind)
+        return _Check(
+            key,
+            peer,
+            limited,
+            self._name_tries.failed(key),
+            self._address_tries.failed(peer),
+            kind,
+        )
 
     def _end(self, check: _Check, *, wrong: bool) -> None:
         """
@@ -148,12 +155,11 @@ class Accounts:
         counts.
         """
         self._checking_names.discard(check.key)
-        if check.peer is not None:
+        if check.limited:
             self._checking_peers.discard(check.peer)
         if not wrong:
             self._name_tries.forget(check.key, check.name_at)
-            if check.peer is not None and check.peer_at is not None:
-                self._address_tries.forget(check.peer, check.peer_at)
+            self._address_tries.forget(check.peer, check.peer_at)
 
     async def verify(
         self,

@@ -366,7 +366,8 @@ class RaceTests(CoreTestCase):
     def test_exempt_address(self) -> None:
         """
         A client of an exempt network is not limited by its address, only
-        by the name.
+        by the name; its wrong passwords are still recorded (for the order
+        of the hashing queue).
         """
         names = [f"user{i}" for i in range(6)]
         for name in names:
@@ -377,6 +378,11 @@ class RaceTests(CoreTestCase):
             client.session.choose_name(names[i % 6])
             client.session.log_in("wrong99")
             self.assertEqual(self.errors(client.take()), ["wrong-password"])
+        # (Recorded all the same: its guesses wait behind others' logins.)
+        self.assertEqual(
+            self.core.accounts._address_tries.count("203.0.113.9"),
+            self.limits.tries_per_address + 5,
+        )
 
     def test_logged(self) -> None:
         """
