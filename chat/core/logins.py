@@ -79,7 +79,6 @@ class Logins:
         self._delivery = peers.delivery
         self._limits = peers.limits
         self._log_limiter = peers.log_limiter
-        self._security = peers.security_log
         self._accounts = accounts
         self._messages = messages
         self._rooms = rooms
