@@ -10,6 +10,9 @@ from __future__ import annotations
 import json
 from typing import cast
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 from twisted.internet.testing import EventLoggingObserver, StringTransport
@@ -1137,6 +1140,30 @@ class PipelinedLoginTests(LineTestCase):
         self.assertNoLeak(transport)
         client.dataReceived(b"carol\n")
         self.assertIn("Hello carol", self.received(transport)[0])
+
+    @settings(max_examples=60)
+    @given(st.lists(st.integers(0, 40), max_size=6), st.booleans())
+    def test_any_segmenting_after_throttle(
+        self, cuts: list[int], as_json: bool
+    ) -> None:
+        """
+        However the name and password of a throttled name are cut into
+        reads, the password is read as the password and goes nowhere.
+        """
+        if not self.core.accounts._name_tries.wait("alice"):
+            self.throttle()
+        client, transport = self.connect()
+        if as_json:
+            client.dataReceived(b"/mode json\r\n")
+        stream = b"alice\r\nHunter2secret\r\n"
+        points = sorted({c % (len(stream) + 1) for c in cuts})
+        for start, end in zip([0, *points], [*points, len(stream)], strict=True):
+            if end > start:
+                client.dataReceived(stream[start:end])
+        output = "\n".join(self.received(transport, b"\r\n")[-2:])
+        self.assertIn("too many wrong passwords", output)
+        self.assertNoLeak(transport)
+        client.connectionLost()
 
     def test_after_refused_names(self) -> None:
         """
