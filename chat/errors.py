@@ -304,3 +304,15 @@ class NotDelivered(ChatError):
     """
 
     code = "not-delivered"
+
+
+# Logins and passwords (issue 15).
+
+
+class ServerBusy(ChatError):
+    """
+    Too many password checks and hashes wait for the hashing threads: try
+    again in a few seconds (nothing was checked, nothing counted).
+    """
+
+    code = "busy"

@@ -351,7 +351,8 @@ class DoorContract(_Base):
     def test_throttled(self) -> None:
         """
         After too many wrong passwords for a name, it is refused for a while
-        even with the right one.
+        even with the right one: the password is still asked for, and
+        refused unchecked once given.
         """
         self.registered("bob")
         client = self.connect()
@@ -360,8 +361,11 @@ class DoorContract(_Base):
             client.password("guess")
         client.received()
         client.name("bob")
-        [error] = client.received()
+        self.assertSeen(client.received(), [("prompt", {"prompt": "password"})])
+        client.password("sesame1")
+        error, prompt = client.received()
         self.assertIn("too many", error.fields["text"])
+        self.assertSeen([prompt], [("prompt", {"prompt": "name"})])
         self.driver.advance(61)
         client.name("bob")
         client.password("sesame1")

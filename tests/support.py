@@ -131,12 +131,22 @@ class FakeHasher(Later):
     A L{PasswordHasher} without the hashing: C{"hashed:" + password}, at
     once until a test sets C{holding} (L{Later}).  C{needs_rehash} is true
     for hashes starting with C{"old:"}.
+
+    @ivar checked: the passwords it was asked to verify, in order.
     """
+
+    #: As many threads as the server's pool.
+    workers = 2
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.checked: list[str] = []
 
     def hash(self, password: str) -> Deferred[str]:
         return self.later(succeed("hashed:" + password))
 
     def verify(self, password_hash: str, password: str) -> Deferred[bool]:
+        self.checked.append(password)
         return self.later(succeed(password_hash.split(":", 1)[1] == password))
 
     def needs_rehash(self, password_hash: str) -> bool:
@@ -180,9 +190,14 @@ class FakeConnection:
 
     @ivar events: what it was sent and not yet L{take}n.
     @ivar paused: the session asked it to stop reading.
+    @ivar ahead: what L{discard_input} says it dropped (a test sets it);
+        C{discards} counts its calls.
     """
 
+    ahead = False
+
     def __init__(self) -> None:
+        self.discards = 0
         self.events: list[Event] = []
         self.paused = False
         self.pauses = 0
@@ -202,6 +217,11 @@ class FakeConnection:
 
     def resume_input(self) -> None:
         self.paused = False
+
+    def discard_input(self) -> bool:
+        self.discards += 1
+        ahead, self.ahead = self.ahead, False
+        return ahead
 
     def close(self) -> None:
         self.closed = True
@@ -266,7 +286,7 @@ class CoreTestCase(SynchronousTestCase):
             self.store = MemoryStore()
         self.spool = MemorySpool()
         #: Answers at once until a test sets its C{holding}.
-        self.hasher = FakeHasher()
+        self.hasher = self.make_hasher()
         self.core = ChatCore(
             self.clock,
             self.store,
@@ -276,6 +296,12 @@ class CoreTestCase(SynchronousTestCase):
             keep_history=self.keep_history,
         )
         self.successResultOf(self.core.start())
+
+    def make_hasher(self) -> FakeHasher:
+        """
+        The hasher the core is built with.
+        """
+        return FakeHasher()
 
     def connect(self, **kwargs: object) -> Person:
         """

@@ -214,7 +214,8 @@ class MakeServiceTests(TestCase):
         self.assertIsInstance(core.spool, DirectorySpool)
         assert isinstance(core.spool, DirectorySpool)
         self.assertEqual(core.spool.path, os.path.join(directory, "chat-spool"))
-        self.assertIsInstance(core.accounts._hasher, PasswordHasher)
+        self.assertIsInstance(core.hashing._hasher, PasswordHasher)
+        self.assertEqual(core.hashing._hasher.workers, 2)  # its pool's threads
         self.assertEqual(core.limits.offline_count, 3)
         self.assertEqual(core.limits.offline_age, 2 * DAY)
         self.assertEqual(core.limits.file_max_size, 5 * 1024 * 1024)
@@ -329,7 +330,7 @@ class MakeServiceTests(TestCase):
         await store.account_names()
         self.assertEqual(await store.pending("bob", 0.0, 9e9), [])
 
-        pool = service.core.accounts._hasher._threadpool
+        pool = service.core.hashing._hasher._threadpool
         assert pool is not None
         self.assertEqual(pool.name, "txchat-passwords")
         self.assertTrue(pool.started)

@@ -21,7 +21,7 @@ from chat.core.limits import Limits
 from chat.core.logins import Logins
 from chat.core.logs import LogLimiter
 from chat.core.messages import Messages
-from chat.core.passwords import PasswordHasher
+from chat.core.passwords import HashQueue, PasswordHasher
 from chat.core.peers import Peers
 from chat.core.presence import IPresence, LocalPresence
 from chat.core.rooms import Rooms
@@ -92,7 +92,11 @@ class ChatCore:
             self.security_log,
             keep_history,
         )
-        self.accounts = Accounts(peers, hasher)
+        #: The hashing work waiting for the hasher's threads (issue 15).
+        self.hashing = HashQueue(
+            hasher, workers=hasher.workers, limit=limits.hash_queue
+        )
+        self.accounts = Accounts(peers, self.hashing)
         self.messages = Messages(peers, self.accounts)
         self.rooms = Rooms(peers, self.accounts)
         self.transfers = Transfers(peers, spool, self.accounts, self.rooms)

@@ -82,6 +82,15 @@ class Limits:
     address_uploads_at_once: int = 64
     uploads_open_max: int = 512
 
+    # Logins and passwords (issue 15).
+    #: Password checks of logins that may wait for a hashing thread, and
+    #: apart from them as many of logins from addresses that guessed
+    #: wrong, and as many hashes and checks of account requests; more are
+    #: refused as busy (L{chat.core.passwords.HashQueue}).  With two
+    #: threads and Argon2's tens of milliseconds each, a login waits well
+    #: under a second behind a full queue.
+    hash_queue: int = 16
+
 
 class Throttle:
     """
@@ -120,17 +129,43 @@ class Throttle:
             return 0.0
         return max(0.0, times[0] + self.window - self._clock.seconds())
 
-    def failed(self, key: str) -> None:
+    def count(self, key: str) -> int:
+        """
+        How many failures C{key} has in the window.
+        """
+        times = self._recent(key)
+        return 0 if times is None else len(times)
+
+    def failed(self, key: str) -> float:
         """
         Record a failure for C{key}.
+
+        @return: its time, for L{forget}.
         """
         self._recent(key)
-        self._failures.setdefault(key, deque()).append(self._clock.seconds())
+        now = self._clock.seconds()
+        self._failures.setdefault(key, deque()).append(now)
         if len(self._failures) >= self._sweep_at:
             # Keys nobody retries are only dropped here: amortised O(1).
             for stale in list(self._failures):
                 self._recent(stale)
             self._sweep_at = max(1024, 2 * len(self._failures))
+        return now
+
+    def forget(self, key: str, when: float) -> None:
+        """
+        Take back the failure recorded for C{key} at C{when}: an attempt
+        counted when it started that turned out not to be a failure.
+        """
+        times = self._failures.get(key)
+        if times is None:
+            return
+        try:
+            times.remove(when)
+        except ValueError:
+            return  # out of the window, or forgiven already
+        if not times:
+            del self._failures[key]
 
     def succeeded(self, key: str) -> None:
         """

@@ -135,6 +135,27 @@ class Session(Client):
         """
         self._run(self._services.logins.log_in, (self, password), False)
 
+    def ask_again(self) -> None:
+        """
+        Send the prompt for what the client is asked now, a name or the
+        password of the name it asked for (after the door switched its
+        format or showed help at a prompt).
+        """
+        self._run(self._services.logins.ask_again, (self,), False)
+
+    def discard_input(self) -> bool:
+        """
+        Drop the requests that wait for their turn, and what the door
+        holds unread: a step of the login was refused
+        (L{IConnection.discard_input}).
+        """
+        queue = self._queue
+        dropped = bool(queue)
+        if queue:
+            # In place: L{_drain} may be looping over it.
+            queue.clear()
+        return self.connection.discard_input() or dropped
+
     def quit(self, reason: str | None = None) -> None:
         """
         Say goodbye: the client is told, leaves, and its connection closes.

@@ -33,7 +33,7 @@ from chat.core.client import (
 from chat.core.core import ChatCore
 from chat.core.session import Session
 from chat.errors import BadInput, BadUsage, ChatError, NeedsJSON, NotJoined
-from chat.events import Event, Prompt
+from chat.events import Event
 from chat.lines.commands import COMMANDS, SlashCommands, chunk_header
 from chat.lines.events import Help, ModeChanged
 from chat.lines.framing import TOO_LONG, Chunk, LineFramer, ending, whole_line
@@ -58,6 +58,10 @@ _CHUNK_LINE: Final = b"/file chunk "
 # /file requests that carry file data: JSON mode only.
 _BINARY: Final = frozenset({"offer", "resume", "get"})
 _NEEDS_JSON: Final = "files travel in JSON mode only: use chat-client (or /mode json)."
+# The commands the door carries out at the password prompt; any other line
+# there is the password (none of these can be one: a password has at
+# least six characters and no spaces).
+_AT_PASSWORD: Final = frozenset({"quit", "exit", "help", "mode"})
 
 # Other protocols on the chat port (text: issue 15).  A TLS record starts
 # with its type, 0x16 for a handshake, then the major version, 3; no name
@@ -307,6 +311,9 @@ class ChatProtocol(Protocol):
 
     def _line(self, line: bytes) -> None:
         session = self.session
+        if session.state is PASSWORD:
+            self._password(session, line)
+            return
         if line.startswith(_CHUNK_LINE):
             try:
                 file_id, offset, length = chunk_header(
@@ -328,14 +335,11 @@ class ChatProtocol(Protocol):
                 BadInput("lines must be UTF-8 text; that line was discarded.")
             )
             return
-        if session.state is PASSWORD and text.partition(" ")[0].lower() not in (
-            "/quit",
-            "/exit",
-        ):
-            session.log_in(text)
-            return
         if not text or text.isspace():
-            session.nothing()
+            if session.state is NAMELESS:
+                session.choose_name(text)  # asked again
+            else:
+                session.nothing()
             return
         command = parse(text)
         if isinstance(command, Slash):
@@ -363,6 +367,30 @@ class ChatProtocol(Protocol):
         else:
             session.say(command.text)
 
+    def _password(self, session: Session, line: bytes) -> None:
+        """
+        A line at the password prompt: the password, whole, unless it is
+        one of the door's own commands there (C{/quit}, C{/exit},
+        C{/help}, C{/mode}).  It is never echoed, parsed as a message or a
+        name, nor logged.
+        """
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError:
+            session.refuse(
+                BadInput("lines must be UTF-8 text; that line was discarded.")
+            )
+            return
+        if text[:1] == "/":
+            command = parse(text)
+            if isinstance(command, Slash) and command.name in _AT_PASSWORD:
+                try:
+                    self._slash(session, command.name, command.args)
+                except ChatError as e:
+                    session.refuse(e)
+                return
+        session.log_in(text)
+
     def _slash(self, session: Session, name: str, args: str) -> None:
         """
         A slash command: the door's own (C{/help}, C{/mode json|text},
@@ -376,6 +404,8 @@ class ChatProtocol(Protocol):
         online = session.state is ONLINE
         if name == "help":
             session.tell(Help(self.door.clock.seconds(), COMMANDS))
+            if session.state is PASSWORD:
+                session.ask_again()  # the next line is still the password
             return
         if name == "mode" and not (online and args.lstrip().startswith("#")):
             self._set_mode(session, args)
@@ -402,8 +432,8 @@ class ChatProtocol(Protocol):
             # client acknowledges its stored messages itself.
             session.set_acknowledges(mode == "json")
         session.tell(ModeChanged(now, mode))
-        if session.state is NAMELESS:
-            session.tell(Prompt(now, "name"))
+        if session.state is not ONLINE:
+            session.ask_again()  # in the new format
 
     def _too_long(self) -> None:
         limit = self.door.max_line_length
@@ -455,6 +485,13 @@ class ChatProtocol(Protocol):
             return
         self.transport.resumeProducing()  # type: ignore[attr-defined]
         self._read()
+
+    def discard_input(self) -> bool:
+        framer = self._framer
+        if framer is None or self._lost:
+            # (A whole line read at once holds nothing more.)
+            return False
+        return framer.discard()
 
     def close(self) -> None:
         self._output.flush()

@@ -8,6 +8,10 @@ reactor).
 from __future__ import annotations
 
 import json
+from typing import cast
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
@@ -21,8 +25,15 @@ from chat.events import Message
 from chat.lines.factory import ChatFactory
 from chat.lines.output import HIGH_WATER
 from chat.lines.protocol import ChatProtocol
+from chat.lines.render import GREETING
 from chat.store.interface import StoredMessage
-from tests.support import LineTestCase, NoDelayTransport, Person, SlowStore
+from tests.support import (
+    FakeHasher,
+    LineTestCase,
+    NoDelayTransport,
+    Person,
+    SlowStore,
+)
 
 
 class SocketTransport(NoDelayTransport):
@@ -1061,3 +1072,266 @@ class CoalescingTests(LineTestCase):
         self.assertEqual(
             self.received(reader_t), ["a: all 1", "#r a: room", "a: all 2"]
         )
+
+
+class PipelinedLoginTests(LineTestCase):
+    """
+    A name and a password sent in one write, or a password retyped ahead,
+    never become a name or a message, whatever the server answers to the
+    name (issue 15).
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        alice, _ = self.connect("alice")
+        alice.dataReceived(b"/register sesame1\n/quit\n")
+        self.bob, self.bob_t = self.connect("bob")
+        self.received(self.bob_t)
+        self.events = EventLoggingObserver()
+        globalLogPublisher.addObserver(self.events)
+        self.addCleanup(globalLogPublisher.removeObserver, self.events)
+
+    @property
+    def hasher(self) -> FakeHasher:
+        return cast(FakeHasher, self.core.hashing._hasher)
+
+    def throttle(self) -> None:
+        """
+        Five wrong passwords for alice.
+        """
+        for _ in range(5):
+            client, _ = self.connect()
+            client.dataReceived(b"alice\nwrong99\n")
+
+    def assertNoLeak(self, *transports: StringTransport) -> None:
+        """
+        The password never went anywhere: not to bob, not back, not to
+        the log, and nobody called itself by it.
+        """
+        self.assertEqual(self.received(self.bob_t), [])
+        for transport in transports:
+            self.assertNotIn(b"Hunter2", transport.value())
+        self.assertNotIn("Hunter2", repr(list(self.events)))
+        self.assertEqual(self.core.presence.names(), ["bob"])
+
+    def test_after_throttle(self) -> None:
+        """
+        A throttled name is asked for its password; the password pipelined
+        after it is taken as the password, refused unchecked, and a line
+        after it is discarded.
+        """
+        self.throttle()
+        checked = len(self.hasher.checked)
+        client, transport = self.connect()
+        client.dataReceived(b"alice\nHunter2secret\nHunter2secret\n")
+        self.assertEqual(
+            self.received(transport),
+            [
+                "* alice is a registered name; enter its password.",
+                "* Warning: this connection is not encrypted, so the password "
+                "travels in clear; connect with TLS to keep it safe.",
+                "Password:",
+                "ERROR: too many wrong passwords; try again in 61 seconds. "
+                "What you sent after it was discarded.",
+                GREETING,
+            ],
+        )
+        self.assertEqual(len(self.hasher.checked), checked)
+        self.assertNoLeak(transport)
+        client.dataReceived(b"carol\n")
+        self.assertIn("Hello carol", self.received(transport)[0])
+
+    @settings(max_examples=60)
+    @given(st.lists(st.integers(0, 40), max_size=6), st.booleans())
+    def test_any_segmenting_after_throttle(
+        self, cuts: list[int], as_json: bool
+    ) -> None:
+        """
+        However the name and password of a throttled name are cut into
+        reads, the password is read as the password and goes nowhere.
+        """
+        if not self.core.accounts._name_tries.wait("alice"):
+            self.throttle()
+        client, transport = self.connect()
+        if as_json:
+            client.dataReceived(b"/mode json\r\n")
+        stream = b"alice\r\nHunter2secret\r\n"
+        points = sorted({c % (len(stream) + 1) for c in cuts})
+        for start, end in zip([0, *points], [*points, len(stream)], strict=True):
+            if end > start:
+                client.dataReceived(stream[start:end])
+        output = "\n".join(self.received(transport, b"\r\n")[-2:])
+        self.assertIn("too many wrong passwords", output)
+        self.assertNoLeak(transport)
+        client.connectionLost()
+
+    def test_after_refused_names(self) -> None:
+        """
+        After an invalid, reserved or taken name, the password pipelined
+        after it is discarded, never taken for a name or a message.
+        """
+        for name in (b"grace ", b"ALL", b"BOB"):
+            client, transport = self.connect()
+            client.dataReceived(name + b"\r\nHunter2secret\r\n")
+            [error] = self.received(transport, b"\r\n")
+            self.assertTrue(error.startswith("ERROR: "), error)
+            self.assertTrue(error.endswith(" What you sent after it was discarded."))
+            self.assertNoLeak(transport)
+
+    def test_retyped_password(self) -> None:
+        """
+        A password retyped after a wrong one, in the same write, is
+        discarded: it is not the next name.
+        """
+        client, transport = self.connect()
+        client.dataReceived(b"alice\nHunter2wrong\nHunter2secret\n")
+        lines = self.received(transport)
+        self.assertEqual(
+            lines[-2:],
+            [
+                "ERROR: wrong password for alice; enter a name again. "
+                "What you sent after it was discarded.",
+                GREETING,
+            ],
+        )
+        self.assertNoLeak(transport)
+
+    def test_retyped_while_checked(self) -> None:
+        """
+        What the door holds unread while a password is checked is
+        discarded when it turns out wrong.
+        """
+        self.hasher.holding = True
+        client, transport = self.connect()
+        client.dataReceived(b"alice\nHunter2wrong\n")
+        client.dataReceived(b"Hunter2secret\n")
+        self.hasher.answer()
+        self.assertIn(
+            "What you sent after it was discarded.", self.received(transport)[-2]
+        )
+        self.assertNoLeak(transport)
+
+    def test_partial_line_ahead(self) -> None:
+        """
+        A line sent ahead in part is discarded up to its end, which comes
+        later; what follows it is new input.
+        """
+        client, transport = self.connect()
+        client.dataReceived(b"grace \nHunter2se")
+        client.dataReceived(b"cret\ncarol\n")
+        lines = self.received(transport)
+        self.assertTrue(lines[0].startswith("ERROR: "))
+        self.assertIn("Hello carol", lines[1])
+        self.assertEqual(self.core.presence.names(), ["bob", "carol"])
+
+    def test_later_read_is_new_input(self) -> None:
+        """
+        A refused name with nothing sent ahead says nothing of discarding,
+        and the next read is the next name.
+        """
+        client, transport = self.connect()
+        client.dataReceived(b"grace \n")
+        self.assertEqual(
+            self.received(transport),
+            [
+                "ERROR: a name cannot contain spaces, '*' or control characters;"
+                " please choose another name."
+            ],
+        )
+        client.dataReceived(b"grace\n")
+        self.assertIn("Hello grace", self.received(transport)[0])
+
+    def test_whole_line_fast_path(self) -> None:
+        """
+        A read that is one whole line still takes no framer.
+        """
+        client, transport = self.connect()
+        client.dataReceived(b"grace \n")
+        self.assertIsNone(client._framer)
+        client.dataReceived(b"carol\n")
+        self.assertIsNone(client._framer)
+        self.assertIn("Hello carol", self.received(transport)[-1])
+
+
+class PasswordPromptTests(LineTestCase):
+    """
+    At the password prompt every line is the password, but for the door's
+    own commands there; Enter at the name prompt asks again (issue 15).
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        alice, _ = self.connect("alice")
+        alice.dataReceived(b"/register sesame1\n/quit\n")
+
+    @property
+    def hasher(self) -> FakeHasher:
+        return cast(FakeHasher, self.core.hashing._hasher)
+
+    def at_password(self) -> tuple[ChatProtocol, StringTransport]:
+        client, transport = self.connect()
+        client.dataReceived(b"alice\n")
+        self.assertEqual(self.received(transport)[-1], "Password:")
+        return client, transport
+
+    def test_commands_at_prompt(self) -> None:
+        """
+        C{/help} and C{/mode} are carried out and the password asked for
+        again, uncounted; C{/quit} quits.
+        """
+        client, transport = self.at_password()
+        client.dataReceived(b"/help\n")
+        lines = self.received(transport)
+        self.assertIn("/quit", "\n".join(lines))
+        self.assertEqual(lines[-1], "Password:")
+        client.dataReceived(b"/MODE json\n")
+        events = [json.loads(line) for line in self.received(transport)]
+        self.assertEqual(
+            [(e["type"], e.get("prompt")) for e in events],
+            [("mode", None), ("prompt", "password")],
+        )
+        self.assertEqual(self.hasher.checked, [])
+        client.dataReceived(b"/quit\n")
+        self.assertTrue(transport.disconnecting)
+        self.assertEqual(self.hasher.checked, [])
+
+    def test_other_slash_lines_are_passwords(self) -> None:
+        """
+        Any other line starting with C{/} is the password: checked, and
+        never carried out or echoed.
+        """
+        for line in (b"/users", b"/register x", b"/file chunk 1 0 5", b"/exit!now"):
+            client, transport = self.at_password()
+            client.dataReceived(line + b"\n")
+            lines = self.received(transport)
+            self.assertEqual(
+                lines[0], "ERROR: wrong password for alice; enter a name again."
+            )
+            self.assertNotIn(line.decode(), "\n".join(lines))
+        self.assertEqual(
+            self.hasher.checked,
+            ["/users", "/register x", "/file chunk 1 0 5", "/exit!now"],
+        )
+
+    def test_blank_password(self) -> None:
+        """
+        Enter at the password prompt asks for it again, uncounted.
+        """
+        client, transport = self.at_password()
+        client.dataReceived(b"\n")
+        self.assertEqual(self.received(transport)[-1], "Password:")
+        client.dataReceived(b"sesame1\n")
+        self.assertIn("Hello alice", self.received(transport)[0])
+        self.assertEqual(self.hasher.checked, ["sesame1"])
+
+    def test_blank_name(self) -> None:
+        """
+        Enter (or white space) at the name prompt asks for the name again.
+        """
+        client, transport = self.connect()
+        client.dataReceived(b"\n")
+        self.assertEqual(self.received(transport, b"\n"), [GREETING])
+        client.dataReceived(b"  \n\n")
+        self.assertEqual(self.received(transport), [GREETING, GREETING])
+        client.dataReceived(b"carol\n")
+        self.assertIn("Hello carol", self.received(transport)[0])
