@@ -159,6 +159,16 @@ class Output:
             else:
                 self._transport.write(data)
 
+    def last_words(self, data: bytes) -> None:
+        """
+        Write C{data} past the limit, after what the transport holds: the
+        line that tells a peer that stopped reading why it is dropped.
+        What this turn gathered for it is dropped, as everything after.
+        """
+        self._out = None
+        self._overflowed = True
+        self._transport.write(data)
+
     def drop(self) -> None:
         """
         The connection is gone: forget what was gathered.
