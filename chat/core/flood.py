@@ -89,11 +89,13 @@ class Bucket:
     @ivar debt: seconds the client was held back in a row: the waits for
         a token, as long as each lasted.
     @ivar held_at: when the last wait for a token began.
+    @ivar rate: the kind of bucket it is now.
     """
 
-    __slots__ = ("debt", "held_at", "level", "stamp")
+    __slots__ = ("debt", "held_at", "level", "rate", "stamp")
 
     def __init__(self, rate: Rate, now: float) -> None:
+        self.rate = rate
         self.level = float(rate.burst)
         self.stamp = now
         self.debt = 0.0
@@ -103,7 +105,14 @@ class Bucket:
         """
         Take up to L{GRANT} whole tokens, after refilling for the time since
         the last look: how many (0 if the bucket is empty).
+
+        @param rate: the kind of bucket the client has now: a guest that
+            logs in under a registered name gets the difference of the two
+            bursts, and one that gives its name up loses it.
         """
+        if rate is not self.rate:
+            self.level = max(0.0, self.level + rate.burst - self.rate.burst)
+            self.rate = rate
         level = self.level + (now - self.stamp) * rate.per_second
         if level > rate.burst:
             level = float(rate.burst)
