@@ -438,5 +438,7 @@ class ChatProtocol(Protocol):
             return
         self._overflowing = True
         error = self.session.send_queue_exceeded(self.door.outputs.limit)
-        self._output.last_words(encode(error, self.mode, self.delimiter))
+        self._output.last_words(
+            encode(error, self.mode, self.delimiter), self.delimiter
+        )
         self._close(self.OVERFLOW_GRACE)
