@@ -401,7 +401,11 @@ class Session(Client):
     def get_file(self, file_id: int, offset: int) -> None:
         """
         The next chunk of a file offered to this client.
+
+        It takes no flood token: downloads are paced by the client's own
+        window, and what it asks for only it is sent.
         """
+        self._credit += 1
         self._run(self._services.transfers.get, (self, file_id, offset), True)
 
     def file_done(self, file_id: int) -> None:

@@ -14,7 +14,15 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from chat.core.flood import GRANT, Bucket, Rate
 from chat.core.limits import Limits
-from chat.events import Error, FileUpload, Left, Message, Private, UserList
+from chat.events import (
+    Error,
+    FileChunk,
+    FileUpload,
+    Left,
+    Message,
+    Private,
+    UserList,
+)
 from tests.support import CoreTestCase, Person, SlowStore
 
 #: Small limits, so that the numbers in the tests read easily.
@@ -348,7 +356,8 @@ class LegitimateWaitTests(CoreTestCase):
 
 class FileChunkTests(CoreTestCase):
     """
-    File chunks take no token: uploads are paced by their own window.
+    File chunks take no token, sent or asked for: uploads and downloads
+    are paced by their own windows.
     """
 
     limits = LIMITS
@@ -374,3 +383,22 @@ class FileChunkTests(CoreTestCase):
             alice.session.say(f"m{i}")
         self.assertFalse(alice.paused)
         self.assertEqual(len(self.of_type(bob.take(), Message)), 8)
+
+    def test_downloads_free(self) -> None:
+        """
+        A guest asks for far more chunks than its burst without being held.
+        """
+        bob = self.guest("bob")
+        alice = self.guest("alice")
+        data = b"y" * 40
+        alice.session.offer_file(
+            "bob", len(data), hashlib.sha256(data).hexdigest(), "f"
+        )
+        [upload] = self.of_type(alice.take(), FileUpload)
+        alice.session.file_chunk(upload.id, 0, data)
+        alice.take()
+        bob.take()
+        for _ in range(30):
+            bob.session.get_file(upload.id, 0)
+            self.assertFalse(bob.paused)
+        self.assertEqual(len(self.of_type(bob.take(), FileChunk)), 30)
