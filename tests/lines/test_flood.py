@@ -10,6 +10,8 @@ from __future__ import annotations
 from twisted.internet.address import IPv4Address
 from twisted.internet.interfaces import IPushProducer
 from twisted.internet.task import Clock
+from twisted.internet.testing import EventLoggingObserver
+from twisted.logger import LogLevel, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from chat.core.core import ChatCore
@@ -166,6 +168,9 @@ class SlowConsumerTests(SynchronousTestCase):
         are told it left because its send queue was exceeded; it is
         aborted if it does not read within the grace.
         """
+        events = EventLoggingObserver()
+        globalLogPublisher.addObserver(events)
+        self.addCleanup(globalLogPublisher.removeObserver, events)
         server = Server(Limits(guest_flood_burst=10_000))
         stuck, stuck_t = server.connect("stuck", ReadingTransport(30001, 0))
         _, other_t = server.connect("other")
@@ -189,6 +194,9 @@ class SlowConsumerTests(SynchronousTestCase):
             other_t.value()[-100:].split(b"\n")[-2],
             b"* stuck left the chat (send queue exceeded)",
         )
+        [logged] = [e for e in events if "send queue exceeded" in e["log_format"]]
+        self.assertEqual(logged["log_level"], LogLevel.warn)
+        self.assertEqual((logged["name"], logged["limit"]), ("stuck", 1024 * 1024))
         server.clock.advance(ChatProtocol.OVERFLOW_GRACE)
         self.assertTrue(stuck_t.disconnected)
 
