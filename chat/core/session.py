@@ -528,6 +528,10 @@ class Session(Client):
         if self.exempt:
             self._credit = _UNLIMITED
             return False
+        if self.state is CLOSED:
+            # Nothing is carried out for it any more: not worth a wait.
+            self._credit = 0
+            return True
         bucket = self._bucket
         services = self._services
         flood = services.flood

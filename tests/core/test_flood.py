@@ -292,6 +292,29 @@ class FloodTests(CoreTestCase):
                 flood.session.say("y")
         self.assertFalse(flood.closed)
 
+    def test_after_excess_flood(self) -> None:
+        """
+        Requests a door still hands a session dropped for excess flood are
+        dropped: no second reason line, log line or leave.
+        """
+        flood = self.flooder()
+        while not flood.closed:
+            if not flood.paused:
+                flood.session.say("x")
+            self.clock.advance(0.1)
+        flood.take()
+        self.bob.take()
+        before = len(self.events)
+        for _ in range(20):
+            flood.session.say("more")
+        self.clock.advance(0)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.clock.advance(10)
+        self.assertEqual(flood.take(), [])
+        self.assertEqual(self.of_type(self.bob.take(), Message), [])
+        self.assertEqual([e for e in self.events[before:] if "backlog" in e], [])
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
     def test_closed_while_held(self) -> None:
         """
         A connection lost while a request is held leaves no pending call.
