@@ -6,7 +6,11 @@ notices.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from twisted.internet.testing import EventLoggingObserver
 from twisted.logger import globalLogPublisher
@@ -71,6 +75,46 @@ class BucketTests(SynchronousTestCase):
             sum(iter(lambda: bucket.take(rate, 3600.0), 0)),
             10,
         )
+
+
+class BucketPropertyTests(SynchronousTestCase):
+    """
+    Whatever a client does, the bucket spent as a session spends it (an
+    integer count of tokens taken up to L{GRANT} at a time) never lets
+    more through in any span of time than the burst, L{GRANT} less one,
+    and the rate over the span.
+    """
+
+    @given(
+        st.lists(
+            st.tuples(
+                st.floats(min_value=0, max_value=3, allow_nan=False),
+                st.integers(min_value=1, max_value=30),
+            ),
+            max_size=40,
+        )
+    )
+    def test_never_faster_than_rate(self, steps: list[tuple[float, int]]) -> None:
+        rate = Rate(burst=10, per_second=4.0)
+        bucket = Bucket(rate, 0.0)
+        now, credit = 0.0, 0
+        granted: list[float] = []
+        for gap, count in steps:
+            now += gap
+            for _ in range(count):
+                credit -= 1
+                if credit < 0:
+                    taken = bucket.take(rate, now)
+                    credit = taken - 1 if taken else 0
+                    if not taken:
+                        continue  # held: the session waits, or drops it
+                granted.append(now)
+        for end, at in enumerate(granted):
+            for span in (0.0, 0.5, 2.0, 10.0):
+                first = bisect.bisect_left(granted, at - span - 1e-9)
+                self.assertLessEqual(
+                    end + 1 - first, rate.burst + GRANT - 1 + rate.per_second * span
+                )
 
 
 class FloodTests(CoreTestCase):
