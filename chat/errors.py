@@ -316,3 +316,36 @@ class ServerBusy(ChatError):
     """
 
     code = "busy"
+
+
+# Flood control and slow consumers (issue 15).
+
+
+class ExcessFlood(ChatError):
+    """
+    A client kept sending faster than its rate for longer than the server
+    holds it back: it is dropped.
+    """
+
+    code = "excess-flood"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "you are sending faster than the server lets you, and kept on "
+            "(excess flood); disconnecting."
+        )
+
+
+class SendQueueExceeded(ChatError):
+    """
+    A client does not read what the server sends: it is dropped.
+    """
+
+    code = "send-queue-exceeded"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            "you are not reading what the server sends (over "
+            f"{limit // 1024} KiB waiting); disconnecting."
+        )
+        self.limit = limit

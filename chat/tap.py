@@ -97,6 +97,19 @@ def _positive(value: str) -> int:
 _positive.coerceDoc = "Must be a positive whole number."  # type: ignore[attr-defined]
 
 
+# Flood control (issue 15).
+
+
+def _positive_float(value: str) -> float:
+    number = float(value)
+    if not number > 0 or number == float("inf"):
+        raise ValueError(f"{value} is not a positive number")
+    return number
+
+
+_positive_float.coerceDoc = "Must be a positive number."  # type: ignore[attr-defined]
+
+
 class Options(usage.Options):
     """
     Options for C{twistd chat}.
@@ -249,6 +262,45 @@ class Options(usage.Options):
             "file open).",
             _positive,
         ],
+        # Flood control (issue 15).
+        [
+            "flood-burst",
+            None,
+            Limits().flood_burst,
+            "Requests (lines) a registered user may send at once before it "
+            "is held to --flood-rate.",
+            _positive,
+        ],
+        [
+            "flood-rate",
+            None,
+            Limits().flood_rate,
+            "Requests a second a registered user is held to once its burst is spent.",
+            _positive_float,
+        ],
+        [
+            "guest-flood-burst",
+            None,
+            Limits().guest_flood_burst,
+            "Requests a guest (or a client not logged in yet) may send at "
+            "once before it is held to --guest-flood-rate.",
+            _positive,
+        ],
+        [
+            "guest-flood-rate",
+            None,
+            Limits().guest_flood_rate,
+            "Requests a second a guest is held to once its burst is spent.",
+            _positive_float,
+        ],
+        [
+            "flood-backlog",
+            None,
+            Limits().flood_backlog,
+            "Seconds a client may be held back in a row (it keeps sending "
+            "faster than its rate) before it is disconnected (excess flood).",
+            _positive_float,
+        ],
     ]
 
     def __init__(self) -> None:
@@ -365,6 +417,12 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> ChatSe
         file_quota=options["file-quota"] * 1024 * 1024,
         file_age=options["file-days"] * 24 * 3600.0,
         text_max=options["max-line-length"],
+        # Flood control (issue 15).
+        flood_burst=options["flood-burst"],
+        flood_rate=options["flood-rate"],
+        guest_flood_burst=options["guest-flood-burst"],
+        guest_flood_rate=options["guest-flood-rate"],
+        flood_backlog=options["flood-backlog"],
     )
     # Files (issue 15).
     limits = replace(

@@ -246,12 +246,13 @@ class Person(FakeConnection):
         peer: str = "192.0.2.1",
         secure: bool = False,
         acknowledges: bool = False,
+        exempt: bool = False,
     ) -> None:
         super().__init__()
         self._clock = clock
         self._peer = peer
         self.session = core.open_session(
-            self, peer, secure=secure, acknowledges=acknowledges
+            self, peer, secure=secure, acknowledges=acknowledges, exempt=exempt
         )
 
     def __str__(self) -> str:
@@ -407,11 +408,18 @@ class LineTestCase(SynchronousTestCase):
         self.factory = ChatFactory(self.core, max_line_length=64, send_queue_limit=1000)
 
     def connect(
-        self, name: str | None = None, terminator: bytes = b"\n"
+        self,
+        name: str | None = None,
+        terminator: bytes = b"\n",
+        *,
+        exempt: bool = False,
     ) -> tuple[ChatProtocol, NoDelayTransport]:
         """
         A new connection, logged in as C{name} if given (its first line
         ended with C{terminator}), with what it was sent so far cleared.
+
+        @param exempt: it comes from a network exempt from flood control
+            (C{--exempt}): for tests that flood on purpose.
         """
         self.port += 1
         protocol = self.factory.buildProtocol(
@@ -421,6 +429,7 @@ class LineTestCase(SynchronousTestCase):
             peerAddress=IPv4Address("TCP", "127.0.0.1", self.port)
         )
         protocol.makeConnection(transport)
+        protocol.session.exempt = exempt
         if name is not None:
             protocol.dataReceived(name.encode() + terminator)
         self.clock.advance(0)

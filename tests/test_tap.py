@@ -19,6 +19,7 @@ from twisted.plugin import getPlugins
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
+from chat.core.limits import Limits
 from chat.core.passwords import PasswordHasher
 from chat.lines.factory import ChatFactory
 from chat.lines.protocol import ChatProtocol
@@ -89,6 +90,34 @@ class OptionsTests(SynchronousTestCase):
         """
         self.assertRaises(UsageError, self.parse, "--max-line-length", "0")
         self.assertRaises(UsageError, self.parse, "--send-queue", "lots")
+        self.assertRaises(UsageError, self.parse, "--flood-burst", "0")
+        self.assertRaises(UsageError, self.parse, "--flood-rate", "0")
+        self.assertRaises(UsageError, self.parse, "--guest-flood-rate", "-1")
+        self.assertRaises(UsageError, self.parse, "--flood-backlog", "nan")
+        self.assertRaises(UsageError, self.parse, "--flood-backlog", "inf")
+
+    def test_flood_defaults(self) -> None:
+        """
+        The flood options default to the core's L{Limits}.
+        """
+        options = self.parse()
+        limits = Limits()
+        self.assertEqual(
+            (
+                options["flood-burst"],
+                options["flood-rate"],
+                options["guest-flood-burst"],
+                options["guest-flood-rate"],
+                options["flood-backlog"],
+            ),
+            (
+                limits.flood_burst,
+                limits.flood_rate,
+                limits.guest_flood_burst,
+                limits.guest_flood_rate,
+                limits.flood_backlog,
+            ),
+        )
 
 
 class MakeServiceTests(TestCase):
@@ -204,6 +233,16 @@ class MakeServiceTests(TestCase):
                 "10",
                 "--uploads-max",
                 "11",
+                "--flood-burst",
+                "11",
+                "--flood-rate",
+                "2.5",
+                "--guest-flood-burst",
+                "5",
+                "--guest-flood-rate",
+                "0.5",
+                "--flood-backlog",
+                "3",
             ]
         )
         service = makeService(options, reactor=MemoryReactorClock())
@@ -233,6 +272,16 @@ class MakeServiceTests(TestCase):
                 core.limits.uploads_open_max,
             ),
             (8 * 1024 * 1024, 9 * 1024 * 1024, 10, 11),
+        )
+        self.assertEqual(
+            (
+                core.limits.flood_burst,
+                core.limits.flood_rate,
+                core.limits.guest_flood_burst,
+                core.limits.guest_flood_rate,
+                core.limits.flood_backlog,
+            ),
+            (11, 2.5, 5, 0.5, 3.0),
         )
         factories = [
             listener.factory

@@ -17,6 +17,7 @@ from chat.core.accounts import Accounts
 from chat.core.client import IConnection
 from chat.core.delivery import Delivery
 from chat.core.fanout import IFanOut, LocalFanOut
+from chat.core.flood import FloodLimits
 from chat.core.limits import Limits
 from chat.core.logins import Logins
 from chat.core.logs import LogLimiter
@@ -114,6 +115,8 @@ class ChatCore:
             limits,
             self.log_limiter,
             limits.requests_per_turn,
+            self.security_log,
+            FloodLimits.of(limits),
         )
 
     def open_session(

@@ -42,6 +42,18 @@ class Limits:
         refused) and in a reason (longer ones are cut); the server makes it
         its longest line, so that the line door's lines are the only bound
         its users meet.
+
+    Flood control (L{chat.core.flood}):
+
+    @ivar flood_burst: requests a registered user logged in may make at
+        once (the size of its token bucket).
+    @ivar flood_rate: requests a second a registered user is held to once
+        its burst is spent.
+    @ivar guest_flood_burst: the same for every other client (guests, and
+        clients not logged in yet).
+    @ivar guest_flood_rate: the same for every other client.
+    @ivar flood_backlog: seconds a client may be held back in a row (it
+        keeps sending faster than its rate) before it is dropped.
     """
 
     announce: int = 200
@@ -90,6 +102,13 @@ class Limits:
     #: threads and Argon2's tens of milliseconds each, a login waits well
     #: under a second behind a full queue.
     hash_queue: int = 16
+
+    # Flood control (issue 15).
+    flood_burst: int = 80
+    flood_rate: float = 8.0
+    guest_flood_burst: int = 40
+    guest_flood_rate: float = 4.0
+    flood_backlog: float = 20.0
 
 
 class Throttle:

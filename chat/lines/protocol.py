@@ -149,6 +149,9 @@ class ChatProtocol(Protocol):
     """
 
     CLOSE_GRACE: Final = 5.0
+    #: Seconds a client dropped for not reading has to read why before
+    #: its connection is aborted.
+    OVERFLOW_GRACE: Final = 2.0
 
     transport: ITransport
     session: Session
@@ -162,6 +165,9 @@ class ChatProtocol(Protocol):
     _lost = False
     # No byte was read yet: the first tells a TLS client (text: issue 15).
     _fresh = True
+
+    # Dropped for not reading: told why once.
+    _overflowing = False
     # No line was read yet: replies end with CRLF until the first one.
     _first = True
     _key = _DEFAULT_KEY
@@ -495,11 +501,18 @@ class ChatProtocol(Protocol):
 
     def close(self) -> None:
         self._output.flush()
+        self._close(self.CLOSE_GRACE)
+
+    def _close(self, grace: float) -> None:
+        """
+        Close once what was written is sent, or abort after C{grace}
+        seconds.
+        """
         self.transport.loseConnection()
         if self._abort_call is None and not self._lost:
             # TLS waits for the peer's close_notify; do not wait forever.
             self._abort_call = self.door.clock.callLater(
-                self.CLOSE_GRACE,
+                grace,
                 self.transport.abortConnection,  # type: ignore[attr-defined]
             )
 
@@ -508,11 +521,18 @@ class ChatProtocol(Protocol):
             self.transport.abortConnection()  # type: ignore[attr-defined]
 
     def overflowed(self) -> None:
-        _log.warn(
-            "disconnecting {peer} ({name}): it stopped reading and over "
-            "{limit} bytes of output are waiting",
-            peer=describe(self.transport.getPeer()),
-            name=self.session.name,
-            limit=self.door.outputs.limit,
+        """
+        The client stopped reading and over the send-queue limit of output
+        waits: it is told why, past the limit (as IRC daemons send
+        C{Closing Link: SendQ exceeded}), the others that it left, and the
+        connection closes once that line is sent, or is aborted after
+        L{OVERFLOW_GRACE}.
+        """
+        if self._lost or self._overflowing:
+            return
+        self._overflowing = True
+        error = self.session.send_queue_exceeded(self.door.outputs.limit)
+        self._output.last_words(
+            encode(error, self.mode, self.delimiter), self.delimiter
         )
-        self.abort()
+        self._close(self.OVERFLOW_GRACE)

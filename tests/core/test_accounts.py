@@ -293,6 +293,10 @@ class RaceTests(CoreTestCase):
         self.rounds(people, lambda i: "alice")
         self.assertEqual(len(self.hasher.checked), self.limits.tries_per_name)
         self.assertEqual(self.core.presence.names(), [])
+        # The guessers leave (guessing on, held to their flood rate, they
+        # would keep the name throttled, as documented).
+        for person in people:
+            person.session.closed(delivered=True)
         self.hasher.holding = False
         self.clock.advance(self.limits.tries_window)
         _, events = self.log_in("alice")

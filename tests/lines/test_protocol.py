@@ -468,23 +468,36 @@ class FlowControlTests(LineTestCase):
         alice.dataReceived(b"still here\n")
         self.assertEqual(self.received(bob_t), ["alice: still here"])
 
-    def test_overflow_aborts_only_the_slow_client(self) -> None:
+    def test_overflow_drops_only_the_slow_client(self) -> None:
         """
-        Past the send-queue limit the slow connection is aborted; the
-        others keep getting every message.
+        Past the send-queue limit the slow connection is told why, past
+        the limit, and closed (aborted if it does not drain within
+        L{ChatProtocol.OVERFLOW_GRACE}); the others are told it left, and
+        keep getting every message.
         """
         slow, slow_t = self.connect("slow")
         fast, fast_t = self.connect("fast")
-        sender, _ = self.connect("sender")
+        # Exempt from flood control: it floods on purpose.
+        sender, _ = self.connect("sender", exempt=True)
         slow_t.clear()
         fast_t.clear()
         slow._output.pauseProducing()
         for i in range(100):
             sender.dataReceived(b"message %d\n" % i)
             self.clock.advance(0)
+        self.assertTrue(slow_t.disconnecting)
+        self.assertFalse(slow_t.disconnected)
+        reason = (
+            b"ERROR: you are not reading what the server sends "
+            b"(over 0 KiB waiting); disconnecting.\n"
+        )
+        self.assertTrue(slow_t.value().endswith(reason), slow_t.value())
+        self.assertLessEqual(len(slow_t.value()), 1000 + len(reason))
+        lines = self.received(fast_t)
+        self.assertEqual(len(lines), 101)
+        self.assertIn("* slow left the chat (send queue exceeded)", lines)
+        self.clock.advance(ChatProtocol.OVERFLOW_GRACE)
         self.assertTrue(slow_t.disconnected)
-        self.assertEqual(len(self.received(fast_t)), 100)
-        self.assertLessEqual(len(slow_t.value()), 1000)
 
     def test_hold_limit(self) -> None:
         """
@@ -496,7 +509,7 @@ class FlowControlTests(LineTestCase):
         self.make_factory()
         held, held_t = self.connect("held")
         fast, fast_t = self.connect("fast")
-        sender, _ = self.connect("sender")
+        sender, _ = self.connect("sender", exempt=True)
         held_t.clear()
         fast_t.clear()
         self.core.delivery.hold(held.session)
@@ -515,7 +528,7 @@ class FlowControlTests(LineTestCase):
         A client that catches up starts with a fresh allowance.
         """
         slow, slow_t = self.connect("slow")
-        sender, _ = self.connect("sender")
+        sender, _ = self.connect("sender", exempt=True)
         for _ in range(3):
             slow._output.pauseProducing()
             for i in range(40):
@@ -556,11 +569,11 @@ class SocketFlowControlTests(LineTestCase):
         """
         A connection with more than the high-water mark unsent becomes the
         transport's producer; once paused, past the send-queue limit it is
-        aborted and the others get every message.
+        closed and the others get every message.
         """
         slow, slow_t = self.connect_socket("slow")
         _, fast_t = self.connect("fast")
-        sender, _ = self.connect("sender")
+        sender, _ = self.connect("sender", exempt=True)
         self.factory.check_output()
         self.assertIsNone(slow_t.producer)
         slow_t._tempDataLen = HIGH_WATER + 1
@@ -571,8 +584,10 @@ class SocketFlowControlTests(LineTestCase):
         for i in range(100):
             sender.dataReceived(b"message %d\n" % i)
             self.clock.advance(0)
+        self.assertTrue(slow_t.disconnecting)
+        self.assertEqual(len(self.received(fast_t)), 101)
+        self.clock.advance(ChatProtocol.OVERFLOW_GRACE)
         self.assertTrue(slow_t.disconnected)
-        self.assertEqual(len(self.received(fast_t)), 100)
 
     def test_paused_but_reading(self) -> None:
         """
@@ -582,7 +597,7 @@ class SocketFlowControlTests(LineTestCase):
         counts, not everything written since it paused.
         """
         slow, slow_t = self.connect_socket("reader")
-        sender, _ = self.connect("sender")
+        sender, _ = self.connect("sender", exempt=True)
         slow._output.pauseProducing()
         for i in range(200):
             sender.dataReceived(b"message %d\n" % i)
@@ -622,11 +637,15 @@ class SocketFlowControlTests(LineTestCase):
         self.assertFalse(slow_t.disconnected)
         slow_t._tempDataLen += 1
         self.factory.check_output()
+        self.assertTrue(slow_t.disconnecting)
+        self.assertIn(b"ERROR: you are not reading", slow_t.value())
+        self.assertEqual(
+            self.received(fast_t), ["* slow left the chat (send queue exceeded)"]
+        )
+        self.clock.advance(ChatProtocol.OVERFLOW_GRACE)
         self.assertTrue(slow_t.disconnected)
         slow.connectionLost()
-        self.assertEqual(
-            self.received(fast_t), ["* slow left the chat (connection closed)"]
-        )
+        self.assertEqual(self.received(fast_t), [])
 
     def test_check_runs_while_started(self) -> None:
         """
@@ -658,7 +677,8 @@ class LogFloodTests(LineTestCase):
         events = EventLoggingObserver()
         globalLogPublisher.addObserver(events)
         self.addCleanup(globalLogPublisher.removeObserver, events)
-        alice, alice_t = self.connect("alice")
+        # Exempt from flood control, which would drop it first.
+        alice, alice_t = self.connect("alice", exempt=True)
         alice_t.clear()
         alice.dataReceived(b"/nope\n" * 1000)
         self.clock.advance(0)
@@ -720,7 +740,8 @@ class BurstTests(LineTestCase):
         share at a time.
         """
         per_turn = self.limits.requests_per_turn
-        alice, alice_t = self.connect("alice")
+        # Exempt from flood control, which holds a burst for longer.
+        alice, alice_t = self.connect("alice", exempt=True)
         _, bob_t = self.connect("bob")
         sent = [f"m{i}" for i in range(2 * per_turn + per_turn // 2)]
         alice.dataReceived("".join(f"{line}\n" for line in sent).encode() + b"tail")
