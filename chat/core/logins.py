@@ -78,6 +78,8 @@ class Logins:
         key = self._presence.check(name)
         registered = self._accounts.names.get(key)
         if registered is None:
+            # A guest's name may not look like a registered one (issue 15).
+            self._accounts.check_lookalike(name, key)
             return self._admit(client, name, registered=False)
         self._accounts.check_tries(key, client.peer)
         client.state, client.asked = PASSWORD, registered
@@ -157,6 +159,7 @@ class Logins:
         """
         presence = self._presence
         presence.claim(name, client)
+        name = str(client.name)  # as shown (chat.core.names.check_name)
         client.state = ONLINE
         self._log_limiter.info(_log, "{name} just joined the chat", name=name)
         now = self._clock.seconds()

@@ -20,12 +20,13 @@ from twisted.logger import Logger
 from chat.core.accounts import Accounts
 from chat.core.client import Client
 from chat.core.messages import check_text, replayed
-from chat.core.names import TOPIC_MAX, check_room, fold
+from chat.core.names import TOPIC_MAX, Lookalikes, check_room, fold
 from chat.core.peers import Peers
 from chat.errors import (
     AlreadyInRoom,
     BadUsage,
     InviteOnly,
+    LookalikeRoom,
     NoSuchRoom,
     NoSuchUser,
     NotInRoom,
@@ -153,6 +154,8 @@ class RoomRegistry:
         self._of_account: dict[str, set[Room]] = {}
         # Guest name key -> rooms it was invited to (gone when it leaves).
         self._guest_invites: dict[str, set[Room]] = {}
+        # The skeletons of the rooms' names, in step with _rooms.
+        self._lookalikes = Lookalikes()
 
     def load(self, records: Iterable[RoomRecord], accounts: dict[str, str]) -> None:
         """
@@ -173,18 +176,27 @@ class RoomRegistry:
                 registered={m.member: m.seen for m in record.members},
             )
             self._rooms[room.key] = room
+            self._lookalikes.add(room.key, room.name)
             for key in room.registered:
                 self._of_account.setdefault(key, set()).add(room)
 
     def get(self, name: str) -> Room | None:
         return self._rooms.get(fold(name))
 
+    def lookalike(self, name: str) -> str | None:
+        """
+        The name of another room that looks like C{name} (as shown).
+        """
+        return self._lookalikes.find(name, fold(name))
+
     def create(self, room: Room) -> None:
         self._rooms[room.key] = room
+        self._lookalikes.add(room.key, room.name)
 
     def discard(self, room: Room) -> None:
         if self._rooms.get(room.key) is room:
             del self._rooms[room.key]
+            self._lookalikes.discard(room.key)
         for key in room.invited:
             self._uninvite_guest(key, room)
 
@@ -417,15 +429,20 @@ class Rooms:
 
     def join(self, client: Client, name: str) -> Deferred[None] | None:
         """
-        Join the room C{name}, creating it if needed.
+        Join the room C{name}, creating it if needed; a new room's name may
+        not look like an existing room's (C{#ѕecret} with a Cyrillic s
+        beside C{#secret}), while C{#ｓｅｃｒｅｔ} simply is C{#secret}.
         """
-        check_room(name)
+        name = check_room(name)
         user, key = str(client.name), str(client.key)
         registered = self._registered(key)
         now = self._now()
         room = self.rooms.get(name)
         created = room is None
         if room is None:
+            other = self.rooms.lookalike(name)
+            if other is not None:
+                raise LookalikeRoom(name, other)
             room = Room(fold(name), name, now, owner=user, owner_registered=registered)
             self.rooms.create(room)
             self._save_room(room)
