@@ -5,6 +5,9 @@ and rooms refuse names that are, or look like, names already there.
 
 from __future__ import annotations
 
+from typing import cast
+
+from twisted.logger import ILogObserver, LogEvent, LogLevel, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from chat.core.client import Client
@@ -261,3 +264,32 @@ class LoadedRoomTests(CoreTestCase):
         carol = self.guest("carol")
         carol.session.join("#\u0455ecret")
         self.assertEqual(self.errors(carol.take()), ["lookalike-room"])
+
+
+class SetAsideTests(CoreTestCase):
+    """
+    An account the store's upgrade set aside (its key is no name's key) is
+    not a registered name.
+    """
+
+    def setUp(self) -> None:
+        self.store = MemoryStore()
+        self.store.create_account(Account("alice", "alice", "hashed:sesame1", 1.0))
+        self.store.create_account(Account("*alice", "alice", "hashed:other", 2.0))
+        self.events: list[LogEvent] = []
+        observer = cast(ILogObserver, self.events.append)
+        globalLogPublisher.addObserver(observer)
+        self.addCleanup(globalLogPublisher.removeObserver, observer)
+        super().setUp()
+
+    def test_skipped(self) -> None:
+        """
+        Only the account that follows the rules is registered; the other
+        is logged; C{alice} logs in to hers.
+        """
+        self.assertEqual(self.core.accounts.names, {"alice": "alice"})
+        self.assertEqual(len(self.core.accounts.lookalikes), 1)
+        [warning] = [e for e in self.events if e.get("key") == "*alice"]
+        self.assertEqual(warning["log_level"], LogLevel.warn)
+        person, events = self.log_in("alice")
+        self.assertIsInstance(events[0], Welcome)
