@@ -116,6 +116,32 @@ class LoginTests(CoreTestCase):
         assert isinstance(prompt, Prompt)
         self.assertEqual((prompt.what, prompt.name), ("password", "alice"))
 
+    def test_issue_examples_registered(self) -> None:
+        """
+        With C{alice} and C{josé} registered and offline, every example of
+        issue 15 either is one of their names (and is asked its password)
+        or is refused: none gets in as a guest.
+        """
+        self.registered("alice")
+        self.registered("jos\u00e9")
+        same = {"ａｌｉｃｅ": "alice", "𝐚𝐥𝐢𝐜𝐞": "alice", "jose\u0301": "jos\u00e9"}
+        for name, owner in same.items():
+            person = self.connect()
+            person.session.choose_name(name)
+            [prompt] = person.take()
+            assert isinstance(prompt, Prompt), name
+            self.assertEqual((prompt.what, prompt.name), ("password", owner))
+        refused = {
+            "\u0430lice": "lookalike-name",
+            "ALİCE": "lookalike-name",
+            **{f"alice{c}": "invalid-name" for c in "\u034f\u3164\uffa0\u2800\ufe0f"},
+        }
+        for name, code in refused.items():
+            person = self.connect()
+            person.session.choose_name(name)
+            self.assertEqual(self.errors(person.take()), [code], repr(name))
+        self.assertEqual(len(self.core.presence), 0)
+
     def test_online_guest(self) -> None:
         """
         While the guest C{alice} is online, C{ａｌｉｃｅ} is taken and
