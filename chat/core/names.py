@@ -115,6 +115,10 @@ def _normalize(text: str, *, room: bool) -> str:
     @raise InvalidName: (L{InvalidRoom} if C{room}) with the reason.
     """
     what = "room name" if room else "name"
+    if room:
+        # The '#' is syntax, not part of the name: PRECIS's Bidi Rule would
+        # refuse every right-to-left room name that starts with it.
+        text = text[1:]
     invisible = _INVISIBLE.search(text)
     if invisible is not None:
         char = invisible.group()
@@ -156,7 +160,7 @@ def _normalize(text: str, *, room: bool) -> str:
         else:
             marks = 0
         previous = char
-    return shown
+    return "#" + shown if room else shown
 
 
 def fold(name: str) -> str:
@@ -183,10 +187,13 @@ def _invalid(name: str) -> str:
 
 @lru_cache(maxsize=4096)
 def _fold(name: str) -> str:
+    # A room's '#' stays out of PRECIS (see _normalize).
+    room = name[:1] == "#" and len(name) > 1
     try:
-        return str(_KEY.enforce(unicodedata.normalize("NFKC", name)))
+        key = str(_KEY.enforce(unicodedata.normalize("NFKC", name[room:])))
     except UnicodeEncodeError:
         return _invalid(name)
+    return "#" + key if room else key
 
 
 def is_name(text: str) -> bool:

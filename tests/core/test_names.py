@@ -256,6 +256,14 @@ class RoomNameTests(SynchronousTestCase):
         self.assertEqual(fold("#ｓｅｃｒｅｔ"), fold("#SECRET"))
         self.assertRaises(InvalidRoom, check_room, "\uff03secret")
 
+    def test_right_to_left(self) -> None:
+        """
+        The C{#} is not part of the name for PRECIS: a right-to-left room
+        name passes the Bidi Rule.
+        """
+        self.assertEqual(check_room("#שלום"), "#שלום")
+        self.assertEqual(fold("#שלום"), "#שלום")
+
     def test_symbols(self) -> None:
         """
         A symbol in a room name is refused with the reason.
