@@ -349,3 +349,38 @@ class SendQueueExceeded(ChatError):
             f"{limit // 1024} KiB waiting); disconnecting."
         )
         self.limit = limit
+
+
+# Names and rooms that look like others (issue 15).
+
+
+class LookalikeName(NameInUse):
+    """
+    A requested name looks like (has the confusable skeleton of) a name
+    that someone online holds, or that is registered.
+    """
+
+    code = "lookalike-name"
+
+    def __init__(self, name: str, other: str, why: str) -> None:
+        super().__init__(
+            f"{name} looks like {other}, who is {why}; please choose another name."
+        )
+        self.name = name
+        self.other = other
+
+
+class LookalikeRoom(InvalidRoom):
+    """
+    A new room's name looks like that of a room that exists.
+    """
+
+    code = "lookalike-room"
+
+    def __init__(self, room: str, other: str) -> None:
+        super().__init__(
+            f"{room} looks like {other}, which exists; /join {other}, or choose "
+            "another room name."
+        )
+        self.room = room
+        self.other = other

@@ -29,6 +29,7 @@ from twisted.python.threadpool import ThreadPool
 from chat.core.core import ChatCore
 from chat.core.limits import Limits
 from chat.core.logs import LogLimiter
+from chat.core.names import stored
 from chat.core.passwords import PasswordHasher
 from chat.lines.factory import ChatFactory
 from chat.store.spool import DirectorySpool
@@ -438,7 +439,7 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> ChatSe
     )
     core = ChatCore(
         clock,
-        SQLiteStore(options["database"], clock=clock),
+        SQLiteStore(options["database"], clock=clock, names=stored),
         DirectorySpool(spool),
         PasswordHasher(
             reactor=cast(IReactorFromThreads, reactor), threadpool=passwords

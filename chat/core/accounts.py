@@ -22,10 +22,12 @@ from twisted.python.failure import Failure
 
 from chat.core.client import Client
 from chat.core.limits import Throttle
+from chat.core.names import Lookalikes, check_name, fold
 from chat.core.passwords import ACCOUNT, LOGIN, RETRY, HashQueue
 from chat.core.peers import Peers
 from chat.errors import (
     BadUsage,
+    LookalikeName,
     NoSuchAccount,
     ServerBusy,
     Throttled,
@@ -59,6 +61,8 @@ class Accounts:
 
     @ivar names: every registered name, folded to as registered: routing
         decisions on the hot path must not wait for the store.
+    @ivar lookalikes: the skeletons of the registered names, in step with
+        C{names}.
     @ivar on_unregistered: called with the client and its key once a name
         was given up (rooms forget its memberships).
     """
@@ -74,6 +78,7 @@ class Accounts:
         self._checking_names: set[str] = set()
         self._checking_peers: set[str] = set()
         self.names: dict[str, str] = {}
+        self.lookalikes = Lookalikes()
         self.on_unregistered: list[Callable[[Client, str], object]] = []
         self._name_tries = Throttle(clock, limits.tries_per_name, limits.tries_window)
         self._address_tries = Throttle(
@@ -86,7 +91,22 @@ class Accounts:
         """
 
         def loaded(names: dict[str, str]) -> None:
-            self.names = names
+            self.names = {}
+            self.lookalikes = Lookalikes()
+            for key, name in names.items():
+                if fold(name) != key:
+                    # Set aside by the store's upgrade to today's name rules
+                    # (docs/security.rst, "Names and rooms"): nobody can log
+                    # in to it.
+                    _log.warn(
+                        "the account {key!r} ({name!r}) does not follow the name "
+                        "rules; nobody can log in to it",
+                        key=key,
+                        name=name,
+                    )
+                    continue
+                self.names[key] = name
+                self.lookalikes.add(key, name)
 
         return self._store.account_names().addCallback(loaded)
 
@@ -95,6 +115,19 @@ class Accounts:
         The registered name whose key is C{key}, as registered.
         """
         return self.names.get(key)
+
+    def check_lookalike(self, name: str, key: str) -> None:
+        """
+        @raise LookalikeName: if C{name} (whose key is C{key}) looks like
+            another registered name.
+        """
+        other = self.lookalikes.find(check_name(name), key)
+        if other is not None:
+            raise LookalikeName(name, other, "registered")
+
+    def _forget(self, key: str) -> None:
+        self.names.pop(key, None)
+        self.lookalikes.discard(key)
 
     def _begin(self, client: Client, key: str, name: str) -> _Check:
         """
@@ -193,7 +226,7 @@ class Accounts:
         try:
             account = await self._store.get_account(key)
             if account is None:
-                self.names.pop(key, None)
+                self._forget(key)
                 return None
             try:
                 right = await self._hasher.verify(
@@ -281,6 +314,7 @@ class Accounts:
             raise BadUsage(
                 f"{name} is already registered; /password OLD NEW changes it."
             )
+        self.check_lookalike(name, key)
         return Deferred.fromCoroutine(self._register(client, name, key, password))
 
     async def _register(
@@ -291,6 +325,7 @@ class Accounts:
             Account(key, name, hashed, self._clock.seconds())
         )
         self.names[key] = name
+        self.lookalikes.add(key, name)
         self._changed(client, "registered", name)
 
     def change_password(self, client: Client, old: str, new: str) -> Deferred[None]:
@@ -321,7 +356,7 @@ class Accounts:
     ) -> None:
         await self._verify_own(client, key, password)
         await self._store.delete_account(key)
-        self.names.pop(key, None)
+        self._forget(key)
         for hook in self.on_unregistered:
             hook(client, key)
         self._changed(client, "unregistered", name)

@@ -118,6 +118,12 @@ class Logins:
         else:
             registered = self._accounts.names.get(key)
             if registered is None:
+                # A guest's name may not look like a registered one.
+                try:
+                    self._accounts.check_lookalike(name, key)
+                except ChatError as e:
+                    self._refuse_name(client, name, e)
+                    return None
                 return self._admit(client, name, registered=False)
         client.state, client.asked = PASSWORD, registered
         self._ask_password(client, registered)
@@ -248,6 +254,7 @@ class Logins:
         """
         presence = self._presence
         presence.claim(name, client)
+        name = str(client.name)  # as shown (chat.core.names.check_name)
         client.state = ONLINE
         self._log_limiter.info(_log, "{name} just joined the chat", name=name)
         now = self._clock.seconds()

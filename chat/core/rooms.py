@@ -21,12 +21,13 @@ from twisted.python.failure import Failure
 from chat.core.accounts import Accounts
 from chat.core.client import ONLINE, Client
 from chat.core.messages import check_text, replayed
-from chat.core.names import TOPIC_MAX, check_room, fold
+from chat.core.names import TOPIC_MAX, Lookalikes, check_room, fold
 from chat.core.peers import Peers
 from chat.errors import (
     AlreadyInRoom,
     BadUsage,
     InviteOnly,
+    LookalikeRoom,
     NoSuchRoom,
     NoSuchUser,
     NotInRoom,
@@ -159,6 +160,8 @@ class RoomRegistry:
         self._of_account: dict[str, set[Room]] = {}
         # Guest name key -> rooms it was invited to (gone when it leaves).
         self._guest_invites: dict[str, set[Room]] = {}
+        # The skeletons of the rooms' names, in step with _rooms.
+        self._lookalikes = Lookalikes()
 
     def load(self, records: Iterable[RoomRecord], accounts: dict[str, str]) -> None:
         """
@@ -179,18 +182,27 @@ class RoomRegistry:
                 registered={m.member: m.seen for m in record.members},
             )
             self._rooms[room.key] = room
+            self._lookalikes.add(room.key, room.name)
             for key in room.registered:
                 self._of_account.setdefault(key, set()).add(room)
 
     def get(self, name: str) -> Room | None:
         return self._rooms.get(fold(name))
 
+    def lookalike(self, name: str) -> str | None:
+        """
+        The name of another room that looks like C{name} (as shown).
+        """
+        return self._lookalikes.find(name, fold(name))
+
     def create(self, room: Room) -> None:
         self._rooms[room.key] = room
+        self._lookalikes.add(room.key, room.name)
 
     def discard(self, room: Room) -> None:
         if self._rooms.get(room.key) is room:
             del self._rooms[room.key]
+            self._lookalikes.discard(room.key)
         for key in room.invited:
             self._uninvite_guest(key, room)
 
@@ -432,7 +444,9 @@ class Rooms:
 
     def join(self, client: Client, name: str) -> Deferred[None] | None:
         """
-        Join the room C{name}, creating it if needed.
+        Join the room C{name}, creating it if needed; a new room's name may
+        not look like an existing room's (C{#ѕecret} with a Cyrillic s
+        beside C{#secret}), while C{#ｓｅｃｒｅｔ} simply is C{#secret}.
 
         Creating a room, or becoming the owner of an ownerless one, is
         acknowledged only once the store has it: until then the asker's
@@ -440,7 +454,7 @@ class Rooms:
         failure leaves no room and says so.  A crash cannot leave
         someone told it owns a room that a stranger then creates.
         """
-        check_room(name)
+        name = check_room(name)
         room = self.rooms.get(name)
         if room is not None and room.saving is not None:
             waiting: Deferred[None] = Deferred()
@@ -450,6 +464,9 @@ class Rooms:
         registered = self._registered(key)
         now = self._now()
         if room is None:
+            other = self.rooms.lookalike(name)
+            if other is not None:
+                raise LookalikeRoom(name, other)
             room = Room(fold(name), name, now, owner=user, owner_registered=registered)
             self.rooms.create(room)
             return self._claim(client, room, created=True)

@@ -56,11 +56,160 @@ class Cursor(Protocol):
     def fetchall(self) -> list[Any]: ...
 
 
+#: The name rules, for upgrades that re-key names: the key and the shown
+#: form of a user or room name kept by an older txchat, or L{None} if it
+#: breaks today's rules (L{chat.core.names.stored}; the store does not
+#: import the core, which hands it over through L{SQLiteStore}).
+NameRules = Callable[[str], "tuple[str, str] | None"]
+#: A step of an upgrade done in Python: given the cursor, the name rules
+#: (if any) and a list to which it appends what the log should say.
+PythonStep = Callable[[Cursor, "NameRules | None", list[str]], None]
+
+
+def _rekey_names(txn: Cursor, names: NameRules | None, notes: list[str]) -> None:
+    """
+    Schema 5: every name kept is keyed by the name rules of issue 15 (NFKC,
+    then PRECIS's UsernameCaseMapped with case folding), where it was
+    keyed by C{str.casefold}; accounts and rooms are shown in their normal
+    form.
+
+    Two accounts whose names are now one (C{ａｌｉｃｅ} and C{alice}): the
+    older (by creation) keeps the name, the other is set aside under
+    C{*} + its old key, which no name has (its stored messages are kept
+    for the operator; its memberships, invitations and files offered to
+    it go).  So is an account whose name breaks today's rules.  Two rooms
+    now one: the older stays, the other is deleted with its history and
+    memberships; so is a room whose name breaks the rules.  Each of these
+    is logged.
+    """
+    txn.execute("SELECT key, name FROM accounts ORDER BY created, key")
+    accounts: list[tuple[str, str]] = txn.fetchall()
+    txn.execute("SELECT key, name FROM rooms ORDER BY created, key")
+    rooms: list[tuple[str, str]] = txn.fetchall()
+    txn.execute(
+        "SELECT sender_key FROM files UNION SELECT recipient FROM file_recipients"
+    )
+    others = [key for (key,) in txn.fetchall()]
+    if not (accounts or rooms or others):
+        return
+    if names is None:
+        raise StoreError(
+            "upgrading this database re-keys its names, which needs the name rules; "
+            "open it with SQLiteStore(..., names=chat.core.names.stored)"
+        )
+    # Keys change under rows that refer to them: checked at the commit.
+    txn.execute("PRAGMA defer_foreign_keys = ON")
+    keys: dict[str, str] = {}
+    shown: dict[str, str] = {}
+    owners: dict[str, str] = {}
+    aside: list[str] = []
+    for old, name in accounts:
+        rules = names(name)
+        if rules is not None and rules[0] not in owners:
+            keys[old], shown[old] = rules
+            owners[rules[0]] = name
+            continue
+        keys[old] = "*" + old
+        aside.append(old)
+        why = (
+            "breaks today's name rules"
+            if rules is None
+            else f"is now the same name as {owners[rules[0]]!r}, registered earlier"
+        )
+        notes.append(
+            f"the registered name {name!r} {why}: it was set aside as "
+            f"{keys[old]!r}, and nobody can log in to it"
+        )
+    for old in aside:
+        for table in ("room_members", "room_invites"):
+            txn.execute(f"DELETE FROM {table} WHERE member = ?", (old,))
+        txn.execute("DELETE FROM file_recipients WHERE recipient = ?", (old,))
+        txn.execute("UPDATE rooms SET owner = NULL WHERE owner = ?", (old,))
+    room_keys: dict[str, str] = {}
+    room_names: dict[str, str] = {}
+    kept: dict[str, str] = {}
+    for old, name in rooms:
+        rules = names(name)
+        if rules is not None and rules[0] not in kept:
+            room_keys[old], room_names[old] = rules
+            kept[rules[0]] = name
+            continue
+        why = (
+            "breaks today's name rules"
+            if rules is None
+            else f"is now the same room as {kept[rules[0]]!r}, made earlier"
+        )
+        notes.append(f"the room {name!r} {why}: it was deleted, with its history")
+        for table in ("room_members", "room_invites", "history"):
+            txn.execute(f"DELETE FROM {table} WHERE room = ?", (old,))
+        txn.execute("DELETE FROM rooms WHERE key = ?", (old,))
+    _rename(txn, "accounts", "key", keys)
+    txn.executemany(
+        "UPDATE accounts SET name = ? WHERE key = ?",
+        [(shown[old], keys[old]) for old in shown],
+    )
+    for table, column in (
+        ("offline_messages", "recipient"),
+        ("room_members", "member"),
+        ("room_invites", "member"),
+        ("rooms", "owner"),
+    ):
+        _rename(txn, table, column, keys)
+    _rename(txn, "rooms", "key", room_keys)
+    txn.executemany(
+        "UPDATE rooms SET name = ? WHERE key = ?",
+        [(room_names[old], room_keys[old]) for old in room_names],
+    )
+    for table in ("room_members", "room_invites", "history"):
+        _rename(txn, table, "room", room_keys)
+    # Files name guests too (uploads under way, recipients online).
+    people = dict(keys)
+    for old in others:
+        if old not in people:
+            rules = names(old)
+            if rules is not None:
+                people[old] = rules[0]
+    _rename(txn, "files", "sender_key", people)
+    _rename(txn, "file_recipients", "recipient", people, unique=True)
+
+
+def _rename(
+    txn: Cursor, table: str, column: str, keys: dict[str, str], *, unique: bool = False
+) -> None:
+    """
+    Replace each old value of C{table.column} by its new one in C{keys}.
+
+    In two passes, through values no name has (NUL first), so that a key
+    that is another's new key is moved out of the way first.
+
+    @param unique: two old values may become one where the column is part
+        of a key: the second row is dropped.
+    """
+    changed = [(old, new) for old, new in keys.items() if old != new]
+    if not changed:
+        return
+    txn.executemany(
+        f"UPDATE {table} SET {column} = ? WHERE {column} = ?",
+        [("\0" + old, old) for old, _ in changed],
+    )
+    verb = "UPDATE OR IGNORE" if unique else "UPDATE"
+    txn.executemany(
+        f"{verb} {table} SET {column} = ? WHERE {column} = ?",
+        [(new, "\0" + old) for old, new in changed],
+    )
+    if unique:
+        txn.executemany(
+            f"DELETE FROM {table} WHERE {column} = ?",
+            [("\0" + old,) for old, _ in changed],
+        )
+
+
 # Each step moves the schema up one version; step N makes version N.  Steps
 # are only ever added: a released step must not change, since databases out
 # there are at its version.  No executescript: it would commit the
-# transaction that makes an upgrade all-or-nothing.
-MIGRATIONS: Sequence[Sequence[str]] = (
+# transaction that makes an upgrade all-or-nothing.  A step may be done in
+# Python (L{PythonStep}).
+MIGRATIONS: Sequence[Sequence[str | PythonStep]] = (
     (
         """
         CREATE TABLE accounts (
@@ -168,6 +317,8 @@ MIGRATIONS: Sequence[Sequence[str]] = (
         "UPDATE file_recipients SET account ="
         " (SELECT created FROM accounts WHERE key = recipient)",
     ),
+    # Names keyed by the rules of issue 15 (PRECIS and NFKC).
+    (_rekey_names,),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -177,15 +328,26 @@ SCHEMA_VERSION = len(MIGRATIONS)
 BUSY_TIMEOUT = 5000
 
 
-def migrate(cursor: Cursor, upto: int | None = None) -> int:
+def migrate(
+    cursor: Cursor,
+    upto: int | None = None,
+    *,
+    names: NameRules | None = None,
+    notes: list[str] | None = None,
+) -> int:
     """
     Bring the schema up to version C{upto} (by default the newest) by
     applying the missing L{MIGRATIONS} in order.  Run it inside a
     transaction so that an upgrade happens entirely or not at all.
 
+    @param names: the name rules, which steps that re-key names need when
+        there are names to re-key.
+    @param notes: what the upgrade did that the log should say is appended
+        to it.
     @return: the schema version now.
     @raise StoreError: if the database is newer than L{SCHEMA_VERSION}; it
-        is left untouched.
+        is left untouched.  Also if a step needs the name rules and has
+        none.
     """
     target = SCHEMA_VERSION if upto is None else upto
     cursor.execute("PRAGMA user_version")
@@ -199,7 +361,10 @@ def migrate(cursor: Cursor, upto: int | None = None) -> int:
         return int(version)
     for step in MIGRATIONS[version:target]:
         for statement in step:
-            cursor.execute(statement)
+            if isinstance(statement, str):
+                cursor.execute(statement)
+            else:
+                statement(cursor, names, [] if notes is None else notes)
     # PRAGMA takes no parameters; target is an int we computed.
     cursor.execute(f"PRAGMA user_version = {int(target)}")
     return target
@@ -226,9 +391,10 @@ def _configure(connection: sqlite3.Connection) -> None:
 # reads; the pool commits when it returns and rolls back if it raises.
 
 
-def _upgrade(txn: Cursor) -> int:
+def _upgrade(txn: Cursor, names: NameRules | None) -> tuple[int, list[str]]:
     txn.execute("BEGIN IMMEDIATE")
-    return migrate(txn)
+    notes: list[str] = []
+    return migrate(txn, names=names, notes=notes), notes
 
 
 def _get_account(txn: Cursor, key: str) -> Account | None:
@@ -747,7 +913,13 @@ class SQLiteStore:
         history_keep: int = 100_000,
         history_buffer: int = 100_000,
         prune_every: int | None = None,
+        names: NameRules | None = None,
     ) -> None:
+        """
+        @param names: the name rules (L{chat.core.names.stored}), which an
+            upgrade from a schema before version 6 needs when it has names
+            to re-key.
+        """
         if clock is None:
             from twisted.internet import reactor
 
@@ -756,6 +928,7 @@ class SQLiteStore:
         if history_keep < 1 or history_buffer < 1:
             raise ValueError("history_keep and history_buffer must be positive")
         self.path = path
+        self._names = names
         self._clock: IReactorTime = clock
         self.history_keep = history_keep
         self.history_buffer = history_buffer
@@ -809,7 +982,9 @@ class SQLiteStore:
         return Deferred.fromCoroutine(self._start())
 
     async def _start(self) -> None:
-        version = await self._call(_upgrade)
+        version, notes = await self._call(_upgrade, self._names)
+        for note in notes:
+            self._log.warn("upgrading {path}: {note}", path=self.path, note=note)
         self._tail.extendleft(
             reversed(await self._call(_history, "", self.HISTORY_TAIL))
         )
