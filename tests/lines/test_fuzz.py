@@ -31,7 +31,8 @@ from __future__ import annotations
 import gc
 import json
 import os
-from typing import Final
+import re
+from typing import Final, cast
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -46,17 +47,18 @@ from chat.core.client import ONLINE
 from chat.core.core import ChatCore
 from chat.core.limits import Limits
 from chat.core.logs import LogLimiter
+from chat.core.passwords import PasswordHasher
 from chat.lines.commands import COMMANDS
 from chat.lines.factory import ChatFactory
 from chat.lines.protocol import ChatProtocol
-from chat.store.memory import MemoryStore
 from chat.store.spool import MemorySpool
 from chat.tap import Options
-from tests.support import START, NoDelayTransport, fake_hasher
+from tests.support import START, FakeHasher, NoDelayTransport, SlowStore
 
 #: Examples per property; C{TXCHAT_FUZZ_EXAMPLES} runs more by hand.
 EXAMPLES: Final = int(os.environ.get("TXCHAT_FUZZ_EXAMPLES", "200"))
 
+_LINE_END: Final = re.compile(rb"\r\n|\n|\x00")
 #: What the core answers when a request raised something not a ChatError.
 INTERNAL: Final = b"the server could not carry that out"
 
@@ -285,8 +287,9 @@ streams = st.tuples(
 
 
 #: The order of the clients' reads, and what happens after each: mostly
-#: nothing, then the turn ends (4 to 11), the clock moves on (1 to 3), or
-#: the client drops its connection (0).
+#: nothing, then the turn ends (4 to 11), the clock moves on (1 to 3),
+#: password checks and store reads start to wait (12) or are answered
+#: (13), or the client drops its connection (0).
 schedules = st.lists(st.tuples(st.integers(0, 2), st.integers(0, 39)), max_size=80)
 
 
@@ -299,12 +302,17 @@ class Door:
     def __init__(self) -> None:
         self.clock = Clock()
         self.clock.advance(START)
+        # Password checks and the store's reads answer at once, or when
+        # the property says (L{hold}, L{answer}).
+        self.hasher = FakeHasher()
+        self.store = SlowStore()
+        self.store.holding = False
         # Every error logged, none left out: the property must see them all.
         self.core = ChatCore(
             self.clock,
-            MemoryStore(),
+            self.store,
             MemorySpool(),
-            fake_hasher(),
+            cast(PasswordHasher, self.hasher),
             limits=_LIMITS,
             log_limiter=LogLimiter(self.clock, per_second=0),
         )
@@ -315,7 +323,23 @@ class Door:
             send_queue_limit=_DEFAULTS["send-queue"],
         )
         self._port = 40000
-        self.written: dict[ChatProtocol, bytes] = {}
+
+    def hold(self) -> None:
+        """
+        From now on, password checks and the store's reads of history and
+        stored messages wait for L{answer}.
+        """
+        self.hasher.holding = self.store.holding = True
+
+    def answer(self) -> None:
+        """
+        Answer every password check and read that waits, and wait no more.
+        """
+        self.hasher.holding = self.store.holding = False
+        while self.hasher.waiting or self.store.waiting:
+            for later in (self.hasher, self.store):
+                if later.waiting:
+                    later.answer()
 
     def connect(self) -> tuple[ChatProtocol, NoDelayTransport]:
         """
@@ -341,12 +365,13 @@ class Door:
         raise AssertionError("the turns never settle")
 
 
-def last_line(data: bytes, protocol: ChatProtocol) -> bytes:
+def last_line(data: bytes) -> bytes:
     """
-    The last line of C{data}, which C{protocol} wrote.
+    The last whole line of C{data}, or C{b""}: lines end with CRLF until
+    the client's first line shows its choice (LF or NUL).
     """
-    end = protocol.delimiter
-    return data[: -len(end)].rpartition(end)[2] if data.endswith(end) else b""
+    *lines, rest = _LINE_END.split(data)
+    return lines[-1] if lines and not rest else b""
 
 
 def is_reason(line: bytes) -> bool:
@@ -401,6 +426,8 @@ class AnyInputTests(SynchronousTestCase):
     @given(st.lists(streams, min_size=1, max_size=3), schedules)
     # What was found before: numbers int() refuses, and past SQLite's.
     @example([[b"alice\n/history \xc2\xb2\n"]], [])
+    # Replies end with NUL from the first line on, the greeting with CRLF.
+    @example([[b"\x00/quit\n"]], [])
     @example([[b"alice\n/file get \xc2\xb2 0\n/file done \xe2\x91\xb4\n"]], [])
     @example([[b"alice\n/ack 99999999999999999999\n/file get %d 0\n" % 2**64]], [])
     def any_input(
@@ -424,6 +451,10 @@ class AnyInputTests(SynchronousTestCase):
                 door.settle()
             elif 1 <= step < 4:
                 door.clock.advance((0.5, 11.0, 61.0)[step - 1])
+            elif step == 12:
+                door.hold()
+            elif step == 13:
+                door.answer()
             elif step == 0 and not transport.disconnecting:
                 # The client goes away, whatever it was doing.
                 transport.loseConnection()
@@ -431,6 +462,7 @@ class AnyInputTests(SynchronousTestCase):
                 dropped.add(i)
                 pending[i] = []
             self.close_closed(door, clients, dropped)
+        door.answer()
         door.settle()
         self.close_closed(door, clients, dropped)
         self.assertConsistent(door, clients)
@@ -458,7 +490,7 @@ class AnyInputTests(SynchronousTestCase):
         for i, (protocol, transport) in enumerate(clients):
             if transport.disconnecting and i not in dropped:
                 door.settle()
-                line = last_line(transport.value(), protocol)
+                line = last_line(transport.value())
                 self.assertTrue(is_reason(line), f"closed after {line!r}")
                 protocol.connectionLost(Failure(ConnectionDone()))
                 dropped.add(i)
@@ -522,6 +554,6 @@ class AnyInputTests(SynchronousTestCase):
         protocol.dataReceived(b"f" * _LIMITS.chunk_max + b"\n/quit\n")
         door.settle()
         written = transport.value()
-        self.assertTrue(is_goodbye(last_line(written, protocol)), written[-200:])
+        self.assertTrue(is_goodbye(last_line(written)), written[-200:])
         self.assertTrue(transport.disconnecting)
         protocol.connectionLost(Failure(ConnectionDone()))
