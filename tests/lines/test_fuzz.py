@@ -6,7 +6,8 @@ core consistent.
 The door is built as the server builds it (the production L{Limits}, line
 length and send queue, the real L{ChatFactory} and L{ChatCore}) on a
 L{Clock}, a L{MemoryStore} and L{StringTransport}s; only the password hash
-is a fake that answers at once.  The socket fuzzer in L{tests.e2e.test_fuzz}
+is a fake, and it and the store's reads answer at once or when the test
+says.  The socket fuzzer in L{tests.e2e.test_fuzz}
 does the same against the real C{twistd chat}.
 
 What "answered" means here, precisely:
@@ -18,12 +19,11 @@ What "answered" means here, precisely:
     is a goodbye or an error;
   - every connection the server left open still answers at the end: after
     enough filler to end whatever raw chunk a lying C{/file chunk} header
-    announced, C{/quit} gets its goodbye and the connection is closed.
-
-Not every line has a reply of its own (a message said to everyone, a blank
-line and a good C{/ack} answer nothing to their sender), so the last is how
-"every line is answered" is checked: whatever came before, the next line
-is read and answered.
+    announced, C{/quit} gets its goodbye and the connection is closed;
+  - and line by line (L{EveryLineTests}), every line gets at least one
+    line back, but those whose success is told to others, not to their
+    sender: a blank line, a message, an action, a private message and an
+    C{/ack} that succeeded.
 """
 
 from __future__ import annotations
@@ -48,9 +48,11 @@ from chat.core.core import ChatCore
 from chat.core.limits import Limits
 from chat.core.logs import LogLimiter
 from chat.core.passwords import PasswordHasher
-from chat.lines.commands import COMMANDS
+from chat.errors import BadUsage
+from chat.lines.commands import COMMANDS, chunk_header
 from chat.lines.factory import ChatFactory
 from chat.lines.protocol import ChatProtocol
+from chat.lines.syntax import Slash, parse
 from chat.store.spool import MemorySpool
 from chat.tap import Options
 from tests.support import START, FakeHasher, NoDelayTransport, SlowStore
@@ -557,3 +559,74 @@ class AnyInputTests(SynchronousTestCase):
         self.assertTrue(is_goodbye(last_line(written)), written[-200:])
         self.assertTrue(transport.disconnecting)
         protocol.connectionLost(Failure(ConnectionDone()))
+
+
+#: One line each: no terminator inside, and no chunk header (whose bytes
+#: follow it unanswered until they are all there).
+single_lines = st.one_of(
+    numeric, commands, typed, file_requests, long_lines, st.binary(max_size=24)
+).map(lambda line: line.replace(b"\n", b" ").replace(b"\x00", b" "))
+#: The forms that may be answered by nothing when they succeed: what is
+#: sent on to others (a message, an action, a private message) and /ack.
+_SENT_ON: Final = frozenset({"bm", "me", "dm", "msg", "say", "ack"})
+
+
+def may_be_silent(line: bytes, online: bool) -> bool:
+    """
+    Whether C{line} may get no reply at all: a blank line, or (online) a
+    form whose success is told to others, not to its sender.
+    """
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    if not text.strip():
+        return True
+    if not online or len(line) > _DEFAULTS["max-line-length"]:
+        return False
+    command = parse(text.removesuffix("\r"))
+    return not isinstance(command, Slash) or command.name in _SENT_ON
+
+
+class EveryLineTests(SynchronousTestCase):
+    """
+    Every line is answered, or is one whose success others are told of.
+    """
+
+    @settings(max_examples=EXAMPLES, deadline=None)
+    @given(starts, st.lists(st.tuples(single_lines, st.booleans()), max_size=30))
+    def test_every_line_answered(
+        self, start: bytes, lines: list[tuple[bytes, bool]]
+    ) -> None:
+        """
+        A client's lines, each in its own read, some while its password
+        check or a store read waits, are each answered, but a blank line
+        and a message, an action or an C{/ack} that succeeded; after
+        C{/quit}, nothing more is read.
+        """
+        door = Door()
+        self.successResultOf(door.started)
+        bob, bob_t = door.connect()
+        bob.dataReceived(b"bob\n")
+        alice, alice_t = door.connect()
+        alice.dataReceived(start)
+        door.settle()
+        for line, held in lines:
+            if alice_t.disconnecting:
+                break
+            try:
+                chunk_header(line, _LIMITS.chunk_max)
+                continue  # a good chunk header: bytes follow, unanswered
+            except BadUsage:
+                pass
+            online = alice.session.state is ONLINE
+            alice_t.clear()
+            if held:
+                door.hold()
+            alice.dataReceived(line + b"\n")
+            door.settle()
+            door.answer()
+            door.settle()
+            if not alice_t.value():
+                self.assertTrue(may_be_silent(line, online), line)
+        self.assertEqual(self.flushLoggedErrors(), [])
