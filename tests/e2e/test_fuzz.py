@@ -112,6 +112,8 @@ _NUMERIC: Final = (
     "/file cancel N",
     "/file offer bob N "
     "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824 a.txt",
+    "/file offer u3 5 "
+    "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824 N",
 )
 _WORDS: Final = (
     "alice",
@@ -133,6 +135,10 @@ _WORDS: Final = (
     "\u202e",
     "",
 )
+_HTTP: Final = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"
+_TLS_HELLO: Final = (
+    bytes.fromhex("16030100a5010000a10303") + bytes(32) + b"\x00\x02\x13\x01"
+)
 _ENDS: Final = (b"\n", b"\r\n", b"\x00", b"\r", b"")
 
 
@@ -151,6 +157,9 @@ class Inputs:
         use), sometimes in JSON mode, sometimes nothing.
         """
         rng = self._rng
+        if rng.random() < 0.02:
+            # Another protocol's first bytes: HTTP, a TLS ClientHello.
+            return rng.choice([_HTTP, _TLS_HELLO])
         name = rng.choice([f"u{n}", f"u{n}", f"u{n}", "alice", "bob", ""])
         mode = b"/mode json\n" if rng.random() < 0.2 else b""
         return mode + name.encode() + b"\n"
@@ -190,7 +199,8 @@ class Inputs:
             if rng.random() < 0.01:
                 length = 65536
             data = rng.randbytes(rng.randrange(0, 24))
-            return b"/file chunk %d 0 %d\n%b" % (rng.randrange(4), length, data)
+            file_id = rng.randrange(64)
+            return b"/file chunk %d 0 %d\n%b" % (file_id, length, data)
         if kind < 0.8:
             # Said to everyone, to someone, to a room.
             text = " ".join(self._word().decode("utf-8", "replace") for _ in range(3))

@@ -275,7 +275,16 @@ def cut(stream: bytes, points: list[int]) -> list[bytes]:
 #: text or in JSON mode.
 starts = st.builds(
     lambda mode, name, end: mode + name + end,
-    st.sampled_from([b"", b"", b"/mode json\n"]),
+    st.sampled_from(
+        [
+            b"",
+            b"",
+            b"/mode json\n",
+            # Another protocol's first bytes: HTTP, a TLS ClientHello.
+            b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n",
+            bytes.fromhex("16030100a5010000a10303") + bytes(32) + b"\n",
+        ]
+    ),
     st.sampled_from([b"alice", b"bob", b"carol", b"dave", b"erin", b"frank", b""]),
     st.sampled_from([b"\n", b"\r\n", b"\x00"]),
 )
