@@ -3,7 +3,8 @@ A bounded socket fuzzer: random lines and bytes, over several connections,
 against the real C{twistd chat} on a real SQLite file.
 
 The inputs come from a seeded L{random.Random}, so a failure names the seed
-that reproduces it (C{TXCHAT_FUZZ_SEED}); C{TXCHAT_FUZZ_INPUTS} sets how
+that reproduces them (C{TXCHAT_FUZZ_SEED}; their timing, and so which
+connection each reaches, varies from run to run); C{TXCHAT_FUZZ_INPUTS} sets how
 many (10**5 by default), C{TXCHAT_FUZZ_SECONDS} how long the run may take
 at most.  Afterwards the server must be alive, answer new clients as
 before, have logged no traceback, have answered no request with its
