@@ -51,7 +51,7 @@ from chat.core.passwords import PasswordHasher
 from chat.errors import BadUsage
 from chat.lines.commands import COMMANDS, chunk_header
 from chat.lines.factory import ChatFactory
-from chat.lines.protocol import ChatProtocol
+from chat.lines.protocol import _GREETING_BYTES, _HTTP_RESPONSE, ChatProtocol
 from chat.lines.syntax import Slash, parse
 from chat.store.spool import MemorySpool
 from chat.tap import Options
@@ -399,6 +399,15 @@ def is_reason(line: bytes) -> bool:
     return kind in ("goodbye", "error")
 
 
+def is_foreign_refusal(sent: bytes) -> bool:
+    """
+    Whether C{sent}, all a connection was sent, is how the plain port
+    turns away another protocol: an HTTP client gets a 400 response, a TLS
+    client nothing after the greeting (it could read no text).
+    """
+    return sent.endswith(_HTTP_RESPONSE) or sent == _GREETING_BYTES
+
+
 def is_goodbye(line: bytes) -> bool:
     """
     Whether C{line} (text or JSON) is a goodbye.
@@ -501,8 +510,12 @@ class AnyInputTests(SynchronousTestCase):
         for i, (protocol, transport) in enumerate(clients):
             if transport.disconnecting and i not in dropped:
                 door.settle()
-                line = last_line(transport.value())
-                self.assertTrue(is_reason(line), f"closed after {line!r}")
+                sent = transport.value()
+                line = last_line(sent)
+                self.assertTrue(
+                    is_reason(line) or is_foreign_refusal(sent),
+                    f"closed after {line!r}",
+                )
                 protocol.connectionLost(Failure(ConnectionDone()))
                 dropped.add(i)
 
