@@ -11,8 +11,10 @@ from twisted.application.service import IServiceMaker
 from twisted.internet import ssl
 from twisted.internet.address import IPv4Address
 from twisted.internet.endpoints import quoteStringArgument
+from twisted.internet.error import ConnectionDone
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.plugin import getPlugins
+from twisted.python.failure import Failure
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
@@ -262,6 +264,8 @@ class MakeServiceTests(TestCase):
             protocol.dataReceived(f"{name}\r\n".encode())
             reactor.advance(0)
             transport.clear()
+            # Closed before the service stops, which waits for that.
+            self.addCleanup(protocol.connectionLost, Failure(ConnectionDone()))
             return protocol, transport
 
         alice, _ = connect("alice")

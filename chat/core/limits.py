@@ -42,6 +42,12 @@ class Limits:
         refused) and in a reason (longer ones are cut); the server makes it
         its longest line, so that the line door's lines are the only bound
         its users meet.
+    @ivar connections_per_address: connections one address (an IPv6 /64)
+        may have open at once, unless exempted (C{--exempt}), as Ergo's
+        C{max-concurrent-connections}.
+    @ivar connections_per_minute: connections one address may open in any
+        minute, as Ergo's C{connection-throttling}.
+    @ivar name_timeout: seconds a connection may stay without a name.
     """
 
     announce: int = 200
@@ -70,6 +76,10 @@ class Limits:
     hold_max: int = 10_000
     queued_max: int = 1_000
     text_max: int = 4096
+    # Connections (issue 15, "conns"): see chat.core.admission.
+    connections_per_address: int = 16
+    connections_per_minute: int = 30
+    name_timeout: float = 30.0
 
 
 class Throttle:

@@ -35,6 +35,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from chat.core.accounts import Accounts
+from chat.core.admission import Admission
 from chat.core.client import CLOSED, ONLINE, Client, IConnection
 from chat.core.delivery import Delivery
 from chat.core.limits import Limits
@@ -72,6 +73,8 @@ class Services:
     log_limiter: LogLimiter
     #: L{Limits.requests_per_turn}, read on every request.
     requests_per_turn: int
+    #: Counts the open connections (issue 15, "conns").
+    admission: Admission
 
 
 def _raise(error: ChatError) -> None:
@@ -143,11 +146,13 @@ class Session(Client):
 
     def closed(self, reason: str = "connection closed", *, delivered: bool) -> None:
         """
-        The connection is gone; requests still waiting are dropped.
+        The connection is gone; requests still waiting are dropped, and it
+        counts no more against its address's limits.
 
         @param delivered: it closed cleanly, so what it was sent arrived.
         """
         self._queue = None
+        self._services.admission.closed(self)
         if self.state is not CLOSED:
             self._services.logins.leave(self, reason, delivered=delivered)
 

@@ -49,6 +49,7 @@ from chat.events import (
     RoomMode,
     RoomOp,
     RoomTopic,
+    ShuttingDown,
     Stored,
     StoredEnd,
     UserList,
@@ -317,6 +318,10 @@ _TEXT: dict[type[Event], Callable[[Any], list[str]]] = {
     FileChunk: lambda e: [f"* File {e.id}: {len(e.data)} bytes from {e.offset}."],
     FileDone: _done_text,
     FileList: _file_list_text,
+    # Connections (issue 15, "conns").
+    ShuttingDown: lambda e: [
+        "* The server is shutting down; please reconnect in a moment."
+    ],
 }
 
 
@@ -466,6 +471,8 @@ def _fields(event: Event) -> dict[str, Any]:
             }
         case Error(code=code, text=text, fields=fields):
             return {**fields, "code": code, "text": text}
+        case ShuttingDown():
+            return {}
     raise TypeError(f"no JSON rendering for {event!r}")  # pragma: no cover
 
 
@@ -506,6 +513,7 @@ _TYPES: dict[type[Event], str] = {
     FileChunk: "file-chunk",
     FileDone: "file-delivered",
     FileList: "file-list",
+    ShuttingDown: "shutdown",
 }
 
 
