@@ -10,7 +10,8 @@ import os
 from typing import cast
 
 from twisted.internet.error import ProcessTerminated
-from twisted.internet.interfaces import IReactorProcess
+from twisted.internet.interfaces import IReactorProcess, IReactorTime
+from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 
 from tests.e2e.support import (
@@ -23,6 +24,7 @@ from tests.e2e.support import (
     start_server,
     tcp_endpoint,
     temp_dir,
+    tls_endpoint,
 )
 
 GREETING = "Welcome to txchat! Please enter your name:"
@@ -127,3 +129,28 @@ class ShutdownTests(TestCase):
             self.assertEqual(client.lines[-1], NOTICE, client.lines)
         await json_user.wait_closed()
         self.assertIn('"type":"shutdown"', json_user.lines[-1])
+
+
+class HandshakeTests(TestCase):
+    """
+    The TLS handshake deadline on a real TLS listener.
+    """
+
+    async def test_stalled_dropped(self) -> None:
+        """
+        A client that opens a TLS connection and never sends its hello is
+        dropped after C{--tls-handshake-timeout}; one that finished its
+        handshake stays.
+        """
+        server = await start_server(self, "--tls-handshake-timeout", "1", tls=True)
+        assert server.tls_port is not None
+        alice = await log_in(self, tls_endpoint(server), "alice")
+        stalled = await connect(self, tcp_endpoint(server.tls_port), "stalled")
+        await stalled.wait_closed(5)
+        self.assertEqual(stalled.lines, [])
+        from twisted.internet import reactor
+
+        await deferLater(cast(IReactorTime, reactor), 0.5)
+        alice.send_line("/users")
+        self.assertEqual(await alice.next_line(), "* Online (1): alice")
+        await server.process.wait_for_log("no TLS handshake within 1.0 seconds")
