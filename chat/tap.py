@@ -242,10 +242,7 @@ class Options(usage.Options):
 
     def opt_exempt(self, network: str) -> None:
         """
-        Lift the per-address connection limits and the flood limits for a
-        network (repeatable), e.g. 10.0.0.0/8, 127.0.0.0/8 or 2001:db8::/32:
-        a school or an office behind one NAT [default: none, not even
-        loopback]
+        Lift per-address and flood limits for a network, e.g. 10.0.0.0/8 (repeat).
         """
         try:
             self["exempt"].append(parse_network(network))

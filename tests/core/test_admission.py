@@ -6,6 +6,9 @@ at shutdown, through the core as a door drives it.
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from twisted.trial.unittest import SynchronousTestCase
 
 from chat.core.admission import (
@@ -53,6 +56,31 @@ class AddressTests(SynchronousTestCase):
         A peer that is no IP address (a UNIX socket) is counted as it is.
         """
         self.assertEqual(address_key("unknown"), "unknown")
+
+    @given(st.text(max_size=60))
+    def test_any_text(self, text: str) -> None:
+        """
+        Any text is a key (itself, if it is no address), and is a network
+        or a L{ValueError}, never another exception.
+        """
+        self.assertIsInstance(address_key(text), str)
+        try:
+            parse_network(text)
+        except ValueError:
+            pass
+
+    @given(st.ip_addresses())
+    def test_any_address(self, address: object) -> None:
+        """
+        Every IP address has a key, and is a network of one address.
+        """
+        key = address_key(str(address))
+        mapped = getattr(address, "ipv4_mapped", None)
+        if mapped is not None:
+            self.assertEqual(key, str(mapped))
+        else:
+            self.assertTrue(key == str(address) or key.endswith("/64"), key)
+        self.assertEqual(parse_network(str(address)).num_addresses, 1)
 
     def test_parse_network(self) -> None:
         """
