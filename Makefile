@@ -35,7 +35,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m twisted.trial --jobs=2 $(or $(TESTS),tests)
 
-LINTED := chat tests twisted $(wildcard bench/*.py)
+LINTED := chat tests twisted tools $(wildcard bench/*.py)
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINTED)

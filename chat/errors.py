@@ -286,6 +286,106 @@ class QueueFull(ChatError):
         self.limit = limit
 
 
+# Files (issue 15): who may receive a file.
+
+
+class NoRecipients(ChatError):
+    """
+    A file was offered to a room with nobody else in it to receive it.
+    """
+
+    code = "no-recipients"
+
+
+class NotDelivered(ChatError):
+    """
+    A file's recipients are gone (a guest left, an account was deleted)
+    before it was uploaded: it was discarded, not stored.
+    """
+
+    code = "not-delivered"
+
+
+# Logins and passwords (issue 15).
+
+
+class ServerBusy(ChatError):
+    """
+    Too many password checks and hashes wait for the hashing threads: try
+    again in a few seconds (nothing was checked, nothing counted).
+    """
+
+    code = "busy"
+
+
+# Flood control and slow consumers (issue 15).
+
+
+class ExcessFlood(ChatError):
+    """
+    A client kept sending faster than its rate for longer than the server
+    holds it back: it is dropped.
+    """
+
+    code = "excess-flood"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "you are sending faster than the server lets you, and kept on "
+            "(excess flood); disconnecting."
+        )
+
+
+class SendQueueExceeded(ChatError):
+    """
+    A client does not read what the server sends: it is dropped.
+    """
+
+    code = "send-queue-exceeded"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            "you are not reading what the server sends (over "
+            f"{limit // 1024} KiB waiting); disconnecting."
+        )
+        self.limit = limit
+
+
+# Names and rooms that look like others (issue 15).
+
+
+class LookalikeName(NameInUse):
+    """
+    A requested name looks like (has the confusable skeleton of) a name
+    that someone online holds, or that is registered.
+    """
+
+    code = "lookalike-name"
+
+    def __init__(self, name: str, other: str, why: str) -> None:
+        super().__init__(
+            f"{name} looks like {other}, who is {why}; please choose another name."
+        )
+        self.name = name
+        self.other = other
+
+
+class LookalikeRoom(InvalidRoom):
+    """
+    A new room's name looks like that of a room that exists.
+    """
+
+    code = "lookalike-room"
+
+    def __init__(self, room: str, other: str) -> None:
+        super().__init__(
+            f"{room} looks like {other}, which exists; /join {other}, or choose "
+            "another room name."
+        )
+        self.room = room
+        self.other = other
+
+
 # Connections (issue 15, "conns"): refusals of a connection as it opens,
 # and the deadline for a name.
 

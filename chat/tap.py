@@ -10,19 +10,22 @@ import os
 import resource
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from typing import cast
 
 from twisted.application import strports
 from twisted.application.internet import TimerService
 from twisted.application.service import MultiService, Service
 from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
-from twisted.internet.endpoints import quoteStringArgument
+from twisted.internet.endpoints import SSL4ServerEndpoint, quoteStringArgument
 from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import (
     IReactorCore,
     IReactorFromThreads,
     IReactorTime,
+    IStreamServerEndpoint,
 )
+from twisted.internet.ssl import AcceptableCiphers, CertificateOptions, TLSVersion
 from twisted.logger import Logger
 from twisted.python import usage
 from twisted.python.failure import Failure
@@ -32,6 +35,7 @@ from chat.core.admission import Network, parse_network
 from chat.core.core import ChatCore
 from chat.core.limits import Limits
 from chat.core.logs import LogLimiter
+from chat.core.names import stored
 from chat.core.passwords import PasswordHasher
 from chat.lines.factory import ChatFactory
 from chat.store.spool import DirectorySpool
@@ -50,6 +54,46 @@ PASSWORD_THREADS = 2
 EXPIRE_EVERY = 3600.0
 
 
+# TLS (text: issue 15): Mozilla's "intermediate" configuration.  TLS 1.2
+# and 1.3; on TLS 1.2 only ephemeral ECDH key exchange with AES-GCM or
+# ChaCha20-Poly1305 (forward secret AEAD suites; no CBC, no RSA key
+# exchange, no finite-field DHE, which needs parameters of our own); on
+# TLS 1.3 OpenSSL's suites, all AEAD.
+TLS_CIPHERS = (
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+)
+
+
+def tls_options(given: CertificateOptions) -> CertificateOptions:
+    """
+    The options of a TLS listener: its certificate, key, chain and DH
+    parameters from C{given} (what an C{ssl:} endpoint description made),
+    with TLS 1.2 at least and the L{TLS_CIPHERS}, whatever C{given} says.
+    """
+    return CertificateOptions(
+        privateKey=given.privateKey,
+        certificate=given.certificate,
+        extraCertChain=given.extraCertChain or None,
+        dhParameters=given.dhParameters,
+        raiseMinimumTo=TLSVersion.TLSv1_2,
+        acceptableCiphers=AcceptableCiphers.fromOpenSSLCipherString(TLS_CIPHERS),
+    )
+
+
+def _harden(endpoint: IStreamServerEndpoint) -> None:
+    """
+    Give a TLS endpoint the L{tls_options}.  Twisted's C{ssl:} description
+    takes no ciphers, so the options it made are replaced (a private
+    attribute: C{tests.test_tap} checks what the reactor is given).
+    """
+    if isinstance(endpoint, SSL4ServerEndpoint):
+        given = endpoint._sslContextFactory
+        if isinstance(given, CertificateOptions):
+            endpoint._sslContextFactory = tls_options(given)
+
+
 def _positive(value: str) -> int:
     number = int(value)
     if number < 1:
@@ -60,6 +104,17 @@ def _positive(value: str) -> int:
 _positive.coerceDoc = "Must be a positive whole number."  # type: ignore[attr-defined]
 
 
+# Flood control (issue 15).
+
+
+def _positive_float(value: str) -> float:
+    number = float(value)
+    if not number > 0 or number == float("inf"):
+        raise ValueError(f"{value} is not a positive number")
+    return number
+
+
+_positive_float.coerceDoc = "Must be a positive number."  # type: ignore[attr-defined]
 # Connections (issue 15, "conns").
 
 
@@ -224,6 +279,77 @@ class Options(usage.Options):
             "leaves, refused requests) a second, then a count of the rest; "
             "0: no limit.",
             int,
+        ],
+        # Files (issue 15): caps on the spool and per address.
+        [
+            "spool-quota",
+            None,
+            Limits().spool_quota // (1024 * 1024),
+            "MiB of files the spool may hold in all; offers past it are refused.",
+            _positive,
+        ],
+        [
+            "address-file-quota",
+            None,
+            Limits().address_file_quota // (1024 * 1024),
+            "MiB of files from one address's connections the spool may hold "
+            "(--exempt networks are not counted).",
+            _positive,
+        ],
+        [
+            "address-uploads",
+            None,
+            Limits().address_uploads_at_once,
+            "Uploads under way at once from one address (--exempt networks "
+            "are not counted).",
+            _positive,
+        ],
+        [
+            "uploads-max",
+            None,
+            Limits().uploads_open_max,
+            "Uploads under way at once on the server (each may hold a spool "
+            "file open).",
+            _positive,
+        ],
+        # Flood control (issue 15).
+        [
+            "flood-burst",
+            None,
+            Limits().flood_burst,
+            "Requests (lines) a registered user may send at once before it "
+            "is held to --flood-rate.",
+            _positive,
+        ],
+        [
+            "flood-rate",
+            None,
+            Limits().flood_rate,
+            "Requests a second a registered user is held to once its burst is spent.",
+            _positive_float,
+        ],
+        [
+            "guest-flood-burst",
+            None,
+            Limits().guest_flood_burst,
+            "Requests a guest (or a client not logged in yet) may send at "
+            "once before it is held to --guest-flood-rate.",
+            _positive,
+        ],
+        [
+            "guest-flood-rate",
+            None,
+            Limits().guest_flood_rate,
+            "Requests a second a guest is held to once its burst is spent.",
+            _positive_float,
+        ],
+        [
+            "flood-backlog",
+            None,
+            Limits().flood_backlog,
+            "Seconds a client may be held back in a row (it keeps sending "
+            "faster than its rate) before it is disconnected (excess flood).",
+            _positive_float,
         ],
         *_CONNECTION_OPTIONS,
     ]
@@ -439,6 +565,20 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> ChatSe
         connections_per_address=options["connections-per-address"],
         connections_per_minute=options["connections-per-minute"],
         name_timeout=options["name-timeout"],
+        # Flood control (issue 15).
+        flood_burst=options["flood-burst"],
+        flood_rate=options["flood-rate"],
+        guest_flood_burst=options["guest-flood-burst"],
+        guest_flood_rate=options["guest-flood-rate"],
+        flood_backlog=options["flood-backlog"],
+    )
+    # Files (issue 15).
+    limits = replace(
+        limits,
+        spool_quota=options["spool-quota"] * 1024 * 1024,
+        address_file_quota=options["address-file-quota"] * 1024 * 1024,
+        address_uploads_at_once=options["address-uploads"],
+        uploads_open_max=options["uploads-max"],
     )
     exempt: list[Network] = options["exempt"]
     passwords = ThreadPool(0, PASSWORD_THREADS, "txchat-passwords")
@@ -447,7 +587,7 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> ChatSe
     )
     core = ChatCore(
         clock,
-        SQLiteStore(options["database"], clock=clock),
+        SQLiteStore(options["database"], clock=clock, names=stored),
         DirectorySpool(spool),
         PasswordHasher(
             reactor=cast(IReactorFromThreads, reactor), threadpool=passwords
@@ -469,5 +609,7 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> ChatSe
     expire.clock = clock
     expire.setServiceParent(parent)
     for description in options["listen"]:
-        strports.service(description, factory, reactor=reactor).setServiceParent(parent)
+        listener = strports.service(description, factory, reactor=reactor)
+        _harden(listener.endpoint)
+        listener.setServiceParent(parent)
     return parent

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from chat.core.limits import Limits
 from tests.support import SlowStore
 
 Expected = tuple[str, Mapping[str, Any]]
@@ -82,9 +83,12 @@ class Driver(Protocol):
 
     store: SlowStore
 
-    def connect(self, peer: str = "192.0.2.1") -> DoorClient:
+    def connect(self, peer: str = "192.0.2.1", *, exempt: bool = False) -> DoorClient:
         """
         A new client connection, greeted.
+
+        @param exempt: it comes from a network exempt from flood control
+            (C{--exempt}), for scenarios that flood on purpose.
         """
 
     def advance(self, seconds: float) -> None:
@@ -115,16 +119,16 @@ class DoorContract(_Base):
 
     # Helpers.
 
-    def connect(self, peer: str = "192.0.2.1") -> DoorClient:
-        client = self.driver.connect(peer)
+    def connect(self, peer: str = "192.0.2.1", *, exempt: bool = False) -> DoorClient:
+        client = self.driver.connect(peer, exempt=exempt)
         client.received()
         return client
 
-    def login(self, name: str) -> DoorClient:
+    def login(self, name: str, *, exempt: bool = False) -> DoorClient:
         """
         A client online as the guest C{name}, with what it was told read.
         """
-        client = self.connect()
+        client = self.connect(exempt=exempt)
         client.name(name)
         [welcome] = self.kinds(client.received(), "welcome")
         self.assertEqual(welcome.fields["name"], name)
@@ -351,7 +355,8 @@ class DoorContract(_Base):
     def test_throttled(self) -> None:
         """
         After too many wrong passwords for a name, it is refused for a while
-        even with the right one.
+        even with the right one: the password is still asked for, and
+        refused unchecked once given.
         """
         self.registered("bob")
         client = self.connect()
@@ -360,8 +365,11 @@ class DoorContract(_Base):
             client.password("guess")
         client.received()
         client.name("bob")
-        [error] = client.received()
+        self.assertSeen(client.received(), [("prompt", {"prompt": "password"})])
+        client.password("sesame1")
+        error, prompt = client.received()
         self.assertIn("too many", error.fields["text"])
+        self.assertSeen([prompt], [("prompt", {"prompt": "name"})])
         self.driver.advance(61)
         # That one gave no name within the deadline: it was closed.
         client = self.connect()
@@ -556,12 +564,88 @@ class DoorContract(_Base):
 
     def test_burst_in_order(self) -> None:
         """
-        A burst of many messages reaches the others whole and in order.
+        A burst of many messages reaches the others whole and in order
+        (from an exempt client: flood control would hold it to a rate).
         """
-        alice, bob = self.login("alice"), self.login("bob")
+        alice, bob = self.login("alice", exempt=True), self.login("bob")
         alice.received()
         for i in range(250):
             alice.say(f"m{i}")
         self.assertEqual(
             [s.fields["text"] for s in bob.received()], [f"m{i}" for i in range(250)]
         )
+
+    # Flood control.
+
+    def test_flooder_held_to_its_rate(self) -> None:
+        """
+        A guest that sends more than its burst at once has the rest held
+        back, a few a second; another user's private message overtakes
+        what is held, and nothing is lost.
+        """
+        limits = Limits()
+        burst, rate = limits.guest_flood_burst, limits.guest_flood_rate
+        flooder, bob, carol = (
+            self.login("flooder"),
+            self.login("bob"),
+            self.login("carol"),
+        )
+        for client in (flooder, bob, carol):
+            client.received()
+        for i in range(2 * burst):
+            flooder.say(f"m{i}")
+        first = [s.fields["text"] for s in self.kinds(bob.received(), "message")]
+        # Its login took a token or two of its burst.
+        self.assertGreater(len(first), burst - 5)
+        self.assertLessEqual(len(first), burst)
+        carol.whisper("bob", "still there?")
+        self.assertSeen(bob.received(), [("private", {"text": "still there?"})])
+        self.driver.advance(1.0)
+        more = [s.fields["text"] for s in self.kinds(bob.received(), "message")]
+        self.assertEqual(len(more), int(rate))
+        for _ in range(int(2 * burst / rate) + 1):
+            self.driver.advance(1.0)
+            more += [s.fields["text"] for s in self.kinds(bob.received(), "message")]
+        self.assertEqual(first + more, [f"m{i}" for i in range(2 * burst)])
+        self.assertFalse(flooder.closed)
+
+    def test_excess_flood(self) -> None:
+        """
+        A client that keeps sending faster than its rate for longer than
+        L{Limits.flood_backlog} is told why and dropped; the others are
+        told it left for excess flood, and go on talking.
+        """
+        limits = Limits()
+        flooder, bob, carol = (
+            self.login("flooder"),
+            self.login("bob"),
+            self.login("carol"),
+        )
+        for client in (flooder, bob, carol):
+            client.received()
+        needed = limits.guest_flood_burst + int(
+            (limits.flood_backlog + 2) * limits.guest_flood_rate
+        )
+        for i in range(needed):
+            flooder.say(f"m{i}")
+        for _ in range(int(limits.flood_backlog) + 2):
+            self.driver.advance(1.0)
+        [error] = self.kinds(flooder.received(), "error")
+        self.assertIn("(excess flood); disconnecting", error.fields["text"])
+        self.assertTrue(flooder.closed)
+        [left] = self.kinds(bob.received(), "leave")
+        self.assertEqual(left.fields, {"name": "flooder", "reason": "excess flood"})
+        carol.whisper("bob", "quiet now")
+        self.assertSeen(bob.received(), [("private", {"text": "quiet now"})])
+
+    def test_exempt_not_held(self) -> None:
+        """
+        A client from an exempt network is not held back, however fast.
+        """
+        limits = Limits()
+        fast, bob = self.login("fast", exempt=True), self.login("bob")
+        fast.received()
+        count = 2 * limits.guest_flood_burst
+        for i in range(count):
+            fast.say(f"m{i}")
+        self.assertEqual(len(self.kinds(bob.received(), "message")), count)

@@ -149,12 +149,22 @@ class FakeHasher(Later):
     A L{PasswordHasher} without the hashing: C{"hashed:" + password}, at
     once until a test sets C{holding} (L{Later}).  C{needs_rehash} is true
     for hashes starting with C{"old:"}.
+
+    @ivar checked: the passwords it was asked to verify, in order.
     """
+
+    #: As many threads as the server's pool.
+    workers = 2
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.checked: list[str] = []
 
     def hash(self, password: str) -> Deferred[str]:
         return self.later(succeed("hashed:" + password))
 
     def verify(self, password_hash: str, password: str) -> Deferred[bool]:
+        self.checked.append(password)
         return self.later(succeed(password_hash.split(":", 1)[1] == password))
 
     def needs_rehash(self, password_hash: str) -> bool:
@@ -198,9 +208,14 @@ class FakeConnection:
 
     @ivar events: what it was sent and not yet L{take}n.
     @ivar paused: the session asked it to stop reading.
+    @ivar ahead: what L{discard_input} says it dropped (a test sets it);
+        C{discards} counts its calls.
     """
 
+    ahead = False
+
     def __init__(self) -> None:
+        self.discards = 0
         self.events: list[Event] = []
         self.paused = False
         self.pauses = 0
@@ -220,6 +235,11 @@ class FakeConnection:
 
     def resume_input(self) -> None:
         self.paused = False
+
+    def discard_input(self) -> bool:
+        self.discards += 1
+        ahead, self.ahead = self.ahead, False
+        return ahead
 
     def close(self) -> None:
         self.closed = True
@@ -244,12 +264,13 @@ class Person(FakeConnection):
         peer: str = "192.0.2.1",
         secure: bool = False,
         acknowledges: bool = False,
+        exempt: bool = False,
     ) -> None:
         super().__init__()
         self._clock = clock
         self._peer = peer
         self.session = core.open_session(
-            self, peer, secure=secure, acknowledges=acknowledges
+            self, peer, secure=secure, acknowledges=acknowledges, exempt=exempt
         )
 
     def __str__(self) -> str:
@@ -284,7 +305,7 @@ class CoreTestCase(SynchronousTestCase):
             self.store = MemoryStore()
         self.spool = MemorySpool()
         #: Answers at once until a test sets its C{holding}.
-        self.hasher = FakeHasher()
+        self.hasher = self.make_hasher()
         self.core = ChatCore(
             self.clock,
             self.store,
@@ -294,6 +315,12 @@ class CoreTestCase(SynchronousTestCase):
             keep_history=self.keep_history,
         )
         self.successResultOf(self.core.start())
+
+    def make_hasher(self) -> FakeHasher:
+        """
+        The hasher the core is built with.
+        """
+        return FakeHasher()
 
     def connect(self, **kwargs: object) -> Person:
         """
@@ -399,11 +426,18 @@ class LineTestCase(SynchronousTestCase):
         self.factory = ChatFactory(self.core, max_line_length=64, send_queue_limit=1000)
 
     def connect(
-        self, name: str | None = None, terminator: bytes = b"\n"
+        self,
+        name: str | None = None,
+        terminator: bytes = b"\n",
+        *,
+        exempt: bool = False,
     ) -> tuple[ChatProtocol, NoDelayTransport]:
         """
         A new connection, logged in as C{name} if given (its first line
         ended with C{terminator}), with what it was sent so far cleared.
+
+        @param exempt: it comes from a network exempt from flood control
+            (C{--exempt}): for tests that flood on purpose.
         """
         self.port += 1
         protocol = self.factory.buildProtocol(
@@ -413,6 +447,7 @@ class LineTestCase(SynchronousTestCase):
             peerAddress=IPv4Address("TCP", "127.0.0.1", self.port)
         )
         protocol.makeConnection(transport)
+        protocol.session.exempt = exempt
         if name is not None:
             protocol.dataReceived(name.encode() + terminator)
         self.clock.advance(0)

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import os
 import resource
+import ssl as stdlib_ssl
+
+from OpenSSL import SSL
 
 from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import IServiceMaker
@@ -27,6 +30,7 @@ from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from zope.interface import implementer
 
+from chat.core.limits import Limits
 from chat.core.passwords import PasswordHasher
 from chat.lines.factory import ChatFactory
 from chat.lines.protocol import ChatProtocol
@@ -103,6 +107,34 @@ class OptionsTests(SynchronousTestCase):
         """
         self.assertRaises(UsageError, self.parse, "--max-line-length", "0")
         self.assertRaises(UsageError, self.parse, "--send-queue", "lots")
+        self.assertRaises(UsageError, self.parse, "--flood-burst", "0")
+        self.assertRaises(UsageError, self.parse, "--flood-rate", "0")
+        self.assertRaises(UsageError, self.parse, "--guest-flood-rate", "-1")
+        self.assertRaises(UsageError, self.parse, "--flood-backlog", "nan")
+        self.assertRaises(UsageError, self.parse, "--flood-backlog", "inf")
+
+    def test_flood_defaults(self) -> None:
+        """
+        The flood options default to the core's L{Limits}.
+        """
+        options = self.parse()
+        limits = Limits()
+        self.assertEqual(
+            (
+                options["flood-burst"],
+                options["flood-rate"],
+                options["guest-flood-burst"],
+                options["guest-flood-rate"],
+                options["flood-backlog"],
+            ),
+            (
+                limits.flood_burst,
+                limits.flood_rate,
+                limits.guest_flood_burst,
+                limits.guest_flood_rate,
+                limits.flood_backlog,
+            ),
+        )
 
 
 class MakeServiceTests(TestCase):
@@ -210,6 +242,24 @@ class MakeServiceTests(TestCase):
                 "-1",
                 "--log-rate",
                 "7",
+                "--spool-quota",
+                "8",
+                "--address-file-quota",
+                "9",
+                "--address-uploads",
+                "10",
+                "--uploads-max",
+                "11",
+                "--flood-burst",
+                "11",
+                "--flood-rate",
+                "2.5",
+                "--guest-flood-burst",
+                "5",
+                "--guest-flood-rate",
+                "0.5",
+                "--flood-backlog",
+                "3",
             ]
         )
         service = makeService(options, reactor=MemoryReactorClock())
@@ -220,7 +270,8 @@ class MakeServiceTests(TestCase):
         self.assertIsInstance(core.spool, DirectorySpool)
         assert isinstance(core.spool, DirectorySpool)
         self.assertEqual(core.spool.path, os.path.join(directory, "chat-spool"))
-        self.assertIsInstance(core.accounts._hasher, PasswordHasher)
+        self.assertIsInstance(core.hashing._hasher, PasswordHasher)
+        self.assertEqual(core.hashing._hasher.workers, 2)  # its pool's threads
         self.assertEqual(core.limits.offline_count, 3)
         self.assertEqual(core.limits.offline_age, 2 * DAY)
         self.assertEqual(core.limits.file_max_size, 5 * 1024 * 1024)
@@ -230,6 +281,25 @@ class MakeServiceTests(TestCase):
         self.assertTrue(core.messages.keep_history)
         self.assertTrue(core.rooms.keep_history)
         self.assertEqual(core.log_limiter.per_second, 7)
+        self.assertEqual(
+            (
+                core.limits.spool_quota,
+                core.limits.address_file_quota,
+                core.limits.address_uploads_at_once,
+                core.limits.uploads_open_max,
+            ),
+            (8 * 1024 * 1024, 9 * 1024 * 1024, 10, 11),
+        )
+        self.assertEqual(
+            (
+                core.limits.flood_burst,
+                core.limits.flood_rate,
+                core.limits.guest_flood_burst,
+                core.limits.guest_flood_rate,
+                core.limits.flood_backlog,
+            ),
+            (11, 2.5, 5, 0.5, 3.0),
+        )
         factories = [
             listener.factory
             for listener in service
@@ -328,7 +398,7 @@ class MakeServiceTests(TestCase):
         await store.account_names()
         self.assertEqual(await store.pending("bob", 0.0, 9e9), [])
 
-        pool = service.core.accounts._hasher._threadpool
+        pool = service.core.hashing._hasher._threadpool
         assert pool is not None
         self.assertEqual(pool.name, "txchat-passwords")
         self.assertTrue(pool.started)
@@ -367,6 +437,131 @@ class PluginTests(SynchronousTestCase):
         maker = makers["chat"]
         self.assertIs(maker.options, Options)
         self.assertIs(maker.makeService, makeService)
+
+
+def handshake(server: SSL.Context, client: stdlib_ssl.SSLContext) -> str | None:
+    """
+    A TLS handshake in memory between C{server} and C{client}: the cipher
+    suite agreed on, or L{None} if either side refused.
+    """
+    accepted = SSL.Connection(server, None)
+    accepted.set_accept_state()
+    incoming, outgoing = stdlib_ssl.MemoryBIO(), stdlib_ssl.MemoryBIO()
+    connecting = client.wrap_bio(incoming, outgoing, server_hostname="localhost")
+    for _ in range(10):
+        try:
+            connecting.do_handshake()
+            cipher = connecting.cipher()
+            return cipher[0] if cipher else None
+        except stdlib_ssl.SSLWantReadError:
+            pass
+        except stdlib_ssl.SSLError:
+            return None
+        accepted.bio_write(outgoing.read())
+        try:
+            accepted.do_handshake()
+        except SSL.WantReadError:
+            pass
+        except SSL.Error:
+            return None
+        try:
+            incoming.write(accepted.bio_read(65536))
+        except SSL.WantReadError:
+            pass
+    raise AssertionError("the handshake did not end")
+
+
+def tls_client(
+    ciphers: str | None = None,
+    maximum: stdlib_ssl.TLSVersion = stdlib_ssl.TLSVersion.TLSv1_2,
+) -> stdlib_ssl.SSLContext:
+    """
+    A client context that trusts anything, speaks at most C{maximum} and
+    offers only C{ciphers} (OpenSSL's cipher string) on TLS 1.2.
+    """
+    context = stdlib_ssl.SSLContext(stdlib_ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = stdlib_ssl.CERT_NONE
+    context.minimum_version = stdlib_ssl.TLSVersion.MINIMUM_SUPPORTED
+    context.maximum_version = maximum
+    if ciphers is not None:
+        context.set_ciphers(ciphers + ":@SECLEVEL=0")
+    return context
+
+
+class TLSTests(TestCase):
+    """
+    TLS listeners use Mozilla's "intermediate" configuration, however the
+    C{ssl:} description that made them reads.
+    """
+
+    def server_context(self, extra: str = "") -> SSL.Context:
+        """
+        The context of the TLS listener C{makeService} makes for an C{ssl:}
+        description (with C{extra} arguments).
+        """
+        reactor = MemoryReactorClock()
+        cert, key = make_certificate(self.mktemp())
+        options = Options()
+        options.parseOptions(
+            [
+                "--listen",
+                f"ssl:0:privateKey={quoteStringArgument(key)}:"
+                f"certKey={quoteStringArgument(cert)}{extra}",
+                "--database",
+                self.mktemp() + ".sqlite3",
+            ]
+        )
+        service = makeService(options, reactor=reactor)
+        [listener] = [s for s in service if isinstance(s, StreamServerEndpointService)]
+        listener.endpoint.listen(ChatFactory(service.core))
+        [(_, _, context_factory, _, _)] = reactor.sslServers
+        context: SSL.Context = context_factory.getContext()
+        return context
+
+    def test_tls12_aead_only(self) -> None:
+        """
+        On TLS 1.2, ECDHE with AES-GCM or ChaCha20-Poly1305 is accepted; a
+        client that offers only CBC suites is refused.  (The test
+        certificate is ECDSA.)
+        """
+        server = self.server_context()
+        for suite in (
+            "ECDHE-ECDSA-AES128-GCM-SHA256",
+            "ECDHE-ECDSA-AES256-GCM-SHA384",
+            "ECDHE-ECDSA-CHACHA20-POLY1305",
+        ):
+            self.assertEqual(handshake(server, tls_client(suite)), suite)
+        for suite in (
+            "ECDHE-ECDSA-AES128-SHA",
+            "ECDHE-ECDSA-AES256-SHA",
+            "ECDHE-ECDSA-AES128-SHA256",
+            "ECDHE-ECDSA-AES256-SHA384",
+        ):
+            self.assertIsNone(handshake(server, tls_client(suite)), suite)
+
+    def test_tls13_and_old_versions(self) -> None:
+        """
+        TLS 1.3 is accepted; TLS 1.1 and older are not.
+        """
+        server = self.server_context()
+        self.assertIsNotNone(
+            handshake(server, tls_client(maximum=stdlib_ssl.TLSVersion.TLSv1_3))
+        )
+        self.assertIsNone(
+            handshake(server, tls_client("ALL", maximum=stdlib_ssl.TLSVersion.TLSv1_1))
+        )
+
+    def test_description_cannot_weaken(self) -> None:
+        """
+        An C{sslmethod} in the description does not bring old versions
+        back.
+        """
+        server = self.server_context(":sslmethod=TLS_METHOD")
+        self.assertIsNone(handshake(server, tls_client("ECDHE-ECDSA-AES128-SHA")))
+        self.assertIsNone(
+            handshake(server, tls_client("ALL", maximum=stdlib_ssl.TLSVersion.TLSv1_1))
+        )
 
 
 class ConnectionOptionsTests(TestCase):

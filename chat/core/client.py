@@ -87,6 +87,17 @@ class IConnection(Interface):
         Go on acting on the client's input.
         """
 
+    def discard_input() -> bool:
+        """
+        Drop the input the client sent ahead that the door holds unread
+        (a step of its login was refused: what it pipelined after it, a
+        password say, must never be read as a name or a message).  A line
+        the door holds in part is dropped up to its end; what the door
+        reads from the connection later is new input.
+
+        @return: whether anything was dropped.
+        """
+
     def close() -> None:
         """
         Close the connection once what was delivered is sent; what is
@@ -165,3 +176,12 @@ class Client:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name or self.peer} {self.state.value}>"
+
+    def discard_input(self) -> bool:
+        """
+        Drop what the client sent ahead and is not yet carried out
+        (L{IConnection.discard_input}).
+
+        @return: whether anything was dropped.
+        """
+        return bool(self.connection.discard_input())

@@ -18,11 +18,12 @@ from chat.core.admission import Admission, Network
 from chat.core.client import IConnection
 from chat.core.delivery import Delivery
 from chat.core.fanout import IFanOut, LocalFanOut
+from chat.core.flood import FloodLimits
 from chat.core.limits import Limits
 from chat.core.logins import Logins
 from chat.core.logs import LogLimiter
 from chat.core.messages import Messages
-from chat.core.passwords import PasswordHasher
+from chat.core.passwords import HashQueue, PasswordHasher
 from chat.core.peers import Peers
 from chat.core.presence import IPresence, LocalPresence
 from chat.core.rooms import Rooms
@@ -105,7 +106,11 @@ class ChatCore:
             keep_history,
             self.admission,
         )
-        self.accounts = Accounts(peers, hasher)
+        #: The hashing work waiting for the hasher's threads (issue 15).
+        self.hashing = HashQueue(
+            hasher, workers=hasher.workers, limit=limits.hash_queue
+        )
+        self.accounts = Accounts(peers, self.hashing)
         self.messages = Messages(peers, self.accounts)
         self.rooms = Rooms(peers, self.accounts)
         self.transfers = Transfers(peers, spool, self.accounts, self.rooms)
@@ -123,6 +128,8 @@ class ChatCore:
             limits,
             self.log_limiter,
             limits.requests_per_turn,
+            self.security_log,
+            FloodLimits.of(limits),
             self.admission,
         )
 

@@ -213,3 +213,7 @@ class Delivery:
         resumed, self._next = self._next, []
         for resume in resumed:
             resume()
+        if self._pending and self._end_call is None:
+            # Broadcast while this turn's were fanned out (a client dropped
+            # for not reading leaves): they go out at the end of the next.
+            self._end_call = self._clock.callLater(0, self.end_turn)

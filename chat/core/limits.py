@@ -42,6 +42,21 @@ class Limits:
         refused) and in a reason (longer ones are cut); the server makes it
         its longest line, so that the line door's lines are the only bound
         its users meet.
+
+    Flood control (L{chat.core.flood}):
+
+    @ivar flood_burst: requests a registered user logged in may make at
+        once (the size of its token bucket).
+    @ivar flood_rate: requests a second a registered user is held to once
+        its burst is spent.
+    @ivar guest_flood_burst: the same for every other client (guests, and
+        clients not logged in yet).
+    @ivar guest_flood_rate: the same for every other client.
+    @ivar flood_backlog: seconds a client may be held back in a row (it
+        keeps sending faster than its rate) before it is dropped.
+
+    Connections (L{chat.core.admission}):
+
     @ivar connections_per_address: connections one address (an IPv6 /64)
         may have open at once, unless exempted (C{--exempt}), as Ergo's
         C{max-concurrent-connections}.
@@ -76,6 +91,34 @@ class Limits:
     hold_max: int = 10_000
     queued_max: int = 1_000
     text_max: int = 4096
+    # Files (issue 15): caps on the spool as a whole and per address.
+    # spool_quota: bytes of all files in the spool, complete or not.
+    # address_file_quota: bytes of the files from one address's
+    #   connections still in the spool (exempt networks are not counted).
+    # address_uploads_at_once: uploads under way from one address.
+    # uploads_open_max: uploads under way on the server (each may hold
+    #   a spool file open).
+    spool_quota: int = 10 * 1024 * 1024 * 1024
+    address_file_quota: int = 2 * 1024 * 1024 * 1024
+    address_uploads_at_once: int = 64
+    uploads_open_max: int = 512
+
+    # Logins and passwords (issue 15).
+    #: Password checks of logins that may wait for a hashing thread, and
+    #: apart from them as many of logins from addresses that guessed
+    #: wrong, and as many hashes and checks of account requests; more are
+    #: refused as busy (L{chat.core.passwords.HashQueue}).  With two
+    #: threads and Argon2's tens of milliseconds each, a login waits well
+    #: under a second behind a full queue.
+    hash_queue: int = 16
+
+    # Flood control (issue 15).
+    flood_burst: int = 80
+    flood_rate: float = 8.0
+    guest_flood_burst: int = 40
+    guest_flood_rate: float = 4.0
+    flood_backlog: float = 20.0
+
     # Connections (issue 15, "conns"): see chat.core.admission.
     connections_per_address: int = 16
     connections_per_minute: int = 30
@@ -119,17 +162,43 @@ class Throttle:
             return 0.0
         return max(0.0, times[0] + self.window - self._clock.seconds())
 
-    def failed(self, key: str) -> None:
+    def count(self, key: str) -> int:
+        """
+        How many failures C{key} has in the window.
+        """
+        times = self._recent(key)
+        return 0 if times is None else len(times)
+
+    def failed(self, key: str) -> float:
         """
         Record a failure for C{key}.
+
+        @return: its time, for L{forget}.
         """
         self._recent(key)
-        self._failures.setdefault(key, deque()).append(self._clock.seconds())
+        now = self._clock.seconds()
+        self._failures.setdefault(key, deque()).append(now)
         if len(self._failures) >= self._sweep_at:
             # Keys nobody retries are only dropped here: amortised O(1).
             for stale in list(self._failures):
                 self._recent(stale)
             self._sweep_at = max(1024, 2 * len(self._failures))
+        return now
+
+    def forget(self, key: str, when: float) -> None:
+        """
+        Take back the failure recorded for C{key} at C{when}: an attempt
+        counted when it started that turned out not to be a failure.
+        """
+        times = self._failures.get(key)
+        if times is None:
+            return
+        try:
+            times.remove(when)
+        except ValueError:
+            return  # out of the window, or forgiven already
+        if not times:
+            del self._failures[key]
 
     def succeeded(self, key: str) -> None:
         """

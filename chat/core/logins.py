@@ -7,6 +7,14 @@ traffic, and leaving.
 The login is a state the core tracks on each L{Client}
 (L{chat.core.client.State}), the same for every door: a door only says
 what the client gave, a name or a password.
+
+What a client sends ahead is never taken for something it did not mean:
+a registered name is always answered with the password prompt, and what
+comes next is its password (refused, if need be, only once it is read);
+after any refused step (a name refused, a wrong or throttled password)
+whatever the client had sent ahead is discarded
+(L{chat.core.client.IConnection.discard_input}), so a password it
+pipelined never becomes a name or a message.
 """
 
 from __future__ import annotations
@@ -24,7 +32,15 @@ from chat.core.names import fold
 from chat.core.peers import Peers
 from chat.core.rooms import Room, Rooms
 from chat.core.transfers import Transfers
-from chat.errors import BadUsage, ChatError, StoreFailed
+from chat.errors import (
+    BadUsage,
+    ChatError,
+    NameInUse,
+    ServerBusy,
+    StoreFailed,
+    Throttled,
+    WrongPassword,
+)
 from chat.events import (
     Error,
     Event,
@@ -38,6 +54,9 @@ from chat.events import (
 from chat.store.interface import HistoryEntry
 
 _log: Final = Logger(namespace="chat.core.logins")
+
+#: Added to a refused login step's error when the client had sent more.
+DISCARDED: Final = "What you sent after it was discarded."
 _T = TypeVar("_T")
 
 
@@ -69,48 +88,123 @@ class Logins:
     def choose_name(self, client: Client, name: str) -> Deferred[None] | None:
         """
         Let C{client} in under C{name}, or ask for the name's password if it
-        is registered.
+        is registered: always, even if the name is online or throttled
+        (L{log_in} says so once the password is read), so that what the
+        client sends next is taken for the password it is.
 
-        @raise chat.errors.ChatError: if the name is refused.
+        A blank C{name} (Enter at the prompt) is asked for again.  A name
+        refused is answered with an L{Error}, and what the client sent
+        ahead is discarded.
+
+        @raise chat.errors.BadUsage: if the client is online already.
         """
         if client.state is ONLINE:
             raise BadUsage(f"you are in already, as {client.name}.")
         client.state, client.asked = NAMELESS, None
-        key = self._presence.check(name)
-        registered = self._accounts.names.get(key)
-        if registered is None:
-            return self._admit(client, name, registered=False)
-        self._accounts.check_tries(key, client.peer)
+        if not name or name.isspace():
+            self._delivery.send(client, Prompt(self._clock.seconds(), "name"))
+            return None
+        try:
+            key = self._presence.check(name)
+        except NameInUse as e:
+            # Someone online holds it: a registered name is asked for its
+            # password all the same.
+            registered = self._accounts.names.get(fold(name))
+            if registered is None:
+                self._refuse_name(client, name, e)
+                return None
+        except ChatError as e:
+            self._refuse_name(client, name, e)
+            return None
+        else:
+            registered = self._accounts.names.get(key)
+            if registered is None:
+                # A guest's name may not look like a registered one.
+                try:
+                    self._accounts.check_lookalike(name, key)
+                except ChatError as e:
+                    self._refuse_name(client, name, e)
+                    return None
+                return self._admit(client, name, registered=False)
         client.state, client.asked = PASSWORD, registered
+        self._ask_password(client, registered)
+        return None
+
+    def ask_again(self, client: Client) -> None:
+        """
+        Send C{client} the prompt for what it is asked now: the password
+        of the name it asked for, or a name (a door that switched its
+        format, or showed help at the prompt, says what comes next).
+        """
+        if client.state is PASSWORD and client.asked is not None:
+            self._ask_password(client, client.asked)
+        elif client.state is NAMELESS:
+            self._delivery.send(client, Prompt(self._clock.seconds(), "name"))
+
+    def _ask_password(self, client: Client, name: str) -> None:
         self._delivery.send(
             client,
             Prompt(
                 self._clock.seconds(),
                 "password",
-                name=registered,
+                name=name,
                 insecure=not client.secure,
             ),
         )
-        return None
 
-    def log_in(self, client: Client, password: str) -> Deferred[None]:
+    def _refuse_name(self, client: Client, name: str, error: ChatError) -> None:
+        self._log_limiter.info(
+            _log,
+            "refused the name {name} from {peer}: {reason}",
+            name=name,
+            peer=client.peer,
+            reason=str(error),
+        )
+        self._refuse_step(client, error)
+
+    def _refuse_step(self, client: Client, error: ChatError) -> None:
+        """
+        Tell C{client} a step of its login was refused, after discarding
+        what it sent ahead (saying so, if there was anything).
+        """
+        event = Error.refusing(self._clock.seconds(), error)
+        if client.discard_input():
+            event.text += " " + DISCARDED
+        self._delivery.send(client, event)
+
+    def log_in(self, client: Client, password: str) -> Deferred[None] | None:
         """
         C{password} for the registered name C{client} asked for.
+
+        A blank one (Enter at the prompt) is asked for again, and counts
+        for nothing.  Any other is checked, unless the name is online
+        (L{NameInUse}) or throttled (L{chat.errors.Throttled}): then it is
+        refused unchecked.  After a refusal the client is asked for a
+        name, and what it sent ahead is discarded.
         """
         name = client.asked
         if client.state is not PASSWORD or name is None:
             raise BadUsage("no password was asked for; enter your name first.")
+        if not password or password.isspace():
+            self._ask_password(client, name)
+            return None
         client.state, client.asked = LOGGING_IN, None
         return Deferred.fromCoroutine(self._log_in(client, name, password))
 
     async def _log_in(self, client: Client, name: str, password: str) -> None:
         key = fold(name)
         try:
+            if self._presence.find(key) is not None:
+                # (Unchecked: that the name is online, /users says anyway.)
+                raise NameInUse(
+                    f"the name {name} is already taken; please choose another."
+                )
             account = await self._accounts.verify(
-                client.peer,
+                client,
                 key,
                 password,
                 f"wrong password for {name}; enter a name again.",
+                name=name,
                 login=True,
             )
             if client.state is not LOGGING_IN:
@@ -124,24 +218,27 @@ class Logins:
             if client.state is not LOGGING_IN:
                 return
             client.state = NAMELESS
-            self._log_limiter.info(
-                _log,
-                "refused a login as {name} from {peer}: {reason}",
-                name=name,
-                peer=client.peer,
-                reason=str(e),
-            )
+            if not isinstance(e, (WrongPassword, Throttled, ServerBusy)):
+                # (Those are security events: the accounts logged them.)
+                self._log_limiter.info(
+                    _log,
+                    "refused a login as {name} from {peer}: {reason}",
+                    name=name,
+                    peer=client.peer,
+                    reason=str(e),
+                )
             # Back to the start: the next thing the client gives is a name.
-            now = self._clock.seconds()
-            self._delivery.send(client, Error.refusing(now, e))
-            self._delivery.send(client, Prompt(now, "name"))
+            self._refuse_step(client, e)
+            self._delivery.send(client, Prompt(self._clock.seconds(), "name"))
         except Exception:
             # Not the client's doing (the store, a corrupt hash): the
             # session reports an internal error, which says to try again,
             # so the next thing the client gives is its password again,
-            # never a name (a door would take the password for one).
+            # never a name (a door would take the password for one); what
+            # it sent ahead is discarded, as after any refusal.
             if client.state is LOGGING_IN:
                 client.state, client.asked = PASSWORD, name
+                client.discard_input()
             raise
 
     async def _admitted(self, client: Client, name: str, *, registered: bool) -> None:
@@ -158,6 +255,7 @@ class Logins:
         """
         presence = self._presence
         presence.claim(name, client)
+        name = str(client.name)  # as shown (chat.core.names.check_name)
         client.state = ONLINE
         self._admission.named(client)
         self._log_limiter.info(_log, "{name} just joined the chat", name=name)

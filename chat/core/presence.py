@@ -13,8 +13,8 @@ from __future__ import annotations
 from zope.interface import Interface, implementer
 
 from chat.core.client import Client
-from chat.core.names import check_name, fold
-from chat.errors import NameInUse, NoSuchUser
+from chat.core.names import Lookalikes, check_name, fold
+from chat.errors import LookalikeName, NameInUse, NoSuchUser
 
 
 class IPresence(Interface):
@@ -29,14 +29,19 @@ class IPresence(Interface):
         @return: C{name}'s key.
         @raise chat.errors.InvalidName: if C{name} breaks the naming rules.
         @raise chat.errors.NameInUse: if someone online holds C{name}.
+        @raise chat.errors.LookalikeName: if C{name} looks like a name
+            someone online holds.
         """
 
     def claim(name: str, client: Client) -> None:
         """
-        Give C{name} to C{client}, setting its C{name} and C{key}.
+        Give C{name} to C{client}, setting its C{name} (as shown:
+        L{chat.core.names.check_name}) and C{key}.
 
         @raise chat.errors.InvalidName: if C{name} breaks the naming rules.
         @raise chat.errors.NameInUse: if someone online holds C{name}.
+        @raise chat.errors.LookalikeName: if C{name} looks like a name
+            someone online holds.
         """
 
     def release(client: Client) -> bool:
@@ -79,36 +84,51 @@ class LocalPresence:
     """
     The names online in this process.
 
-    Names are unique case-insensitively and displayed as first typed.  Plain
-    synchronous code: lookups happen on the hot path.
+    Names are unique by key (L{fold}) and displayed as first typed (in
+    their normal form); no two names online look alike (L{Lookalikes}).
+    Plain synchronous code: lookups happen on the hot path.
     """
 
     def __init__(self) -> None:
         self._clients: dict[str, Client] = {}
         self._everyone: tuple[Client, ...] | None = None
-        # The name last found well formed: a guest's login checks its name,
-        # then claims it, and a login costs one check, not two.
-        self._checked: str | None = None
+        # The skeletons of the names online, kept in step with _clients.
+        self._lookalikes = Lookalikes()
+        # The name last found well formed, and how it is shown: a guest's
+        # login checks its name, then claims it, and a login costs one
+        # check, not two.
+        self._checked: tuple[str, str] | None = None
+
+    def _free(self, name: str) -> tuple[str, str]:
+        """
+        C{name} as shown and its key, if nobody online holds it or a name
+        like it.
+        """
+        checked = self._checked
+        if checked is not None and checked[0] is name:
+            shown = checked[1]
+        else:
+            shown = check_name(name)
+            self._checked = (name, shown)
+        key = fold(shown)
+        if key in self._clients:
+            raise NameInUse(f"the name {name} is already taken; please choose another.")
+        other = self._lookalikes.find(shown, key)
+        if other is not None:
+            raise LookalikeName(name, other, "online")
+        return shown, key
 
     def check(self, name: str) -> str:
-        check_name(name)
-        self._checked = name
-        key = fold(name)
-        if key in self._clients:
-            raise NameInUse(f"the name {name} is already taken; please choose another.")
-        return key
+        return self._free(name)[1]
 
     def claim(self, name: str, client: Client) -> None:
-        if name is not self._checked:
-            check_name(name)
-        key = fold(name)
-        if key in self._clients:
-            raise NameInUse(f"the name {name} is already taken; please choose another.")
-        if key == name:
-            key = name  # one string per user, not two, when already folded
+        shown, key = self._free(name)
+        if key == shown:
+            key = shown  # one string per user, not two, when already folded
         self._clients[key] = client
+        self._lookalikes.add(key, shown)
         self._everyone = None
-        client.name = name
+        client.name = shown
         client.key = key
 
     def release(self, client: Client) -> bool:
@@ -116,6 +136,7 @@ class LocalPresence:
         if key is None or self._clients.get(key) is not client:
             return False
         del self._clients[key]
+        self._lookalikes.discard(key)
         self._everyone = None
         return True
 

@@ -16,21 +16,24 @@ from typing import Final, ParamSpec
 
 from twisted.internet.defer import Deferred, gatherResults, succeed
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from chat.core.accounts import Accounts
-from chat.core.client import Client
+from chat.core.client import ONLINE, Client
 from chat.core.messages import check_text, replayed
-from chat.core.names import TOPIC_MAX, check_room, fold
+from chat.core.names import TOPIC_MAX, Lookalikes, check_room, fold
 from chat.core.peers import Peers
 from chat.errors import (
     AlreadyInRoom,
     BadUsage,
     InviteOnly,
+    LookalikeRoom,
     NoSuchRoom,
     NoSuchUser,
     NotInRoom,
     NotOperator,
     NotOwner,
+    StoreFailed,
 )
 from chat.events import (
     Event,
@@ -69,6 +72,9 @@ class Room:
         time each last logged out.
     @ivar online: members online, in the order they joined, with their
         folded names.
+    @ivar saving: while the store has not yet confirmed the room's
+        creation (or a new owner's claim), the joins waiting for its
+        answer; L{None} otherwise.
     """
 
     key: str
@@ -82,6 +88,7 @@ class Room:
     invited: set[str] = field(default_factory=set)
     registered: dict[str, float] = field(default_factory=dict)
     online: dict[Client, str] = field(default_factory=dict)
+    saving: list[Deferred[None]] | None = field(default=None, repr=False)
     _clients: tuple[Client, ...] | None = field(default=None, repr=False)
     _by_key: dict[str, Client] = field(default_factory=dict, repr=False)
 
@@ -153,6 +160,8 @@ class RoomRegistry:
         self._of_account: dict[str, set[Room]] = {}
         # Guest name key -> rooms it was invited to (gone when it leaves).
         self._guest_invites: dict[str, set[Room]] = {}
+        # The skeletons of the rooms' names, in step with _rooms.
+        self._lookalikes = Lookalikes()
 
     def load(self, records: Iterable[RoomRecord], accounts: dict[str, str]) -> None:
         """
@@ -173,18 +182,27 @@ class RoomRegistry:
                 registered={m.member: m.seen for m in record.members},
             )
             self._rooms[room.key] = room
+            self._lookalikes.add(room.key, room.name)
             for key in room.registered:
                 self._of_account.setdefault(key, set()).add(room)
 
     def get(self, name: str) -> Room | None:
         return self._rooms.get(fold(name))
 
+    def lookalike(self, name: str) -> str | None:
+        """
+        The name of another room that looks like C{name} (as shown).
+        """
+        return self._lookalikes.find(name, fold(name))
+
     def create(self, room: Room) -> None:
         self._rooms[room.key] = room
+        self._lookalikes.add(room.key, room.name)
 
     def discard(self, room: Room) -> None:
         if self._rooms.get(room.key) is room:
             del self._rooms[room.key]
+            self._lookalikes.discard(room.key)
         for key in room.invited:
             self._uninvite_guest(key, room)
 
@@ -298,12 +316,18 @@ class Rooms:
 
     def _room(self, name: str, key: str | None = None) -> Room:
         """
-        The room called C{name}; one that C{key} may not know of does not
-        exist for it.
+        The room called C{name}; to C{key}, if it may not know of the room
+        (invite-only, neither member nor invited), the answer every other
+        command gives an outsider: it is not in the room.  (C{/join} tells
+        the room exists anyway: IRC daemons answer a secret channel's
+        outsiders C{ERR_NOTONCHANNEL} the same way, and hide it only from
+        listings.)
         """
         room = self.rooms.get(check_room(name))
-        if room is None or (key is not None and not room.visible_to(key)):
+        if room is None:
             raise NoSuchRoom(name)
+        if key is not None and not room.visible_to(key):
+            raise NotInRoom(room.name)
         return room
 
     def _member_room(self, client: Client, name: str) -> Room:
@@ -343,12 +367,15 @@ class Rooms:
         d = change(*args, **kwargs)
         d.addErrback(lambda f: _log.failure("could not save {what}", f, what=what))
 
-    def _save_room(self, room: Room) -> None:
+    @staticmethod
+    def _record(room: Room) -> RoomRecord:
         owner = fold(room.owner) if room.owner and room.owner_registered else None
-        record = RoomRecord(
+        return RoomRecord(
             room.key, room.name, owner, room.topic, room.invite_only, room.created
         )
-        self._persist(f"room {room.name}", self._store.save_room, record)
+
+    def _save_room(self, room: Room) -> None:
+        self._persist(f"room {room.name}", self._store.save_room, self._record(room))
 
     def _save_member(self, room: Room, key: str) -> None:
         membership = Membership(
@@ -417,37 +444,113 @@ class Rooms:
 
     def join(self, client: Client, name: str) -> Deferred[None] | None:
         """
-        Join the room C{name}, creating it if needed.
+        Join the room C{name}, creating it if needed; a new room's name may
+        not look like an existing room's (C{#ѕecret} with a Cyrillic s
+        beside C{#secret}), while C{#ｓｅｃｒｅｔ} simply is C{#secret}.
+
+        Creating a room, or becoming the owner of an ownerless one, is
+        acknowledged only once the store has it: until then the asker's
+        later requests wait, other joins of the room wait, and a store
+        failure leaves no room and says so.  A crash cannot leave
+        someone told it owns a room that a stranger then creates.
         """
-        check_room(name)
+        name = check_room(name)
+        room = self.rooms.get(name)
+        if room is not None and room.saving is not None:
+            waiting: Deferred[None] = Deferred()
+            room.saving.append(waiting)
+            return waiting.addCallback(lambda _: self._join_again(client, name))
         user, key = str(client.name), str(client.key)
         registered = self._registered(key)
         now = self._now()
-        room = self.rooms.get(name)
-        created = room is None
         if room is None:
+            other = self.rooms.lookalike(name)
+            if other is not None:
+                raise LookalikeRoom(name, other)
             room = Room(fold(name), name, now, owner=user, owner_registered=registered)
             self.rooms.create(room)
-            self._save_room(room)
-        else:
-            if client in room.online:
-                raise AlreadyInRoom(room.name)
-            if room.invite_only and not (
-                room.may_moderate(key) or key in room.invited or key in room.registered
-            ):
-                raise InviteOnly(room.name)
-            if key in room.invited:
-                room.invited.discard(key)
-                if registered:
-                    self._persist(
-                        "an invitation", self._store.delete_invite, room.key, key
-                    )
-            if room.owner is None and not room.online and not room.registered:
-                # An ownerless, empty room: whoever comes first owns it.
-                room.owner, room.owner_registered = user, registered
-                self._save_room(room)
+            return self._claim(client, room, created=True)
+        if client in room.online:
+            raise AlreadyInRoom(room.name)
+        if room.invite_only and not (
+            room.may_moderate(key) or key in room.invited or key in room.registered
+        ):
+            raise InviteOnly(room.name)
+        if key in room.invited:
+            room.invited.discard(key)
+            if registered:
+                self._persist("an invitation", self._store.delete_invite, room.key, key)
+        if room.owner is None and not room.online and not room.registered:
+            # An ownerless, empty room: whoever comes first owns it.
+            room.owner, room.owner_registered = user, registered
+            return self._claim(client, room, created=False)
+        return self._enter(client, room, created=False)
+
+    def _join_again(self, client: Client, name: str) -> Deferred[None] | None:
+        """
+        A join that waited for the store's answer about the room: now
+        carried out (it may create the room, if its creation failed).
+        """
+        if client.state is not ONLINE:
+            return None
+        return self.join(client, name)
+
+    def _claim(self, client: Client, room: Room, *, created: bool) -> Deferred[None]:
+        """
+        Store C{room}, just created or claimed by C{client}, then let
+        C{client} in; the joins that came meanwhile go on after.
+        """
+        room.saving = []
+
+        def saved(_: None) -> Deferred[None] | None:
+            try:
+                if client.state is ONLINE:
+                    return self._enter(client, room, created=created)
+                # Gone meanwhile: as if it had joined and left.
+                if room.is_owner(str(client.key)) and not room.owner_registered:
+                    room.owner = None
+                self._forget_if_abandoned(room)
+                return None
+            finally:
+                # The asker first, then the joins that waited.
+                self._saved(room)
+
+        def failed(failure: Failure) -> None:
+            _log.failure("could not save room {room}", failure, room=room.name)
+            if created:
+                self.rooms.discard(room)
+            else:
+                room.owner, room.owner_registered = None, False
+            # Then the joins that waited: one may create the room anew.
+            self._saved(room)
+            raise StoreFailed(
+                f"{room.name} could not be saved, so you are not in it; "
+                "please try again."
+            )
+
+        d = self._store.save_room(self._record(room))
+        return d.addCallbacks(saved, failed)
+
+    @staticmethod
+    def _saved(room: Room) -> None:
+        """
+        The store answered about C{room}: the joins that waited go on.
+        """
+        waiting, room.saving = room.saving or [], None
+        for d in waiting:
+            d.callback(None)
+
+    def _enter(
+        self, client: Client, room: Room, *, created: bool
+    ) -> Deferred[None] | None:
+        """
+        C{client} is let in C{room}: it is told (with the room's latest
+        history), and so are the members.
+        """
+        user, key = str(client.name), str(client.key)
+        now = self._now()
         self.rooms.enter(room, client, key)
-        if registered and key not in room.registered:
+        if self._registered(key) and key not in room.registered:
             self.rooms.add_account(room, key, now)
             self._save_member(room, key)
         if len(room.online) <= self._limits.room_announce:

@@ -14,6 +14,9 @@ L{IConnection}.  What every door's users rely on is done here, once:
   - at most L{Limits.requests_per_turn} requests a turn: the rest wait for
     the next turn, with the input paused, so that one client's burst
     cannot pile up output for everyone faster than it can be written;
+  - a client that sends faster than its flood limit is held to it
+    (L{chat.core.flood}): the request waits for a token with the input
+    paused, and one that keeps it up too long is dropped;
   - a refused request (a L{ChatError}) becomes an L{Error} event for its
     client and a line in the log (rate-limited); nothing else happens;
   - requests that need a name are refused until the client has one.
@@ -30,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -38,13 +41,20 @@ from chat.core.accounts import Accounts
 from chat.core.admission import Admission
 from chat.core.client import CLOSED, ONLINE, Client, IConnection
 from chat.core.delivery import Delivery
+from chat.core.flood import Bucket, FloodLimits
 from chat.core.limits import Limits
 from chat.core.logins import Logins
 from chat.core.logs import LogLimiter
 from chat.core.messages import Messages
 from chat.core.rooms import Rooms
 from chat.core.transfers import Transfers
-from chat.errors import BadUsage, ChatError, NotJoined
+from chat.errors import (
+    BadUsage,
+    ChatError,
+    ExcessFlood,
+    NotJoined,
+    SendQueueExceeded,
+)
 from chat.events import Error, Event
 
 _log: Final = Logger(namespace="chat.core.session")
@@ -53,6 +63,9 @@ _Handler = Callable[..., "Deferred[None] | None"]
 # A request waiting for its turn: the handler, its arguments, and whether
 # it needs the client to be online.
 _Request = tuple[_Handler, tuple[Any, ...], bool]
+
+# The tokens of a client with no flood limit (C{--exempt}): never spent.
+_UNLIMITED: Final = 2**62
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +86,9 @@ class Services:
     log_limiter: LogLimiter
     #: L{Limits.requests_per_turn}, read on every request.
     requests_per_turn: int
+    # Flood control and slow consumers (issue 15).
+    security_log: LogLimiter
+    flood: FloodLimits
     #: Counts the open connections (issue 15, "conns").
     admission: Admission
 
@@ -91,8 +107,11 @@ class Session(Client):
     """
 
     __slots__ = (
+        "_bucket",
         "_count",
+        "_credit",
         "_draining",
+        "_flood_call",
         "_queue",
         "_services",
         "_turn",
@@ -122,6 +141,12 @@ class Session(Client):
         self._draining = False
         self._turn = -1
         self._count = 0
+        # Flood control: the tokens taken from the bucket and not spent yet
+        # (an integer count on the hot path; the bucket is looked at when
+        # they run out), and the call that ends a wait for a token.
+        self._flood_call: IDelayedCall | None = None
+        self._bucket = Bucket(services.flood.guest, services.clock.seconds())
+        self._credit = _UNLIMITED if exempt else 0
 
     # Logging in and out.
 
@@ -138,6 +163,27 @@ class Session(Client):
         """
         self._run(self._services.logins.log_in, (self, password), False)
 
+    def ask_again(self) -> None:
+        """
+        Send the prompt for what the client is asked now, a name or the
+        password of the name it asked for (after the door switched its
+        format or showed help at a prompt).
+        """
+        self._run(self._services.logins.ask_again, (self,), False)
+
+    def discard_input(self) -> bool:
+        """
+        Drop the requests that wait for their turn, and what the door
+        holds unread: a step of the login was refused
+        (L{IConnection.discard_input}).
+        """
+        queue = self._queue
+        dropped = bool(queue)
+        if queue:
+            # In place: L{_drain} may be looping over it.
+            queue.clear()
+        return self.connection.discard_input() or dropped
+
     def quit(self, reason: str | None = None) -> None:
         """
         Say goodbye: the client is told, leaves, and its connection closes.
@@ -152,9 +198,35 @@ class Session(Client):
         @param delivered: it closed cleanly, so what it was sent arrived.
         """
         self._queue = None
+        self._stop_flood_call()
         self._services.admission.closed(self)
         if self.state is not CLOSED:
             self._services.logins.leave(self, reason, delivered=delivered)
+
+    def send_queue_exceeded(self, limit: int) -> Error:
+        """
+        The door holds over C{limit} bytes for the client, which does not
+        read them: it leaves (the others are told C{send queue exceeded})
+        and the log says so.
+
+        @return: what tells the client why, which the door writes past its
+            limit before it closes the connection (after a short grace, as
+            IRC daemons send C{Closing Link: SendQ exceeded}).
+        """
+        services = self._services
+        services.security_log.warn(
+            _log,
+            "disconnecting {peer} ({name}): it does not read, and over "
+            "{limit} bytes of output are waiting (send queue exceeded)",
+            peer=self.connection,
+            name=self.name,
+            limit=limit,
+        )
+        self._queue = None
+        self._stop_flood_call()
+        if self.state is not CLOSED:
+            services.logins.leave(self, "send queue exceeded", delivered=False)
+        return Error.refusing(services.clock.seconds(), SendQueueExceeded(limit))
 
     def set_acknowledges(self, acknowledges: bool) -> None:
         """
@@ -339,7 +411,11 @@ class Session(Client):
     def file_chunk(self, file_id: int, offset: int, data: bytes) -> None:
         """
         The bytes C{data} of an upload, from C{offset}.
+
+        It takes no flood token: uploads are paced by their own window
+        (the server holds the sender while the spool catches up).
         """
+        self._credit += 1
         self._run(self._services.transfers.chunk, (self, file_id, offset, data), True)
 
     def resume_upload(self, file_id: int) -> None:
@@ -351,7 +427,11 @@ class Session(Client):
     def get_file(self, file_id: int, offset: int) -> None:
         """
         The next chunk of a file offered to this client.
+
+        It takes no flood token: downloads are paced by the client's own
+        window, and what it asks for only it is sent.
         """
+        self._credit += 1
         self._run(self._services.transfers.get, (self, file_id, offset), True)
 
     def file_done(self, file_id: int) -> None:
@@ -413,6 +493,12 @@ class Session(Client):
             self._queue = deque([(handler, args, needs_name)])
             self.connection.pause_input()
             return
+        self._credit -= 1
+        if self._credit < 0 and self._out_of_tokens(True):
+            if self.state is not CLOSED:
+                self._queue = deque([(handler, args, needs_name)])
+                self.connection.pause_input()
+            return
         if self.state is not ONLINE or self.unconfirmed is not None:
             self._call(handler, args, needs_name)
             return
@@ -454,6 +540,92 @@ class Session(Client):
         self._turn_over = True
         services.delivery.next_turn(self._next_turn)
         return True
+
+    def _out_of_tokens(self, fresh: bool) -> bool:
+        """
+        The tokens taken ran out: take more from the bucket.  If it is
+        empty the request must wait: until the next token (L{_token}), or
+        for ever if the client was held back too long and is dropped.
+
+        @param fresh: the request just came (rather than waited): if it
+            finds a token, the client kept to its rate.
+        @return: whether the request must wait.
+        """
+        if self.exempt:
+            self._credit = _UNLIMITED
+            return False
+        if self.state is CLOSED:
+            # Nothing is carried out for it any more: not worth a wait.
+            self._credit = 0
+            return True
+        bucket = self._bucket
+        services = self._services
+        flood = services.flood
+        rate = flood.registered if self._registered() else flood.guest
+        now = services.clock.seconds()
+        taken = bucket.take(rate, now)
+        if taken:
+            self._credit = taken - 1
+            if fresh:
+                bucket.debt = 0.0
+            return False
+        self._credit = 0
+        wait = bucket.wait(rate)
+        if bucket.debt + wait > flood.backlog:
+            self._excess_flood()
+        else:
+            bucket.held_at = now
+            self._flood_call = services.clock.callLater(wait, self._token)
+        return True
+
+    def _registered(self) -> bool:
+        """
+        Whether the client is online under a registered name: it gets the
+        registered users' flood limit.
+        """
+        key = self.key
+        return (
+            self.state is ONLINE
+            and key is not None
+            and self._services.accounts.registered(key) is not None
+        )
+
+    def _token(self) -> None:
+        """
+        The wait for a token is over: it counts, as long as it lasted,
+        towards the time the client was held back in a row.
+        """
+        self._flood_call = None
+        bucket = self._bucket
+        bucket.debt += self._services.clock.seconds() - bucket.held_at
+        self._drain()
+
+    def _stop_flood_call(self) -> None:
+        call, self._flood_call = self._flood_call, None
+        if call is not None and call.active():
+            call.cancel()
+
+    def _excess_flood(self) -> None:
+        """
+        The client kept sending faster than its rate for too long: tell it
+        why, drop it, and log it.
+        """
+        services = self._services
+        services.security_log.warn(
+            _log,
+            "disconnecting {peer} ({name}): excess flood (held back over "
+            "{backlog} seconds in a row)",
+            peer=self.connection,
+            name=self.name,
+            backlog=services.flood.backlog,
+        )
+        self._queue = None
+        self._stop_flood_call()
+        services.delivery.send(
+            self, Error.refusing(services.clock.seconds(), ExcessFlood())
+        )
+        services.logins.leave(self, "excess flood", delivered=False)
+        self.connection.close()
 
     def _next_turn(self) -> None:
         self._turn_over = False
@@ -517,17 +689,30 @@ class Session(Client):
             return
         self._draining = True
         try:
-            while queue and not self._waiting and not self._turn_over:
+            while (
+                queue
+                and not self._waiting
+                and not self._turn_over
+                and self._flood_call is None
+            ):
                 if self.state is CLOSED:
                     queue.clear()
                     break
                 if self._over_turn():
                     return
+                self._credit -= 1
+                if self._credit < 0 and self._out_of_tokens(False):
+                    return
                 handler, args, needs_name = queue.popleft()
                 self._call(handler, args, needs_name)
         finally:
             self._draining = False
-        if not queue and not self._waiting and not self._turn_over:
+        if (
+            not queue
+            and not self._waiting
+            and not self._turn_over
+            and self._flood_call is None
+        ):
             self._queue = None
             if self.state is not CLOSED:
                 self.connection.resume_input()

@@ -7,6 +7,14 @@ The bytes go to an L{ISpool}, which does its I/O off the reactor thread.
 An upload is fed one chunk at a time; a chunk's request waits (and so
 holds the session's next requests) while the spool falls behind, which
 is the backpressure.
+
+Files belong to accounts and connections, not to names: a registered
+user sends and receives as its account (the store binds the key to the
+account, see L{FileRecord}); a guest as its connection (a
+L{guest_holder}).  When a guest's connection closes, its offers and its
+unfinished uploads go; the files it finished sending stay for their
+other recipients, but nobody can resume or cancel them any more.
+Unregistering drops all of an account's files, sent and offered.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from chat.core.accounts import Accounts
-from chat.core.client import Client
+from chat.core.client import ONLINE, Client
 from chat.core.limits import ID_MAX
 from chat.core.names import fold, is_room
 from chat.core.peers import Peers
@@ -31,8 +39,10 @@ from chat.errors import (
     ChatError,
     ChecksumMismatch,
     FileTooLarge,
+    NoRecipients,
     NoSuchFile,
     NoSuchUser,
+    NotDelivered,
     NotInRoom,
     QuotaExceeded,
     Throttled,
@@ -48,7 +58,7 @@ from chat.events import (
     FileUpload,
     FileUploadInfo,
 )
-from chat.store.interface import FileRecord
+from chat.store.interface import FileRecord, guest_holder, is_guest_holder
 from chat.store.spool import ISpool
 
 _log: Final = Logger(namespace="chat.core.transfers")
@@ -66,6 +76,10 @@ class _Upload:
 
     record: FileRecord
     received: int
+    # The sender's connection, and the one recipient of a file to a user
+    # (a holder), told apart from a room's.
+    client: Client
+    to: str | None
     # Chunks received while a write was under way: the next write takes
     # them all, so a fast sender costs one thread hand-off per batch.
     queued: list[bytes] = field(default_factory=list)
@@ -113,15 +127,26 @@ class Transfers:
         self._presence = peers.presence
         self._delivery = peers.delivery
         self._limits = peers.limits
+        self._security_log = peers.security_log
         self._spool = spool
         self._accounts = accounts
         self._rooms = rooms
+        # Uploads under way: their senders are online.
         self._uploads: dict[int, _Upload] = {}
         # Complete files being fetched: a get needs no store lookup.
         self._complete_files: dict[int, FileRecord] = {}
-        # Guests offered files: they lose the offers when they disconnect.
-        self._guest_offers: dict[str, set[int]] = {}
+        # Guests' connections and their holders, both ways.
+        self._guests: dict[Client, str] = {}
+        self._guest_clients: dict[str, Client] = {}
+        self._serial = 0
+        # Files sent from a connection of this run: the address and size,
+        # and their sum per address (the per-address cap).
+        self._from: dict[int, tuple[str, int]] = {}
+        self._address_bytes: dict[str, int] = {}
+        # Bytes of offers still being recorded (the spool-wide cap).
+        self._offering = 0
         self._stopping = False
+        accounts.on_unregistered.append(self.unregistered)
 
     def start(self) -> Deferred[None]:
         """
@@ -132,7 +157,7 @@ class Transfers:
 
     async def _start(self) -> None:
         await self._spool.start()
-        for file_id in await self._store.drop_guest_recipients():
+        for file_id in await self._store.drop_orphans():
             await self._spool.remove(file_id)
 
     def stopping(self) -> None:
@@ -154,6 +179,75 @@ class Transfers:
 
     def _send(self, client: Client, event: FileUpload | FileAck | FileChunk) -> None:
         self._delivery.send(client, event)
+
+    # Who holds files.
+
+    def _holder(self, client: Client) -> str:
+        """
+        Who C{client} is for files: its key if its name is registered,
+        else its connection's own guest holder.
+        """
+        key = str(client.key)
+        if self._accounts.registered(key) is not None:
+            return key
+        holder = self._guests.get(client)
+        if holder is None:
+            self._serial += 1
+            holder = self._guests[client] = guest_holder(key, self._serial)
+            self._guest_clients[holder] = client
+        return holder
+
+    def _holders(self, client: Client) -> tuple[str, ...]:
+        """
+        Every holder C{client} is: L{_holder}, and the guest holder it had
+        before it registered its name, if it had one (what it was sent or
+        sent as a guest stays its own until it leaves).
+        """
+        holder = self._holder(client)
+        guest = self._guests.get(client)
+        return (holder,) if guest is None or guest == holder else (holder, guest)
+
+    def _recipient_holder(self, client: Client, record: FileRecord) -> str | None:
+        """
+        Which of C{client}'s holders C{record} is offered to, if any.
+        """
+        for holder in self._holders(client):
+            if holder in record.recipients:
+                return holder
+        return None
+
+    def _alive(self, holder: str) -> bool:
+        """
+        Whether C{holder} is still there: a guest's connection open, an
+        account registered.
+        """
+        if is_guest_holder(holder):
+            return holder in self._guest_clients
+        return self._accounts.registered(holder) is not None
+
+    def _holder_client(self, holder: str) -> Client | None:
+        """
+        The connection online as C{holder}, if any.
+        """
+        if is_guest_holder(holder):
+            return self._guest_clients.get(holder)
+        client = self._presence.find(holder)
+        if client is None or self._accounts.registered(holder) is None:
+            return None
+        return client
+
+    def _room_recipients(self, room_name: str, sender: str) -> list[str]:
+        """
+        The holders a file to room C{room_name} goes to: its members
+        online and its registered members, but its sender.
+        """
+        room = self._rooms.get(room_name)
+        if room is None:
+            return []
+        members = {self._holder(member) for member in room.online}
+        members |= set(room.registered)
+        members.discard(sender)
+        return sorted(members)
 
     # Offering and uploading.
 
@@ -177,41 +271,135 @@ class Transfers:
                 f"{limits.file_max_size:,} bytes."
             )
         sender, key = str(client.name), str(client.key)
+        holder = self._holder(client)
+        to: str | None = None
         if target.startswith("#"):
             room = self._rooms.get(target) if is_room(target) else None
             if room is None or client not in room.online:
                 raise NotInRoom(target)
             target = room.name
+            if not self._room_recipients(target, holder):
+                raise NoRecipients(
+                    f"nobody else is in {target} to receive a file; nothing was sent."
+                )
         else:
             target_key = fold(target)
             if target_key == key:
                 raise BadUsage("you cannot send a file to yourself.")
             try:
-                target = str(self._presence.lookup(target).name)
+                recipient = self._presence.lookup(target)
+                target = str(recipient.name)
+                to = self._holder(recipient)
             except NoSuchUser:
                 registered = self._accounts.registered(target_key)
                 if registered is None:
                     raise
-                target = registered
-        self._check_uploads(key)
-        record = FileRecord(0, key, sender, target, name, size, sha256)
-        return Deferred.fromCoroutine(self._create(client, record))
+                target, to = registered, target_key
+        self._check_uploads(client, holder)
+        self._check_space(client, size)
+        record = FileRecord(0, holder, sender, target, name, size, sha256)
+        # Counted from now, so that offers made meanwhile see this one.
+        self._offering += size
+        if not client.exempt:
+            self._count_address(client.peer, size)
+        d = Deferred.fromCoroutine(self._create(client, record, to))
 
-    def _check_uploads(self, key: str) -> None:
-        under_way = sum(1 for u in self._uploads.values() if u.record.sender_key == key)
-        if under_way >= self._limits.uploads_at_once:
+        def counted(result: object) -> object:
+            self._offering -= size
+            if not client.exempt:
+                self._count_address(client.peer, -size)
+            return result
+
+        return d.addBoth(counted)
+
+    def _count_address(self, peer: str, size: int) -> None:
+        left = self._address_bytes.get(peer, 0) + size
+        if left > 0:
+            self._address_bytes[peer] = left
+        else:
+            self._address_bytes.pop(peer, None)
+
+    def _uncount(self, file_id: int) -> None:
+        """
+        File C{file_id} left the spool: its address's count goes down.
+        """
+        sent = self._from.pop(file_id, None)
+        if sent is not None:
+            self._count_address(sent[0], -sent[1])
+
+    def _refused(self, client: Client, limit: str) -> None:
+        """
+        Log, as a security event, a file refused for a limit that protects
+        the server rather than one user's quota.
+        """
+        self._security_log.warn(
+            _log,
+            "refused a file from {peer} ({name}): limit of {limit} reached",
+            peer=client.peer,
+            name=client.name,
+            limit=limit,
+        )
+
+    def _check_uploads(self, client: Client, holder: str) -> None:
+        """
+        @raise Throttled: if C{holder}, C{client}'s address (unless
+            exempt) or the server has as many uploads under way as it may:
+            each may hold a spool file open.
+        """
+        limits = self._limits
+        under_way = sum(
+            1 for u in self._uploads.values() if u.record.sender_key == holder
+        )
+        if under_way >= limits.uploads_at_once:
             raise Throttled(
                 f"you have {under_way} uploads under way; finish or cancel one "
                 "before starting another."
             )
+        if not client.exempt:
+            peer = client.peer
+            here = sum(1 for u in self._uploads.values() if u.client.peer == peer)
+            if here >= limits.address_uploads_at_once:
+                self._refused(client, "uploads from its address")
+                raise Throttled(
+                    f"{here} uploads are under way from your address; finish or "
+                    "cancel one before starting another."
+                )
+        if len(self._uploads) >= limits.uploads_open_max:
+            self._refused(client, "uploads on the server")
+            raise Throttled(
+                "the server has as many uploads under way as it takes; try again later."
+            )
 
-    async def _create(self, client: Client, record: FileRecord) -> None:
+    def _check_space(self, client: Client, size: int) -> None:
+        """
+        @raise QuotaExceeded: if C{size} more bytes would pass the cap of
+            C{client}'s address (unless exempt).
+        """
+        quota = self._limits.address_file_quota
+        used = self._address_bytes.get(client.peer, 0)
+        if not client.exempt and used + size > quota:
+            self._refused(client, "bytes from its address")
+            raise QuotaExceeded(
+                f"files from your address waiting in the server take {used:,} "
+                f"bytes; with this one they would pass its quota of {quota:,}."
+            )
+
+    async def _create(self, client: Client, record: FileRecord, to: str | None) -> None:
         quota = self._limits.file_quota
         used = await self._store.spool_usage(record.sender_key)
         if used + record.size > quota:
             raise QuotaExceeded(
                 f"your files waiting to be fetched take {used:,} bytes; with this "
                 f"one they would pass your quota of {quota:,}."
+            )
+        spool_quota = self._limits.spool_quota
+        # Offers being recorded count, this one included.
+        total = await self._store.spool_total() + self._offering
+        if total > spool_quota:
+            self._refused(client, "bytes in the spool")
+            raise QuotaExceeded(
+                f"the server's file space is full ({spool_quota:,} bytes); "
+                "try again once files waiting there were fetched."
             )
         record = await self._store.create_file(
             FileRecord(
@@ -223,9 +411,25 @@ class Transfers:
                 record.size,
                 record.sha256,
                 created=self._now(),
-            )
+            ),
+            [] if to is None else [to],
         )
-        upload = _Upload(record, 0)
+        holder = record.sender_key
+        if (
+            client.state is not ONLINE
+            or not self._alive(holder)
+            or (not is_guest_holder(holder) and record.sender_account is None)
+        ):
+            # The sender left or gave its name up meanwhile.
+            await self._store.delete_file(record.id)
+            return
+        if to is not None and (not self._alive(to) or not record.recipients):
+            await self._store.delete_file(record.id)
+            raise NotDelivered(f"{record.target} left; nothing was sent.")
+        if not client.exempt:
+            self._from[record.id] = (client.peer, record.size)
+            self._count_address(client.peer, record.size)
+        upload = _Upload(record, 0, client, to)
         self._uploads[record.id] = upload
         self._send(
             client, FileUpload(self._now(), record.id, 0, record.name, record.size)
@@ -247,7 +451,7 @@ class Transfers:
             raise BadUsage(f"a chunk is 1 to {self._limits.chunk_max} bytes")
         _check_id(file_id)
         upload = self._uploads.get(file_id)
-        if upload is None or upload.record.sender_key != client.key:
+        if upload is None or upload.client is not client:
             raise NoSuchFile(file_id)
         if offset != upload.received:
             self._send(
@@ -363,6 +567,8 @@ class Transfers:
         del self._uploads[record.id]
         digest = await self._spool.finish(record.id, record.sha256)
         if digest != record.sha256:
+            # The spool deleted what arrived.
+            self._uncount(record.id)
             await self._store.delete_file(record.id)
             mismatch = ChecksumMismatch(
                 f"{record.name} arrived with SHA-256 {digest}, not the "
@@ -370,31 +576,38 @@ class Transfers:
             )
             mismatch.fields = {"id": record.id}
             raise mismatch
-        recipients = self._recipients(record)
-        await self._store.complete_file(record.id, recipients)
+        members = []
+        if upload.to is None:
+            members = self._room_recipients(record.target, record.sender_key)
+        recipients = await self._store.complete_file(record.id, members)
+        for holder in recipients:
+            if not self._alive(holder):
+                # Gone while the file was recorded: its drop came first.
+                await self._store.remove_recipient(record.id, holder)
+        recipients = [holder for holder in recipients if self._alive(holder)]
+        if not recipients:
+            await self._forget(record.id)
+            raise self._not_delivered(record)
         offer = self._offer_event(record)
         stored = False
-        for key in recipients:
-            recipient = self._presence.find(key)
+        for holder in recipients:
+            recipient = self._holder_client(holder)
             if recipient is None:
                 stored = True
-                continue
-            if self._accounts.registered(key) is None:
-                self._guest_offers.setdefault(key, set()).add(record.id)
-            self._delivery.send(recipient, offer)
+            else:
+                self._delivery.send(recipient, offer)
         self._delivery.send(
             client, FileSent(self._now(), record.id, record.target, record.name, stored)
         )
 
-    def _recipients(self, record: FileRecord) -> list[str]:
-        if not record.target.startswith("#"):
-            return [fold(record.target)]
-        room = self._rooms.get(record.target)
-        if room is None:
-            return []
-        members = set(room.online.values()) | set(room.registered)
-        members.discard(record.sender_key)
-        return sorted(members)
+    @staticmethod
+    def _not_delivered(record: FileRecord) -> NotDelivered:
+        error = NotDelivered(
+            f"{record.name} was not delivered: nobody who was to receive it is "
+            f"left ({record.target}); it was discarded."
+        )
+        error.fields = {"id": record.id}
+        return error
 
     def _offer_event(self, record: FileRecord) -> FileOffer:
         return FileOffer(
@@ -416,17 +629,32 @@ class Transfers:
         return Deferred.fromCoroutine(self._resumed(client, file_id))
 
     async def _resumed(self, client: Client, file_id: int) -> None:
-        key = str(client.key)
+        holders = self._holders(client)
         upload = self._uploads.get(file_id)
         if upload is None:
             record = await self._store.get_file(file_id)
-            if record is None or record.complete or record.sender_key != key:
+            if record is None or record.complete or record.sender_key not in holders:
                 raise NoSuchFile(file_id)
-            self._check_uploads(key)
-            # After a restart: what the spool has is what arrived.
+            holder = record.sender_key
+            to = None
+            if not record.target.startswith("#"):
+                if not record.recipients:
+                    await self._forget(file_id)
+                    raise self._not_delivered(record)
+                to = record.recipients[0]
+            self._check_uploads(client, holder)
+            # After a reconnection or a restart: what the spool has is what
+            # arrived.
             received = await self._spool.received(file_id)
-            upload = self._uploads.setdefault(file_id, _Upload(record, received))
-        elif upload.record.sender_key != key:
+            if client.state is not ONLINE:
+                return
+            upload = self._uploads.setdefault(
+                file_id, _Upload(record, received, client, to)
+            )
+            if not client.exempt and file_id not in self._from:
+                self._from[file_id] = (client.peer, record.size)
+                self._count_address(client.peer, record.size)
+        elif upload.client is not client:
             raise NoSuchFile(file_id)
         record = upload.record
         self._send(
@@ -442,7 +670,11 @@ class Transfers:
             record = await self._store.get_file(file_id)
             if record is not None and record.complete:
                 self._complete_files[file_id] = record
-        if record is None or not record.complete or client.key not in record.recipients:
+        if (
+            record is None
+            or not record.complete
+            or self._recipient_holder(client, record) is None
+        ):
             raise NoSuchFile(file_id)
         return record
 
@@ -452,7 +684,7 @@ class Transfers:
         """
         _check_id(file_id)
         record = self._complete_files.get(file_id)
-        if record is None or client.key not in record.recipients:
+        if record is None or self._recipient_holder(client, record) is None:
             # First get (or refused): look it up, holding later requests.
             return Deferred.fromCoroutine(self._send_chunk(client, file_id, offset))
         # Known: read by the spool and answered when read; later gets are
@@ -513,13 +745,13 @@ class Transfers:
 
     async def _finished(self, client: Client, file_id: int, declined: bool) -> None:
         record = await self._recipient_file(client, file_id)
-        key = str(client.key)
-        left = await self._store.remove_recipient(file_id, key)
+        holder = self._recipient_holder(client, record)
+        assert holder is not None  # checked by _recipient_file
+        left = await self._store.remove_recipient(file_id, holder)
         self._complete_files.pop(file_id, None)
-        self._guest_offers.get(key, set()).discard(file_id)
         if not left:
             await self._forget(file_id)
-        sender = self._presence.find(record.sender_key)
+        sender = self._holder_client(record.sender_key)
         if sender is not None:
             self._delivery.send(
                 sender,
@@ -535,7 +767,7 @@ class Transfers:
 
     async def _cancelled(self, client: Client, file_id: int) -> None:
         record = await self._store.get_file(file_id)
-        if record is None or record.sender_key != client.key:
+        if record is None or record.sender_key not in self._holders(client):
             raise NoSuchFile(file_id)
         await self._forget(file_id)
         self._delivery.send(
@@ -549,6 +781,7 @@ class Transfers:
         """
         self._complete_files.pop(file_id, None)
         self._uploads.pop(file_id, None)
+        self._uncount(file_id)
         if in_store:
             await self._store.delete_file(file_id)
         await self._spool.remove(file_id)
@@ -560,10 +793,12 @@ class Transfers:
         return Deferred.fromCoroutine(self._listed(client))
 
     async def _listed(self, client: Client) -> None:
-        key = str(client.key)
-        offers = await self.offers_for(key)
+        offers, records = [], []
+        for holder in self._holders(client):
+            offers += await self.offers_for(holder)
+            records += await self._store.uploads_of(holder)
         uploads = []
-        for record in await self._store.uploads_of(key):
+        for record in sorted(records, key=lambda r: r.id):
             upload = self._uploads.get(record.id)
             if upload is not None:
                 received = upload.received
@@ -582,7 +817,8 @@ class Transfers:
 
     async def offers_for(self, key: str) -> list[FileOffer]:
         """
-        The files waiting for C{key}, as offers.
+        The files waiting for the holder C{key} (a registered user's key at
+        login), as offers.
         """
         oldest = self._now() - self._limits.file_age
         records = await self._store.files_for(key, oldest)
@@ -590,27 +826,55 @@ class Transfers:
 
     def gone(self, client: Client) -> None:
         """
-        C{client} disconnected: let go of its uploads (they can be resumed)
-        and drop the offers made to it if it was a guest.
+        C{client} disconnected: let go of its uploads (a registered user
+        can resume them), and if it was a guest, drop what it sent and
+        what it was offered.
         """
-        key = client.key
-        if key is None:
-            return
-        for upload in self._uploads.values():
-            if upload.record.sender_key == key:
-                d = self._spool.release(upload.record.id)
+        holder = self._guests.pop(client, None)
+        if holder is not None:
+            del self._guest_clients[holder]
+        for file_id, upload in list(self._uploads.items()):
+            if upload.client is client:
+                del self._uploads[file_id]
+                d = self._spool.release(file_id)
                 d.addErrback(_log_failure, "closing an upload")
-        if self._stopping:
+        if self._stopping or holder is None:
             return
-        for file_id in self._guest_offers.pop(key, set()):
-            d = Deferred.fromCoroutine(self._drop_offer(file_id, key))
-            d.addErrback(_log_failure, "dropping a guest's offer")
+        # What it finished sending stays for those still to receive it.
+        self._drop(holder, keep_sent=True)
 
-    async def _drop_offer(self, file_id: int, key: str) -> None:
-        left = await self._store.remove_recipient(file_id, key)
-        self._complete_files.pop(file_id, None)  # its recipients changed
-        if not left:
-            await self._forget(file_id)
+    def unregistered(self, client: Client, key: str) -> None:
+        """
+        The account C{key} was deleted: drop what it sent and what it was
+        offered; the next holder of the name gets none of it.
+        """
+        self._complete_files.clear()
+        for file_id, upload in list(self._uploads.items()):
+            if upload.record.sender_key == key:
+                del self._uploads[file_id]
+                d = self._spool.release(file_id)
+                d.addErrback(_log_failure, "closing an upload")
+        self._drop(key)
+
+    def _drop(self, holder: str, *, keep_sent: bool = False) -> None:
+        """
+        Drop what C{holder} sent (but, if C{keep_sent}, what it finished
+        uploading) and was offered; the senders of uploads under way to it
+        alone are told at once.
+        """
+        for upload in list(self._uploads.values()):
+            if upload.to == holder:
+                record = upload.record
+                self._delivery.send(
+                    upload.client,
+                    Error.refusing(self._now(), self._not_delivered(record)),
+                )
+        d = Deferred.fromCoroutine(self._dropped(holder, keep_sent))
+        d.addErrback(_log_failure, "dropping files")
+
+    async def _dropped(self, holder: str, keep_sent: bool) -> None:
+        for file_id in await self._store.drop_holder(holder, keep_sent=keep_sent):
+            await self._forget(file_id, in_store=False)
 
     def expire(self) -> Deferred[None]:
         """

@@ -4,13 +4,14 @@ The only code in txchat that reads Twisted's private transport attributes.
 
 Twisted's socket transports (L{twisted.internet.tcp.Connection}, a
 C{FileDescriptor}) keep unsent output in C{dataBuffer} (from C{offset}
-on) and C{_tempDataLen}, say C{_aborting} once C{abortConnection} was
-called, have C{TLS} set after C{startTLS}, and hold the socket as
-C{socket}.  Reading them lets the line door spot a peer that stopped
-reading without a producer check on every write, and send a write at
-once instead of through the reactor.  C{tests.lines.test_socket} checks
-them on a real connection, so a Twisted upgrade that moves them fails
-there, loudly, not in production.
+on) and C{_tempDataBuffer} (C{_tempDataLen} bytes), say C{_aborting}
+once C{abortConnection} was called, have C{TLS} set after C{startTLS},
+and hold the socket as C{socket}.  Reading them lets the line door spot
+a peer that stopped reading without a producer check on every write,
+send a write at once instead of through the reactor, and drop what a
+peer that stopped reading will never read.  C{tests.lines.test_socket}
+checks them on a real connection, so a Twisted upgrade that moves them
+fails there, loudly, not in production.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ PRIVATE_ATTRIBUTES = (
     "dataBuffer",
     "offset",
     "_tempDataLen",
+    "_tempDataBuffer",
     "_aborting",
     "socket",
     "TLS",
@@ -80,3 +82,18 @@ def send_now(transport: Any, data: bytes) -> None:
             return
         data = data[sent:]
     transport.write(data)
+
+
+def discard_output(transport: Any) -> int:
+    """
+    Drop what a socket transport holds unsent (not what the kernel has
+    taken): how many bytes, or 0 for other transports.
+    """
+    pending = pending_output(transport)
+    if not pending:
+        return 0
+    transport.dataBuffer = b""
+    transport.offset = 0
+    transport._tempDataBuffer = []
+    transport._tempDataLen = 0
+    return pending

@@ -147,6 +147,28 @@ class LineFramer:
         self._discarding = False
         self._raw_left, self._raw_parts = 0, None
 
+    def discard(self) -> bool:
+        """
+        Drop the lines buffered and not yet given, and a line buffered in
+        part up to its terminator (which may come in a later feed): the
+        core refused a step of the login, and what the client sent ahead
+        must not be read.  The rest of a raw chunk under way is still
+        given (its line was read before); bytes fed later are new input.
+
+        @return: whether anything was dropped.
+        """
+        buffer, pos = self._buffer, self._pos
+        if self._raw_left:
+            pos = min(len(buffer), pos + self._raw_left)
+        rest = buffer[pos:]
+        if not rest:
+            return False
+        self._buffer, self._pos = buffer[self._pos : pos], 0
+        self._nul = b"\x00" in self._buffer
+        if rest[-1:] not in (b"\n", b"\x00"):
+            self._discarding = True
+        return True
+
     def next(self) -> Frame | None:
         """
         The next frame, or L{None} until more bytes are fed.

@@ -13,7 +13,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from chat.core.delivery import Delivery
-from chat.lines._socket import is_socket, pending_output, send_now
+from chat.lines._socket import discard_output, is_socket, pending_output, send_now
 
 _log: Final = Logger(namespace="chat.lines.output")
 
@@ -158,6 +158,21 @@ class Output:
                 send_now(self._transport, data)
             else:
                 self._transport.write(data)
+
+    def last_words(self, data: bytes, separator: bytes) -> None:
+        """
+        Write C{data} past the limit: the line that tells a peer that
+        stopped reading why it is dropped.  What this turn gathered for
+        it is dropped, as everything after; on a socket so is what the
+        transport holds unsent, so that the line follows only what the
+        kernel took (after C{separator}, since that may end within a
+        line).  Elsewhere (TLS) it follows everything written.
+        """
+        self._out = None
+        self._overflowed = True
+        if discard_output(self._transport):
+            data = separator + data
+        self._transport.write(data)
 
     def drop(self) -> None:
         """

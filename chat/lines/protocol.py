@@ -6,6 +6,7 @@ text syntax, onto the core's session; events out, rendered and written.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Final
 from typing import Protocol as Structural
@@ -34,7 +35,7 @@ from chat.core.client import (
 from chat.core.core import ChatCore
 from chat.core.session import Session
 from chat.errors import BadInput, BadUsage, ChatError, NeedsJSON, NotJoined
-from chat.events import Event, Prompt
+from chat.events import Event
 from chat.lines.commands import COMMANDS, SlashCommands, chunk_header
 from chat.lines.events import Help, ModeChanged
 from chat.lines.framing import TOO_LONG, Chunk, LineFramer, ending, whole_line
@@ -59,6 +60,31 @@ _CHUNK_LINE: Final = b"/file chunk "
 # /file requests that carry file data: JSON mode only.
 _BINARY: Final = frozenset({"offer", "resume", "get"})
 _NEEDS_JSON: Final = "files travel in JSON mode only: use chat-client (or /mode json)."
+# The commands the door carries out at the password prompt; any other line
+# there is the password (none of these can be one: a password has at
+# least six characters and no spaces).
+_AT_PASSWORD: Final = frozenset({"quit", "exit", "help", "mode"})
+
+# Other protocols on the chat port (text: issue 15).  A TLS record starts
+# with its type, 0x16 for a handshake, then the major version, 3; no name
+# or command starts with a control character.
+_TLS_HANDSHAKE: Final = b"\x16"
+# An HTTP request line (PRI: the HTTP/2 preface); no name holds a space.
+_HTTP_REQUEST: Final = re.compile(
+    rb"(?:GET|HEAD|POST|PUT|DELETE|OPTIONS|CONNECT|PATCH|TRACE|PRI) \S+ HTTP/\d"
+)
+_HTTP_BODY: Final = (
+    b"This is the port of a txchat chat server, not a web server.\r\n"
+    b"Connect with nc, telnet or chat-client (openssl s_client on its TLS "
+    b"port).\r\n"
+)
+_HTTP_RESPONSE: Final = (
+    b"HTTP/1.0 400 Bad Request\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n"
+    b"Content-Length: " + str(len(_HTTP_BODY)).encode() + b"\r\n"
+    b"Connection: close\r\n"
+    b"\r\n" + _HTTP_BODY
+)
 
 
 class LineDoor(Structural):
@@ -127,6 +153,9 @@ class ChatProtocol(Protocol):
     """
 
     CLOSE_GRACE: Final = 5.0
+    #: Seconds a client dropped for not reading has to read why before
+    #: its connection is aborted.
+    OVERFLOW_GRACE: Final = 2.0
 
     transport: ITransport
     session: Session
@@ -138,6 +167,11 @@ class ChatProtocol(Protocol):
     # another).
     _reading = False
     _lost = False
+    # No byte was read yet: the first tells a TLS client (text: issue 15).
+    _fresh = True
+
+    # Dropped for not reading: told why once.
+    _overflowing = False
     # No line was read yet: replies end with CRLF until the first one.
     _first = True
     _key = _DEFAULT_KEY
@@ -205,13 +239,18 @@ class ChatProtocol(Protocol):
         return describe(self.transport.getPeer())
 
     def dataReceived(self, data: bytes) -> None:
+        if self._fresh:
+            self._fresh = False
+            if data[:1] == _TLS_HANDSHAKE and data[1:2] in (b"", b"\x03"):
+                self._foreign("a TLS handshake", None)
+                return
         framer = self._framer
         if framer is None and not self._input_paused:
             # The common case, one whole line: none of the machinery.
             line = whole_line(data, self.door.max_line_length)
             if line is not None:
                 if self._first:
-                    self._first_line(ending(data))
+                    self._first_line(ending(data), line)
                 if not self.transport.disconnecting:  # type: ignore[attr-defined]
                     self._line(line)
                 return
@@ -231,13 +270,14 @@ class ChatProtocol(Protocol):
         door = self.door
         if self._output.watched:
             door.unwatch(self._output)
-        if door.core.log_limiter.allow():
-            _log.info(
-                "connection from {peer} closed ({name}): {reason}",
-                peer=describe(self.transport.getPeer()),
-                name=self.session.name,
-                reason=reason.getErrorMessage(),
-            )
+        # (Through the limiter's info, which escapes the name and reason.)
+        door.core.log_limiter.info(
+            _log,
+            "connection from {peer} closed ({name}): {reason}",
+            peer=describe(self.transport.getPeer()),
+            name=self.session.name,
+            reason=reason.getErrorMessage(),
+        )
         self.session.closed(delivered=reason.check(ConnectionDone) is not None)
 
     # Input.
@@ -261,7 +301,10 @@ class ChatProtocol(Protocol):
                     break
                 if type(frame) is bytes:
                     if self._first:
-                        self._first_line(framer.terminator)
+                        self._first_line(framer.terminator, frame)
+                        if transport.disconnecting:  # type: ignore[attr-defined]
+                            framer.clear()
+                            break
                     self._line(frame)
                 elif frame is TOO_LONG:
                     self._too_long()
@@ -272,17 +315,43 @@ class ChatProtocol(Protocol):
         if framer.idle and self._framer is framer:
             self._framer = None
 
-    def _first_line(self, terminator: bytes | None) -> None:
+    def _first_line(self, terminator: bytes | None, line: bytes) -> None:
         """
         Replies end the way the client's first line ended: C{terminator}.
+        An HTTP request (a browser, C{curl}) is answered as HTTP, once, and
+        closed: it is no name.
         """
         self._first = False
+        if _HTTP_REQUEST.match(line) is not None:
+            self._foreign("an HTTP request", _HTTP_RESPONSE)
+            return
         if terminator is not None and terminator != self.delimiter:
             self.delimiter = terminator
             self._key = _KEYS[self.mode, terminator]
 
+    def _foreign(self, what: str, answer: bytes | None) -> None:
+        """
+        The client speaks another protocol (C{what}): send it C{answer}, if
+        it can read one, and close, before any of its bytes become a name
+        or a message.
+        """
+        self.door.core.security_log.info(
+            _log,
+            "closing {peer}: {what} on the chat port",
+            peer=describe(self.transport.getPeer()),
+            what=what,
+        )
+        self._framer = None
+        self._first = False
+        if answer is not None:
+            self._output.write(answer)
+        self.close()
+
     def _line(self, line: bytes) -> None:
         session = self.session
+        if session.state is PASSWORD:
+            self._password(session, line)
+            return
         if line.startswith(_CHUNK_LINE):
             try:
                 file_id, offset, length = chunk_header(
@@ -304,14 +373,11 @@ class ChatProtocol(Protocol):
                 BadInput("lines must be UTF-8 text; that line was discarded.")
             )
             return
-        if session.state is PASSWORD and text.partition(" ")[0].lower() not in (
-            "/quit",
-            "/exit",
-        ):
-            session.log_in(text)
-            return
         if not text or text.isspace():
-            session.nothing()
+            if session.state is NAMELESS:
+                session.choose_name(text)  # asked again
+            else:
+                session.nothing()
             return
         command = parse(text)
         if isinstance(command, Slash):
@@ -339,6 +405,30 @@ class ChatProtocol(Protocol):
         else:
             session.say(command.text)
 
+    def _password(self, session: Session, line: bytes) -> None:
+        """
+        A line at the password prompt: the password, whole, unless it is
+        one of the door's own commands there (C{/quit}, C{/exit},
+        C{/help}, C{/mode}).  It is never echoed, parsed as a message or a
+        name, nor logged.
+        """
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError:
+            session.refuse(
+                BadInput("lines must be UTF-8 text; that line was discarded.")
+            )
+            return
+        if text[:1] == "/":
+            command = parse(text)
+            if isinstance(command, Slash) and command.name in _AT_PASSWORD:
+                try:
+                    self._slash(session, command.name, command.args)
+                except ChatError as e:
+                    session.refuse(e)
+                return
+        session.log_in(text)
+
     def _slash(self, session: Session, name: str, args: str) -> None:
         """
         A slash command: the door's own (C{/help}, C{/mode json|text},
@@ -352,6 +442,8 @@ class ChatProtocol(Protocol):
         online = session.state is ONLINE
         if name == "help":
             session.tell(Help(self.door.clock.seconds(), COMMANDS))
+            if session.state is PASSWORD:
+                session.ask_again()  # the next line is still the password
             return
         if name == "mode" and not (online and args.lstrip().startswith("#")):
             self._set_mode(session, args)
@@ -378,8 +470,8 @@ class ChatProtocol(Protocol):
             # client acknowledges its stored messages itself.
             session.set_acknowledges(mode == "json")
         session.tell(ModeChanged(now, mode))
-        if session.state is NAMELESS:
-            session.tell(Prompt(now, "name"))
+        if session.state is not ONLINE:
+            session.ask_again()  # in the new format
 
     def _too_long(self) -> None:
         limit = self.door.max_line_length
@@ -432,14 +524,28 @@ class ChatProtocol(Protocol):
         self.transport.resumeProducing()  # type: ignore[attr-defined]
         self._read()
 
+    def discard_input(self) -> bool:
+        framer = self._framer
+        if framer is None or self._lost:
+            # (A whole line read at once holds nothing more.)
+            return False
+        return framer.discard()
+
     def close(self) -> None:
         self._output.flush()
+        self._close(self.CLOSE_GRACE)
+
+    def _close(self, grace: float) -> None:
+        """
+        Close once what was written is sent, or abort after C{grace}
+        seconds; nothing delivered from now on is sent.
+        """
         self._closing = True
         self.transport.loseConnection()
         if self._abort_call is None and not self._lost:
             # TLS waits for the peer's close_notify; do not wait forever.
             self._abort_call = self.door.clock.callLater(
-                self.CLOSE_GRACE,
+                grace,
                 self.transport.abortConnection,  # type: ignore[attr-defined]
             )
 
@@ -448,11 +554,18 @@ class ChatProtocol(Protocol):
             self.transport.abortConnection()  # type: ignore[attr-defined]
 
     def overflowed(self) -> None:
-        _log.warn(
-            "disconnecting {peer} ({name}): it stopped reading and over "
-            "{limit} bytes of output are waiting",
-            peer=describe(self.transport.getPeer()),
-            name=self.session.name,
-            limit=self.door.outputs.limit,
+        """
+        The client stopped reading and over the send-queue limit of output
+        waits: it is told why, past the limit (as IRC daemons send
+        C{Closing Link: SendQ exceeded}), the others that it left, and the
+        connection closes once that line is sent, or is aborted after
+        L{OVERFLOW_GRACE}.
+        """
+        if self._lost or self._overflowing:
+            return
+        self._overflowing = True
+        error = self.session.send_queue_exceeded(self.door.outputs.limit)
+        self._output.last_words(
+            encode(error, self.mode, self.delimiter), self.delimiter
         )
-        self.abort()
+        self._close(self.OVERFLOW_GRACE)

@@ -6,6 +6,11 @@ Text mode is for people on C{nc} and C{telnet}: server notices start with
 C{* }, errors with C{ERROR: }, messages with the sender's name.  JSON mode is
 one object per line for programs.  Both are documented in
 C{docs/protocol.rst}; change them together.
+
+Whatever users sent (messages, reasons, topics, file names) reaches text
+mode with the characters a terminal acts on escaped (L{shown}: C{^[} for
+ESC), whole lines at a time so no field is forgotten; JSON keeps them, as
+C{\\uXXXX} (L{json_safe}).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
+from chat.core.controls import json_safe, shown
 from chat.core.names import fold
 from chat.events import (
     AccountChanged,
@@ -327,7 +333,8 @@ _TEXT: dict[type[Event], Callable[[Any], list[str]]] = {
 
 def text_lines(event: Event) -> list[str]:
     """
-    The lines a person sees for C{event}.
+    The lines a person sees for C{event}, before L{shown} escapes them
+    (L{encode} does): the C{text} of a JSON object keeps what users sent.
     """
     return _TEXT[type(event)](event)
 
@@ -563,9 +570,15 @@ def encode(event: Event, mode: str, delimiter: bytes) -> bytes:
     if mode == "text":
         lines = _TEXT[type(event)](event)
         if len(lines) == 1:
-            return lines[0].encode("utf-8") + delimiter
+            line = lines[0]
+            # The hot path: one isprintable() for a line with no controls.
+            if not line.isprintable():
+                line = shown(line)
+            return line.encode("utf-8") + delimiter
+        lines = [shown(line) for line in lines]
     else:
-        lines = [
-            json.dumps(json_object(event), ensure_ascii=False, separators=(",", ":"))
-        ]
+        line = json.dumps(json_object(event), ensure_ascii=False, separators=(",", ":"))
+        if not line.isprintable():
+            line = json_safe(line)
+        lines = [line]
     return delimiter.join(line.encode("utf-8") for line in lines) + delimiter

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Final
 
 from twisted.internet.defer import Deferred
 from zope.interface import Interface
@@ -113,16 +114,47 @@ class RoomRecord:
     invites: frozenset[str] = frozenset()
 
 
+#: What marks a guest's holder (L{guest_holder}): no key contains it.
+GUEST_MARK: Final = "*"
+
+
+def guest_holder(key: str, serial: int) -> str:
+    """
+    The holder that stands for one guest connection named C{key} in the
+    files it sends or is offered: unique to that connection (C{serial}),
+    so that the next guest of the same name is someone else.
+    """
+    return f"{key}{GUEST_MARK}{serial}"
+
+
+def is_guest_holder(holder: str) -> bool:
+    """
+    Whether C{holder} stands for a guest connection, not an account's key.
+    """
+    return GUEST_MARK in holder
+
+
 @dataclass(frozen=True, slots=True)
 class FileRecord:
     """
     A file in the spool.
 
-    @ivar sender_key: who uploads it (folded name), for resuming and quota.
+    A file's sender and recipients are I{holders}: an account's key, or a
+    guest connection's L{guest_holder}.  The store binds an account's key
+    to the account registered under it when it records it (by the
+    account's C{created} time): should the account be deleted, or the name
+    registered again, what was bound to the old account is no longer seen
+    (and is forgotten at the next L{IChatStore.drop_orphans}).
+
+    @ivar sender_key: the holder that uploads it, for resuming and quota.
     @ivar target: a user's name or a room's, as the sender gave it.
-    @ivar complete: uploaded and checked; only then has it recipients.
-    @ivar recipients: keys of those who have not fetched or declined it,
-        sorted; only L{IChatStore.get_file} fills it in.
+    @ivar complete: uploaded and checked; only then is it offered.
+    @ivar recipients: holders of those who have not fetched or declined
+        it, sorted; filled in by L{IChatStore.get_file} and
+        L{IChatStore.create_file} only.
+    @ivar sender_account: the C{created} time of the account C{sender_key}
+        was bound to, or L{None} (a guest, or a key nobody registered);
+        set by the store.
     """
 
     id: int
@@ -135,6 +167,7 @@ class FileRecord:
     complete: bool = False
     created: float = 0.0
     recipients: tuple[str, ...] = ()
+    sender_account: float | None = None
 
 
 class StoreError(Exception):
@@ -283,48 +316,66 @@ class IChatStore(Interface):
         The invitation of C{member} to C{room} was used (or withdrawn).
         """
 
-    def create_file(file: FileRecord) -> Deferred[FileRecord]:
+    def create_file(
+        file: FileRecord, recipients: Iterable[str] = ()
+    ) -> Deferred[FileRecord]:
         """
-        Record a file about to be uploaded (C{complete} false, no
-        recipients).
+        Record a file about to be uploaded (C{complete} false), binding
+        its sender, and the holders C{recipients} it is for (a file to a
+        user has its recipient from the start, so that the recipient's
+        leaving can drop it; a room's are known at L{complete_file}).
 
-        @return: the record with its id, which names it in the spool.
+        @return: the record with its id, which names it in the spool, its
+            C{sender_account}, and its recipients.
         """
 
-    def complete_file(file_id: int, recipients: Iterable[str]) -> Deferred[None]:
+    def complete_file(file_id: int, recipients: Iterable[str]) -> Deferred[list[str]]:
         """
-        The file is uploaded and checked: offer it to C{recipients}.
-        Nothing is done if it was deleted meanwhile (cancelled, expired).
+        The file is uploaded and checked: offer it to C{recipients} too
+        (bound as they are recorded).  Nothing is done if it was deleted
+        meanwhile (cancelled, expired, dropped).
+
+        @return: every holder it is now offered to, sorted (none if it was
+            deleted): those recorded at L{create_file} and still valid, and
+            C{recipients}.
         """
 
     def get_file(file_id: int) -> Deferred[FileRecord | None]:
         """
-        The file with this id, with its recipients, or L{None}.
+        The file with this id, with its valid recipients, or L{None} (also
+        if its sender's account is gone).
         """
 
     def files_for(recipient_key: str, oldest: float) -> Deferred[list[FileRecord]]:
         """
-        Complete files waiting for C{recipient_key}, created after
-        C{oldest}, oldest first; their C{recipients} left empty (a login
-        needs only the offers, not who else may fetch them).
+        Complete files waiting for the holder C{recipient_key} (offered to
+        it while bound as it is now), created after C{oldest}, oldest
+        first; their C{recipients} left empty (a login needs only the
+        offers, not who else may fetch them).
         """
 
     def uploads_of(sender_key: str) -> Deferred[list[FileRecord]]:
         """
-        C{sender_key}'s files not yet completely uploaded (so with no
-        recipients).
+        The holder C{sender_key}'s files not yet completely uploaded (bound
+        as it is now).
         """
 
     def spool_usage(sender_key: str) -> Deferred[int]:
         """
-        Bytes of all of C{sender_key}'s files in the spool (their sizes).
+        Bytes of all of the holder C{sender_key}'s files in the spool
+        (their sizes).
+        """
+
+    def spool_total() -> Deferred[int]:
+        """
+        Bytes of all files in the spool, complete or not (their sizes).
         """
 
     def remove_recipient(file_id: int, recipient_key: str) -> Deferred[int]:
         """
         C{recipient_key} fetched or declined the file.
 
-        @return: how many recipients are left.
+        @return: how many valid recipients are left.
         """
 
     def delete_file(file_id: int) -> Deferred[None]:
@@ -339,10 +390,24 @@ class IChatStore(Interface):
         @return: their ids, so that the spool can delete them.
         """
 
-    def drop_guest_recipients() -> Deferred[list[int]]:
+    def drop_holder(holder: str, *, keep_sent: bool = False) -> Deferred[list[int]]:
+        """
+        C{holder} is gone (a guest's connection closed, an account was
+        deleted): forget the files it sends (but, if C{keep_sent}, those
+        it finished uploading) and its offers, and the files it was
+        offered that nobody else is left to receive (complete ones, and
+        uploads to it alone).
+
+        @return: the ids of the files forgotten, for the spool.
+        """
+
+    def drop_orphans() -> Deferred[list[int]]:
         """
         At start-up: guests of an earlier run are gone, so forget their
-        offers, and the files nobody is left to fetch.
+        offers and their unfinished uploads; forget the files and offers
+        of holders bound to an account that is gone, and offers to keys
+        nobody registered; then the files nobody is left to receive
+        (complete ones, and uploads to a user).
 
         @return: the ids of the files forgotten, for the spool.
         """

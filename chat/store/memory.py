@@ -40,6 +40,8 @@ class MemoryStore:
         self._history: dict[str, deque[HistoryEntry]] = {}
         self._rooms: dict[str, RoomRecord] = {}
         self._files: dict[int, FileRecord] = {}
+        # File id -> recipient holder -> the account it was bound to.
+        self._recipients: dict[int, dict[str, float | None]] = {}
         self._next_file = 1
 
     def start(self) -> Deferred[None]:
@@ -189,31 +191,73 @@ class MemoryStore:
             self._rooms[room] = replace(record, invites=record.invites - {member})
         return succeed(None)
 
-    def create_file(self, file: FileRecord) -> Deferred[FileRecord]:
-        record = replace(file, id=self._next_file, complete=False, recipients=())
+    # Files: a record's recipients are kept with what each was bound to
+    # (L{_recipients}), as SQLite keeps them in rows.
+
+    def _bound(self, key: str) -> float | None:
+        """
+        What a holder is bound to now: the created time of the account
+        registered under it, or L{None}.
+        """
+        account = self._accounts.get(key)
+        return None if account is None else account.created
+
+    def _valid(self, record: FileRecord) -> bool:
+        return record.sender_account == self._bound(record.sender_key)
+
+    def _valid_recipients(self, file_id: int) -> tuple[str, ...]:
+        bound = self._recipients.get(file_id, {})
+        return tuple(
+            sorted(key for key, account in bound.items() if account == self._bound(key))
+        )
+
+    def _add_recipients(self, file_id: int, recipients: Iterable[str]) -> None:
+        bound = self._recipients.setdefault(file_id, {})
+        for key in recipients:
+            bound.setdefault(key, self._bound(key))
+
+    def create_file(
+        self, file: FileRecord, recipients: Iterable[str] = ()
+    ) -> Deferred[FileRecord]:
+        record = replace(
+            file,
+            id=self._next_file,
+            complete=False,
+            recipients=(),
+            sender_account=self._bound(file.sender_key),
+        )
         self._next_file += 1
         self._files[record.id] = record
-        return succeed(record)
+        self._add_recipients(record.id, recipients)
+        return succeed(replace(record, recipients=self._valid_recipients(record.id)))
 
-    def complete_file(self, file_id: int, recipients: Iterable[str]) -> Deferred[None]:
+    def complete_file(
+        self, file_id: int, recipients: Iterable[str]
+    ) -> Deferred[list[str]]:
         record = self._files.get(file_id)
-        if record is not None:
-            self._files[file_id] = replace(
-                record, complete=True, recipients=tuple(sorted(set(recipients)))
-            )
-        return succeed(None)
+        if record is None:
+            return succeed([])
+        self._files[file_id] = replace(record, complete=True)
+        self._add_recipients(file_id, recipients)
+        return succeed(list(self._valid_recipients(file_id)))
 
     def get_file(self, file_id: int) -> Deferred[FileRecord | None]:
-        return succeed(self._files.get(file_id))
+        record = self._files.get(file_id)
+        if record is None or not self._valid(record):
+            return succeed(None)
+        return succeed(replace(record, recipients=self._valid_recipients(file_id)))
 
     def files_for(
         self, recipient_key: str, oldest: float
     ) -> Deferred[list[FileRecord]]:
         return succeed(
             [
-                replace(f, recipients=())
-                for _, f in sorted(self._files.items())
-                if f.complete and recipient_key in f.recipients and f.created >= oldest
+                f
+                for i, f in sorted(self._files.items())
+                if f.complete
+                and f.created >= oldest
+                and self._valid(f)
+                and recipient_key in self._valid_recipients(i)
             ]
         )
 
@@ -222,7 +266,7 @@ class MemoryStore:
             [
                 f
                 for _, f in sorted(self._files.items())
-                if f.sender_key == sender_key and not f.complete
+                if f.sender_key == sender_key and not f.complete and self._valid(f)
             ]
         )
 
@@ -231,34 +275,67 @@ class MemoryStore:
             sum(f.size for f in self._files.values() if f.sender_key == sender_key)
         )
 
+    def spool_total(self) -> Deferred[int]:
+        return succeed(sum(f.size for f in self._files.values()))
+
     def remove_recipient(self, file_id: int, recipient_key: str) -> Deferred[int]:
-        record = self._files.get(file_id)
-        if record is None:
-            return succeed(0)
-        left = tuple(r for r in record.recipients if r != recipient_key)
-        self._files[file_id] = replace(record, recipients=left)
-        return succeed(len(left))
+        self._recipients.get(file_id, {}).pop(recipient_key, None)
+        return succeed(len(self._valid_recipients(file_id)))
+
+    def _delete(self, ids: Iterable[int]) -> list[int]:
+        ids = sorted(ids)
+        for i in ids:
+            self._files.pop(i, None)
+            self._recipients.pop(i, None)
+        return ids
 
     def delete_file(self, file_id: int) -> Deferred[None]:
-        self._files.pop(file_id, None)
+        self._delete([file_id])
         return succeed(None)
 
     def expire_files(self, oldest: float) -> Deferred[list[int]]:
-        ids = [i for i, f in sorted(self._files.items()) if f.created < oldest]
-        for i in ids:
-            del self._files[i]
-        return succeed(ids)
+        return succeed(
+            self._delete(i for i, f in self._files.items() if f.created < oldest)
+        )
 
-    def drop_guest_recipients(self) -> Deferred[list[int]]:
-        ids = []
-        for i, f in sorted(self._files.items()):
-            kept = tuple(r for r in f.recipients if r in self._accounts)
-            if f.complete and not kept:
-                ids.append(i)
-                del self._files[i]
-            else:
-                self._files[i] = replace(f, recipients=kept)
-        return succeed(ids)
+    def _unreceived(self, file_id: int) -> bool:
+        """
+        Whether nobody is left to receive file C{file_id} though it is
+        complete or an upload to a user.
+        """
+        record = self._files[file_id]
+        return (
+            record.complete or not record.target.startswith("#")
+        ) and not self._valid_recipients(file_id)
+
+    def drop_holder(
+        self, holder: str, *, keep_sent: bool = False
+    ) -> Deferred[list[int]]:
+        ids = {
+            i
+            for i, f in self._files.items()
+            if f.sender_key == holder and not (keep_sent and f.complete)
+        }
+        for i, bound in self._recipients.items():
+            if bound.pop(holder, False) is not False and i not in ids:
+                if self._unreceived(i):
+                    ids.add(i)
+        return succeed(self._delete(ids))
+
+    def drop_orphans(self) -> Deferred[list[int]]:
+        for bound in self._recipients.values():
+            for key, account in list(bound.items()):
+                if account is None or account != self._bound(key):
+                    del bound[key]
+        return succeed(
+            self._delete(
+                i
+                for i, f in self._files.items()
+                if not self._valid(f)
+                or (f.sender_account is None and not f.complete)
+                or self._unreceived(i)
+            )
+        )
 
     def history_since(
         self, room: str, since: float, until: float, limit: int

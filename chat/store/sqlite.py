@@ -56,11 +56,160 @@ class Cursor(Protocol):
     def fetchall(self) -> list[Any]: ...
 
 
+#: The name rules, for upgrades that re-key names: the key and the shown
+#: form of a user or room name kept by an older txchat, or L{None} if it
+#: breaks today's rules (L{chat.core.names.stored}; the store does not
+#: import the core, which hands it over through L{SQLiteStore}).
+NameRules = Callable[[str], "tuple[str, str] | None"]
+#: A step of an upgrade done in Python: given the cursor, the name rules
+#: (if any) and a list to which it appends what the log should say.
+PythonStep = Callable[[Cursor, "NameRules | None", list[str]], None]
+
+
+def _rekey_names(txn: Cursor, names: NameRules | None, notes: list[str]) -> None:
+    """
+    Schema 5: every name kept is keyed by the name rules of issue 15 (NFKC,
+    then PRECIS's UsernameCaseMapped with case folding), where it was
+    keyed by C{str.casefold}; accounts and rooms are shown in their normal
+    form.
+
+    Two accounts whose names are now one (C{ａｌｉｃｅ} and C{alice}): the
+    older (by creation) keeps the name, the other is set aside under
+    C{*} + its old key, which no name has (its stored messages are kept
+    for the operator; its memberships, invitations and files offered to
+    it go).  So is an account whose name breaks today's rules.  Two rooms
+    now one: the older stays, the other is deleted with its history and
+    memberships; so is a room whose name breaks the rules.  Each of these
+    is logged.
+    """
+    txn.execute("SELECT key, name FROM accounts ORDER BY created, key")
+    accounts: list[tuple[str, str]] = txn.fetchall()
+    txn.execute("SELECT key, name FROM rooms ORDER BY created, key")
+    rooms: list[tuple[str, str]] = txn.fetchall()
+    txn.execute(
+        "SELECT sender_key FROM files UNION SELECT recipient FROM file_recipients"
+    )
+    others = [key for (key,) in txn.fetchall()]
+    if not (accounts or rooms or others):
+        return
+    if names is None:
+        raise StoreError(
+            "upgrading this database re-keys its names, which needs the name rules; "
+            "open it with SQLiteStore(..., names=chat.core.names.stored)"
+        )
+    # Keys change under rows that refer to them: checked at the commit.
+    txn.execute("PRAGMA defer_foreign_keys = ON")
+    keys: dict[str, str] = {}
+    shown: dict[str, str] = {}
+    owners: dict[str, str] = {}
+    aside: list[str] = []
+    for old, name in accounts:
+        rules = names(name)
+        if rules is not None and rules[0] not in owners:
+            keys[old], shown[old] = rules
+            owners[rules[0]] = name
+            continue
+        keys[old] = "*" + old
+        aside.append(old)
+        why = (
+            "breaks today's name rules"
+            if rules is None
+            else f"is now the same name as {owners[rules[0]]!r}, registered earlier"
+        )
+        notes.append(
+            f"the registered name {name!r} {why}: it was set aside as "
+            f"{keys[old]!r}, and nobody can log in to it"
+        )
+    for old in aside:
+        for table in ("room_members", "room_invites"):
+            txn.execute(f"DELETE FROM {table} WHERE member = ?", (old,))
+        txn.execute("DELETE FROM file_recipients WHERE recipient = ?", (old,))
+        txn.execute("UPDATE rooms SET owner = NULL WHERE owner = ?", (old,))
+    room_keys: dict[str, str] = {}
+    room_names: dict[str, str] = {}
+    kept: dict[str, str] = {}
+    for old, name in rooms:
+        rules = names(name)
+        if rules is not None and rules[0] not in kept:
+            room_keys[old], room_names[old] = rules
+            kept[rules[0]] = name
+            continue
+        why = (
+            "breaks today's name rules"
+            if rules is None
+            else f"is now the same room as {kept[rules[0]]!r}, made earlier"
+        )
+        notes.append(f"the room {name!r} {why}: it was deleted, with its history")
+        for table in ("room_members", "room_invites", "history"):
+            txn.execute(f"DELETE FROM {table} WHERE room = ?", (old,))
+        txn.execute("DELETE FROM rooms WHERE key = ?", (old,))
+    _rename(txn, "accounts", "key", keys)
+    txn.executemany(
+        "UPDATE accounts SET name = ? WHERE key = ?",
+        [(shown[old], keys[old]) for old in shown],
+    )
+    for table, column in (
+        ("offline_messages", "recipient"),
+        ("room_members", "member"),
+        ("room_invites", "member"),
+        ("rooms", "owner"),
+    ):
+        _rename(txn, table, column, keys)
+    _rename(txn, "rooms", "key", room_keys)
+    txn.executemany(
+        "UPDATE rooms SET name = ? WHERE key = ?",
+        [(room_names[old], room_keys[old]) for old in room_names],
+    )
+    for table in ("room_members", "room_invites", "history"):
+        _rename(txn, table, "room", room_keys)
+    # Files name guests too (uploads under way, recipients online).
+    people = dict(keys)
+    for old in others:
+        if old not in people:
+            rules = names(old)
+            if rules is not None:
+                people[old] = rules[0]
+    _rename(txn, "files", "sender_key", people)
+    _rename(txn, "file_recipients", "recipient", people, unique=True)
+
+
+def _rename(
+    txn: Cursor, table: str, column: str, keys: dict[str, str], *, unique: bool = False
+) -> None:
+    """
+    Replace each old value of C{table.column} by its new one in C{keys}.
+
+    In two passes, through values no name has (NUL first), so that a key
+    that is another's new key is moved out of the way first.
+
+    @param unique: two old values may become one where the column is part
+        of a key: the second row is dropped.
+    """
+    changed = [(old, new) for old, new in keys.items() if old != new]
+    if not changed:
+        return
+    txn.executemany(
+        f"UPDATE {table} SET {column} = ? WHERE {column} = ?",
+        [("\0" + old, old) for old, _ in changed],
+    )
+    verb = "UPDATE OR IGNORE" if unique else "UPDATE"
+    txn.executemany(
+        f"{verb} {table} SET {column} = ? WHERE {column} = ?",
+        [(new, "\0" + old) for old, new in changed],
+    )
+    if unique:
+        txn.executemany(
+            f"DELETE FROM {table} WHERE {column} = ?",
+            [("\0" + old,) for old, _ in changed],
+        )
+
+
 # Each step moves the schema up one version; step N makes version N.  Steps
 # are only ever added: a released step must not change, since databases out
 # there are at its version.  No executescript: it would commit the
-# transaction that makes an upgrade all-or-nothing.
-MIGRATIONS: Sequence[Sequence[str]] = (
+# transaction that makes an upgrade all-or-nothing.  A step may be done in
+# Python (L{PythonStep}).
+MIGRATIONS: Sequence[Sequence[str | PythonStep]] = (
     (
         """
         CREATE TABLE accounts (
@@ -156,6 +305,20 @@ MIGRATIONS: Sequence[Sequence[str]] = (
         """,
         "CREATE INDEX file_recipients_recipient ON file_recipients (recipient)",
     ),
+    (
+        # Files: senders and recipients bound to the account registered
+        # under their key when they were recorded (its created time; NULL
+        # for guests and unregistered keys), so that a file never goes to
+        # the next holder of a name.
+        "ALTER TABLE files ADD COLUMN sender_account REAL",
+        "UPDATE files SET sender_account ="
+        " (SELECT created FROM accounts WHERE key = sender_key)",
+        "ALTER TABLE file_recipients ADD COLUMN account REAL",
+        "UPDATE file_recipients SET account ="
+        " (SELECT created FROM accounts WHERE key = recipient)",
+    ),
+    # Names keyed by the rules of issue 15 (PRECIS and NFKC).
+    (_rekey_names,),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -165,15 +328,26 @@ SCHEMA_VERSION = len(MIGRATIONS)
 BUSY_TIMEOUT = 5000
 
 
-def migrate(cursor: Cursor, upto: int | None = None) -> int:
+def migrate(
+    cursor: Cursor,
+    upto: int | None = None,
+    *,
+    names: NameRules | None = None,
+    notes: list[str] | None = None,
+) -> int:
     """
     Bring the schema up to version C{upto} (by default the newest) by
     applying the missing L{MIGRATIONS} in order.  Run it inside a
     transaction so that an upgrade happens entirely or not at all.
 
+    @param names: the name rules, which steps that re-key names need when
+        there are names to re-key.
+    @param notes: what the upgrade did that the log should say is appended
+        to it.
     @return: the schema version now.
     @raise StoreError: if the database is newer than L{SCHEMA_VERSION}; it
-        is left untouched.
+        is left untouched.  Also if a step needs the name rules and has
+        none.
     """
     target = SCHEMA_VERSION if upto is None else upto
     cursor.execute("PRAGMA user_version")
@@ -187,7 +361,10 @@ def migrate(cursor: Cursor, upto: int | None = None) -> int:
         return int(version)
     for step in MIGRATIONS[version:target]:
         for statement in step:
-            cursor.execute(statement)
+            if isinstance(statement, str):
+                cursor.execute(statement)
+            else:
+                statement(cursor, names, [] if notes is None else notes)
     # PRAGMA takes no parameters; target is an int we computed.
     cursor.execute(f"PRAGMA user_version = {int(target)}")
     return target
@@ -214,9 +391,10 @@ def _configure(connection: sqlite3.Connection) -> None:
 # reads; the pool commits when it returns and rolls back if it raises.
 
 
-def _upgrade(txn: Cursor) -> int:
+def _upgrade(txn: Cursor, names: NameRules | None) -> tuple[int, list[str]]:
     txn.execute("BEGIN IMMEDIATE")
-    return migrate(txn)
+    notes: list[str] = []
+    return migrate(txn, names=names, notes=notes), notes
 
 
 def _get_account(txn: Cursor, key: str) -> Account | None:
@@ -457,7 +635,16 @@ def _history_since(
     return [HistoryEntry(*row) for row in reversed(txn.fetchall())]
 
 
-_FILE_COLUMNS = "id, sender_key, sender, target, name, size, sha256, complete, created"
+_FILE_COLUMNS = (
+    "id, sender_key, sender, target, name, size, sha256, complete, created,"
+    " sender_account"
+)
+# The account a key is bound to now: its created time, or NULL.
+_BOUND = "(SELECT created FROM accounts WHERE key = {})"
+# A file whose sender is still the one bound (IS: NULL is NULL).
+_VALID_FILE = "sender_account IS " + _BOUND.format("sender_key")
+# A recipient row whose holder is still the one bound.
+_VALID_RECIPIENT = "account IS " + _BOUND.format("recipient")
 
 
 def _file_row(row: Any, recipients: tuple[str, ...] = ()) -> FileRecord:
@@ -465,7 +652,18 @@ def _file_row(row: Any, recipients: tuple[str, ...] = ()) -> FileRecord:
     The record of a row of L{_FILE_COLUMNS}; only L{_get_file} reads its
     recipients, a query of their own.
     """
-    id_, sender_key, sender, target, name, size, sha256, complete, created = row
+    (
+        id_,
+        sender_key,
+        sender,
+        target,
+        name,
+        size,
+        sha256,
+        complete,
+        created,
+        sender_account,
+    ) = row
     return FileRecord(
         id_,
         sender_key,
@@ -477,14 +675,36 @@ def _file_row(row: Any, recipients: tuple[str, ...] = ()) -> FileRecord:
         bool(complete),
         created,
         recipients,
+        sender_account,
     )
 
 
-def _create_file(txn: Cursor, file: FileRecord) -> FileRecord:
+def _add_recipients(txn: Cursor, file_id: int, recipients: Iterable[str]) -> None:
+    """
+    Offer file C{file_id} to C{recipients}, each bound to the account
+    registered under it now (if any).
+    """
+    txn.executemany(
+        "INSERT OR IGNORE INTO file_recipients (file, recipient, account)"
+        " VALUES (?, ?, " + _BOUND.format("?") + ")",
+        [(file_id, key, key) for key in set(recipients)],
+    )
+
+
+def _recipients(txn: Cursor, file_id: int) -> tuple[str, ...]:
+    txn.execute(
+        f"SELECT recipient FROM file_recipients WHERE file = ? AND {_VALID_RECIPIENT}"
+        " ORDER BY recipient",
+        (file_id,),
+    )
+    return tuple(r for (r,) in txn.fetchall())
+
+
+def _create_file(txn: Cursor, file: FileRecord, recipients: list[str]) -> FileRecord:
     txn.execute("BEGIN IMMEDIATE")
     txn.execute(
-        "INSERT INTO files (sender_key, sender, target, name, size, sha256, created)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO files (sender_key, sender, target, name, size, sha256, created,"
+        " sender_account) VALUES (?, ?, ?, ?, ?, ?, ?, " + _BOUND.format("?") + ")",
         (
             file.sender_key,
             file.sender,
@@ -493,42 +713,51 @@ def _create_file(txn: Cursor, file: FileRecord) -> FileRecord:
             file.size,
             file.sha256,
             file.created,
+            file.sender_key,
         ),
     )
-    assert txn.lastrowid is not None
-    return replace(file, id=txn.lastrowid, complete=False, recipients=())
+    file_id = txn.lastrowid
+    assert file_id is not None
+    _add_recipients(txn, file_id, recipients)
+    txn.execute("SELECT sender_account FROM files WHERE id = ?", (file_id,))
+    (account,) = txn.fetchone()
+    return replace(
+        file,
+        id=file_id,
+        complete=False,
+        recipients=_recipients(txn, file_id),
+        sender_account=account,
+    )
 
 
-def _complete_file(txn: Cursor, file_id: int, recipients: list[str]) -> None:
+def _complete_file(txn: Cursor, file_id: int, recipients: list[str]) -> list[str]:
     txn.execute("BEGIN IMMEDIATE")
     txn.execute("UPDATE files SET complete = 1 WHERE id = ?", (file_id,))
     if txn.rowcount == 0:
         # Deleted meanwhile (cancelled, expired): its recipients could not
         # be recorded (the foreign key), and there is nobody to offer it to.
-        return
-    txn.executemany(
-        "INSERT OR IGNORE INTO file_recipients (file, recipient) VALUES (?, ?)",
-        [(file_id, key) for key in recipients],
-    )
+        return []
+    _add_recipients(txn, file_id, recipients)
+    return list(_recipients(txn, file_id))
 
 
 def _get_file(txn: Cursor, file_id: int) -> FileRecord | None:
-    txn.execute(f"SELECT {_FILE_COLUMNS} FROM files WHERE id = ?", (file_id,))
+    txn.execute(
+        f"SELECT {_FILE_COLUMNS} FROM files WHERE id = ? AND {_VALID_FILE}",
+        (file_id,),
+    )
     row = txn.fetchone()
     if row is None:
         return None
-    txn.execute(
-        "SELECT recipient FROM file_recipients WHERE file = ? ORDER BY recipient",
-        (file_id,),
-    )
-    return _file_row(row, tuple(r for (r,) in txn.fetchall()))
+    return _file_row(row, _recipients(txn, file_id))
 
 
 def _files_for(txn: Cursor, key: str, oldest: float) -> list[FileRecord]:
     txn.execute(
-        f"SELECT {_FILE_COLUMNS} FROM files JOIN file_recipients ON file = id"
-        " WHERE recipient = ? AND complete = 1 AND created >= ? ORDER BY id",
-        (key, oldest),
+        f"SELECT {_FILE_COLUMNS} FROM files WHERE complete = 1 AND created >= ?"
+        f" AND {_VALID_FILE} AND id IN (SELECT file FROM file_recipients"
+        f" WHERE recipient = ? AND {_VALID_RECIPIENT}) ORDER BY id",
+        (oldest, key),
     )
     return [_file_row(row) for row in txn.fetchall()]
 
@@ -536,7 +765,7 @@ def _files_for(txn: Cursor, key: str, oldest: float) -> list[FileRecord]:
 def _uploads_of(txn: Cursor, key: str) -> list[FileRecord]:
     txn.execute(
         f"SELECT {_FILE_COLUMNS} FROM files WHERE sender_key = ? AND complete = 0"
-        " ORDER BY id",
+        f" AND {_VALID_FILE} ORDER BY id",
         (key,),
     )
     return [_file_row(row) for row in txn.fetchall()]
@@ -547,13 +776,17 @@ def _spool_usage(txn: Cursor, key: str) -> int:
     return int(txn.fetchone()[0])
 
 
+def _spool_total(txn: Cursor) -> int:
+    txn.execute("SELECT coalesce(sum(size), 0) FROM files")
+    return int(txn.fetchone()[0])
+
+
 def _remove_recipient(txn: Cursor, file_id: int, key: str) -> int:
     txn.execute("BEGIN IMMEDIATE")
     txn.execute(
         "DELETE FROM file_recipients WHERE file = ? AND recipient = ?", (file_id, key)
     )
-    txn.execute("SELECT count(*) FROM file_recipients WHERE file = ?", (file_id,))
-    return int(txn.fetchone()[0])
+    return len(_recipients(txn, file_id))
 
 
 def _delete_file(txn: Cursor, file_id: int) -> None:
@@ -569,18 +802,43 @@ def _expire_files(txn: Cursor, oldest: float) -> list[int]:
     return ids
 
 
-def _drop_guest_recipients(txn: Cursor) -> list[int]:
-    txn.execute("BEGIN IMMEDIATE")
-    txn.execute(
-        "DELETE FROM file_recipients WHERE recipient NOT IN (SELECT key FROM accounts)"
-    )
-    txn.execute(
-        "SELECT id FROM files WHERE complete = 1"
-        " AND id NOT IN (SELECT file FROM file_recipients)"
-    )
-    ids = [row[0] for row in txn.fetchall()]
+def _delete_files(txn: Cursor, ids: list[int]) -> list[int]:
     txn.executemany("DELETE FROM files WHERE id = ?", [(i,) for i in ids])
     return ids
+
+
+def _drop_holder(txn: Cursor, holder: str, keep_sent: bool = False) -> list[int]:
+    txn.execute("BEGIN IMMEDIATE")
+    txn.execute(
+        "SELECT id FROM files WHERE sender_key = ? AND (complete = 0 OR NOT ?)",
+        (holder, keep_sent),
+    )
+    ids = {row[0] for row in txn.fetchall()}
+    txn.execute("SELECT file FROM file_recipients WHERE recipient = ?", (holder,))
+    offered = {row[0] for row in txn.fetchall()} - ids
+    txn.execute("DELETE FROM file_recipients WHERE recipient = ?", (holder,))
+    for file_id in sorted(offered):
+        # Complete files, and uploads to a user: no one left to receive it.
+        txn.execute("SELECT complete, target FROM files WHERE id = ?", (file_id,))
+        complete, target = txn.fetchone()
+        if (complete or not target.startswith("#")) and not _recipients(txn, file_id):
+            ids.add(file_id)
+    return _delete_files(txn, sorted(ids))
+
+
+def _drop_orphans(txn: Cursor) -> list[int]:
+    txn.execute("BEGIN IMMEDIATE")
+    txn.execute(
+        f"DELETE FROM file_recipients WHERE account IS NULL OR NOT ({_VALID_RECIPIENT})"
+    )
+    txn.execute(
+        f"SELECT id FROM files WHERE NOT ({_VALID_FILE})"
+        " OR (sender_account IS NULL AND complete = 0)"
+        " OR ((complete = 1 OR substr(target, 1, 1) != '#')"
+        " AND id NOT IN (SELECT file FROM file_recipients))"
+        " ORDER BY id"
+    )
+    return _delete_files(txn, [row[0] for row in txn.fetchall()])
 
 
 def _history(txn: Cursor, room: str, limit: int) -> list[HistoryEntry]:
@@ -655,7 +913,13 @@ class SQLiteStore:
         history_keep: int = 100_000,
         history_buffer: int = 100_000,
         prune_every: int | None = None,
+        names: NameRules | None = None,
     ) -> None:
+        """
+        @param names: the name rules (L{chat.core.names.stored}), which an
+            upgrade from a schema before version 6 needs when it has names
+            to re-key.
+        """
         if clock is None:
             from twisted.internet import reactor
 
@@ -664,6 +928,7 @@ class SQLiteStore:
         if history_keep < 1 or history_buffer < 1:
             raise ValueError("history_keep and history_buffer must be positive")
         self.path = path
+        self._names = names
         self._clock: IReactorTime = clock
         self.history_keep = history_keep
         self.history_buffer = history_buffer
@@ -717,7 +982,9 @@ class SQLiteStore:
         return Deferred.fromCoroutine(self._start())
 
     async def _start(self) -> None:
-        version = await self._call(_upgrade)
+        version, notes = await self._call(_upgrade, self._names)
+        for note in notes:
+            self._log.warn("upgrading {path}: {note}", path=self.path, note=note)
         self._tail.extendleft(
             reversed(await self._call(_history, "", self.HISTORY_TAIL))
         )
@@ -842,19 +1109,26 @@ class SQLiteStore:
 
     # Files.
 
-    create_file = _interaction(_create_file)
+    def create_file(
+        self, file: FileRecord, recipients: Iterable[str] = ()
+    ) -> Deferred[FileRecord]:
+        return self._call(_create_file, file, list(recipients))
 
-    def complete_file(self, file_id: int, recipients: Iterable[str]) -> Deferred[None]:
+    def complete_file(
+        self, file_id: int, recipients: Iterable[str]
+    ) -> Deferred[list[str]]:
         return self._call(_complete_file, file_id, list(recipients))
 
     get_file = _interaction(_get_file)
     files_for = _interaction(_files_for)
     uploads_of = _interaction(_uploads_of)
     spool_usage = _interaction(_spool_usage)
+    spool_total = _interaction(_spool_total)
     remove_recipient = _interaction(_remove_recipient)
     delete_file = _interaction(_delete_file)
     expire_files = _interaction(_expire_files)
-    drop_guest_recipients = _interaction(_drop_guest_recipients)
+    drop_holder = _interaction(_drop_holder)
+    drop_orphans = _interaction(_drop_orphans)
 
     # History.
 

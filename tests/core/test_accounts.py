@@ -5,8 +5,21 @@ name, and the throttling of wrong passwords, through the session API.
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Callable
+from typing import TypeVar, cast
+
+from twisted.internet.defer import Deferred
+from twisted.internet.task import Clock
+from twisted.internet.testing import EventLoggingObserver
+from twisted.logger import globalLogPublisher
+
+from chat.core.client import NAMELESS, PASSWORD
+from chat.core.limits import Limits
 from chat.events import AccountChanged, Error, Prompt, Welcome
-from tests.support import CoreTestCase
+from tests.support import START, CoreTestCase, FakeHasher, Person
+
+T = TypeVar("T")
 
 
 class RegisterTests(CoreTestCase):
@@ -148,11 +161,10 @@ class ThrottleTests(CoreTestCase):
         self.registered("alice")
         for i in range(self.limits.tries_per_name):
             self.log_in("alice", "wrong99", peer=f"198.51.100.{i}")
-        client = self.connect()
-        client.session.choose_name("alice")
-        events = client.take()
+        checked = len(self.hasher.checked)
+        _, events = self.log_in("alice")
         self.assertEqual(self.errors(events), ["throttled"])
-        self.assertEqual(self.of_type(events, Prompt), [])
+        self.assertEqual(len(self.hasher.checked), checked)
         self.clock.advance(self.limits.tries_window + 1)
         _, events = self.log_in("alice")
         self.assertIsInstance(events[0], Welcome)
@@ -167,9 +179,8 @@ class ThrottleTests(CoreTestCase):
             self.registered(name)
         for i in range(self.limits.tries_per_address):
             self.log_in(names[i % 5], "wrong99", peer="203.0.113.9")
-        client = self.connect(peer="203.0.113.9")
-        client.session.choose_name("user0")
-        self.assertEqual(self.errors(client.take()), ["throttled"])
+        _, events = self.log_in("user0", peer="203.0.113.9")
+        self.assertEqual(self.errors(events), ["throttled"])
         other, events = self.log_in("user1", peer="198.51.100.7")
         self.assertIsInstance(events[0], Welcome)
         self.assertEqual(other.session.name, "user1")
@@ -185,10 +196,11 @@ class ThrottleTests(CoreTestCase):
         for _ in range(self.limits.tries_per_name):
             self.log_in("alice", "wrong99")
         self.clock.advance(20)
-        client = self.connect(peer="198.51.100.1")
-        client.session.choose_name("alice")
-        [error] = self.of_type(client.take(), Error)
-        self.assertIn("41 seconds", error.text)
+        _, events = self.log_in("alice", peer="198.51.100.1")
+        [error] = self.of_type(events, Error)
+        self.assertEqual(
+            error.text, "too many wrong passwords; try again in 41 seconds."
+        )
 
     def test_right_password_forgives(self) -> None:
         """
@@ -201,9 +213,8 @@ class ThrottleTests(CoreTestCase):
         alice.session.quit()
         _, events = self.log_in("alice", "wrong99", peer="198.51.100.200")
         self.assertEqual(self.errors(events), ["wrong-password"])
-        client = self.connect(peer="198.51.100.201")
-        client.session.choose_name("alice")
-        self.assertIsInstance(client.take()[0], Prompt)
+        _, events = self.log_in("alice", peer="198.51.100.201")
+        self.assertIsInstance(events[0], Welcome)
 
     def test_wrong_passwords_of_account_requests(self) -> None:
         """
@@ -246,3 +257,301 @@ class RehashTests(CoreTestCase):
         account = self.successResultOf(self.store.get_account("alice"))
         assert account is not None
         self.assertEqual(account.password_hash, "old:sesame1")
+
+
+class RaceTests(CoreTestCase):
+    """
+    The limits on password checks hold however many clients guess at once:
+    a check counts when it starts, and only one at a time per name and
+    per address is made (issue 15).
+    """
+
+    def rounds(self, people: list[Person], names: Callable[[int], str]) -> None:
+        """
+        Everyone guesses at once, the checks are answered, and again, for
+        more rounds than any limit allows.
+        """
+        self.hasher.holding = True
+        for _ in range(30):
+            for i, person in enumerate(people):
+                if person.session.state is NAMELESS:
+                    person.session.choose_name(names(i))
+                person.session.log_in(f"guess{i}")
+            while self.hasher.waiting:
+                self.hasher.answer()
+            for person in people:
+                person.take()
+
+    def test_hundred_guess_one_name(self) -> None:
+        """
+        A hundred clients from a hundred addresses guessing one name at
+        once get at most five passwords checked in the minute, and nobody
+        in; the owner gets in after it.
+        """
+        self.registered("alice")
+        people = [self.at_password("alice", peer=f"10.0.0.{i}") for i in range(100)]
+        self.rounds(people, lambda i: "alice")
+        self.assertEqual(len(self.hasher.checked), self.limits.tries_per_name)
+        self.assertEqual(self.core.presence.names(), [])
+        # The guessers leave (guessing on, held to their flood rate, they
+        # would keep the name throttled, as documented).
+        for person in people:
+            person.session.closed(delivered=True)
+        self.hasher.holding = False
+        self.clock.advance(self.limits.tries_window)
+        _, events = self.log_in("alice")
+        self.assertIsInstance(events[0], Welcome)
+
+    def test_hundred_from_one_address(self) -> None:
+        """
+        A hundred clients from one address guessing many names at once
+        get at most twenty passwords checked in the minute.
+        """
+        names = [f"user{i}" for i in range(30)]
+        for name in names:
+            self.registered(name)
+        people = [
+            self.at_password(names[i % 30], peer="203.0.113.9") for i in range(100)
+        ]
+        self.rounds(people, lambda i: names[i % 30])
+        self.assertEqual(len(self.hasher.checked), self.limits.tries_per_address)
+
+    def test_one_check_at_a_time(self) -> None:
+        """
+        While a password for a name (or from an address) is checked,
+        another is refused at once as throttled, unchecked, and does not
+        count; once the check is over the next is checked.
+        """
+        self.registered("alice")
+        self.registered("carol")
+        self.hasher.holding = True
+        first = self.at_password("alice", peer="198.51.100.1")
+        same_name = self.at_password("alice", peer="198.51.100.2")
+        same_peer = self.at_password("carol", peer="198.51.100.1")
+        first.session.log_in("wrong99")
+        same_name.session.log_in("sesame1")
+        same_peer.session.log_in("sesame1")
+        self.assertEqual(self.hasher.checked, ["wrong99"])
+        for person in (same_name, same_peer):
+            [error] = self.of_type(person.take(), Error)
+            self.assertEqual(error.code, "throttled")
+            self.assertIn("being checked", error.text)
+        self.hasher.answer()
+        self.hasher.holding = False
+        _, events = self.log_in("alice", peer="198.51.100.2")
+        self.assertIsInstance(events[0], Welcome)
+
+    def test_check_under_way_counts(self) -> None:
+        """
+        A check under way counts against the name: after four wrong
+        passwords and a fifth being checked, the name is throttled.
+        """
+        self.registered("alice")
+        for i in range(self.limits.tries_per_name - 1):
+            self.log_in("alice", "wrong99", peer=f"198.51.100.{i}")
+        self.hasher.holding = True
+        fifth = self.at_password("alice", peer="198.51.100.50")
+        fifth.session.log_in("wrong99")
+        self.assertEqual(
+            self.core.accounts._name_tries.wait("alice"), self.limits.tries_window
+        )
+
+    def test_right_passwords_do_not_count(self) -> None:
+        """
+        Right passwords stop counting once checked: more logins from one
+        address than it may have wrong passwords all get in.
+        """
+        self.registered("alice")
+        for _ in range(self.limits.tries_per_address + 5):
+            alice, events = self.log_in("alice", peer="203.0.113.9")
+            self.assertIsInstance(events[0], Welcome)
+            alice.session.quit()
+
+    def test_exempt_address(self) -> None:
+        """
+        A client of an exempt network is not limited by its address, only
+        by the name; its wrong passwords are still recorded (for the order
+        of the hashing queue).
+        """
+        names = [f"user{i}" for i in range(6)]
+        for name in names:
+            self.registered(name)
+        for i in range(self.limits.tries_per_address + 5):
+            client = self.connect(peer="203.0.113.9")
+            client.session.exempt = True
+            client.session.choose_name(names[i % 6])
+            client.session.log_in("wrong99")
+            self.assertEqual(self.errors(client.take()), ["wrong-password"])
+        # (Recorded all the same: its guesses wait behind others' logins.)
+        self.assertEqual(
+            self.core.accounts._address_tries.count("203.0.113.9"),
+            self.limits.tries_per_address + 5,
+        )
+
+    def test_logged(self) -> None:
+        """
+        Wrong passwords, throttles and checks refused as under way go to
+        the security log, with escaped fields and never the password.
+        """
+        events = EventLoggingObserver()
+        globalLogPublisher.addObserver(events)
+        self.addCleanup(globalLogPublisher.removeObserver, events)
+        self.registered("alice")
+        for _ in range(self.limits.tries_per_name + 1):
+            self.log_in("alice", "Hunter2x", peer="198.51.100.1\x1b[2J")
+        formats = [e["log_format"] for e in events if "log_format" in e]
+        self.assertEqual(
+            formats.count("wrong password for {name} from {peer}"),
+            self.limits.tries_per_name,
+        )
+        self.assertEqual(
+            len([f for f in formats if f.startswith("throttled a password")]), 1
+        )
+        peers = {e["peer"] for e in events if "peer" in e}
+        self.assertEqual(peers, {"198.51.100.1\\x1b[2J"})
+        self.assertNotIn("Hunter2", repr(list(events)))
+        self.assertLess(self.core.security_log._count, 10)
+        self.assertGreater(self.core.security_log._count, 0)
+
+
+class PoolHasher(FakeHasher):
+    """
+    A L{FakeHasher} that works as the server's pool does: two threads,
+    each hash taking C{cost} seconds of the clock, the rest waiting in
+    the pool's own queue, first come first served.
+    """
+
+    cost = 0.0
+
+    def __init__(self, clock: Clock) -> None:
+        super().__init__()
+        self._clock = clock
+        self._busy = 0
+        self._fifo: deque[tuple[object, Deferred[object]]] = deque()
+
+    def later(self, now: Deferred[T]) -> Deferred[T]:
+        if not self.cost:
+            return now
+        box: list[object] = []
+        now.addCallback(box.append)
+        d: Deferred[object] = Deferred()
+        self._fifo.append((box[0], d))
+        self._start()
+        return cast(Deferred[T], d)
+
+    def _start(self) -> None:
+        while self._busy < self.workers and self._fifo:
+            result, d = self._fifo.popleft()
+            self._busy += 1
+            self._clock.callLater(self.cost, self._finish, result, d)
+
+    def _finish(self, result: object, d: Deferred[object]) -> None:
+        self._busy -= 1
+        d.callback(result)
+        self._start()
+
+
+class BurstTests(CoreTestCase):
+    """
+    An honest login during a guessing burst from other addresses is
+    answered within a second (issue 15).
+    """
+
+    hasher: PoolHasher
+
+    def make_hasher(self) -> PoolHasher:
+        return PoolHasher(self.clock)
+
+    def test_honest_login_during_burst(self) -> None:
+        """
+        A hundred addresses guess passwords of forty names as fast as they
+        are answered, each hash taking 50 ms of one of two threads; a login
+        from another address, three seconds into the burst, is let in
+        within a second: it waits behind no guesser's retry.
+        """
+        names = [f"user{i}" for i in range(40)]
+        for name in [*names, "alice"]:
+            self.registered(name)
+        self.hasher.cost = 0.05
+        guessers = [self.connect(peer=f"10.0.0.{i}") for i in range(100)]
+        honest: Person | None = None
+        asked_at = answered_at = 0.0
+        while self.clock.seconds() < START + 5:
+            for i, guesser in enumerate(guessers):
+                if guesser.session.state is NAMELESS:
+                    guesser.session.choose_name(names[i % 40])
+                if guesser.session.state is PASSWORD:
+                    guesser.session.log_in(f"guess{i}")
+                guesser.take()
+            if honest is None and self.clock.seconds() >= START + 3:
+                honest = self.at_password("alice", peer="192.0.2.77")
+                honest.session.log_in("sesame1")
+                asked_at = self.clock.seconds()
+            if honest is not None and not answered_at:
+                events = honest.take()
+                if events:
+                    self.assertIsInstance(events[0], Welcome)
+                    answered_at = self.clock.seconds()
+            self.clock.advance(0.01)
+        self.assertTrue(answered_at, "the honest login was not answered")
+        self.assertLess(answered_at - asked_at, 1.0)
+        # The guessers were kept busy all along, within their limits.
+        guesses = [p for p in self.hasher.checked if p.startswith("guess")]
+        self.assertGreater(len(guesses), 100)
+        self.assertLessEqual(len(guesses), len(names) * self.limits.tries_per_name)
+
+
+class BusyTests(CoreTestCase):
+    """
+    When too much hashing waits, logins and account requests are refused
+    at once as busy, and count for nothing (issue 15).
+    """
+
+    limits = Limits(announce=5, offline_count=3, history_on_join=2, hash_queue=1)
+
+    def test_busy(self) -> None:
+        """
+        With both threads busy and a login waiting, the next login is
+        refused as busy, unchecked and uncounted, and logged; a guest's
+        C{register} too once one waits.
+        """
+        events = EventLoggingObserver()
+        globalLogPublisher.addObserver(events)
+        self.addCleanup(globalLogPublisher.removeObserver, events)
+        for name in ("ann", "ben", "cat", "dan"):
+            self.registered(name)
+        self.hasher.holding = True
+        waiting = [
+            self.at_password(name, peer=f"198.51.100.{i}")
+            for i, name in enumerate(("ann", "ben", "cat"))
+        ]
+        for person in waiting:
+            person.session.log_in("sesame1")
+        late = self.at_password("dan", peer="198.51.100.9")
+        late.session.log_in("Hunter2secret")
+        answer = late.take()
+        [error] = self.of_type(answer, Error)
+        self.assertEqual(
+            (error.code, error.text),
+            (
+                "busy",
+                "the server is busy checking passwords; try again in a few seconds.",
+            ),
+        )
+        self.assertEqual([e.what for e in self.of_type(answer, Prompt)], ["name"])
+        self.assertEqual(self.core.accounts._name_tries.count("dan"), 0)
+        self.assertEqual(self.core.accounts._address_tries.count("198.51.100.9"), 0)
+        self.assertNotIn("Hunter2secret", self.hasher.checked)
+        guests = [self.guest(f"guest{i}") for i in range(2)]
+        for guest in guests:
+            guest.session.register("sesame1")
+        self.assertEqual(self.errors(guests[1].take()), ["busy"])
+        for _ in range(4):
+            self.hasher.answer()
+        for person in waiting:
+            self.assertIsInstance(person.take()[0], Welcome)
+        [registered] = self.of_type(guests[0].take(), AccountChanged)
+        self.assertEqual(registered.name, "guest0")
+        formats = [e.get("log_format", "") for e in events]
+        self.assertEqual(len([f for f in formats if "hashing queue is full" in f]), 2)
+        self.assertNotIn("Hunter2", repr(list(events)))

@@ -6,6 +6,8 @@ at shutdown, through the core as a door drives it.
 
 from __future__ import annotations
 
+from typing import cast
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -20,6 +22,7 @@ from chat.core.admission import (
 from chat.core.client import CLOSED, NAMELESS, ONLINE, PASSWORD
 from chat.core.core import ChatCore
 from chat.core.limits import Limits
+from chat.core.passwords import PasswordHasher
 from chat.events import Error, ShuttingDown, Welcome
 from tests.support import CoreTestCase, FakeConnection, Person
 
@@ -108,7 +111,7 @@ class AdmissionTestCase(CoreTestCase):
             self.clock,
             self.store,
             self.spool,
-            self.core.accounts._hasher,
+            cast(PasswordHasher, self.hasher),
             limits=self.limits,
             exempt=[parse_network(n) for n in self.exempt],
         )

@@ -327,6 +327,28 @@ class TurnTests(DeliveryTestCase):
         self.clock.advance(0)
         self.assertEqual(seen, [("writer 1", 1, 0), ("writer 2", 1, 0), ("next", 1, 1)])
 
+    def test_broadcast_while_fanning_out(self) -> None:
+        """
+        A broadcast made while the turn's are fanned out (a client dropped
+        for not reading leaves) goes out at the end of a turn of its own,
+        even if nothing else happens.
+        """
+        late: list[bool] = []
+
+        def deliver_batch(batch: Batch, skip: Sequence[int] | None) -> None:
+            if not late:
+                late.append(True)
+                self.delivery.broadcast(message("late"), self.everyone, None)
+
+        connection(self.alice).deliver_batch = deliver_batch  # type: ignore[method-assign]
+        self.delivery.broadcast(message("one"), self.everyone, None)
+        self.clock.advance(0)
+        self.assertEqual(
+            [e.text for e in connection(self.bob).events if isinstance(e, Message)],
+            ["one", "late"],
+        )
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
     def test_each_once(self) -> None:
         """
         Writers and callbacks run once, at the end of the turn they were

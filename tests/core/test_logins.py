@@ -10,12 +10,12 @@ from twisted.internet.testing import EventLoggingObserver
 from twisted.logger import globalLogPublisher
 
 from chat.core.client import CLOSED, LOGGING_IN, NAMELESS, ONLINE, PASSWORD
+from chat.core.logins import DISCARDED
 from chat.events import (
     Error,
     Goodbye,
     Joined,
     Left,
-    Message,
     Prompt,
     StoredEnd,
     UserList,
@@ -344,15 +344,24 @@ class LoginTests(CoreTestCase):
 
     def test_registered_name_online(self) -> None:
         """
-        A registered name that is online is refused at once, before any
-        password is asked.
+        A registered name that is online is still answered with the
+        password prompt (so what the client sends next is taken for the
+        password it is); the password is then refused unchecked, and the
+        name asked for.
         """
         self.log_in("alice")
         other = self.connect()
         other.session.choose_name("alice")
+        [prompt] = other.take()
+        assert isinstance(prompt, Prompt)
+        self.assertEqual(prompt.what, "password")
+        checked = len(self.hasher.checked)
+        other.session.log_in("sesame1")
         events = other.take()
         self.assertEqual(self.errors(events), ["name-in-use"])
-        self.assertEqual(self.of_type(events, Prompt), [])
+        self.assertEqual([e.what for e in self.of_type(events, Prompt)], ["name"])
+        self.assertEqual(len(self.hasher.checked), checked)
+        self.assertIs(other.session.state, NAMELESS)
 
     def test_others_told_after_login(self) -> None:
         """
@@ -413,7 +422,9 @@ class WaitingLoginTests(CoreTestCase):
     def test_wrong_password_answered_later(self) -> None:
         """
         A wrong password found later sends the client back to the name,
-        and what it asked meanwhile is carried out afterwards, in order.
+        and what it asked meanwhile (sent ahead: a retyped password, say)
+        is discarded, never taken for a name or a message; what it asks
+        afterwards is new.
         """
         self.registered("alice")
         bob = self.guest("bob")
@@ -422,36 +433,42 @@ class WaitingLoginTests(CoreTestCase):
         client.session.choose_name("alice")
         client.take()
         client.session.log_in("wrong99")
-        client.session.choose_name("carol")
-        client.session.say("hello")
+        client.session.choose_name("Hunter2secret")
+        client.session.say("Hunter2secret")
         self.assertEqual(bob.take(), [])
         self.hasher.answer()
         events = client.take()
-        self.assertEqual([type(e) for e in events], [Error, Prompt, Welcome])
-        self.assertEqual(self.errors(events), ["wrong-password"])
-        self.assertEqual(client.session.name, "carol")
+        self.assertEqual([type(e) for e in events], [Error, Prompt])
+        [error] = self.of_type(events, Error)
+        self.assertEqual(error.code, "wrong-password")
+        self.assertTrue(error.text.endswith(DISCARDED), error)
+        self.assertIsNone(client.session.name)
+        self.assertEqual(bob.take(), [])
+        client.session.choose_name("carol")
+        self.assertIsInstance(client.take()[0], Welcome)
         self.assertEqual(
-            [(type(e), getattr(e, "text", None)) for e in bob.take()],
-            [(Joined, None), (Message, "hello")],
+            [(type(e), getattr(e, "name", None)) for e in bob.take()],
+            [(Joined, "carol")],
         )
 
     def test_same_name_at_once(self) -> None:
         """
-        Of two clients logging in to one name at once, the first whose
-        password checks out gets in; the other is refused the name and
-        asked for a name again.
+        Of two clients logging in to one name at once, the first is
+        checked and gets in; the other is refused at once, unchecked, as
+        throttled (one check per name at a time), and asked for a name
+        again.
         """
         self.registered("alice")
         self.hasher.holding = True
         first = self.at_password("alice")
-        second = self.at_password("alice")
+        second = self.at_password("alice", peer="198.51.100.2")
         first.session.log_in("sesame1")
         second.session.log_in("sesame1")
         self.hasher.answer()
-        self.hasher.answer()
+        self.assertEqual(self.hasher.waiting, [])
         self.assertIsInstance(first.take()[0], Welcome)
         events = second.take()
-        self.assertEqual(self.errors(events), ["name-in-use"])
+        self.assertEqual(self.errors(events), ["throttled"])
         prompt = events[-1]
         assert isinstance(prompt, Prompt)
         self.assertEqual(prompt.what, "name")
@@ -478,3 +495,215 @@ class WaitingLoginTests(CoreTestCase):
         client.session.log_in("sesame1")
         self.assertIsInstance(client.take()[0], Welcome)
         self.assertEqual(self.of_type(bob.take(), Joined)[0].name, "alice")
+
+
+class PipelinedLoginTests(CoreTestCase):
+    """
+    What a client sends ahead of the answer to a login step (its password,
+    pipelined after its name) is never taken for a name or a message
+    (issue 15).
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.registered("alice")
+        self.bob = self.guest("bob")
+
+    def throttle(self, name: str = "alice") -> None:
+        """
+        Make C{name} throttled: as many wrong passwords as it may have.
+        """
+        for i in range(self.limits.tries_per_name):
+            self.log_in(name, "wrong99", peer=f"198.51.100.{i}")
+
+    def test_throttled_name_asks_for_the_password(self) -> None:
+        """
+        A throttled registered name is answered with the password prompt
+        all the same; the password is read, refused unchecked as
+        throttled, and the name asked for again.
+        """
+        self.throttle()
+        checked = len(self.hasher.checked)
+        client = self.connect()
+        client.session.choose_name("alice")
+        [prompt] = client.take()
+        assert isinstance(prompt, Prompt)
+        self.assertEqual((prompt.what, prompt.name), ("password", "alice"))
+        client.session.log_in("Hunter2secret")
+        events = client.take()
+        [error] = self.of_type(events, Error)
+        self.assertEqual(
+            (error.code, error.text),
+            ("throttled", "too many wrong passwords; try again in 61 seconds."),
+        )
+        self.assertEqual([e.what for e in self.of_type(events, Prompt)], ["name"])
+        self.assertEqual(len(self.hasher.checked), checked)
+        self.assertIs(client.session.state, NAMELESS)
+        self.assertIsNone(client.session.name)
+        self.assertEqual(self.bob.take(), [])
+
+    def test_refused_names_discard(self) -> None:
+        """
+        A refused name (invalid, reserved, taken) discards what the client
+        sent ahead, and says so when there was something.
+        """
+        client = self.connect()
+        for name in ("grace ", "ALL", "BOB"):
+            client.ahead = True
+            client.session.choose_name(name)
+        errors = self.of_type(client.take(), Error)
+        self.assertEqual(
+            [e.code for e in errors], ["invalid-name", "reserved-name", "name-in-use"]
+        )
+        for error in errors:
+            self.assertTrue(error.text.endswith(" " + DISCARDED), error.text)
+        self.assertEqual(client.discards, 3)
+        client.session.choose_name("grace ")
+        [error] = self.of_type(client.take(), Error)
+        self.assertNotIn(DISCARDED, error.text)
+        self.assertEqual(client.discards, 4)
+
+    def test_wrong_password_discards(self) -> None:
+        """
+        A wrong password discards what the client sent ahead (a retyped
+        password would be taken for a name), and the name is asked again.
+        """
+        client = self.at_password("alice")
+        client.ahead = True
+        client.session.log_in("wrong99")
+        events = client.take()
+        [error] = self.of_type(events, Error)
+        self.assertEqual(
+            error.text, f"wrong password for alice; enter a name again. {DISCARDED}"
+        )
+        self.assertEqual(client.discards, 1)
+
+    def test_throttled_and_in_use_discard(self) -> None:
+        """
+        A throttled password, and a registered name found online once the
+        password is read, discard what was sent ahead too.
+        """
+        alice, _ = self.log_in("alice")
+        client = self.at_password("alice", peer="198.51.100.99")
+        client.ahead = True
+        client.session.log_in("Hunter2secret")
+        [error] = self.of_type(client.take(), Error)
+        self.assertEqual(error.code, "name-in-use")
+        self.assertTrue(error.text.endswith(DISCARDED))
+        alice.session.quit()
+        self.throttle()
+        client = self.at_password("alice", peer="198.51.100.98")
+        client.session.log_in("Hunter2secret")
+        self.assertEqual(self.errors(client.take()), ["throttled"])
+        self.assertEqual(client.discards, 1)
+
+    def test_queued_requests_discarded(self) -> None:
+        """
+        Requests the session keeps while a password is checked (the door
+        gave them ahead) are dropped when it is refused; the session goes
+        on with what comes later.
+        """
+        self.hasher.holding = True
+        client = self.at_password("alice")
+        client.session.log_in("wrong99")
+        self.assertTrue(client.paused)
+        client.session.choose_name("Hunter2secret")
+        client.session.say("Hunter2secret")
+        self.hasher.answer()
+        events = client.take()
+        self.assertEqual(self.errors(events), ["wrong-password"])
+        self.assertTrue(self.of_type(events, Error)[0].text.endswith(DISCARDED))
+        self.assertFalse(client.paused)
+        self.assertIsNone(client.session.name)
+        self.assertEqual(self.bob.take(), [])
+        self.assertEqual(self.core.presence.names(), ["bob"])
+
+    def test_check_fails_discards(self) -> None:
+        """
+        A check that fails unexpectedly discards what was sent ahead: the
+        next line is the password again, typed anew.
+        """
+        self.hasher.holding = True
+        client = self.at_password("alice")
+        client.session.log_in("sesame1")
+        client.session.log_in("sesame1")
+        self.hasher.fail_next(RuntimeError("not an argon2 hash"))
+        self.flushLoggedErrors(RuntimeError)
+        self.assertEqual(self.errors(client.take()), ["internal"])
+        self.assertEqual(client.discards, 1)
+        self.assertEqual(self.hasher.waiting, [])
+        self.assertIs(client.session.state, PASSWORD)
+
+    def test_password_never_logged(self) -> None:
+        """
+        No log line carries a password, whatever happens to it.
+        """
+        events = EventLoggingObserver()
+        globalLogPublisher.addObserver(events)
+        self.addCleanup(globalLogPublisher.removeObserver, events)
+        self.log_in("alice", "Hunter2wrong")
+        self.throttle()
+        self.log_in("alice", "Hunter2throttled", peer="198.51.100.50")
+        self.clock.advance(self.limits.tries_window)
+        self.log_in("alice")
+        self.log_in("alice", "Hunter2inuse", peer="198.51.100.51")
+        text = repr(list(events))
+        self.assertIn("wrong password", text)
+        self.assertNotIn("Hunter2", text)
+
+
+class PromptTests(CoreTestCase):
+    """
+    Enter at a prompt asks again; a door may ask again after switching
+    format (issue 15).
+    """
+
+    def test_blank_name(self) -> None:
+        """
+        An empty or blank name is answered with the name prompt, no error.
+        """
+        client = self.connect()
+        for blank in ("", "  ", "\t"):
+            client.session.choose_name(blank)
+            [prompt] = client.take()
+            assert isinstance(prompt, Prompt)
+            self.assertEqual(prompt.what, "name")
+        self.assertIs(client.session.state, NAMELESS)
+        self.assertEqual(client.discards, 0)
+
+    def test_blank_password(self) -> None:
+        """
+        An empty password is asked for again, unchecked and uncounted.
+        """
+        self.registered("alice")
+        client = self.at_password("alice")
+        client.session.log_in("")
+        [prompt] = client.take()
+        assert isinstance(prompt, Prompt)
+        self.assertEqual((prompt.what, prompt.name), ("password", "alice"))
+        self.assertEqual(self.hasher.checked, [])
+        client.session.log_in("sesame1")
+        self.assertIsInstance(client.take()[0], Welcome)
+
+    def test_ask_again(self) -> None:
+        """
+        C{ask_again} sends the prompt for what the client is asked now.
+        """
+        self.registered("alice")
+        client = self.connect(secure=True)
+        client.session.ask_again()
+        self.assertEqual(
+            [e.what for e in self.of_type(client.take(), Prompt)], ["name"]
+        )
+        client.session.choose_name("alice")
+        client.take()
+        client.session.ask_again()
+        [prompt] = client.take()
+        assert isinstance(prompt, Prompt)
+        self.assertEqual(
+            (prompt.what, prompt.name, prompt.insecure), ("password", "alice", False)
+        )
+        client.session.log_in("sesame1")
+        client.take()
+        client.session.ask_again()
+        self.assertEqual(client.take(), [])

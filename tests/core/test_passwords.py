@@ -1,6 +1,7 @@
 """
 Tests for L{chat.core.passwords}, without the global reactor: the hasher is
-given a reactor that stands in for C{callFromThread} and a thread pool.
+given a reactor that stands in for C{callFromThread} and a thread pool; the
+queue in front of it is given a hasher whose answers the test gives.
 """
 
 from __future__ import annotations
@@ -18,7 +19,15 @@ from twisted.python.threadpool import ThreadPool
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
-from chat.core.passwords import PasswordHasher
+from chat.core.passwords import (
+    ACCOUNT,
+    LOGIN,
+    RETRY,
+    HashQueue,
+    PasswordHasher,
+)
+from chat.errors import ServerBusy
+from tests.support import FakeHasher
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -182,3 +191,76 @@ class PasswordHasherTests(SynchronousTestCase):
             self.assertIn("test-hash", name)
         self.assertTrue(self.result(verified))
         self.assertTrue(self.successResultOf(hashed).startswith("$argon2id$"))
+
+
+class HashQueueTests(SynchronousTestCase):
+    """
+    L{HashQueue}: at most as many hashes as the hasher has threads, the
+    rest waiting by kind, logins first, each kind bounded (issue 15).
+    """
+
+    def setUp(self) -> None:
+        self.hasher = FakeHasher()
+        self.hasher.holding = True
+        self.queue = HashQueue(cast(PasswordHasher, self.hasher), workers=2, limit=2)
+
+    def check(self, password: str, kind: int) -> Deferred[bool]:
+        return self.queue.verify("hashed:right", password, kind=kind)
+
+    def test_at_most_workers(self) -> None:
+        """
+        Only as many hashes as there are workers reach the hasher; the
+        next starts when one is done.
+        """
+        checks = [self.check(f"p{i}", LOGIN) for i in range(4)]
+        self.assertEqual(self.hasher.checked, ["p0", "p1"])
+        self.assertEqual(self.queue.waiting, (2, 0, 0))
+        self.hasher.answer()
+        self.assertIs(self.successResultOf(checks[0]), False)
+        self.assertEqual(self.hasher.checked, ["p0", "p1", "p2"])
+
+    def test_logins_first(self) -> None:
+        """
+        Waiting work is served logins first, then logins of addresses
+        that guessed wrong, then account requests, whatever the order it
+        came in.
+        """
+        self.check("busy0", ACCOUNT)
+        self.check("busy1", ACCOUNT)
+        self.queue.hash("register0")
+        self.check("retry0", RETRY)
+        self.queue.hash("register1")
+        self.check("retry1", RETRY)
+        self.check("login0", LOGIN)
+        self.assertEqual(self.queue.waiting, (1, 2, 2))
+        for _ in range(7):
+            self.hasher.answer()
+        self.assertEqual(
+            self.hasher.checked,
+            ["busy0", "busy1", "login0", "retry0", "retry1"],
+        )
+        self.assertEqual(self.queue.waiting, (0, 0, 0))
+
+    def test_full(self) -> None:
+        """
+        Work that finds its kind's queue full fails at once with
+        L{ServerBusy}; the other kinds still wait.
+        """
+        for i in range(4):
+            self.check(f"p{i}", RETRY)
+        busy = self.check("one too many", RETRY)
+        self.assertEqual(self.failureResultOf(busy, ServerBusy).value.code, "busy")
+        self.assertNoResult(self.check("login", LOGIN))
+        self.assertNoResult(self.queue.hash("register"))
+        self.assertNotIn("one too many", self.hasher.checked)
+
+    def test_failure_frees_worker(self) -> None:
+        """
+        A hash that fails (a corrupt stored hash) makes room for the next.
+        """
+        first = self.check("p0", LOGIN)
+        self.check("p1", LOGIN)
+        self.check("p2", LOGIN)
+        self.hasher.fail_next(ValueError("corrupt"))
+        self.failureResultOf(first, ValueError)
+        self.assertEqual(self.hasher.checked, ["p0", "p1", "p2"])

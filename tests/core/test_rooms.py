@@ -7,9 +7,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from twisted.internet.defer import Deferred
+
 from chat.core.core import ChatCore
 from chat.core.rooms import Room
 from chat.events import (
+    Error,
     Goodbye,
     Joined,
     Left,
@@ -30,9 +33,10 @@ from chat.events import (
     UserList,
     Welcome,
 )
-from chat.store.interface import Membership
+from chat.store.interface import Membership, RoomRecord
+from chat.store.memory import MemoryStore
 from chat.store.spool import MemorySpool
-from tests.support import START, CoreTestCase, Person, fake_hasher
+from tests.support import START, CoreTestCase, Later, Person, fake_hasher
 
 
 class RoomsTestCase(CoreTestCase):
@@ -307,9 +311,7 @@ class ModerationTests(RoomsTestCase):
             self.assertEqual((mode.invite_only, mode.by), (True, "alice"))
         self.carol.session.join("#chess")
         self.carol.session.members("#chess")
-        self.assertEqual(
-            self.errors(self.carol.take()), ["invite-only", "no-such-room"]
-        )
+        self.assertEqual(self.errors(self.carol.take()), ["invite-only", "not-in-room"])
         self.carol.session.rooms()
         [listing] = self.of_type(self.carol.take(), RoomList)
         self.assertEqual(listing.rooms, ())
@@ -819,3 +821,131 @@ class StoppingTests(RoomsTestCase):
         self.assertIsNone(self.core.rooms.get("#guests"))
         rooms = {r.key: r for r in self.successResultOf(self.store.load_rooms())}
         self.assertIn("#guests", rooms)
+
+
+class OutsiderTests(RoomsTestCase):
+    """
+    An invite-only room answers a user who is neither member nor invited
+    the same way, whatever it asks: not-in-room, as IRC daemons answer a
+    secret channel's outsiders; only C{/join} says it is invite-only, and
+    C{/rooms} does not list it.
+    """
+
+    def test_same_answer_everywhere(self) -> None:
+        self.in_room(self.alice, self.bob)
+        self.alice.session.set_invite_only("#chess", True)
+        self.alice.take()
+        self.bob.take()
+        carol = self.carol.session
+        carol.members("#chess")
+        carol.topic("#chess")
+        carol.topic("#chess", "mine now")
+        carol.say_in("#chess", "hi")
+        carol.leave("#chess", "bye")
+        carol.history(5, "#chess")
+        carol.set_invite_only("#chess", False)
+        carol.invite("bob", "#chess")
+        carol.kick("bob", "#chess", "out")
+        carol.set_operator("bob", "#chess", True)
+        answers = [(e.code, e.text) for e in self.of_type(self.carol.take(), Error)]
+        self.assertEqual(
+            answers,
+            [("not-in-room", "you are not in #chess; /join #chess first.")] * 10,
+        )
+        self.assertEqual(self.alice.take(), [])
+        self.assertEqual(self.bob.take(), [])
+        carol.rooms()
+        [listing] = self.of_type(self.carol.take(), RoomList)
+        self.assertEqual(listing.rooms, ())
+
+
+class HeldRoomStore(MemoryStore, Later):
+    """
+    A L{MemoryStore} whose C{save_room} answers only when the test says
+    (L{Later}): the store's write confirmed, or failed, by hand.
+    """
+
+    holding = True
+
+    def __init__(self) -> None:
+        MemoryStore.__init__(self)
+        Later.__init__(self)
+
+    def save_room(self, room: RoomRecord) -> Deferred[None]:
+        return self.later(super().save_room(room))
+
+
+class AcknowledgedJoinTests(RoomsTestCase):
+    """
+    Creating a room is acknowledged only once the store has it.
+    """
+
+    def setUp(self) -> None:
+        self.store = self.held = HeldRoomStore()
+        super().setUp()
+
+    def test_told_once_stored(self) -> None:
+        """
+        Nobody is told of a new room, nor let in, before its creation is
+        stored; the asker's later requests and others' joins wait for it.
+        """
+        self.alice.session.join("#fresh")
+        self.alice.session.say_in("#fresh", "first")
+        self.bob.session.join("#FRESH")
+        self.assertEqual(self.alice.take(), [])
+        self.assertEqual(self.bob.take(), [])
+        self.held.answer()
+        [entered] = self.of_type(self.alice.take(), RoomEntered)
+        self.assertEqual((entered.created, entered.owner), (True, "alice"))
+        [entered] = self.of_type(self.bob.take(), RoomEntered)
+        self.assertEqual((entered.created, entered.owner), (False, "alice"))
+        room = self.room("#fresh")
+        self.assertEqual(list(room.online), [self.alice.session, self.bob.session])
+
+    def test_store_failure(self) -> None:
+        """
+        A failed write is a clear error, and there is no room.
+        """
+        self.alice.session.join("#fresh")
+        self.held.fail_next(RuntimeError("disk full"))
+        errors = self.of_type(self.alice.take(), Error)
+        self.assertEqual(
+            [(e.code, e.text) for e in errors],
+            [
+                (
+                    "store-failed",
+                    "#fresh could not be saved, so you are not in it; "
+                    "please try again.",
+                )
+            ],
+        )
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        self.assertIsNone(self.core.rooms.get("#fresh"))
+        self.bob.session.rooms()
+        [listing] = self.of_type(self.bob.take(), RoomList)
+        self.assertEqual(listing.rooms, ())
+
+    def test_waiting_join_after_failure(self) -> None:
+        """
+        A join that waited for a creation that failed creates the room
+        anew, for its own asker to own once stored.
+        """
+        self.alice.session.join("#fresh")
+        self.bob.session.join("#fresh")
+        self.held.fail_next(RuntimeError("disk full"))
+        self.flushLoggedErrors(RuntimeError)
+        self.assertEqual(self.errors(self.alice.take()), ["store-failed"])
+        self.assertEqual(self.bob.take(), [])
+        self.held.answer()
+        [entered] = self.of_type(self.bob.take(), RoomEntered)
+        self.assertEqual((entered.created, entered.owner), (True, "bob"))
+        self.assertEqual(self.alice.take(), [])
+
+    def test_asker_gone(self) -> None:
+        """
+        A guest that disconnects before its room is stored leaves nothing.
+        """
+        self.alice.session.join("#fresh")
+        self.drop(self.alice)
+        self.held.answer()
+        self.assertIsNone(self.core.rooms.get("#fresh"))

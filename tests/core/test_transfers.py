@@ -19,6 +19,7 @@ from zope.interface.verify import verifyObject
 from chat.core.core import ChatCore
 from chat.errors import ChecksumMismatch
 from chat.events import (
+    Error,
     Event,
     FileAck,
     FileChunk,
@@ -333,18 +334,27 @@ class UploadTests(TransfersTestCase):
         )
         self.assertEqual(self.errors(events), ["usage", "usage"])
 
+    def register_both(self) -> None:
+        """
+        Alice and Bob register their names.
+        """
+        for person in (self.alice, self.bob):
+            person.session.register("sesame1")
+            person.take()
+
     def test_resume(self) -> None:
         """
         An upload cut off by a dropped connection goes on from where the
-        server's copy ends, once the sender is back; the result checks
-        out.
+        server's copy ends, once the sender is back (logged in to her
+        account); the result checks out.
         """
+        self.register_both()
         chunk_max = self.limits.chunk_max
         data = os.urandom(2 * chunk_max)
         file_id = self.offer(data)
         self.chunk(file_id, 0, data[:chunk_max])
         self.alice.session.closed("connection lost", delivered=False)
-        alice = self.guest("alice")
+        alice, _ = self.log_in("alice")
         alice.session.files()
         [listing] = self.of_type(alice.take(), FileList)
         self.assertEqual(
@@ -363,12 +373,14 @@ class UploadTests(TransfersTestCase):
         After a restart (a new core on the same store and spool), what the
         spool holds of an upload is where it goes on from.
         """
+        self.register_both()
         chunk_max = self.limits.chunk_max
         data = os.urandom(chunk_max + 10)
         file_id = self.offer(data)
         self.chunk(file_id, 0, data[:chunk_max])
         self.restart()
-        self.enter()
+        self.alice, _ = self.log_in("alice")
+        self.bob, _ = self.log_in("bob")
         self.alice.session.files()
         [listing] = self.of_type(self.alice.take(), FileList)
         self.assertEqual(
@@ -748,3 +760,314 @@ class BatchingTests(TransfersTestCase):
             [type(e) for e in events if isinstance(e, FileSent | FileList)],
             [FileSent, FileList],
         )
+
+
+class OwnershipTests(TransfersTestCase):
+    """
+    Files belong to accounts and connections, not to names: the next
+    holder of a name gets none of what an earlier one sent or was sent.
+    """
+
+    def test_unregistered_recipient(self) -> None:
+        """
+        Once Bob unregisters, the files sent to him are gone: the next
+        guest called Bob neither lists nor fetches them, and the spool is
+        empty.
+        """
+        self.bob.session.register("sesame1")
+        self.bob.take()
+        file_id = self.upload(b"for bob only")
+        self.bob.session.unregister("sesame1")
+        self.bob.session.quit()
+        self.assertEqual(self.spool_files(), [])
+        bob = self.guest("bob")
+        bob.session.files()
+        [listing] = self.of_type(bob.take(), FileList)
+        self.assertEqual(listing.offers, ())
+        bob.session.get_file(file_id, 0)
+        self.assertEqual(self.errors(bob.take()), ["no-such-file"])
+
+    def test_unregistered_offline_recipient(self) -> None:
+        """
+        The same for a file stored for an offline account, and one being
+        uploaded to it: the sender is told that one was not delivered.
+        """
+        self.registered("dave")
+        stored = self.upload(b"stored", to="dave")
+        half = self.offer(b"half of it", to="dave")
+        self.chunk(half, 0, b"half")
+        dave, _ = self.log_in("dave")
+        dave.session.unregister("sesame1")
+        self.assertEqual(self.errors(self.alice.take()), ["not-delivered"])
+        dave.session.quit()
+        self.assertEqual(self.spool_files(), [])
+        dave = self.guest("dave")
+        dave.session.files()
+        [listing] = self.of_type(dave.take(), FileList)
+        self.assertEqual(listing.offers, ())
+        for file_id in (stored, half):
+            dave.session.get_file(file_id, 0)
+        self.assertEqual(self.errors(dave.take()), ["no-such-file"] * 2)
+        self.assertEqual(self.errors(self.chunk(half, 4, b" of it")), ["no-such-file"])
+
+    def test_unregistered_sender(self) -> None:
+        """
+        Unregistering drops what the account sent: its uploads under way
+        and its files not yet fetched; the next Alice cannot resume or
+        cancel them, and Bob cannot fetch them.
+        """
+        self.alice.session.register("sesame1")
+        self.alice.take()
+        sent = self.upload(b"sent")
+        half = self.offer(b"half of it")
+        self.chunk(half, 0, b"half")
+        self.alice.session.unregister("sesame1")
+        self.alice.session.quit()
+        self.assertEqual(self.spool_files(), [])
+        alice = self.guest("alice")
+        alice.session.files()
+        [listing] = self.of_type(alice.take(), FileList)
+        self.assertEqual(listing.uploads, ())
+        alice.session.resume_upload(half)
+        alice.session.cancel_file(sent)
+        self.assertEqual(self.errors(alice.take()), ["no-such-file"] * 2)
+        self.bob.session.get_file(sent, 0)
+        self.assertEqual(self.errors(self.bob.take()), ["no-such-file"])
+
+    def test_name_registered_again(self) -> None:
+        """
+        A file stored for an account is not offered to a new account of
+        the same name, even if the store still had it.
+        """
+        self.registered("dave")
+        file_id = self.upload(b"for the first dave", to="dave")
+        dave, _ = self.log_in("dave")
+        self.clock.advance(1)
+        # The name given up and taken again behind the core's back: the
+        # store's binding alone keeps the file from the new account.
+        self.successResultOf(self.store.delete_account("dave"))
+        dave.session.register("sesame1")
+        dave.session.files()
+        [listing] = self.of_type(dave.take(), FileList)
+        self.assertEqual(listing.offers, ())
+        dave.session.get_file(file_id, 0)
+        self.assertEqual(self.errors(dave.take()), ["no-such-file"])
+
+    def test_guest_recipient_leaves_mid_upload(self) -> None:
+        """
+        A guest who leaves while a file to it is uploaded takes it along:
+        the sender is told it was not delivered (not that it was stored),
+        the next guest called Bob is not offered it, and the spool is
+        empty.
+        """
+        file_id = self.offer(b"0123456789")
+        self.chunk(file_id, 0, b"01234")
+        self.bob.session.quit()
+        self.assertEqual(self.errors(self.alice.take()), ["not-delivered"])
+        bob = self.guest("bob")
+        events = self.chunk(file_id, 5, b"56789")
+        self.assertEqual(self.of_type(events, FileSent), [])
+        self.assertEqual(self.errors(events), ["no-such-file"])
+        self.assertEqual(self.of_type(bob.take(), FileOffer), [])
+        bob.session.files()
+        [listing] = self.of_type(bob.take(), FileList)
+        self.assertEqual(listing.offers, ())
+        self.assertEqual(self.spool_files(), [])
+
+    def test_guest_recipient_gone_at_completion(self) -> None:
+        """
+        If the recipient's offer is gone by the time the file is checked,
+        the sender is told it was not delivered, and nothing is kept.
+        """
+        file_id = self.offer(b"abc")
+        record = self.successResultOf(self.store.get_file(file_id))
+        assert record is not None
+        [holder] = record.recipients
+        self.successResultOf(self.store.remove_recipient(file_id, holder))
+        events = self.chunk(file_id, 0, b"abc")
+        self.assertEqual(self.errors(events), ["not-delivered"])
+        self.assertEqual(self.of_type(events, FileSent), [])
+        self.assertEqual(self.spool_files(), [])
+
+    def test_guest_sender_leaves(self) -> None:
+        """
+        A guest's unfinished uploads die with its connection: the next
+        guest called Alice cannot list, resume or cancel them, nor cancel
+        what the first Alice finished sending, which Bob can still fetch.
+        """
+        sent = self.upload(b"sent")
+        half = self.offer(b"half of it")
+        self.chunk(half, 0, b"half")
+        self.alice.session.closed("connection lost", delivered=False)
+        self.assertEqual(self.spool_files(), [str(sent)])
+        alice = self.guest("alice")
+        alice.session.files()
+        [listing] = self.of_type(alice.take(), FileList)
+        self.assertEqual(listing.uploads, ())
+        alice.session.resume_upload(half)
+        alice.session.cancel_file(half)
+        alice.session.cancel_file(sent)
+        self.assertEqual(self.errors(alice.take()), ["no-such-file"] * 3)
+        self.assertEqual(self.download(self.bob, sent, 4), b"sent")
+        self.bob.session.file_done(sent)
+        self.assertEqual(self.errors(self.bob.take()), [])
+        self.assertEqual(self.of_type(alice.take(), FileDone), [])
+        self.assertEqual(self.spool_files(), [])
+
+    def test_guest_registers(self) -> None:
+        """
+        A guest who registers its name keeps what it was offered and its
+        uploads as a guest, for as long as it stays connected.
+        """
+        file_id = self.upload(b"before")
+        self.alice.session.offer_file("bob", 10, digest(b"half of it"), "h")
+        [upload] = self.of_type(self.alice.take(), FileUpload)
+        self.alice.session.register("sesame1")
+        self.bob.session.register("sesame1")
+        self.alice.take()
+        self.bob.take()
+        self.alice.session.files()
+        [listing] = self.of_type(self.alice.take(), FileList)
+        self.assertEqual([u.id for u in listing.uploads], [upload.id])
+        self.assertEqual(
+            len(self.of_type(self.chunk(upload.id, 0, b"half of it"), FileSent)), 1
+        )
+        self.assertEqual(self.download(self.bob, file_id, 6), b"before")
+        self.bob.session.file_done(file_id)
+        self.assertEqual(self.errors(self.bob.take()), [])
+
+    def test_registered_files_stay(self) -> None:
+        """
+        A registered sender's file to an offline account outlives the
+        sender's connection.
+        """
+        self.alice.session.register("sesame1")
+        self.alice.take()
+        self.registered("dave")
+        file_id = self.upload(b"kept", to="dave")
+        self.alice.session.quit()
+        dave, events = self.log_in("dave")
+        [offer] = self.of_type(events, FileOffer)
+        self.assertEqual(self.download(dave, offer.id, 4), b"kept")
+        self.assertEqual(offer.id, file_id)
+
+    def test_room_without_recipients(self) -> None:
+        """
+        A file to a room nobody else is in (online or registered) is
+        refused before any byte is sent; a registered member offline is
+        someone to receive it.
+        """
+        self.alice.session.join("#empty")
+        self.alice.take()
+        self.alice.session.offer_file("#empty", 3, digest(b"abc"), "a.txt")
+        self.assertEqual(self.errors(self.alice.take()), ["no-recipients"])
+        self.assertEqual(self.successResultOf(self.store.spool_total()), 0)
+        self.registered("dave")
+        dave, _ = self.log_in("dave")
+        dave.session.join("#empty")
+        dave.session.quit()
+        self.upload(b"abc", to="#empty")
+
+
+class CapTests(TransfersTestCase):
+    """
+    Caps on what the spool holds and how many uploads are open: per
+    address, and for the whole server.
+    """
+
+    limits = replace(
+        CoreTestCase.limits,
+        file_quota=100,
+        address_file_quota=250,
+        spool_quota=400,
+        uploads_at_once=3,
+        address_uploads_at_once=4,
+        uploads_open_max=6,
+    )
+
+    def guests(self, count: int, peer: str = "192.0.2.1") -> list[Person]:
+        """
+        C{count} guests online from C{peer}.
+        """
+        return [self.guest(f"g{i}", peer=peer) for i in range(count)]
+
+    def test_guests_changing_names(self) -> None:
+        """
+        Guests from one address that each send a file within their own
+        quota to an offline account and leave count together against the
+        address's quota: what they finished sending stays for its
+        recipient, but a third file is refused.
+        """
+        self.registered("dave")
+        people = self.guests(3, peer="198.51.100.1")
+        for person in people[:2]:
+            person.session.offer_file("dave", 100, digest(b"x" * 100), "f")
+            [upload] = self.of_type(person.take(), FileUpload)
+            person.session.file_chunk(upload.id, 0, b"x" * 100)
+            self.assertEqual(len(self.of_type(person.take(), FileSent)), 1)
+            person.session.quit()
+        people[2].session.offer_file("dave", 100, digest(b"x" * 100), "f")
+        self.assertEqual(self.errors(people[2].take()), ["quota-exceeded"])
+        self.assertEqual(self.successResultOf(self.store.spool_total()), 200)
+        dave, events = self.log_in("dave")
+        self.assertEqual(len(self.of_type(events, FileOffer)), 2)
+
+    def test_address_quota(self) -> None:
+        """
+        The files from one address's connections count against its quota
+        however many names it uses; another address, or an exempt
+        client, is not held by it; what leaves the spool makes room.
+        """
+        people = self.guests(3)
+        for person in people[:2]:
+            person.session.offer_file("bob", 100, digest(b"x" * 100), "f")
+            self.assertEqual(self.errors(person.take()), [])
+        people[2].session.offer_file("bob", 60, digest(b"x" * 60), "f")
+        self.assertEqual(self.errors(people[2].take()), ["quota-exceeded"])
+        people[2].session.exempt = True
+        people[2].session.offer_file("bob", 60, digest(b"x" * 60), "f")
+        self.assertEqual(self.errors(people[2].take()), [])
+        elsewhere = self.guest("far", peer="203.0.113.9")
+        elsewhere.session.offer_file("bob", 60, digest(b"x" * 60), "f")
+        self.assertEqual(self.errors(elsewhere.take()), [])
+        people[0].session.quit()
+        self.alice.session.offer_file("bob", 100, digest(b"x" * 100), "f")
+        self.assertEqual(self.errors(self.alice.take()), [])
+
+    def test_spool_quota(self) -> None:
+        """
+        The spool as a whole holds at most L{Limits.spool_quota} bytes,
+        exempt clients included.
+        """
+        people = [self.guest(f"p{i}", peer=f"203.0.113.{i}") for i in range(5)]
+        for person in people[:4]:
+            person.session.offer_file("bob", 100, digest(b"x" * 100), "f")
+            self.assertEqual(self.errors(person.take()), [])
+        people[4].session.exempt = True
+        people[4].session.offer_file("bob", 1, digest(b"x"), "f")
+        [error] = [e for e in people[4].take() if isinstance(e, Error)]
+        self.assertEqual(error.code, "quota-exceeded")
+        self.assertIn("server", error.text)
+
+    def test_uploads_per_address(self) -> None:
+        """
+        One address has at most L{Limits.address_uploads_at_once} uploads
+        under way whatever names it uses (each may hold a spool file
+        open); an exempt client is not held by it, but the server's own
+        bound holds everyone.
+        """
+        first, second = self.guests(2)
+        for i in range(3):
+            first.session.offer_file("bob", 1, digest(b"x"), f"f{i}")
+        self.assertEqual(self.errors(first.take()), [])
+        second.session.offer_file("bob", 1, digest(b"x"), "f")
+        second.session.offer_file("bob", 1, digest(b"x"), "g")
+        self.assertEqual(self.errors(second.take()), ["throttled"])
+        second.session.exempt = True
+        second.session.offer_file("bob", 1, digest(b"x"), "g")
+        self.assertEqual(self.errors(second.take()), [])
+        other = self.guest("other", peer="203.0.113.9")
+        other.session.exempt = True
+        other.session.offer_file("bob", 1, digest(b"x"), "h")
+        other.session.offer_file("bob", 1, digest(b"x"), "i")
+        self.assertEqual(self.errors(other.take()), ["throttled"])

@@ -12,6 +12,7 @@ from twisted.trial.unittest import TestCase
 
 from tests.e2e.support import (
     LineClient,
+    barrier,
     connect,
     log_in,
     start_server,
@@ -72,7 +73,8 @@ class AccountTests(TestCase):
 
     async def test_throttled(self) -> None:
         """
-        After five wrong passwords in a minute the name is refused at once.
+        After five wrong passwords in a minute the name is still asked for
+        its password, which is then refused unchecked, even the right one.
         """
         server = await start_server(self)
         await register(self, server.tcp_port, "alice")
@@ -86,8 +88,10 @@ class AccountTests(TestCase):
             answers.append(
                 await client.expect(lambda line: line == "Password:" or "ERROR" in line)
             )
-        self.assertEqual(answers[:4], ["Password:"] * 4)
-        self.assertIn("too many wrong passwords", answers[4])
+        self.assertEqual(answers, ["Password:"] * 5)
+        client.send_line(PASSWORD)
+        self.assertIn("too many wrong passwords", await client.next_line())
+        self.assertIn("name", await client.next_line())
 
     async def test_offline_messages_survive_kill(self) -> None:
         """
@@ -179,3 +183,54 @@ class HistoryTests(TestCase):
         self.assertEqual(await carol.next_line(), "* End of history (2 messages).")
         carol.send_line("/history 1")
         self.assertRegex(await carol.next_line(), r"^\[history .*\] alice: three$")
+
+
+class PipelinedLoginTests(TestCase):
+    """
+    A name and its password sent in one write, as scripts send them,
+    never leak the password, whatever the server answers to the name
+    (issue 15).
+    """
+
+    timeout = 60
+
+    async def test_pipelined_after_throttle(self) -> None:
+        """
+        After a name is throttled, a client that sends the name and its
+        password in one write is asked for the password, the password is
+        refused as throttled and nothing else: no C{Hello <password>}, no
+        broadcast of it, nothing of it in the server's log; a password
+        after a refused name is discarded the same way.
+        """
+        server = await start_server(self)
+        await register(self, server.tcp_port, "alice")
+        bob = await log_in(self, tcp_endpoint(server.tcp_port), "bob")
+        guesser = await connect(self, tcp_endpoint(server.tcp_port), "guesser")
+        await guesser.expect("name")
+        for _ in range(5):
+            guesser.send(b"alice\r\nguess-123\r\n")
+            await guesser.expect("ERROR: wrong password")
+            await guesser.expect("name")
+
+        victim = await connect(self, tcp_endpoint(server.tcp_port), "victim")
+        await victim.expect("name")
+        victim.send(b"alice\r\nHunter2secret\r\n")
+        self.assertEqual(await victim.expect("Password:"), "Password:")
+        error = await victim.next_line()
+        self.assertRegex(
+            error, r"^ERROR: too many wrong passwords; try again in \d+ seconds\.$"
+        )
+        self.assertIn("name", await victim.next_line())
+        victim.send(b"grace \r\nHunter2secret\r\n")
+        error = await victim.next_line()
+        self.assertTrue(error.startswith("ERROR: a name cannot contain"), error)
+        self.assertTrue(error.endswith("What you sent after it was discarded."))
+        victim.send_line("/quit")
+        await victim.wait_closed()
+        await server.process.wait_for_log("throttled a password for alice")
+
+        await barrier(self, bob)
+        for client in (bob, victim):
+            self.assertNotIn(b"Hunter2secret", client.raw)
+        self.assertNotIn("Hello Hunter2", "\n".join(victim.lines))
+        self.assertNotIn("Hunter2secret", server.process.log)

@@ -26,6 +26,7 @@ from twisted.internet.interfaces import (
     IStreamClientEndpoint,
     ITCPTransport,
 )
+from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 
 from tests.e2e.support import (
@@ -485,7 +486,8 @@ class ResumeTests(TestCase):
     async def test_upload_resumed(self) -> None:
         """
         alice's connection closes after six acknowledged chunks, halfway
-        through the seventh; logged in again, C{/file resume} gives the
+        through the seventh; logged in again to her account (a guest's
+        uploads go with its connection), C{/file resume} gives the
         acknowledged offset (the half chunk was discarded), a chunk from
         anywhere else is refused as C{bad-offset} with that offset, and the
         rest sent from there makes a file bob receives byte for byte.
@@ -493,7 +495,8 @@ class ResumeTests(TestCase):
         server, spool = await files_server(self)
         port = server.tcp_port
         bob = await guest(self, port, "bob")
-        alice = await guest(self, port, "alice")
+        await register(self, port, "alice")
+        alice = await member(self, port, "alice")
         data = random_bytes(5, 16 * CHUNK + 999)
         file_id = await alice.offer("bob", data, "movie.mkv")
         have = 6 * CHUNK
@@ -503,7 +506,7 @@ class ResumeTests(TestCase):
         await alice.close()
         await bob.event("leave", name="alice")
 
-        alice = await guest(self, port, "alice")
+        alice = await member(self, port, "alice")
         alice.send_line(f"/file resume {file_id}")
         resumed = await alice.event("file-upload", id=file_id)
         self.assertEqual(
@@ -557,6 +560,57 @@ class ResumeTests(TestCase):
         bob.send_line(f"/file done {file_id}")
         await alice.event("file-delivered", id=file_id)
         self.assertEqual(os.listdir(spool), [])
+
+
+async def spool_empties(case: TestCase, spool: str) -> None:
+    """
+    Wait (at most L{TIMEOUT} seconds) until the spool directory is empty:
+    the spool deletes in a thread of its own.
+    """
+    for _ in range(int(TIMEOUT * 20)):
+        if not os.listdir(spool):
+            return
+        await deferLater(_reactor(), 0.05)
+    case.assertEqual(os.listdir(spool), [])
+
+
+class OwnershipTests(TestCase):
+    """
+    Files belong to accounts and connections, not to names.
+    """
+
+    timeout = 60
+
+    async def test_unregistered_name_keeps_no_files(self) -> None:
+        """
+        A file stored for the registered bob is offered to him at login;
+        once bob unregisters, the next guest called bob lists no files and
+        cannot fetch it, and the spool is empty.
+        """
+        server, spool = await files_server(self)
+        port = server.tcp_port
+        await register(self, port, "bob")
+        alice = await guest(self, port, "alice")
+        data = random_bytes(9, 2 * CHUNK + 5)
+        file_id = await alice.offer("bob", data, "private.txt")
+        await alice.upload(file_id, data, 0, len(data))
+        self.assertTrue((await alice.event("file-sent", id=file_id))["stored"])
+
+        bob = await member(self, port, "bob")
+        await bob.event("file-offer", id=file_id)
+        bob.send_line(f"/unregister {PASSWORD}")
+        await bob.event("account", action="unregistered")
+        await bob.close()
+        await alice.event("leave", name="bob")
+
+        bob = await guest(self, port, "bob")
+        bob.send_line("/file list")
+        listing = await bob.event("file-list")
+        self.assertEqual((listing["offers"], listing["uploads"]), ([], []))
+        bob.send_line(f"/file get {file_id} 0")
+        error = await bob.event("error")
+        self.assertEqual(error["code"], "no-such-file")
+        await spool_empties(self, spool)
 
 
 class ShutdownTests(TestCase):

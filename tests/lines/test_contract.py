@@ -168,12 +168,15 @@ class LineClient:
     L{ChatProtocol} over a L{StringTransport}.
     """
 
-    def __init__(self, driver: LineDriver, protocol: ChatProtocol, json: bool) -> None:
+    def __init__(
+        self, driver: LineDriver, protocol: ChatProtocol, json: bool, exempt: bool
+    ) -> None:
         self._driver = driver
         self._protocol = protocol
         self._transport = StringTransport()
         self._json = json
         protocol.makeConnection(self._transport)
+        protocol.session.exempt = exempt
         if json:
             self._send("/mode json")
 
@@ -276,10 +279,10 @@ class LineDriver:
         self._json = json
         self._port = 40000
 
-    def connect(self, peer: str = "192.0.2.1") -> LineClient:
+    def connect(self, peer: str = "192.0.2.1", *, exempt: bool = False) -> LineClient:
         self._port += 1
         protocol = self.factory.buildProtocol(IPv4Address("TCP", peer, self._port))
-        return LineClient(self, protocol, self._json)
+        return LineClient(self, protocol, self._json, exempt)
 
     def advance(self, seconds: float) -> None:
         self.clock.advance(seconds)

@@ -268,3 +268,80 @@ class ChunkTests(SynchronousTestCase):
         self.assertIsInstance(out[0], Chunk)
         self.assertEqual(out[0].data, data)  # type: ignore[union-attr]
         self.assertEqual(out[1:], expected(after))
+
+
+class DiscardTests(SynchronousTestCase):
+    """
+    L{LineFramer.discard}: what a client sent ahead of a refused login step
+    is dropped, a partial line up to its end; later bytes are new input
+    (issue 15).
+    """
+
+    def test_lines_ahead(self) -> None:
+        """
+        The lines buffered and not yet given are dropped.
+        """
+        framer = LineFramer(LIMIT)
+        framer.feed(b"name\npasswd\nmore\n")
+        self.assertEqual(framer.next(), b"name")
+        self.assertTrue(framer.discard())
+        self.assertIsNone(framer.next())
+        self.assertTrue(framer.idle)
+        self.assertEqual(frames(framer, b"later\n"), [b"later"])
+
+    def test_nothing_ahead(self) -> None:
+        """
+        With nothing buffered there is nothing to drop, and the next bytes
+        are read as they come.
+        """
+        framer = LineFramer(LIMIT)
+        self.assertEqual(frames(framer, b"name\n"), [b"name"])
+        self.assertFalse(framer.discard())
+        self.assertEqual(frames(framer, b"later\n"), [b"later"])
+
+    def test_partial_line(self) -> None:
+        """
+        A line buffered in part is dropped up to its end, which comes in a
+        later read: none of it is read as a line.
+        """
+        framer = LineFramer(LIMIT)
+        framer.feed(b"name\nHunter2")
+        self.assertEqual(framer.next(), b"name")
+        self.assertTrue(framer.discard())
+        self.assertFalse(framer.idle)
+        self.assertEqual(frames(framer, b"sec", b"ret\r\nnext\n"), [b"next"])
+
+    def test_chunk_under_way(self) -> None:
+        """
+        The rest of a raw chunk under way is still given; the lines after
+        it are dropped.
+        """
+        framer = LineFramer(LIMIT)
+        framer.expect_raw(4)
+        framer.feed(b"ab")
+        self.assertIsNone(framer.next())
+        framer.feed(b"cdline\n")
+        self.assertTrue(framer.discard())
+        chunk = framer.next()
+        assert isinstance(chunk, Chunk)
+        self.assertEqual(chunk.data, b"abcd")
+        self.assertEqual(frames(framer, b"new\n"), [b"new"])
+
+    @given(st.lists(lf_lines, max_size=4), st.binary(max_size=20), reads)
+    def test_any_input(self, pulled: list[bytes], ahead: bytes, later: bytes) -> None:
+        """
+        Whatever was buffered ahead, nothing of it is given after a
+        discard; what is fed later is framed from the end of the partial
+        line, if any, on.
+        """
+        framer = LineFramer(LIMIT)
+        framer.feed(b"".join(pulled) + ahead)
+        for _ in pulled:
+            self.assertIsNotNone(framer.next())
+        self.assertEqual(framer.discard(), bool(ahead))
+        if ahead and ahead[-1:] not in (b"\n", b"\x00"):
+            end = re.search(rb"\n|\x00", later)
+            later_lines = b"" if end is None else later[end.end() :]
+        else:
+            later_lines = later
+        self.assertEqual(frames(framer, later), expected(later_lines))

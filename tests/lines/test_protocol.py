@@ -8,6 +8,10 @@ reactor).
 from __future__ import annotations
 
 import json
+from typing import cast
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
@@ -21,8 +25,15 @@ from chat.events import Message
 from chat.lines.factory import ChatFactory
 from chat.lines.output import HIGH_WATER
 from chat.lines.protocol import ChatProtocol
+from chat.lines.render import GREETING
 from chat.store.interface import StoredMessage
-from tests.support import LineTestCase, NoDelayTransport, Person, SlowStore
+from tests.support import (
+    FakeHasher,
+    LineTestCase,
+    NoDelayTransport,
+    Person,
+    SlowStore,
+)
 
 
 class SocketTransport(NoDelayTransport):
@@ -457,23 +468,36 @@ class FlowControlTests(LineTestCase):
         alice.dataReceived(b"still here\n")
         self.assertEqual(self.received(bob_t), ["alice: still here"])
 
-    def test_overflow_aborts_only_the_slow_client(self) -> None:
+    def test_overflow_drops_only_the_slow_client(self) -> None:
         """
-        Past the send-queue limit the slow connection is aborted; the
-        others keep getting every message.
+        Past the send-queue limit the slow connection is told why, past
+        the limit, and closed (aborted if it does not drain within
+        L{ChatProtocol.OVERFLOW_GRACE}); the others are told it left, and
+        keep getting every message.
         """
         slow, slow_t = self.connect("slow")
         fast, fast_t = self.connect("fast")
-        sender, _ = self.connect("sender")
+        # Exempt from flood control: it floods on purpose.
+        sender, _ = self.connect("sender", exempt=True)
         slow_t.clear()
         fast_t.clear()
         slow._output.pauseProducing()
         for i in range(100):
             sender.dataReceived(b"message %d\n" % i)
             self.clock.advance(0)
+        self.assertTrue(slow_t.disconnecting)
+        self.assertFalse(slow_t.disconnected)
+        reason = (
+            b"ERROR: you are not reading what the server sends "
+            b"(over 0 KiB waiting); disconnecting.\n"
+        )
+        self.assertTrue(slow_t.value().endswith(reason), slow_t.value())
+        self.assertLessEqual(len(slow_t.value()), 1000 + len(reason))
+        lines = self.received(fast_t)
+        self.assertEqual(len(lines), 101)
+        self.assertIn("* slow left the chat (send queue exceeded)", lines)
+        self.clock.advance(ChatProtocol.OVERFLOW_GRACE)
         self.assertTrue(slow_t.disconnected)
-        self.assertEqual(len(self.received(fast_t)), 100)
-        self.assertLessEqual(len(slow_t.value()), 1000)
 
     def test_hold_limit(self) -> None:
         """
@@ -485,7 +509,7 @@ class FlowControlTests(LineTestCase):
         self.make_factory()
         held, held_t = self.connect("held")
         fast, fast_t = self.connect("fast")
-        sender, _ = self.connect("sender")
+        sender, _ = self.connect("sender", exempt=True)
         held_t.clear()
         fast_t.clear()
         self.core.delivery.hold(held.session)
@@ -504,7 +528,7 @@ class FlowControlTests(LineTestCase):
         A client that catches up starts with a fresh allowance.
         """
         slow, slow_t = self.connect("slow")
-        sender, _ = self.connect("sender")
+        sender, _ = self.connect("sender", exempt=True)
         for _ in range(3):
             slow._output.pauseProducing()
             for i in range(40):
@@ -545,11 +569,11 @@ class SocketFlowControlTests(LineTestCase):
         """
         A connection with more than the high-water mark unsent becomes the
         transport's producer; once paused, past the send-queue limit it is
-        aborted and the others get every message.
+        closed and the others get every message.
         """
         slow, slow_t = self.connect_socket("slow")
         _, fast_t = self.connect("fast")
-        sender, _ = self.connect("sender")
+        sender, _ = self.connect("sender", exempt=True)
         self.factory.check_output()
         self.assertIsNone(slow_t.producer)
         slow_t._tempDataLen = HIGH_WATER + 1
@@ -560,8 +584,10 @@ class SocketFlowControlTests(LineTestCase):
         for i in range(100):
             sender.dataReceived(b"message %d\n" % i)
             self.clock.advance(0)
+        self.assertTrue(slow_t.disconnecting)
+        self.assertEqual(len(self.received(fast_t)), 101)
+        self.clock.advance(ChatProtocol.OVERFLOW_GRACE)
         self.assertTrue(slow_t.disconnected)
-        self.assertEqual(len(self.received(fast_t)), 100)
 
     def test_paused_but_reading(self) -> None:
         """
@@ -571,7 +597,7 @@ class SocketFlowControlTests(LineTestCase):
         counts, not everything written since it paused.
         """
         slow, slow_t = self.connect_socket("reader")
-        sender, _ = self.connect("sender")
+        sender, _ = self.connect("sender", exempt=True)
         slow._output.pauseProducing()
         for i in range(200):
             sender.dataReceived(b"message %d\n" % i)
@@ -611,11 +637,15 @@ class SocketFlowControlTests(LineTestCase):
         self.assertFalse(slow_t.disconnected)
         slow_t._tempDataLen += 1
         self.factory.check_output()
+        self.assertTrue(slow_t.disconnecting)
+        self.assertIn(b"ERROR: you are not reading", slow_t.value())
+        self.assertEqual(
+            self.received(fast_t), ["* slow left the chat (send queue exceeded)"]
+        )
+        self.clock.advance(ChatProtocol.OVERFLOW_GRACE)
         self.assertTrue(slow_t.disconnected)
         slow.connectionLost()
-        self.assertEqual(
-            self.received(fast_t), ["* slow left the chat (connection closed)"]
-        )
+        self.assertEqual(self.received(fast_t), [])
 
     def test_check_runs_while_started(self) -> None:
         """
@@ -647,7 +677,8 @@ class LogFloodTests(LineTestCase):
         events = EventLoggingObserver()
         globalLogPublisher.addObserver(events)
         self.addCleanup(globalLogPublisher.removeObserver, events)
-        alice, alice_t = self.connect("alice")
+        # Exempt from flood control, which would drop it first.
+        alice, alice_t = self.connect("alice", exempt=True)
         alice_t.clear()
         alice.dataReceived(b"/nope\n" * 1000)
         self.clock.advance(0)
@@ -709,7 +740,8 @@ class BurstTests(LineTestCase):
         share at a time.
         """
         per_turn = self.limits.requests_per_turn
-        alice, alice_t = self.connect("alice")
+        # Exempt from flood control, which holds a burst for longer.
+        alice, alice_t = self.connect("alice", exempt=True)
         _, bob_t = self.connect("bob")
         sent = [f"m{i}" for i in range(2 * per_turn + per_turn // 2)]
         alice.dataReceived("".join(f"{line}\n" for line in sent).encode() + b"tail")
@@ -1061,3 +1093,266 @@ class CoalescingTests(LineTestCase):
         self.assertEqual(
             self.received(reader_t), ["a: all 1", "#r a: room", "a: all 2"]
         )
+
+
+class PipelinedLoginTests(LineTestCase):
+    """
+    A name and a password sent in one write, or a password retyped ahead,
+    never become a name or a message, whatever the server answers to the
+    name (issue 15).
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        alice, _ = self.connect("alice")
+        alice.dataReceived(b"/register sesame1\n/quit\n")
+        self.bob, self.bob_t = self.connect("bob")
+        self.received(self.bob_t)
+        self.events = EventLoggingObserver()
+        globalLogPublisher.addObserver(self.events)
+        self.addCleanup(globalLogPublisher.removeObserver, self.events)
+
+    @property
+    def hasher(self) -> FakeHasher:
+        return cast(FakeHasher, self.core.hashing._hasher)
+
+    def throttle(self) -> None:
+        """
+        Five wrong passwords for alice.
+        """
+        for _ in range(5):
+            client, _ = self.connect()
+            client.dataReceived(b"alice\nwrong99\n")
+
+    def assertNoLeak(self, *transports: StringTransport) -> None:
+        """
+        The password never went anywhere: not to bob, not back, not to
+        the log, and nobody called itself by it.
+        """
+        self.assertEqual(self.received(self.bob_t), [])
+        for transport in transports:
+            self.assertNotIn(b"Hunter2", transport.value())
+        self.assertNotIn("Hunter2", repr(list(self.events)))
+        self.assertEqual(self.core.presence.names(), ["bob"])
+
+    def test_after_throttle(self) -> None:
+        """
+        A throttled name is asked for its password; the password pipelined
+        after it is taken as the password, refused unchecked, and a line
+        after it is discarded.
+        """
+        self.throttle()
+        checked = len(self.hasher.checked)
+        client, transport = self.connect()
+        client.dataReceived(b"alice\nHunter2secret\nHunter2secret\n")
+        self.assertEqual(
+            self.received(transport),
+            [
+                "* alice is a registered name; enter its password.",
+                "* Warning: this connection is not encrypted, so the password "
+                "travels in clear; connect with TLS to keep it safe.",
+                "Password:",
+                "ERROR: too many wrong passwords; try again in 61 seconds. "
+                "What you sent after it was discarded.",
+                GREETING,
+            ],
+        )
+        self.assertEqual(len(self.hasher.checked), checked)
+        self.assertNoLeak(transport)
+        client.dataReceived(b"carol\n")
+        self.assertIn("Hello carol", self.received(transport)[0])
+
+    @settings(max_examples=60)
+    @given(st.lists(st.integers(0, 40), max_size=6), st.booleans())
+    def test_any_segmenting_after_throttle(
+        self, cuts: list[int], as_json: bool
+    ) -> None:
+        """
+        However the name and password of a throttled name are cut into
+        reads, the password is read as the password and goes nowhere.
+        """
+        if not self.core.accounts._name_tries.wait("alice"):
+            self.throttle()
+        client, transport = self.connect()
+        if as_json:
+            client.dataReceived(b"/mode json\r\n")
+        stream = b"alice\r\nHunter2secret\r\n"
+        points = sorted({c % (len(stream) + 1) for c in cuts})
+        for start, end in zip([0, *points], [*points, len(stream)], strict=True):
+            if end > start:
+                client.dataReceived(stream[start:end])
+        output = "\n".join(self.received(transport, b"\r\n")[-2:])
+        self.assertIn("too many wrong passwords", output)
+        self.assertNoLeak(transport)
+        client.connectionLost()
+
+    def test_after_refused_names(self) -> None:
+        """
+        After an invalid, reserved or taken name, the password pipelined
+        after it is discarded, never taken for a name or a message.
+        """
+        for name in (b"grace ", b"ALL", b"BOB"):
+            client, transport = self.connect()
+            client.dataReceived(name + b"\r\nHunter2secret\r\n")
+            [error] = self.received(transport, b"\r\n")
+            self.assertTrue(error.startswith("ERROR: "), error)
+            self.assertTrue(error.endswith(" What you sent after it was discarded."))
+            self.assertNoLeak(transport)
+
+    def test_retyped_password(self) -> None:
+        """
+        A password retyped after a wrong one, in the same write, is
+        discarded: it is not the next name.
+        """
+        client, transport = self.connect()
+        client.dataReceived(b"alice\nHunter2wrong\nHunter2secret\n")
+        lines = self.received(transport)
+        self.assertEqual(
+            lines[-2:],
+            [
+                "ERROR: wrong password for alice; enter a name again. "
+                "What you sent after it was discarded.",
+                GREETING,
+            ],
+        )
+        self.assertNoLeak(transport)
+
+    def test_retyped_while_checked(self) -> None:
+        """
+        What the door holds unread while a password is checked is
+        discarded when it turns out wrong.
+        """
+        self.hasher.holding = True
+        client, transport = self.connect()
+        client.dataReceived(b"alice\nHunter2wrong\n")
+        client.dataReceived(b"Hunter2secret\n")
+        self.hasher.answer()
+        self.assertIn(
+            "What you sent after it was discarded.", self.received(transport)[-2]
+        )
+        self.assertNoLeak(transport)
+
+    def test_partial_line_ahead(self) -> None:
+        """
+        A line sent ahead in part is discarded up to its end, which comes
+        later; what follows it is new input.
+        """
+        client, transport = self.connect()
+        client.dataReceived(b"grace \nHunter2se")
+        client.dataReceived(b"cret\ncarol\n")
+        lines = self.received(transport)
+        self.assertTrue(lines[0].startswith("ERROR: "))
+        self.assertIn("Hello carol", lines[1])
+        self.assertEqual(self.core.presence.names(), ["bob", "carol"])
+
+    def test_later_read_is_new_input(self) -> None:
+        """
+        A refused name with nothing sent ahead says nothing of discarding,
+        and the next read is the next name.
+        """
+        client, transport = self.connect()
+        client.dataReceived(b"grace \n")
+        self.assertEqual(
+            self.received(transport),
+            [
+                "ERROR: a name cannot contain spaces, '*' or control characters;"
+                " please choose another name."
+            ],
+        )
+        client.dataReceived(b"grace\n")
+        self.assertIn("Hello grace", self.received(transport)[0])
+
+    def test_whole_line_fast_path(self) -> None:
+        """
+        A read that is one whole line still takes no framer.
+        """
+        client, transport = self.connect()
+        client.dataReceived(b"grace \n")
+        self.assertIsNone(client._framer)
+        client.dataReceived(b"carol\n")
+        self.assertIsNone(client._framer)
+        self.assertIn("Hello carol", self.received(transport)[-1])
+
+
+class PasswordPromptTests(LineTestCase):
+    """
+    At the password prompt every line is the password, but for the door's
+    own commands there; Enter at the name prompt asks again (issue 15).
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        alice, _ = self.connect("alice")
+        alice.dataReceived(b"/register sesame1\n/quit\n")
+
+    @property
+    def hasher(self) -> FakeHasher:
+        return cast(FakeHasher, self.core.hashing._hasher)
+
+    def at_password(self) -> tuple[ChatProtocol, StringTransport]:
+        client, transport = self.connect()
+        client.dataReceived(b"alice\n")
+        self.assertEqual(self.received(transport)[-1], "Password:")
+        return client, transport
+
+    def test_commands_at_prompt(self) -> None:
+        """
+        C{/help} and C{/mode} are carried out and the password asked for
+        again, uncounted; C{/quit} quits.
+        """
+        client, transport = self.at_password()
+        client.dataReceived(b"/help\n")
+        lines = self.received(transport)
+        self.assertIn("/quit", "\n".join(lines))
+        self.assertEqual(lines[-1], "Password:")
+        client.dataReceived(b"/MODE json\n")
+        events = [json.loads(line) for line in self.received(transport)]
+        self.assertEqual(
+            [(e["type"], e.get("prompt")) for e in events],
+            [("mode", None), ("prompt", "password")],
+        )
+        self.assertEqual(self.hasher.checked, [])
+        client.dataReceived(b"/quit\n")
+        self.assertTrue(transport.disconnecting)
+        self.assertEqual(self.hasher.checked, [])
+
+    def test_other_slash_lines_are_passwords(self) -> None:
+        """
+        Any other line starting with C{/} is the password: checked, and
+        never carried out or echoed.
+        """
+        for line in (b"/users", b"/register x", b"/file chunk 1 0 5", b"/exit!now"):
+            client, transport = self.at_password()
+            client.dataReceived(line + b"\n")
+            lines = self.received(transport)
+            self.assertEqual(
+                lines[0], "ERROR: wrong password for alice; enter a name again."
+            )
+            self.assertNotIn(line.decode(), "\n".join(lines))
+        self.assertEqual(
+            self.hasher.checked,
+            ["/users", "/register x", "/file chunk 1 0 5", "/exit!now"],
+        )
+
+    def test_blank_password(self) -> None:
+        """
+        Enter at the password prompt asks for it again, uncounted.
+        """
+        client, transport = self.at_password()
+        client.dataReceived(b"\n")
+        self.assertEqual(self.received(transport)[-1], "Password:")
+        client.dataReceived(b"sesame1\n")
+        self.assertIn("Hello alice", self.received(transport)[0])
+        self.assertEqual(self.hasher.checked, ["sesame1"])
+
+    def test_blank_name(self) -> None:
+        """
+        Enter (or white space) at the name prompt asks for the name again.
+        """
+        client, transport = self.connect()
+        client.dataReceived(b"\n")
+        self.assertEqual(self.received(transport, b"\n"), [GREETING])
+        client.dataReceived(b"  \n\n")
+        self.assertEqual(self.received(transport), [GREETING, GREETING])
+        client.dataReceived(b"carol\n")
+        self.assertIn("Hello carol", self.received(transport)[0])

@@ -4,15 +4,26 @@ Tests for L{chat.lines.render}: every event in both formats.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from chat.core.controls import UNSAFE
 from chat.events import (
     Action,
     Error,
     Event,
+    FileDone,
+    FileList,
     FileOffer,
+    FileSent,
+    FileUpload,
+    FileUploadInfo,
     Goodbye,
     Joined,
     Left,
@@ -33,6 +44,7 @@ from chat.events import (
     RoomMode,
     RoomOp,
     RoomTopic,
+    Stored,
     UserList,
     Welcome,
 )
@@ -379,3 +391,213 @@ class RoomRenderTests(SynchronousTestCase):
             obj = json.loads(encode(event, "json", b"\n"))
             self.assertEqual({k: obj[k] for k in fields}, fields)
             self.assertEqual(obj["time"], iso_time(T))
+
+
+# What a user could send to act on other users' terminals.
+ATTACKS = {
+    # Clear the screen, go home, and show a fake server notice.
+    "clear": (
+        "\x1b[2J\x1b[H* SERVER: your session expired",
+        "^[[2J^[[H* SERVER: your session expired",
+    ),
+    # Back to the start of the line and overwrite it with a fake join.
+    "cr": (
+        "hi\r* mallory just joined the server",
+        "hi^M* mallory just joined the server",
+    ),
+    # OSC 52: write the clipboard.
+    "osc52": ("\x1b]52;c;Y3VybCBldmlsIHwgc2g=\x07", "^[]52;c;Y3VybCBldmlsIHwgc2g=^G"),
+    # The C1 form of CSI, DEL, and a right-to-left override.
+    "c1": ("a\x9b2Jb\x7fc\u202ed", "a<U+009B>2Jb^?c<U+202E>d"),
+}
+
+
+def _control_events(text: str) -> list[tuple[Event, str]]:
+    """
+    Every event that carries C{text} from a user, with the line a text-mode
+    user sees when C{text} is C{"{}"}-formatted into it.
+    """
+    offer = FileOffer(T, 7, "bob", text, 5, "0" * 64, "", T)
+    when = "2023-11-14 22:13 UTC"
+    return [
+        (Message(T, "bob", text), "bob: {}"),
+        (Private(T, "bob", "alice", text), "[private] bob: {}"),
+        (Action(T, "bob", text), "* bob {}"),
+        (Left(T, "bob", text), "* bob left the chat ({})"),
+        (Stored(T, "bob", "alice", text, 1), f"[private, sent {when}] bob: {{}}"),
+        (
+            Stored(T, "bob", "alice", text, 1, True),
+            f"[private, sent {when}] * bob {{}}",
+        ),
+        (Past(T, "bob", text), f"[history {when}] bob: {{}}"),
+        (Past(T, "bob", text, True, "#chess"), f"[history {when}] #chess * bob {{}}"),
+        (RoomMessage(T, "#chess", "bob", text), "#chess bob: {}"),
+        (RoomLeft(T, "#chess", "bob", text), "* bob left #chess ({})"),
+        (
+            RoomLeft(T, "#chess", "bob", text, "alice"),
+            "* bob was kicked from #chess by alice ({})",
+        ),
+        (RoomTopic(T, "#chess", text, "alice"), "* alice set the topic of #chess: {}"),
+        (RoomTopic(T, "#chess", text), "* Topic of #chess: {}"),
+        (
+            RoomEntered(T, "#chess", ("bob",), 1, text, "bob", False),
+            "* You joined #chess (1 member: bob). Topic: {}",
+        ),
+        (
+            RoomList(T, (RoomInfo("#chess", 1, text, False, True),)),
+            "*   #chess  1 member  {}",
+        ),
+        (
+            offer,
+            "* bob wants to send you {} (5 bytes), file 7; connect with "
+            "chat-client to receive it (kept until 2023-11-14).",
+        ),
+        (FileList(T, (offer,), ()), "* bob wants to send you {} (5 bytes), file 7;"),
+        (
+            FileList(T, (), (FileUploadInfo(7, "bob", text, 5, 1),)),
+            "* Your upload of {} to bob (file 7) stopped at",
+        ),
+        (FileSent(T, 7, "bob", text, False), "* {} (file 7) was offered to bob."),
+        (FileDone(T, 7, "bob", text, True), "* bob declined {} (file 7)."),
+        (FileUpload(T, 7, 0, text, 5), "* Ready for {} (file 7) from byte 0."),
+        (Error(T, "no-such-user", text), "ERROR: {}"),
+    ]
+
+
+def _strings(value: object) -> list[str]:
+    """
+    Every string in a JSON value, however deep.
+    """
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+class ControlCharacterTests(SynchronousTestCase):
+    """
+    Text mode escapes the characters a terminal acts on in whatever users
+    sent, in every event that carries it; JSON keeps them.
+    """
+
+    def test_every_event(self) -> None:
+        """
+        ESC, CR, OSC 52, C1, DEL and a bidi override reach a text-mode
+        user escaped, in every event that carries user text.
+        """
+        for kind, (attack, escaped) in ATTACKS.items():
+            for event, line in _control_events(attack):
+                with self.subTest(kind=kind, event=type(event).__name__):
+                    data = encode(event, "text", b"\r\n")
+                    text = data.decode("utf-8")
+                    self.assertTrue(text.endswith("\r\n"))
+                    self.assertIn(line.format(escaped), text)
+                    self.assertIsNone(UNSAFE.search(text[:-2].replace("\r\n", "")))
+
+    def test_tab_kept(self) -> None:
+        """
+        A tab is shown as it is: it moves the cursor only to the next stop.
+        """
+        self.assertEqual(
+            encode(Message(T, "bob", "a\tb\x1b"), "text", b"\n"), b"bob: a\tb^[\n"
+        )
+
+    def test_plain_text_unchanged(self) -> None:
+        """
+        Text without controls, non-ASCII and emoji sequences included
+        (with their zero-width joiner), is shown as it is.
+        """
+        text = "caf\u00e9 \u2603 \U0001f469\u200d\U0001f4bb \u3000 \u00a0"
+        self.assertEqual(
+            encode(Message(T, "bob", text), "text", b"\n"),
+            f"bob: {text}\n".encode(),
+        )
+
+    def test_json_keeps_them(self) -> None:
+        """
+        JSON gives programs the characters as sent, written as escapes: no
+        raw control, DEL, C1 or bidi control is on the wire.
+        """
+        for attack, _ in ATTACKS.values():
+            for event, _ in _control_events(attack):
+                with self.subTest(event=type(event).__name__, attack=attack):
+                    data = encode(event, "json", b"\n")
+                    self.assertIsNone(UNSAFE.search(data[:-1].decode("utf-8")))
+                    obj = json.loads(data)
+                    self.assertTrue(any(attack in v for v in _strings(obj)), obj)
+        data = encode(Message(T, "bob", "\x7f\x9b\u2028"), "json", b"\n")
+        self.assertIn(b'"text":"\\u007f\\u009b\\u2028"', data)
+        self.assertEqual(json.loads(data)["text"], "\x7f\x9b\u2028")
+
+    @given(
+        st.text(),
+        st.sampled_from(range(len(_control_events("")))),
+        st.sampled_from([b"\r\n", b"\n", b"\x00"]),
+    )
+    def test_no_control_ever(self, text: str, which: int, end: bytes) -> None:
+        """
+        Whatever a user sends, no text-mode line of any event carrying it
+        holds a control character but its terminator and tabs.
+        """
+        event, _ = _control_events(text)[which]
+        data = encode(event, "text", end).decode("utf-8")
+        self.assertTrue(data.endswith(end.decode()))
+        for line in data.split(end.decode())[:-1]:
+            self.assertIsNone(UNSAFE.search(line), line)
+            self.assertFalse(any(c < " " and c != "\t" for c in line), ascii(line))
+
+    @given(st.text(), st.sampled_from(range(len(_control_events("")))))
+    def test_json_round_trip(self, text: str, which: int) -> None:
+        """
+        JSON mode gives back exactly what was sent, and nothing on its
+        line a terminal acts on.
+        """
+        event, _ = _control_events(text)[which]
+        data = encode(event, "json", b"\n").decode("utf-8")
+        self.assertIsNone(UNSAFE.search(data[:-1]))
+        self.assertEqual(json.loads(data), json_object(event))
+
+
+# Fields the server fills from a fixed set, never with what users send.
+_FIXED = frozenset({"what", "action", "mode", "code"})
+
+
+def _everywhere(event: Event, text: str) -> Event:
+    """
+    C{event} with every string field it carries (names too, in tuples as
+    well) replaced by C{text}.
+    """
+    changes: dict[str, Any] = {}
+    for f in dataclasses.fields(event):
+        value = getattr(event, f.name)
+        if f.name in _FIXED:
+            continue
+        if isinstance(value, str):
+            changes[f.name] = text
+        elif isinstance(value, tuple) and all(isinstance(v, str) for v in value):
+            changes[f.name] = tuple(text for _ in value)
+    return dataclasses.replace(event, **changes)
+
+
+_SAMPLES: list[Event] = [
+    *(e for e in ALL_EVENTS if not isinstance(e, Help)),
+    *(e for e, _, _ in ROOM_EVENTS),
+    *(e for e, _ in _control_events("x")),
+]
+
+
+class AnyFieldTests(SynchronousTestCase):
+    """
+    Not only the text of messages: whatever string field of any event a
+    user could ever fill (names included, should a door let one through),
+    text mode writes no control.
+    """
+
+    @given(st.text(), st.sampled_from(_SAMPLES))
+    def test_no_control_in_any_field(self, text: str, event: Event) -> None:
+        data = encode(_everywhere(event, text), "text", b"\n").decode("utf-8")
+        for line in data.split("\n")[:-1]:
+            self.assertIsNone(UNSAFE.search(line), ascii(line))

@@ -15,12 +15,17 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.protocol import Protocol
 from twisted.internet.task import Clock
 from twisted.internet.tcp import Connection
-from twisted.internet.testing import MemoryReactor, StringTransport
+from twisted.internet.testing import (
+    MemoryReactor,
+    MemoryReactorClock,
+    StringTransport,
+)
 from twisted.trial.unittest import SynchronousTestCase
 
 from chat.core.core import ChatCore
 from chat.lines._socket import PRIVATE_ATTRIBUTES, is_socket, pending_output, send_now
 from chat.lines.factory import ChatFactory
+from chat.lines.output import HIGH_WATER
 from chat.store.memory import MemoryStore
 from chat.store.spool import MemorySpool
 from tests.support import fake_hasher
@@ -224,3 +229,79 @@ class SendNowTests(SynchronousTestCase):
             send_now(transport, b"late\n")
             self.assertEqual(self.peer_reads(wait=0), b"", attribute)
             self.assertEqual(written, [b"late\n"])
+
+
+class SlowConsumerSocketTests(SynchronousTestCase):
+    """
+    A client on a real socket that stops reading is told why before it is
+    cut: the line follows what the kernel took, not the whole send queue.
+    """
+
+    def test_reason_line_reaches_the_peer(self) -> None:
+        """
+        Past the send-queue limit, what the transport holds unsent is
+        dropped and the reason line is sent after what the socket took;
+        the peer reads it as its last line, and the connection is aborted
+        after the grace if it does not close first.
+        """
+        reactor = MemoryReactorClock()
+        # A loopback TCP pair (ChatProtocol sets TCP_NODELAY), with small
+        # buffers so that the peer not reading shows soon.
+        with socket.create_server(("127.0.0.1", 0)) as listener:
+            peer = socket.socket()
+            peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+            peer.connect(listener.getsockname())
+            ours, _ = listener.accept()
+        ours.setblocking(False)
+        peer.setblocking(False)
+        self.addCleanup(ours.close)
+        self.addCleanup(peer.close)
+        ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
+        clock = Clock()
+        core = ChatCore(clock, MemoryStore(), MemorySpool(), fake_hasher())
+        factory = ChatFactory(core, send_queue_limit=64 * 1024)
+        stuck = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 1))
+        transport = PeerConnection(ours, stuck, reactor)
+        transport.connected = True
+        stuck.makeConnection(transport)
+        stuck.dataReceived(b"stuck\n")
+        sender = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 3))
+        sender.makeConnection(StringTransport())
+        sender.session.exempt = True  # it floods on purpose
+        sender.dataReceived(b"sender\n")
+        clock.advance(0)
+        line = b"x" * 1000 + b"\n"
+        for _ in range(1000):
+            sender.dataReceived(line)
+            clock.advance(0)
+            factory.check_output()  # the periodic check, every turn here
+            if stuck._overflowing:
+                break
+        self.assertTrue(stuck._overflowing, "never overflowed")
+        self.assertTrue(transport.disconnecting)
+        reason = (
+            b"ERROR: you are not reading what the server sends "
+            b"(over 64 KiB waiting); disconnecting.\n"
+        )
+        self.assertEqual(pending_output(transport), len(reason) + 1)
+        received = b""
+        for _ in range(1000):
+            if not pending_output(transport) and received.endswith(reason):
+                break
+            transport.doWrite()
+            select.select([peer], [], [], 5.0)
+            while True:
+                try:
+                    got = peer.recv(1 << 20)
+                except BlockingIOError:
+                    break
+                received += got
+        self.assertTrue(received.endswith(b"\n" + reason), received[-200:])
+        self.assertLess(len(received), 64 * 1024 + 2 * HIGH_WATER)
+        # Only the abort is left to happen.
+        self.assertEqual(
+            [call.getTime() for call in clock.getDelayedCalls()],
+            [clock.seconds() + stuck.OVERFLOW_GRACE],
+        )
+        clock.advance(stuck.OVERFLOW_GRACE)
+        self.assertTrue(transport._aborting)

@@ -25,6 +25,7 @@ from chat.store.interface import (
     Membership,
     RoomRecord,
     StoredMessage,
+    guest_holder,
 )
 from chat.store.memory import MemoryStore
 from chat.store.sqlite import SQLiteStore
@@ -380,27 +381,152 @@ class StoreContractMixin(_Base):
 
     # Files.
 
-    async def test_drop_guest_recipients(self) -> None:
+    async def file_to(
+        self,
+        store: IChatStore,
+        target: str,
+        recipients: list[str],
+        *,
+        sender: str = "al",
+        name: str = "f",
+    ) -> FileRecord:
         """
-        At start-up, offers to names nobody registered are forgotten, with
-        the complete files nobody else is to fetch; uploads under way and
-        files for registered users stay.
+        Record a file from C{sender} to C{target}, for C{recipients}.
+        """
+        return await store.create_file(
+            FileRecord(0, sender, sender, target, name, 1, "0" * 64, created=1.0),
+            recipients,
+        )
+
+    async def test_drop_orphans(self) -> None:
+        """
+        At start-up, guests' offers are forgotten, with the complete files
+        nobody else is to fetch and the uploads to a user nobody is left
+        to receive; so are files guests send.  Uploads to a room and files
+        between registered users stay.
         """
         store = await self.with_account()
-        shared, guests, partial = [
-            await store.create_file(
-                FileRecord(0, "al", "al", target, name, 1, "0" * 64, created=1.0)
-            )
-            for target, name in (("#r", "a"), ("eve", "b"), ("eve", "c"))
-        ]
-        await store.complete_file(shared.id, ["bob", "eve"])
-        await store.complete_file(guests.id, ["eve"])
-        self.assertEqual(await store.drop_guest_recipients(), [guests.id])
+        await store.create_account(Account("al", "Al", "hash", 2.0))
+        guest = guest_holder("eve", 1)
+        shared = await self.file_to(store, "#r", [])
+        to_guest = await self.file_to(store, "eve", [guest])
+        half_to_guest = await self.file_to(store, "eve", [guest])
+        half_to_room = await self.file_to(store, "#r", [])
+        half_to_bob = await self.file_to(store, "Bob", ["bob"])
+        from_guest = await self.file_to(store, "Bob", ["bob"], sender=guest)
+        sent_by_guest = await self.file_to(store, "Bob", ["bob"], sender=guest)
+        await store.complete_file(sent_by_guest.id, [])
+        unbound = await self.file_to(store, "eve", ["eve"])
+        self.assertEqual(
+            await store.complete_file(shared.id, [guest, "bob"]), sorted(["bob", guest])
+        )
+        await store.complete_file(to_guest.id, [])
+        await store.complete_file(unbound.id, [])
+        self.assertEqual(
+            await store.drop_orphans(),
+            [to_guest.id, half_to_guest.id, from_guest.id, unbound.id],
+        )
         kept = await store.get_file(shared.id)
         assert kept is not None
         self.assertEqual(kept.recipients, ("bob",))
-        self.assertIsNone(await store.get_file(guests.id))
-        self.assertIsNotNone(await store.get_file(partial.id))
+        for record in (half_to_room, half_to_bob, sent_by_guest):
+            self.assertIsNotNone(await store.get_file(record.id))
+        self.assertEqual(await store.drop_orphans(), [])
+
+    async def test_bound_to_the_account(self) -> None:
+        """
+        A sender and recipients are bound to the account registered under
+        their key when recorded: once it is deleted, or the name
+        registered again, the new holder of the name is neither offered
+        the file nor its sender, and start-up forgets them.
+        """
+        store = await self.with_account()
+        await store.create_account(Account("al", "Al", "hash", 2.0))
+        to_bob = await self.file_to(store, "Bob", ["bob"])
+        self.assertEqual(to_bob.sender_account, 2.0)
+        self.assertEqual(to_bob.recipients, ("bob",))
+        from_bob = await self.file_to(store, "Al", ["al"], sender="bob")
+        self.assertEqual(from_bob.sender_account, 1.0)
+        self.assertEqual(await store.complete_file(to_bob.id, []), ["bob"])
+        await store.delete_account("bob")
+        self.assertEqual(await store.files_for("bob", 0.0), [])
+        self.assertEqual(await store.uploads_of("bob"), [])
+        self.assertIsNone(await store.get_file(from_bob.id))
+        gone = await store.get_file(to_bob.id)
+        assert gone is not None
+        self.assertEqual(gone.recipients, ())
+        await store.create_account(Account("bob", "Bob", "other", 3.0))
+        self.assertEqual(await store.files_for("bob", 0.0), [])
+        self.assertEqual(await store.uploads_of("bob"), [])
+        self.assertIsNone(await store.get_file(from_bob.id))
+        self.assertEqual(await store.complete_file(to_bob.id, []), [])
+        self.assertEqual(await store.drop_orphans(), sorted([to_bob.id, from_bob.id]))
+
+    async def test_unbound_key_registered_later(self) -> None:
+        """
+        A key nobody had registered when it was recorded is not the
+        account registered under it later.
+        """
+        store = await self.open_store()
+        record = await self.file_to(store, "Bob", ["bob"], sender="al")
+        await store.complete_file(record.id, [])
+        self.assertEqual(len(await store.files_for("bob", 0.0)), 1)
+        self.assertEqual(len(await store.uploads_of("al")), 0)
+        await store.create_account(Account("bob", "Bob", "hash", 1.0))
+        await store.create_account(Account("al", "Al", "hash", 1.0))
+        self.assertEqual(await store.files_for("bob", 0.0), [])
+        self.assertIsNone(await store.get_file(record.id))
+
+    async def test_drop_holder(self) -> None:
+        """
+        Dropping a holder forgets the files it sends, complete or not
+        (unless told to keep those complete), and its offers; the files it
+        was offered go when nobody else is left to receive them (complete
+        ones, and uploads to it), but uploads to a room stay; other
+        holders' files are untouched.
+        """
+        store = await self.open_store()
+        guest = guest_holder("bob", 7)
+        other = guest_holder("bob", 8)
+        sent = await self.file_to(store, "Carol", ["carol"], sender=guest)
+        half_sent = await self.file_to(store, "Carol", ["carol"], sender=guest)
+        to_it = await self.file_to(store, "bob", [guest])
+        half_to_it = await self.file_to(store, "bob", [guest])
+        to_room = await self.file_to(store, "#r", [])
+        half_to_room = await self.file_to(store, "#r", [])
+        to_other = await self.file_to(store, "bob", [other])
+        await store.complete_file(sent.id, [])
+        await store.complete_file(to_it.id, [])
+        await store.complete_file(to_room.id, [guest, "carol"])
+        await store.complete_file(to_other.id, [])
+        self.assertEqual(
+            await store.drop_holder(guest, keep_sent=True),
+            [half_sent.id, to_it.id, half_to_it.id],
+        )
+        self.assertEqual(await store.drop_holder(guest), [sent.id])
+        left = await store.get_file(to_room.id)
+        assert left is not None
+        self.assertEqual(left.recipients, ("carol",))
+        self.assertIsNotNone(await store.get_file(half_to_room.id))
+        self.assertEqual(
+            [f.id for f in await store.files_for(other, 0.0)], [to_other.id]
+        )
+        self.assertEqual(await store.files_for(guest, 0.0), [])
+        self.assertEqual(await store.drop_holder(guest), [])
+
+    async def test_spool_total(self) -> None:
+        """
+        The spool's total counts every file's size, complete or not,
+        whoever sent it.
+        """
+        store = await self.open_store()
+        self.assertEqual(await store.spool_total(), 0)
+        first = await self.upload(store, "a", 1.0, size=100)
+        await self.upload(store, "b", 2.0, size=20, sender_key="dave")
+        await store.complete_file(first.id, ["bob"])
+        self.assertEqual(await store.spool_total(), 120)
+        await store.delete_file(first.id)
+        self.assertEqual(await store.spool_total(), 20)
 
     async def test_create_file(self) -> None:
         """

@@ -20,6 +20,7 @@ from twisted.internet.task import Clock
 from twisted.logger import ILogObserver, LogEvent, globalLogPublisher
 from twisted.trial.unittest import TestCase
 
+from chat.core.names import stored
 from chat.store.interface import (
     Account,
     FileRecord,
@@ -308,7 +309,7 @@ class SQLiteStoreTests(TestCase):
         released_database(self.path, 1)
         self.assertEqual(user_version(self.path), 1)
 
-        store = await self.open_sqlite()
+        store = await self.open_sqlite(names=stored)
         self.assertEqual(user_version(self.path), SCHEMA_VERSION)
         self.assertEqual(
             await store.get_account("bob"), Account("bob", "Bob", "hash", 1.0)
@@ -317,6 +318,36 @@ class SQLiteStoreTests(TestCase):
         self.assertEqual((message.text, message.kind), ("kept", "private"))
         store.add_history(entry("", "alice", "new table", 4.0))
         self.assertEqual(len(await store.history("", 10)), 1)
+
+    async def test_upgrade_binds_files(self) -> None:
+        """
+        Upgrading a database from before files were bound to accounts
+        binds the files and offers of registered names to their accounts
+        (a later account of the same name gets none of them); at start-up
+        the offers to guests of the old run are forgotten, with the files
+        nobody is left to fetch.
+        """
+        released_database(self.path, 4)
+        connection = sqlite3.connect(self.path)
+        try:
+            connection.execute(
+                "INSERT INTO files"
+                " (sender_key, sender, target, name, size, sha256, complete, created)"
+                " VALUES ('bob', 'Bob', 'eve', 'to-guest', 1, 'ab', 1, 4.0)"
+            )
+            connection.execute(
+                "INSERT INTO file_recipients (file, recipient) VALUES (2, 'eve')"
+            )
+            connection.commit()
+        finally:
+            connection.close()
+        store = await self.open_sqlite(names=stored)
+        self.assertEqual([f.id for f in await store.files_for("bob", 0.0)], [1])
+        self.assertEqual(await store.drop_orphans(), [2])
+        await store.delete_account("bob")
+        await store.create_account(Account("bob", "Bob", "new", 9.0))
+        self.assertEqual(await store.files_for("bob", 0.0), [])
+        self.assertEqual(await store.drop_orphans(), [1])
 
     async def test_upgrade_from_every_version(self) -> None:
         """
@@ -336,7 +367,7 @@ class SQLiteStoreTests(TestCase):
             released_database(self.path, version)
             self.assertEqual(user_version(self.path), version)
 
-            store = SQLiteStore(self.path, clock=self.clock)
+            store = SQLiteStore(self.path, clock=self.clock, names=stored)
             await store.start()
             try:
                 self.assertEqual(user_version(self.path), SCHEMA_VERSION)
@@ -410,6 +441,152 @@ class SQLiteStoreTests(TestCase):
         self.assertEqual(migrate(cursor), SCHEMA_VERSION)
         self.assertEqual(migrate(cursor, upto=1), SCHEMA_VERSION)
         self.assertEqual(SCHEMA_VERSION, len(MIGRATIONS))
+
+    async def test_upgrade_rekeys_names(self) -> None:
+        """
+        Schema 5 keys every name by the rules of issue 15 (NFKC, PRECIS):
+        a database of the newest release (schema 4) keeps its accounts,
+        messages, rooms, memberships, invitations, history and files under
+        the new keys, shown in their normal form.  Of two accounts now one
+        name, the older keeps it and the other is set aside (with its
+        messages, but not its memberships); of two rooms now one, the older
+        stays and the other goes, with its history; a name or room that
+        breaks the rules is set aside or deleted; each of these is logged.
+        """
+        released_database(self.path, 4)
+        connection = sqlite3.connect(self.path)
+        inserts: list[tuple[str, list[tuple[Any, ...]]]] = [
+            (
+                "INSERT INTO accounts (key, name, password_hash, created)"
+                " VALUES (?, ?, 'hash', ?)",
+                [
+                    ("ａｌｉｃｅ", "ａｌｉｃｅ", 1.0),
+                    ("alice", "alice", 2.0),
+                    ("jose\u0301", "Jose\u0301", 1.0),
+                    ("bob\u200b", "bob\u200b", 3.0),
+                ],
+            ),
+            (
+                "INSERT INTO offline_messages (recipient, sender, text, time)"
+                " VALUES (?, 'dave', ?, 2.0)",
+                [("ａｌｉｃｅ", "for the older"), ("alice", "for the newer")],
+            ),
+            (
+                "INSERT INTO rooms (key, name, owner, topic, invite_only, created)"
+                " VALUES (?, ?, ?, '', ?, ?)",
+                [
+                    ("#ｓｅｃｒｅｔ", "#ｓｅｃｒｅｔ", "ａｌｉｃｅ", 0, 1.0),
+                    ("#secret", "#secret", "alice", 1, 2.0),
+                    ("#tea\u2615", "#tea\u2615", None, 0, 1.0),
+                ],
+            ),
+            (
+                "INSERT INTO room_members (room, member, operator, seen)"
+                " VALUES (?, ?, ?, 5.0)",
+                [
+                    ("#ｓｅｃｒｅｔ", "ａｌｉｃｅ", 1),
+                    ("#secret", "alice", 0),
+                    ("#chess", "jose\u0301", 0),
+                    ("#chess", "alice", 0),
+                ],
+            ),
+            (
+                "INSERT INTO room_invites (room, member) VALUES (?, ?)",
+                [("#chess", "alice"), ("#ｓｅｃｒｅｔ", "bob")],
+            ),
+            (
+                "INSERT INTO history (room, sender, text, time)"
+                " VALUES (?, 'x', ?, 4.0)",
+                [("#ｓｅｃｒｅｔ", "older room"), ("#secret", "newer room")],
+            ),
+            (
+                "INSERT INTO files"
+                " (sender_key, sender, target, name, size, sha256, complete, created)"
+                " VALUES ('ａｌｉｃｅ', 'ａｌｉｃｅ', 'carl', 'f', 1, 'ab', 1, 4.0)",
+                [()],
+            ),
+            (
+                "INSERT INTO file_recipients (file, recipient) VALUES (2, ?)",
+                [("ａｌｉｃｅ",), ("alice",), ("ｃａｒｌ",), ("carl",)],
+            ),
+        ]
+        for statement, rows in inserts:
+            connection.executemany(statement, rows)
+        connection.commit()
+        connection.close()
+
+        store = await self.open_sqlite(names=stored)
+        self.assertEqual(user_version(self.path), SCHEMA_VERSION)
+        self.assertEqual(
+            await store.account_names(),
+            {
+                "bob": "Bob",
+                "carol": "Carol",
+                "alice": "alice",
+                "*alice": "alice",
+                "jos\u00e9": "Jos\u00e9",
+                "*bob\u200b": "bob\u200b",
+            },
+        )
+        self.assertEqual(
+            await store.get_account("alice"), Account("alice", "alice", "hash", 1.0)
+        )
+        self.assertEqual(
+            [m.text for m in await store.pending("alice", 3.0, DAY)], ["for the older"]
+        )
+        self.assertEqual(
+            [m.text for m in await store.pending("*alice", 3.0, DAY)],
+            ["for the newer"],
+        )
+        rooms = {room.key: room for room in await store.load_rooms()}
+        self.assertEqual(sorted(rooms), ["#chess", "#secret"])
+        secret = rooms["#secret"]
+        self.assertEqual(
+            (secret.name, secret.owner, secret.invite_only),
+            ("#secret", "alice", False),
+        )
+        self.assertEqual(secret.members, (Membership("#secret", "alice", True, 5.0),))
+        self.assertEqual(secret.invites, frozenset({"bob"}))
+        chess = rooms["#chess"]
+        self.assertEqual([m.member for m in chess.members], ["bob", "jos\u00e9"])
+        self.assertEqual(chess.invites, frozenset({"carol"}))
+        self.assertEqual(
+            [e.text for e in await store.history("#secret", 10)], ["older room"]
+        )
+        self.assertEqual(await store.history("#ｓｅｃｒｅｔ", 10), [])
+        file = await store.get_file(2)
+        assert file is not None
+        self.assertEqual(
+            (file.sender_key, file.recipients), ("alice", ("alice", "carl"))
+        )
+        notes = sorted(str(e["note"]) for e in self.warnings() if "note" in e)
+        self.assertEqual(
+            notes,
+            [
+                "the registered name 'alice' is now the same name as 'ａｌｉｃｅ', "
+                "registered earlier: it was set aside as '*alice', and nobody can "
+                "log in to it",
+                "the registered name 'bob\\u200b' breaks today's name rules: it "
+                "was set aside as '*bob\\u200b', and nobody can log in to it",
+                "the room '#secret' is now the same room as '#ｓｅｃｒｅｔ', made "
+                "earlier: it was deleted, with its history",
+                "the room '#tea\u2615' breaks today's name rules: it was deleted, "
+                "with its history",
+            ],
+        )
+
+    async def test_upgrade_needs_name_rules(self) -> None:
+        """
+        A database with names to re-key is not upgraded without the name
+        rules: it is left at its version.
+        """
+        released_database(self.path, 4)
+        store = SQLiteStore(self.path, clock=self.clock)
+        self.addCleanup(store.close)
+        error = await fails(store.start(), StoreError)
+        self.assertIn("needs the name rules", str(error))
+        await store.close()
+        self.assertEqual(user_version(self.path), 4)
 
     async def test_newer_database_refused(self) -> None:
         """
