@@ -384,3 +384,33 @@ class LookalikeRoom(InvalidRoom):
         )
         self.room = room
         self.other = other
+
+
+# Connections (issue 15, "conns"): refusals of a connection as it opens,
+# and the deadline for a name.
+
+
+class TooManyConnections(ChatError):
+    """
+    The address (an IPv6 /64) has as many connections open, or opened as
+    many in the last minute, as it may.
+    """
+
+    code = "too-many-connections"
+
+
+class ServerFull(ChatError):
+    """
+    The server is near its limit of open descriptors: no more connections
+    until some close.
+    """
+
+    code = "server-full"
+
+
+class NameTimeout(ChatError):
+    """
+    The connection gave no name in time, and is closed.
+    """
+
+    code = "registration-timeout"

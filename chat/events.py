@@ -455,3 +455,13 @@ class FileList(Event):
 
     offers: tuple[FileOffer, ...]
     uploads: tuple[FileUploadInfo, ...]
+
+
+# Connections (issue 15, "conns").
+
+
+@dataclass(slots=True, eq=False)
+class ShuttingDown(Event):
+    """
+    The server is stopping (SIGTERM): the connection closes next.
+    """

@@ -5,7 +5,11 @@ The C{twistd chat} plugin: options and service wiring.
 
 from __future__ import annotations
 
+import atexit
 import os
+import resource
+import sys
+from collections.abc import Callable
 from dataclasses import replace
 from typing import cast
 
@@ -14,6 +18,7 @@ from twisted.application.internet import TimerService
 from twisted.application.service import MultiService, Service
 from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
 from twisted.internet.endpoints import SSL4ServerEndpoint, quoteStringArgument
+from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import (
     IReactorCore,
     IReactorFromThreads,
@@ -26,6 +31,7 @@ from twisted.python import usage
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
+from chat.core.admission import Network, parse_network
 from chat.core.core import ChatCore
 from chat.core.limits import Limits
 from chat.core.logs import LogLimiter
@@ -109,6 +115,49 @@ def _positive_float(value: str) -> float:
 
 
 _positive_float.coerceDoc = "Must be a positive number."  # type: ignore[attr-defined]
+# Connections (issue 15, "conns").
+
+
+def _seconds(value: str) -> float:
+    number = float(value)
+    if not number > 0 or number == float("inf"):
+        raise ValueError(f"{value} is not a positive number of seconds")
+    return number
+
+
+_seconds.coerceDoc = "Must be a positive number of seconds."  # type: ignore[attr-defined]
+
+_CONNECTION_OPTIONS = [
+    [
+        "connections-per-address",
+        None,
+        Limits().connections_per_address,
+        "Connections one address (an IPv6 /64) may have open at once; more "
+        "are refused with a reason.",
+        _positive,
+    ],
+    [
+        "connections-per-minute",
+        None,
+        Limits().connections_per_minute,
+        "Connections one address (an IPv6 /64) may open in any minute.",
+        _positive,
+    ],
+    [
+        "name-timeout",
+        None,
+        Limits().name_timeout,
+        "Seconds a connection may stay without a name before it is closed.",
+        _seconds,
+    ],
+    [
+        "tls-handshake-timeout",
+        None,
+        10.0,
+        "Seconds a TLS client has to finish its handshake.",
+        _seconds,
+    ],
+]
 
 
 class Options(usage.Options):
@@ -302,11 +351,13 @@ class Options(usage.Options):
             "faster than its rate) before it is disconnected (excess flood).",
             _positive_float,
         ],
+        *_CONNECTION_OPTIONS,
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self["listen"] = []
+        self["exempt"] = []
 
     def opt_listen(self, description: str) -> None:
         """
@@ -314,6 +365,15 @@ class Options(usage.Options):
         ssl:55556:privateKey=key.pem:certKey=cert.pem [default: tcp:55555]
         """
         self["listen"].append(description)
+
+    def opt_exempt(self, network: str) -> None:
+        """
+        Lift per-address and flood limits for a network, e.g. 10.0.0.0/8 (repeat).
+        """
+        try:
+            self["exempt"].append(parse_network(network))
+        except ValueError as e:
+            raise usage.UsageError(f"--exempt {network}: {e}") from None
 
     def postOptions(self) -> None:
         cert, key = self["tls-cert"], self["tls-key"]
@@ -351,18 +411,83 @@ class ThreadPoolService(Service):
         self.pool.stop()
 
 
+def raise_descriptor_limit() -> int | None:
+    """
+    Raise the soft limit of open descriptors to the hard limit (an
+    unprivileged process may): each connection takes one, and a common
+    default soft limit of 1,024 is a few hundred users.
+
+    @return: the soft limit now, or L{None} if there is none.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError) as e:
+            _log.warn(
+                "could not raise the descriptor limit from {soft} to {hard}: {error}",
+                soft=soft,
+                hard=hard,
+                error=str(e),
+            )
+        else:
+            _log.info(
+                "raised the descriptor limit from {soft} to {hard}",
+                soft=soft,
+                hard=hard,
+            )
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    else:
+        _log.info("the descriptor limit is {soft}", soft=soft)
+    return None if soft == resource.RLIM_INFINITY else soft
+
+
+def exit_status_at_end(status: int) -> None:
+    """
+    Exit with C{status} once twistd is done (its log flushed, its pid file
+    removed): twistd exits 0 after the reactor stops, whatever stopped it,
+    and offers a service no other way to fail.
+    """
+
+    def leave() -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+
+    atexit.register(leave)
+
+
 class ChatService(MultiService):
     """
     The core first, then the listeners: nobody logs in before the
     registered names are known, and history is flushed after the last
     listener has stopped.
+
+    @ivar exit_status: what the process exits with after a failed start
+        (1), or L{None}.
     """
 
-    def __init__(self, core: ChatCore, reactor: IReactorCore) -> None:
+    def __init__(
+        self,
+        core: ChatCore,
+        reactor: IReactorCore,
+        *,
+        descriptor_limit: Callable[[], int | None] = raise_descriptor_limit,
+        exit_status: Callable[[int], None] = exit_status_at_end,
+    ) -> None:
+        """
+        @param descriptor_limit: raises the descriptor limit at start, and
+            says what it is.
+        @param exit_status: makes the process exit with a status after a
+            failed start.
+        """
         super().__init__()
         self.core = core
         self._reactor = reactor
+        self._descriptor_limit = descriptor_limit
+        self._exit_status = exit_status
         self.ready: Deferred[None] | None = None
+        self.exit_status: int | None = None
 
     def privilegedStartService(self) -> None:
         # Listeners bind in startService, once the core is ready.
@@ -370,22 +495,39 @@ class ChatService(MultiService):
 
     def startService(self) -> None:
         Service.startService(self)
+        self.core.admission.descriptors = self._descriptor_limit()
         # The password threads first: nothing else needs them to start.
         for service in self:
             if isinstance(service, ThreadPoolService):
                 service.startService()
         d = self.core.start()
-        d.addCallback(lambda _: self._listen())
-        d.addErrback(self._failed)
+        d.addCallbacks(lambda _: self._listen(), self._store_failed)
         self.ready = d
 
     def _listen(self) -> None:
-        for service in self:
-            if not service.running:
-                service.startService()
+        try:
+            for service in self:
+                if not service.running:
+                    service.startService()
+        except CannotListenError as e:
+            where = f"{e.interface or '*'}:{e.port}"
+            _log.critical(
+                "cannot listen on {where}: {error}; stopping",
+                where=where,
+                error=str(e.socketError),
+            )
+            self._fail()
+        except Exception:
+            _log.failure("could not start listening; stopping")
+            self._fail()
 
-    def _failed(self, failure: Failure) -> None:
+    def _store_failed(self, failure: Failure) -> None:
         _log.failure("the store could not be opened; stopping", failure)
+        self._fail()
+
+    def _fail(self) -> None:
+        self.exit_status = 1
+        self._exit_status(1)
         self._reactor.stop()
 
     def stopService(self) -> Deferred[None]:
@@ -394,7 +536,9 @@ class ChatService(MultiService):
             maybeDeferred(s.stopService) for s in reversed(list(self)) if s.running
         ]
         d = DeferredList(stops)
+        # The connections are told and closed, then the store closes.
         d.addCallback(lambda _: self.core.stopping())
+        d.addCallback(lambda _: self.core.disconnected())
         return d.addCallback(lambda _: self.core.close())
 
 
@@ -418,6 +562,9 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> ChatSe
         file_quota=options["file-quota"] * 1024 * 1024,
         file_age=options["file-days"] * 24 * 3600.0,
         text_max=options["max-line-length"],
+        connections_per_address=options["connections-per-address"],
+        connections_per_minute=options["connections-per-minute"],
+        name_timeout=options["name-timeout"],
         # Flood control (issue 15).
         flood_burst=options["flood-burst"],
         flood_rate=options["flood-rate"],
@@ -433,6 +580,7 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> ChatSe
         address_uploads_at_once=options["address-uploads"],
         uploads_open_max=options["uploads-max"],
     )
+    exempt: list[Network] = options["exempt"]
     passwords = ThreadPool(0, PASSWORD_THREADS, "txchat-passwords")
     spool = options["spool"] or os.path.join(
         os.path.dirname(os.path.abspath(options["database"])), "chat-spool"
@@ -447,11 +595,13 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> ChatSe
         limits=limits,
         keep_history=not options["no-history"],
         log_limiter=LogLimiter(clock, per_second=options["log-rate"]),
+        exempt=exempt,
     )
     factory = ChatFactory(
         core,
         max_line_length=options["max-line-length"],
         send_queue_limit=options["send-queue"],
+        handshake_timeout=options["tls-handshake-timeout"],
     )
     parent = ChatService(core, reactor)
     ThreadPoolService(passwords).setServiceParent(parent)

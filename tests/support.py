@@ -11,6 +11,7 @@ import datetime
 import ipaddress
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TypeVar, cast
 
 from cryptography import x509
@@ -82,6 +83,23 @@ def make_certificate(directory: str, hostname: str = "localhost") -> tuple[str, 
             )
         )
     return cert_path, key_path
+
+
+def many_per_address(limits: Limits) -> Limits:
+    """
+    C{limits} with the per-address connection limits lifted, unless a test
+    set them: most tests connect many clients from one address, and
+    L{tests.core.test_admission} tests the limits themselves.
+    """
+    default = Limits()
+    if (limits.connections_per_address, limits.connections_per_minute) != (
+        default.connections_per_address,
+        default.connections_per_minute,
+    ):
+        return limits
+    return replace(
+        limits, connections_per_address=1_000_000, connections_per_minute=1_000_000
+    )
 
 
 class Later:
@@ -293,7 +311,7 @@ class CoreTestCase(SynchronousTestCase):
             self.store,
             self.spool,
             cast(PasswordHasher, self.hasher),
-            limits=self.limits,
+            limits=many_per_address(self.limits),
             keep_history=self.keep_history,
         )
         self.successResultOf(self.core.start())
@@ -402,7 +420,7 @@ class LineTestCase(SynchronousTestCase):
             self.store,
             MemorySpool(),
             fake_hasher(),
-            limits=self.limits,
+            limits=many_per_address(self.limits),
         )
         self.successResultOf(self.core.start())
         self.factory = ChatFactory(self.core, max_line_length=64, send_queue_limit=1000)

@@ -5,6 +5,7 @@ Tests for L{chat.tap} and the twistd plugin, with no sockets.
 from __future__ import annotations
 
 import os
+import resource
 import ssl as stdlib_ssl
 
 from OpenSSL import SSL
@@ -13,11 +14,21 @@ from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import IServiceMaker
 from twisted.internet import ssl
 from twisted.internet.address import IPv4Address
+from twisted.internet.defer import Deferred, fail
 from twisted.internet.endpoints import quoteStringArgument
-from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.internet.error import CannotListenError, ConnectionDone
+from twisted.internet.interfaces import IListeningPort, IStreamServerEndpoint
+from twisted.internet.testing import (
+    EventLoggingObserver,
+    MemoryReactorClock,
+    StringTransport,
+)
+from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 from twisted.plugin import getPlugins
+from twisted.python.failure import Failure
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase, TestCase
+from zope.interface import implementer
 
 from chat.core.limits import Limits
 from chat.core.passwords import PasswordHasher
@@ -26,7 +37,13 @@ from chat.lines.protocol import ChatProtocol
 from chat.store.interface import Account, StoredMessage
 from chat.store.spool import DirectorySpool
 from chat.store.sqlite import SQLiteStore
-from chat.tap import EXPIRE_EVERY, ChatService, Options, makeService
+from chat.tap import (
+    EXPIRE_EVERY,
+    ChatService,
+    Options,
+    makeService,
+    raise_descriptor_limit,
+)
 from tests.support import make_certificate
 
 DAY = 24 * 3600.0
@@ -332,6 +349,8 @@ class MakeServiceTests(TestCase):
             protocol.dataReceived(f"{name}\r\n".encode())
             reactor.advance(0)
             transport.clear()
+            # Closed before the service stops, which waits for that.
+            self.addCleanup(protocol.connectionLost, Failure(ConnectionDone()))
             return protocol, transport
 
         alice, _ = connect("alice")
@@ -543,3 +562,168 @@ class TLSTests(TestCase):
         self.assertIsNone(
             handshake(server, tls_client("ALL", maximum=stdlib_ssl.TLSVersion.TLSv1_1))
         )
+
+
+class ConnectionOptionsTests(TestCase):
+    """
+    The options of issue 15: per-address limits, C{--exempt}, deadlines,
+    the descriptor limit, and a port in use.
+    """
+
+    def parse(self, *argv: str) -> Options:
+        options = Options()
+        options.parseOptions(["--database", self.mktemp() + ".sqlite3", *argv])
+        return options
+
+    def test_defaults(self) -> None:
+        """
+        16 connections per address, 30 a minute, 30 s for a name, 10 s for
+        a TLS handshake, and no network exempt, not even loopback.
+        """
+        options = self.parse()
+        self.assertEqual(options["connections-per-address"], 16)
+        self.assertEqual(options["connections-per-minute"], 30)
+        self.assertEqual(options["name-timeout"], 30.0)
+        self.assertEqual(options["tls-handshake-timeout"], 10.0)
+        self.assertEqual(options["exempt"], [])
+        service = makeService(options, reactor=MemoryReactorClock())
+        self.assertFalse(service.core.admission.is_exempt("127.0.0.1"))
+
+    def test_given(self) -> None:
+        """
+        The options reach the core and the door; C{--exempt} may be
+        repeated, IPv4 and IPv6.
+        """
+        options = self.parse(
+            "--connections-per-address",
+            "3",
+            "--connections-per-minute",
+            "4",
+            "--name-timeout",
+            "5.5",
+            "--tls-handshake-timeout",
+            "2",
+            "--exempt",
+            "127.0.0.0/8",
+            "--exempt",
+            "2001:db8::/32",
+        )
+        service = makeService(options, reactor=MemoryReactorClock())
+        limits = service.core.limits
+        self.assertEqual(limits.connections_per_address, 3)
+        self.assertEqual(limits.connections_per_minute, 4)
+        self.assertEqual(limits.name_timeout, 5.5)
+        admission = service.core.admission
+        self.assertTrue(admission.is_exempt("127.0.0.2"))
+        self.assertTrue(admission.is_exempt("2001:db8:1::7"))
+        self.assertFalse(admission.is_exempt("10.0.0.1"))
+        [factory] = {
+            listener.factory
+            for listener in service
+            if isinstance(listener, StreamServerEndpointService)
+        }
+        assert isinstance(factory, ChatFactory)
+        self.assertEqual(factory.handshake_timeout, 2.0)
+
+    def test_bad_values(self) -> None:
+        """
+        A network that is none, or numbers that are not positive, are usage
+        errors.
+        """
+        for argv in (
+            ["--exempt", "10.0.0.1/8"],
+            ["--exempt", "everyone"],
+            ["--exempt", "::/129"],
+            ["--connections-per-address", "0"],
+            ["--connections-per-minute", "-1"],
+            ["--name-timeout", "0"],
+            ["--name-timeout", "nan"],
+            ["--tls-handshake-timeout", "inf"],
+        ):
+            self.assertRaises(UsageError, self.parse, *argv)
+
+    async def test_descriptor_limit(self) -> None:
+        """
+        At start the descriptor limit is raised, and the core is told it.
+        """
+        options = self.parse()
+        reactor = MemoryReactorClock()
+        service = makeService(options, reactor=reactor)
+        service._descriptor_limit = lambda: 4321
+        service.startService()
+        self.addCleanup(service.stopService)
+        self.assertEqual(service.core.admission.descriptors, 4321)
+        assert service.ready is not None
+        await service.ready
+
+    def test_raise_descriptor_limit(self) -> None:
+        """
+        L{raise_descriptor_limit} raises the soft limit to the hard one,
+        logs it, and returns it; an unlimited one is no limit.
+        """
+        limits = {"now": (1024, 4096)}
+        set_to: list[tuple[int, int]] = []
+
+        def getrlimit(which: int) -> tuple[int, int]:
+            self.assertEqual(which, resource.RLIMIT_NOFILE)
+            return limits["now"]
+
+        def setrlimit(which: int, value: tuple[int, int]) -> None:
+            set_to.append(value)
+            limits["now"] = value
+
+        self.patch(resource, "getrlimit", getrlimit)
+        self.patch(resource, "setrlimit", setrlimit)
+        events = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
+        self.assertEqual(raise_descriptor_limit(), 4096)
+        self.assertEqual(set_to, [(4096, 4096)])
+        self.assertIn("raised the descriptor limit", str(events[-1]["log_format"]))
+        limits["now"] = (resource.RLIM_INFINITY, resource.RLIM_INFINITY)
+        self.assertIsNone(raise_descriptor_limit())
+
+    async def test_port_in_use(self) -> None:
+        """
+        A listener that cannot listen: one critical line that says where
+        and why (not the store), the reactor stops, and the process is to
+        exit with status 1.
+        """
+        options = self.parse("--listen", "tcp:4040:interface=127.0.0.1")
+        reactor = MemoryReactorClock()
+        statuses: list[int] = []
+        service = makeService(options, reactor=reactor)
+        service._exit_status = statuses.append
+        for listener in list(service):
+            if isinstance(listener, StreamServerEndpointService):
+                listener.disownServiceParent()
+        in_use = CannotListenError("127.0.0.1", 4040, OSError(98, "in use"))
+        busy = StreamServerEndpointService(_Busy(in_use), ChatFactory(service.core))
+        busy._raiseSynchronously = True
+        busy.setServiceParent(service)
+        events = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
+        service.startService()
+        self.addCleanup(service.stopService)
+        assert service.ready is not None
+        await service.ready
+        self.assertEqual(statuses, [1])
+        self.assertEqual(service.exit_status, 1)
+        self.assertFalse(reactor.running)
+        [line] = [e for e in events if e.get("log_level") is LogLevel.critical]
+        text = formatEvent(line)
+        self.assertEqual(
+            text, "cannot listen on 127.0.0.1:4040: [Errno 98] in use; stopping"
+        )
+        self.assertNotIn("log_failure", line)
+        self.assertFalse([e for e in events if "store" in formatEvent(e)])
+
+
+@implementer(IStreamServerEndpoint)
+class _Busy:
+    """
+    An endpoint whose port is in use.
+    """
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def listen(self, factory: object) -> Deferred[IListeningPort]:
+        return fail(self.error)

@@ -100,7 +100,9 @@ class IConnection(Interface):
 
     def close() -> None:
         """
-        Close the connection once what was delivered is sent.
+        Close the connection once what was delivered is sent; what is
+        delivered after this is not sent (at shutdown, the departures of
+        the others would otherwise follow the notice).
         """
 
     def abort() -> None:

@@ -6,7 +6,7 @@ handed to every door.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Final
 
 from twisted.internet.defer import Deferred
@@ -14,6 +14,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from chat.core.accounts import Accounts
+from chat.core.admission import Admission, Network
 from chat.core.client import IConnection
 from chat.core.delivery import Delivery
 from chat.core.fanout import IFanOut, LocalFanOut
@@ -28,6 +29,7 @@ from chat.core.presence import IPresence, LocalPresence
 from chat.core.rooms import Rooms
 from chat.core.session import Services, Session
 from chat.core.transfers import Transfers
+from chat.events import ShuttingDown
 from chat.store.interface import IChatStore
 from chat.store.spool import ISpool
 
@@ -61,6 +63,7 @@ class ChatCore:
         log_limiter: LogLimiter | None = None,
         presence: IPresence | None = None,
         fanout: Callable[[IPresence, Delivery], IFanOut] = LocalFanOut,
+        exempt: Iterable[Network] = (),
     ) -> None:
         """
         @param log_limiter: rate-limits the log lines of per-connection
@@ -70,6 +73,8 @@ class ChatCore:
         @param fanout: makes the fan-out from the presence and this core's
             L{Delivery} (which a fan-out across nodes hands what it
             receives); L{LocalFanOut} by default.
+        @param exempt: the networks exempted from the per-address and
+            flood limits (C{--exempt}).
         """
         self.clock = clock
         self.store = store
@@ -82,6 +87,13 @@ class ChatCore:
         self.delivery = Delivery(clock, hold_max=limits.hold_max)
         self.presence = presence if presence is not None else LocalPresence()
         self.fanout = fanout(self.presence, self.delivery)
+        self.admission = Admission(
+            clock,
+            limits,
+            self.security_log,
+            exempt=exempt,
+            open_files=lambda: self.transfers.open_uploads(),
+        )
         peers = Peers(
             clock,
             store,
@@ -92,6 +104,7 @@ class ChatCore:
             self.log_limiter,
             self.security_log,
             keep_history,
+            self.admission,
         )
         #: The hashing work waiting for the hasher's threads (issue 15).
         self.hashing = HashQueue(
@@ -117,6 +130,7 @@ class ChatCore:
             limits.requests_per_turn,
             self.security_log,
             FloodLimits.of(limits),
+            self.admission,
         )
 
     def open_session(
@@ -129,22 +143,28 @@ class ChatCore:
         exempt: bool = False,
     ) -> Session:
         """
-        A session for a new client connection, which has no name yet.
+        A session for a new client connection, which has no name yet; or,
+        if the connection is refused (too many from its address, too many
+        descriptors open), a session already C{CLOSED}: the client was told
+        why and its connection is closing (L{Admission.open}).
 
         @param peer: the client's address, for throttling: a host, no port.
         @param secure: the connection is encrypted (TLS).
         @param acknowledges: the client confirms stored messages itself.
-        @param exempt: the client comes from a network the operator exempted
-            from the per-address and flood limits (C{--exempt}).
+        @param exempt: exempt the client from the per-address and flood
+            limits whatever its address; it is anyway if C{peer} is in a
+            network the operator exempted (C{--exempt}).
         """
-        return Session(
+        session = Session(
             self._services,
             connection,
             peer,
             secure=secure,
             acknowledges=acknowledges,
-            exempt=exempt,
+            exempt=exempt or self.admission.is_exempt(peer),
         )
+        self.admission.open(session)
+        return session
 
     def start(self) -> Deferred[None]:
         """
@@ -172,17 +192,29 @@ class ChatCore:
 
     def stopping(self) -> Deferred[None]:
         """
-        The doors stopped listening and the store closes next, before the
-        remaining connections drop: write what this turn gathered, record
-        what must outlive the connections (what online members have seen),
-        and let their later departures write nothing; what guests leave
-        behind is cleared at the next start.
+        The doors stopped listening and the store closes next: write what
+        this turn gathered, record what must outlive the connections (what
+        online members have seen), and let their later departures write
+        nothing (what guests leave behind is cleared at the next start);
+        then tell every connection the server is shutting down and close
+        it (L{disconnected} waits for them).
         """
         self.delivery.end_turn()
         self.log_limiter.stop()
         self.security_log.stop()
         self.transfers.stopping()
-        return self.rooms.stopping()
+        d = self.rooms.stopping()
+        self.admission.shutdown(ShuttingDown(self.clock.seconds()))
+        return d
+
+    def disconnected(self) -> Deferred[None]:
+        """
+        After L{stopping}: fires once every connection has closed (so what
+        it was sent, the notice last, went out, and its departure was
+        written), or after L{chat.core.admission.SHUTDOWN_GRACE} seconds,
+        when the rest are dropped; the store may close then.
+        """
+        return self.admission.all_closed()
 
     def close(self) -> Deferred[None]:
         """

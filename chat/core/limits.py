@@ -54,6 +54,15 @@ class Limits:
     @ivar guest_flood_rate: the same for every other client.
     @ivar flood_backlog: seconds a client may be held back in a row (it
         keeps sending faster than its rate) before it is dropped.
+
+    Connections (L{chat.core.admission}):
+
+    @ivar connections_per_address: connections one address (an IPv6 /64)
+        may have open at once, unless exempted (C{--exempt}), as Ergo's
+        C{max-concurrent-connections}.
+    @ivar connections_per_minute: connections one address may open in any
+        minute, as Ergo's C{connection-throttling}.
+    @ivar name_timeout: seconds a connection may stay without a name.
     """
 
     announce: int = 200
@@ -109,6 +118,11 @@ class Limits:
     guest_flood_burst: int = 40
     guest_flood_rate: float = 4.0
     flood_backlog: float = 20.0
+
+    # Connections (issue 15, "conns"): see chat.core.admission.
+    connections_per_address: int = 16
+    connections_per_minute: int = 30
+    name_timeout: float = 30.0
 
 
 class Throttle:

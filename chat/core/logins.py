@@ -79,6 +79,7 @@ class Logins:
         self._delivery = peers.delivery
         self._limits = peers.limits
         self._log_limiter = peers.log_limiter
+        self._admission = peers.admission
         self._accounts = accounts
         self._messages = messages
         self._rooms = rooms
@@ -256,6 +257,7 @@ class Logins:
         presence.claim(name, client)
         name = str(client.name)  # as shown (chat.core.names.check_name)
         client.state = ONLINE
+        self._admission.named(client)
         self._log_limiter.info(_log, "{name} just joined the chat", name=name)
         now = self._clock.seconds()
         count = len(presence)

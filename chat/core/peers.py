@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from twisted.internet.interfaces import IReactorTime
 
+from chat.core.admission import Admission
 from chat.core.delivery import Delivery
 from chat.core.fanout import IFanOut
 from chat.core.limits import Limits
@@ -30,6 +31,7 @@ class Peers:
         passwords, throttles, refused connections, floods), which other
         events cannot spend.
     @ivar keep_history: broadcasts and room messages are kept as history.
+    @ivar admission: the connections, their limits and deadlines.
     """
 
     clock: IReactorTime
@@ -41,3 +43,5 @@ class Peers:
     log_limiter: LogLimiter
     security_log: LogLimiter
     keep_history: bool
+    # Connections (issue 15, "conns").
+    admission: Admission

@@ -38,6 +38,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from chat.core.accounts import Accounts
+from chat.core.admission import Admission
 from chat.core.client import CLOSED, ONLINE, Client, IConnection
 from chat.core.delivery import Delivery
 from chat.core.flood import Bucket, FloodLimits
@@ -88,6 +89,8 @@ class Services:
     # Flood control and slow consumers (issue 15).
     security_log: LogLimiter
     flood: FloodLimits
+    #: Counts the open connections (issue 15, "conns").
+    admission: Admission
 
 
 def _raise(error: ChatError) -> None:
@@ -189,12 +192,14 @@ class Session(Client):
 
     def closed(self, reason: str = "connection closed", *, delivered: bool) -> None:
         """
-        The connection is gone; requests still waiting are dropped.
+        The connection is gone; requests still waiting are dropped, and it
+        counts no more against its address's limits.
 
         @param delivered: it closed cleanly, so what it was sent arrived.
         """
         self._queue = None
         self._stop_flood_call()
+        self._services.admission.closed(self)
         if self.state is not CLOSED:
             self._services.logins.leave(self, reason, delivered=delivered)
 

@@ -167,6 +167,13 @@ class Transfers:
         """
         self._stopping = True
 
+    def open_uploads(self) -> int:
+        """
+        Uploads under way, each of which may hold a file open in the spool:
+        counted against the descriptor limit (issue 15, "conns").
+        """
+        return len(self._uploads)
+
     def _now(self) -> float:
         return self._clock.seconds()
 

@@ -37,17 +37,22 @@ class ChatFactory(ServerFactory[ChatProtocol]):
         *,
         max_line_length: int = 4096,
         send_queue_limit: int = 1024 * 1024,
+        handshake_timeout: float = 10.0,
     ) -> None:
         """
         @param max_line_length: the longest line accepted, in bytes.
         @param send_queue_limit: bytes of output that may wait for a client
             that stopped reading before it is disconnected.
+        @param handshake_timeout: seconds a TLS client has to finish its
+            handshake before it is dropped (a stalled handshake holds tens
+            of KiB).
         """
         self.core = core
         self.clock = core.clock
         self.commands = SlashCommands(core.limits)
         self.outputs = Outputs(core.delivery, send_queue_limit)
         self.max_line_length = max_line_length
+        self.handshake_timeout = handshake_timeout
         self._watched: set[Output] = set()
         self._output_check = LoopingCall(self.check_output)
         self._output_check.clock = core.clock

@@ -14,6 +14,7 @@ from typing import Protocol as Structural
 from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import (
     IDelayedCall,
+    IHandshakeListener,
     INegotiated,
     IReactorTime,
     ITransport,
@@ -24,6 +25,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from chat.core.client import (
+    CLOSED,
     NAMELESS,
     ONLINE,
     PASSWORD,
@@ -96,6 +98,8 @@ class LineDoor(Structural):
     commands: SlashCommands
     outputs: Outputs
     max_line_length: int
+    #: Seconds a TLS handshake may take (issue 15, "conns").
+    handshake_timeout: float
 
     #: The batch last rendered, and its renderings by render key.
     batch: Batch | None
@@ -134,7 +138,7 @@ def describe(address: object) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-@implementer(IConnection)
+@implementer(IConnection, IHandshakeListener)
 class ChatProtocol(Protocol):
     """
     One connected user of the line door.
@@ -172,6 +176,10 @@ class ChatProtocol(Protocol):
     _first = True
     _key = _DEFAULT_KEY
     _abort_call: IDelayedCall | None = None
+    # Closing: what is delivered from now on is not sent.
+    _closing = False
+    # The TLS handshake must be done before this call.
+    _handshake_call: IDelayedCall | None = None
     # The id and offset of the file chunk whose bytes are read now.
     _chunk = (0, 0)
     # Made when a read is not one whole line, dropped once it holds
@@ -194,14 +202,37 @@ class ChatProtocol(Protocol):
         if self._output.watched:
             door.watch(self._output)
         peer = transport.getPeer()
+        secure = INegotiated.providedBy(transport)
+        if secure:
+            # Until the handshake is done nothing can be said: a peer that
+            # stalls it is dropped (handshakeCompleted cancels this).
+            self._handshake_call = door.clock.callLater(
+                door.handshake_timeout, self._handshake_timed_out
+            )
         self.session = core.open_session(
-            self,
-            str(getattr(peer, "host", "unknown")),
-            secure=INegotiated.providedBy(transport),
+            self, str(getattr(peer, "host", "unknown")), secure=secure
         )
+        if self.session.state is CLOSED:
+            return  # refused: it was told why, and closes
         if core.log_limiter.allow():
             _log.info("connection from {peer}", peer=describe(peer))
         self._output.write(_GREETING_BYTES)
+
+    def handshakeCompleted(self) -> None:
+        call, self._handshake_call = self._handshake_call, None
+        if call is not None and call.active():
+            call.cancel()
+
+    def _handshake_timed_out(self) -> None:
+        self._handshake_call = None
+        door = self.door
+        door.core.security_log.info(
+            _log,
+            "dropping {peer}: no TLS handshake within {timeout} seconds",
+            peer=describe(self.transport.getPeer()),
+            timeout=door.handshake_timeout,
+        )
+        self.abort()
 
     def __str__(self) -> str:
         # Where the client comes from, for the core's log lines.
@@ -232,6 +263,7 @@ class ChatProtocol(Protocol):
         if self._abort_call is not None and self._abort_call.active():
             self._abort_call.cancel()
         self._abort_call = None
+        self.handshakeCompleted()
         self._lost = True
         self._framer = None
         self._output.drop()
@@ -464,11 +496,11 @@ class ChatProtocol(Protocol):
     # IConnection
 
     def deliver(self, event: Event) -> None:
-        if not self._lost:
+        if not self._lost and not self._closing:
             self._output.write(encode(event, self.mode, self.delimiter))
 
     def deliver_batch(self, batch: Batch, skip: Sequence[int] | None) -> None:
-        if self._lost:
+        if self._lost or self._closing:
             return
         door = self.door
         # Every recipient of a fan-out comes here: the rendering made for
@@ -506,8 +538,9 @@ class ChatProtocol(Protocol):
     def _close(self, grace: float) -> None:
         """
         Close once what was written is sent, or abort after C{grace}
-        seconds.
+        seconds; nothing delivered from now on is sent.
         """
+        self._closing = True
         self.transport.loseConnection()
         if self._abort_call is None and not self._lost:
             # TLS waits for the peer's close_notify; do not wait forever.

@@ -55,6 +55,7 @@ from chat.events import (
     RoomMode,
     RoomOp,
     RoomTopic,
+    ShuttingDown,
     Stored,
     StoredEnd,
     UserList,
@@ -323,6 +324,10 @@ _TEXT: dict[type[Event], Callable[[Any], list[str]]] = {
     FileChunk: lambda e: [f"* File {e.id}: {len(e.data)} bytes from {e.offset}."],
     FileDone: _done_text,
     FileList: _file_list_text,
+    # Connections (issue 15, "conns").
+    ShuttingDown: lambda e: [
+        "* The server is shutting down; please reconnect in a moment."
+    ],
 }
 
 
@@ -473,6 +478,8 @@ def _fields(event: Event) -> dict[str, Any]:
             }
         case Error(code=code, text=text, fields=fields):
             return {**fields, "code": code, "text": text}
+        case ShuttingDown():
+            return {}
     raise TypeError(f"no JSON rendering for {event!r}")  # pragma: no cover
 
 
@@ -513,6 +520,7 @@ _TYPES: dict[type[Event], str] = {
     FileChunk: "file-chunk",
     FileDone: "file-delivered",
     FileList: "file-list",
+    ShuttingDown: "shutdown",
 }
 
 

@@ -14,7 +14,7 @@ from chat.core.core import ChatCore
 from chat.core.fanout import IFanOut, LocalFanOut
 from chat.core.limits import Limits
 from chat.core.presence import IPresence, LocalPresence
-from chat.events import Joined, Message
+from chat.events import Joined, Message, ShuttingDown
 from chat.store.interface import Account, FileRecord
 from chat.store.memory import MemoryStore
 from chat.store.spool import MemorySpool
@@ -169,7 +169,8 @@ class StoppingTests(CoreTestCase):
         alice.session.say("last words")
         self.assertEqual(bob.events, [])
         self.successResultOf(self.core.stopping())
-        [said] = bob.events
+        [said, notice] = bob.events
         assert isinstance(said, Message)
+        self.assertIsInstance(notice, ShuttingDown)
         self.assertEqual(said.text, "last words")
         self.assertEqual(self.clock.getDelayedCalls(), [])

@@ -58,6 +58,10 @@ T = TypeVar("T")
 #: Seconds any single wait may take before the test fails.
 TIMEOUT: Final = 10.0
 
+#: Options for a test that opens more connections from 127.0.0.1 than one
+#: address may (16 at once, 30 a minute, by default): loopback is exempted.
+EXEMPT_LOOPBACK: Final = ("--exempt", "127.0.0.0/8")
+
 #: The installed C{twistd}: the one next to the interpreter running the tests.
 TWISTD: Final = os.path.join(os.path.dirname(sys.executable), "twistd")
 

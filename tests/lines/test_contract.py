@@ -22,7 +22,7 @@ from chat.lines.factory import ChatFactory
 from chat.lines.protocol import ChatProtocol
 from chat.store.spool import MemorySpool
 from tests.door_contract import DoorContract, Driver, Seen
-from tests.support import START, SlowStore, fake_hasher
+from tests.support import START, SlowStore, fake_hasher, many_per_address
 
 # What a person reads, back into what it says: the patterns are tried in
 # order, so the general ones (a message, an action) come last.
@@ -268,7 +268,11 @@ class LineDriver:
         self.store = SlowStore()
         self.store.holding = False
         self.core = ChatCore(
-            self.clock, self.store, MemorySpool(), fake_hasher(), limits=Limits()
+            self.clock,
+            self.store,
+            MemorySpool(),
+            fake_hasher(),
+            limits=many_per_address(Limits()),
         )
         self.core.start()
         self.factory = ChatFactory(self.core)
