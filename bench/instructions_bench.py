@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,9 @@ def build() -> tuple[Any, Any]:
         def needs_rehash(self, h: str) -> bool:
             return False
 
+        #: Threads it hashes in (the core's hashing queue asks).
+        workers = 2
+
     clock = Clock()
     try:
         from chat.core.core import ChatCore
@@ -74,7 +78,19 @@ def build() -> tuple[Any, Any]:
         return clock, OldFactory(
             clock=clock, coalesce=True, store=OldStore(), hasher=Hasher()
         )
-    core = ChatCore(clock, MemoryStore(), MemorySpool(), Hasher())  # type: ignore
+    try:
+        # As --exempt 127.0.0.0/8 (issue 15 on): the scenarios open more
+        # connections from one address than its limit, and send faster
+        # than the flood limit on a clock that stands still.
+        core = ChatCore(
+            clock,
+            MemoryStore(),
+            MemorySpool(),
+            Hasher(),  # type: ignore[arg-type]
+            exempt=[ip_network("127.0.0.0/8")],
+        )
+    except TypeError:  # before issue 15
+        core = ChatCore(clock, MemoryStore(), MemorySpool(), Hasher())  # type: ignore
     return clock, ChatFactory(core)
 
 
@@ -96,11 +112,6 @@ def connect(factory: Any, clock: Any, count: int, first: int = 0) -> list[Any]:
     for i in range(first, first + count):
         protocol = factory.buildProtocol(None)
         protocol.makeConnection(Sink(peerAddress=IPv4Address("TCP", "127.0.0.1", i)))
-        session = getattr(protocol, "session", None)
-        if session is not None:
-            # As --exempt 127.0.0.0/8: the scenarios send faster than the
-            # flood limit on a clock that stands still.
-            session.exempt = True
         protocol.dataReceived(b"u%d\n" % i)
         clock.advance(0)
         protocols.append(protocol)
