@@ -44,6 +44,7 @@ from tests.e2e.support import (
     start_server,
     tcp_endpoint,
 )
+from tests.lines.test_fuzz import NUMBERS
 
 #: The server's options besides where it listens: loopback is exempt from
 #: the per-address and flood limits, so that the fuzzer's many connections
@@ -78,29 +79,6 @@ _COMMAND_NAMES: Final = sorted(
     {c.usage.split()[0][1:] for c in COMMANDS if c.usage.startswith("/")}
     | {a.split()[0][1:] for c in COMMANDS for a in c.aliases if a.startswith("/")}
     | {"help", "mode", "file"} - {"quit", "exit"}
-)
-_NUMBERS: Final = (
-    "0",
-    "1",
-    "2",
-    "3",
-    "7",
-    "-1",
-    "+1",
-    "007",
-    "201",
-    "1e3",
-    str(2**31),
-    str(2**63 - 1),
-    str(2**63),
-    str(2**64),
-    "99999999999999999999",
-    "9" * 300,
-    "²",
-    "³",
-    "⑴",
-    "٣",
-    "１２",
 )
 _NUMERIC: Final = (
     "/history N",
@@ -171,7 +149,7 @@ class Inputs:
         rng = self._rng
         kind = rng.random()
         if kind < 0.4:
-            return rng.choice(_NUMBERS).encode()
+            return rng.choice(NUMBERS).encode()
         if kind < 0.8:
             return rng.choice(_WORDS).encode()
         return rng.randbytes(rng.randrange(1, 6))
@@ -184,7 +162,7 @@ class Inputs:
         kind = rng.random()
         end = rng.choice(_ENDS) if rng.random() < 0.2 else b"\n"
         if kind < 0.3:
-            number = rng.choice(_NUMBERS)
+            number = rng.choice(NUMBERS)
             if rng.random() < 0.2:
                 number = "-" + number
             return rng.choice(_NUMERIC).replace("N", number).encode() + end

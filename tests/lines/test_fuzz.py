@@ -90,7 +90,7 @@ _NAMES: Final = ("alice", "Alice", "bob", "ALL", "all", "a" * 40, "é", "e\u0301
 _PASSWORDS: Final = ("sesame1", "sesame2", "short", "x" * 300)
 _ROOMS: Final = ("#x", "#X", "#y", "#", "##", "#" + "r" * 60, "x")
 # Numbers a client may type: ASCII and not, signed, past SQLite's integers.
-_NUMBERS: Final = (
+NUMBERS: Final = (
     "0",
     "1",
     "2",
@@ -126,7 +126,7 @@ _text = st.text(max_size=16).map(str.encode)
 #: controls, or bytes that are no UTF-8.
 words = st.one_of(
     _text,
-    st.sampled_from(_NUMBERS).map(str.encode),
+    st.sampled_from(NUMBERS).map(str.encode),
     st.text(st.characters(categories=["Nd", "No"]), min_size=1, max_size=4).map(
         str.encode
     ),
@@ -211,8 +211,8 @@ numeric = st.builds(
         ]
     ),
     st.one_of(
-        st.sampled_from(_NUMBERS),
-        st.sampled_from(_NUMBERS).map(lambda n: "-" + n),
+        st.sampled_from(NUMBERS),
+        st.sampled_from(NUMBERS).map(lambda n: "-" + n),
         st.text(st.characters(categories=["Nd", "No"]), min_size=1, max_size=3),
     ),
 )
