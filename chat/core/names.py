@@ -318,6 +318,22 @@ def _table() -> dict[str, str]:
     return _prototypes
 
 
+_ascii: tuple[dict[int, str], frozenset[str]] | None = None
+
+
+def _ascii_table() -> tuple[dict[int, str], frozenset[str]]:
+    """
+    The prototypes of ASCII characters, for C{str.translate}, and the ASCII
+    characters whose prototype is ASCII too (all but C{%}).
+    """
+    global _ascii
+    if _ascii is None:
+        table = {ord(c): p for c, p in _table().items() if c.isascii()}
+        stays = frozenset(chr(i) for i in range(128) if table.get(i, chr(i)).isascii())
+        _ascii = ({i: p for i, p in table.items() if p.isascii()}, stays)
+    return _ascii
+
+
 def skeleton(text: str) -> str:
     """
     The confusable skeleton of C{text}: two strings that look alike have the
@@ -328,6 +344,21 @@ def skeleton(text: str) -> str:
     dropped (TS #39, 5.4: C{i} + U+0307 looks like C{i}), and the result is
     case folded and mapped once more, since names are compared without
     case (C{I} and C{l} are alike, and so are C{ALICE} and C{aLIce}).
+    """
+    if text.isascii():
+        ascii_table, leaves_ascii = _ascii_table()
+        if leaves_ascii.issuperset(text):
+            # Plain ASCII, as most names are: NFD changes nothing, nor does
+            # the dot rule, and every prototype is ASCII again.
+            for _ in range(2):
+                text = text.translate(ascii_table).lower()
+            return text
+    return full_skeleton(text)
+
+
+def full_skeleton(text: str) -> str:
+    """
+    L{skeleton} without its shortcut for ASCII.
     """
     table = _table()
     for _ in range(2):

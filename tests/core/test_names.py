@@ -18,6 +18,7 @@ from chat.core.names import (
     check_name,
     check_room,
     fold,
+    full_skeleton,
     is_name,
     skeleton,
     skeletons,
@@ -309,6 +310,14 @@ class SkeletonTests(SynchronousTestCase):
         for line in lines[::37]:
             source, *target = (chr(int(c, 16)) for c in line.split())
             self.assertEqual(skeleton(source), skeleton("".join(target)), line)
+
+    @given(st.text(alphabet=st.characters(max_codepoint=127)))
+    def test_ascii_shortcut(self, text: str) -> None:
+        """
+        The shortcut for ASCII gives what the whole algorithm gives (C{%},
+        whose prototype is not ASCII, included).
+        """
+        self.assertEqual(skeleton(text), full_skeleton(text))
 
 
 class LookalikesTests(SynchronousTestCase):
