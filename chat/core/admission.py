@@ -14,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 from collections import deque
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 from typing import Final
 
 from twisted.internet.defer import Deferred, succeed
@@ -54,7 +55,10 @@ def parse_network(text: str) -> Network:
     return ipaddress.ip_network(text.strip(), strict=True)
 
 
+@lru_cache(maxsize=4096)
 def _address(peer: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    # (Cached: a client that reconnects, or many from one address, cost
+    # one parse.)
     try:
         address = ipaddress.ip_address(peer)
     except ValueError:
@@ -169,8 +173,11 @@ class Admission:
         self._sessions: dict[Client, str | None] = {}
         self._per_address: dict[str, int] = {}
         self._window = _Window(clock, limits.connections_per_minute, 60.0)
-        # The deadline for a name of each session that has none yet.
-        self._deadlines: dict[Client, IDelayedCall] = {}
+        # When each session that has no name yet must have one, in the
+        # order they opened (one timeout for all: the order of their
+        # deadlines), and the one call that waits for the first.
+        self._deadlines: dict[Client, float] = {}
+        self._deadline_call: IDelayedCall | None = None
         self._all_closed: Deferred[None] | None = None
         self._stopping = False
 
@@ -212,9 +219,7 @@ class Admission:
         if key is not None:
             self._per_address[key] = self._per_address.get(key, 0) + 1
             self._window.opened(key)
-        self._deadlines[client] = self._clock.callLater(
-            self._limits.name_timeout, self._deadline, client
-        )
+        self._expect_name(client)
 
     def _refusal(self, key: str | None) -> ChatError | None:
         if self._stopping:
@@ -259,9 +264,7 @@ class Admission:
         if client not in self._sessions:
             return
         key = self._sessions.pop(client)
-        call = self._deadlines.pop(client, None)
-        if call is not None and call.active():
-            call.cancel()
+        self.named(client)
         if key is not None:
             count = self._per_address[key] - 1
             if count:
@@ -284,21 +287,48 @@ class Admission:
         """
         C{client} is in under a name: no deadline any more.
         """
-        call = self._deadlines.pop(client, None)
-        if call is not None and call.active():
-            call.cancel()
+        deadlines = self._deadlines
+        if deadlines.pop(client, None) is not None and not deadlines:
+            # Nobody waits for a name: an idle server keeps no timer.
+            call, self._deadline_call = self._deadline_call, None
+            if call is not None and call.active():
+                call.cancel()
 
-    def _deadline(self, client: Client) -> None:
-        del self._deadlines[client]
-        state = client.state
-        if state is LOGGING_IN:
-            # Its password is being checked: the server's wait, not the
-            # client's; it is looked at again later.
-            self._deadlines[client] = self._clock.callLater(
-                self._limits.name_timeout, self._deadline, client
+    def _expect_name(self, client: Client) -> None:
+        """
+        C{client} must have a name within the timeout: one call waits for
+        the first deadline, not one per connection (a login costs a dict
+        entry, not a timer to schedule and cancel).
+        """
+        timeout = self._limits.name_timeout
+        self._deadlines[client] = self._clock.seconds() + timeout
+        if self._deadline_call is None:
+            self._deadline_call = self._clock.callLater(timeout, self._expire)
+
+    def _expire(self) -> None:
+        """
+        Close the sessions past their deadline with no name; wait for the
+        next deadline.
+        """
+        self._deadline_call = None
+        deadlines, now = self._deadlines, self._clock.seconds()
+        for _ in range(len(deadlines)):
+            client, at = next(iter(deadlines.items()))
+            if at > now:
+                break
+            del deadlines[client]
+            state = client.state
+            if state is LOGGING_IN:
+                # Its password is being checked: the server's wait, not
+                # the client's; it is looked at again later.
+                self._expect_name(client)
+            elif state is NAMELESS or state is PASSWORD:
+                self._timed_out(client)
+        if deadlines and self._deadline_call is None:
+            first = next(iter(deadlines.values()))
+            self._deadline_call = self._clock.callLater(
+                max(0.0, first - now), self._expire
             )
-        elif state is NAMELESS or state is PASSWORD:
-            self._timed_out(client)
 
     def _timed_out(self, client: Client) -> None:
         timeout = self._limits.name_timeout
@@ -323,9 +353,9 @@ class Admission:
         Send every connection C{notice} and close it; refuse new ones.
         """
         self._stopping = True
-        for call in self._deadlines.values():
-            if call.active():
-                call.cancel()
+        if self._deadline_call is not None and self._deadline_call.active():
+            self._deadline_call.cancel()
+        self._deadline_call = None
         self._deadlines.clear()
         sessions = list(self._sessions)
         for client in sessions:

@@ -365,6 +365,30 @@ class NameDeadlineTests(AdmissionTestCase):
         self.clock.advance(20)
         self.assertTrue(late.closed)
 
+    def test_first_named(self) -> None:
+        """
+        The deadlines wait on one timer: one that named itself before its
+        deadline leaves the later ones theirs, and a connection after a
+        quiet spell gets its whole thirty seconds.
+        """
+        early = self.connect(peer="192.0.2.1")
+        self.clock.advance(20)
+        late = self.connect(peer="192.0.2.2")
+        self.clock.advance(5)
+        early.session.choose_name("early")
+        self.clock.advance(5)
+        self.assertFalse(early.closed)
+        self.assertFalse(late.closed)
+        self.clock.advance(20)
+        self.assertTrue(late.closed)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.clock.advance(100)
+        again = self.connect(peer="192.0.2.3")
+        self.clock.advance(29)
+        self.assertFalse(again.closed)
+        self.clock.advance(1)
+        self.assertTrue(again.closed)
+
     def test_at_password(self) -> None:
         """
         Asked for a password and giving none is no name either.
