@@ -139,6 +139,13 @@ class LineFramer:
             and not self._discarding
         )
 
+    @property
+    def pending(self) -> int:
+        """
+        Bytes buffered and not yet given.
+        """
+        return len(self._buffer) - self._pos
+
     def clear(self) -> None:
         """
         Drop everything buffered.

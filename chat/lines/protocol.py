@@ -26,6 +26,7 @@ from zope.interface import implementer
 
 from chat.core.client import (
     CLOSED,
+    LOGGING_IN,
     NAMELESS,
     ONLINE,
     PASSWORD,
@@ -163,6 +164,8 @@ class ChatProtocol(Protocol):
     delimiter = _DEFAULT_DELIMITER
     # The session asked for no more input for now.
     _input_paused = False
+    # ... but a password is checked: input is read and held meanwhile.
+    _read_ahead = False
     # Inside the reading loop (a resume from within it must not start
     # another).
     _reading = False
@@ -257,6 +260,10 @@ class ChatProtocol(Protocol):
         if framer is None:
             framer = self._framer = LineFramer(self.door.max_line_length)
         framer.feed(data)
+        if self._read_ahead and framer.pending > self.door.max_line_length:
+            # Enough held for the check to discard: the rest waits.
+            self._read_ahead = False
+            self.transport.pauseProducing()  # type: ignore[attr-defined]
         self._read()
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
@@ -514,11 +521,21 @@ class ChatProtocol(Protocol):
 
     def pause_input(self) -> None:
         self._input_paused = True
-        if not self._lost:
-            self.transport.pauseProducing()  # type: ignore[attr-defined]
+        if self._lost:
+            return
+        if self.session.state is LOGGING_IN:
+            # While a password is checked, what the client sends is read
+            # and held (within a bound), not left in the socket: if the
+            # password is wrong, what it sent ahead is discarded, and a
+            # password retyped ahead must not wait in the kernel to be
+            # read as a name once the check is over.
+            self._read_ahead = True
+            return
+        self.transport.pauseProducing()  # type: ignore[attr-defined]
 
     def resume_input(self) -> None:
         self._input_paused = False
+        self._read_ahead = False
         if self._lost or self.transport.disconnecting:  # type: ignore[attr-defined]
             return
         self.transport.resumeProducing()  # type: ignore[attr-defined]

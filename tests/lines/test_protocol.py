@@ -1225,11 +1225,32 @@ class PipelinedLoginTests(LineTestCase):
         self.hasher.holding = True
         client, transport = self.connect()
         client.dataReceived(b"alice\nHunter2wrong\n")
+        # The door goes on reading while the password is checked: on a
+        # socket, a retyped password must not wait in the kernel to be
+        # read as a name once the check is over (issue 15).
+        self.assertEqual(transport.producerState, "producing")
         client.dataReceived(b"Hunter2secret\n")
         self.hasher.answer()
         self.assertIn(
             "What you sent after it was discarded.", self.received(transport)[-2]
         )
+        self.assertNoLeak(transport)
+        self.assertEqual(transport.producerState, "producing")
+
+    def test_read_ahead_bounded(self) -> None:
+        """
+        What the door holds while a password is checked is bounded: past
+        a line's length it stops reading until the check is over.
+        """
+        self.hasher.holding = True
+        client, transport = self.connect()
+        client.dataReceived(b"alice\nHunter2wrong\n")
+        client.dataReceived(b"x" * 20 + b"\n")
+        self.assertEqual(transport.producerState, "producing")
+        client.dataReceived(b"y" * self.factory.max_line_length + b"\n")
+        self.assertEqual(transport.producerState, "paused")
+        self.hasher.answer()
+        self.assertEqual(transport.producerState, "producing")
         self.assertNoLeak(transport)
 
     def test_partial_line_ahead(self) -> None:
