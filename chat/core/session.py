@@ -416,7 +416,11 @@ class Session(Client):
         (the server holds the sender while the spool catches up).
         """
         self._credit += 1
-        self._run(self._services.transfers.chunk, (self, file_id, offset, data), True)
+        self._run(
+            self._charged_if_refused,
+            (self._services.transfers.chunk, self, file_id, offset, data),
+            True,
+        )
 
     def resume_upload(self, file_id: int) -> None:
         """
@@ -432,7 +436,35 @@ class Session(Client):
         window, and what it asks for only it is sent.
         """
         self._credit += 1
-        self._run(self._services.transfers.get, (self, file_id, offset), True)
+        self._run(
+            self._charged_if_refused,
+            (self._services.transfers.get, self, file_id, offset),
+            True,
+        )
+
+    def _charged_if_refused(
+        self, handler: _Handler, *args: Any
+    ) -> Deferred[None] | None:
+        """
+        Carry out a file request, which took no flood token; if it is
+        refused, now or later, it is charged one after all: a stream of
+        chunks or downloads of files that are not the client's is a flood
+        like any other.
+        """
+        try:
+            done = handler(*args)
+        except ChatError:
+            self._credit -= 1
+            raise
+        if done is None:
+            return None
+
+        def refused(failure: Failure) -> Failure:
+            if failure.check(ChatError):
+                self._credit -= 1
+            return failure
+
+        return done.addErrback(refused)
 
     def file_done(self, file_id: int) -> None:
         """

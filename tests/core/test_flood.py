@@ -469,3 +469,17 @@ class FileChunkTests(CoreTestCase):
             bob.session.get_file(upload.id, 0)
             self.assertFalse(bob.paused)
         self.assertEqual(len(self.of_type(bob.take(), FileChunk)), 30)
+
+    def test_refused_charged(self) -> None:
+        """
+        Chunks and downloads that are refused (no such file, not the
+        client's) are charged like any request: a stream of them is held
+        to the rate, where before it went through unchecked (issue 15).
+        """
+        alice = self.guest("alice")
+        burst = self.limits.guest_flood_burst
+        for _ in range(burst):
+            alice.session.file_chunk(12345, 0, b"x")
+            alice.session.get_file(12345, 0)
+        self.assertTrue(alice.paused)
+        self.assertEqual(set(self.errors(alice.take())), {"no-such-file"})
