@@ -72,7 +72,7 @@ class Accounts:
         self._store = peers.store
         self._hasher = hasher
         self._delivery = peers.delivery
-        self._security = peers.security_log
+        self._security = peers.auth_log
         self._limits = limits = peers.limits
         # The names and addresses with a password check under way.
         self._checking_names: set[str] = set()

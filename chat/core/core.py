@@ -47,6 +47,7 @@ class ChatCore:
 
     @ivar security_log: the log budget of security events, apart from
         L{log_limiter}'s so that no client's noise can spend it.
+    @ivar auth_log: the log budget of password events, apart from both.
     @ivar presence: who is online.
     @ivar fanout: how broadcasts travel.
     """
@@ -84,6 +85,7 @@ class ChatCore:
         self.security_log = LogLimiter(
             clock, self.log_limiter.per_second, what="security"
         )
+        self.auth_log = LogLimiter(clock, self.log_limiter.per_second, what="password")
         self.delivery = Delivery(clock, hold_max=limits.hold_max)
         self.presence = presence if presence is not None else LocalPresence()
         self.fanout = fanout(self.presence, self.delivery)
@@ -105,6 +107,7 @@ class ChatCore:
             self.security_log,
             keep_history,
             self.admission,
+            self.auth_log,
         )
         #: The hashing work waiting for the hasher's threads (issue 15).
         self.hashing = HashQueue(
@@ -202,6 +205,7 @@ class ChatCore:
         self.delivery.end_turn()
         self.log_limiter.stop()
         self.security_log.stop()
+        self.auth_log.stop()
         self.transfers.stopping()
         d = self.rooms.stopping()
         self.admission.shutdown(ShuttingDown(self.clock.seconds()))

@@ -27,9 +27,11 @@ class Peers:
     through a parent).
 
     @ivar log_limiter: the log budget of per-connection events.
-    @ivar security_log: the log budget of security events (wrong
-        passwords, throttles, refused connections, floods), which other
-        events cannot spend.
+    @ivar security_log: the log budget of security events (refused
+        connections, floods, deadlines), which other events cannot spend.
+    @ivar auth_log: the log budget of password events (wrong passwords,
+        throttles, busy refusals): apart again, so that a storm of refused
+        connections cannot hide a password guesser.
     @ivar keep_history: broadcasts and room messages are kept as history.
     @ivar admission: the connections, their limits and deadlines.
     """
@@ -45,3 +47,4 @@ class Peers:
     keep_history: bool
     # Connections (issue 15, "conns").
     admission: Admission
+    auth_log: LogLimiter
