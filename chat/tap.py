@@ -442,6 +442,15 @@ def raise_descriptor_limit() -> int | None:
     return None if soft == resource.RLIM_INFINITY else soft
 
 
+def keep_files_private() -> None:
+    """
+    Files the server makes (the database with its password hashes, the
+    spool, the log) are its user's only: group and others lose every bit
+    of the umask, whatever the shell that started it had.
+    """
+    os.umask(os.umask(0o077) | 0o077)
+
+
 def exit_status_at_end(status: int) -> None:
     """
     Exit with C{status} once twistd is done (its log flushed, its pid file
@@ -474,18 +483,22 @@ class ChatService(MultiService):
         *,
         descriptor_limit: Callable[[], int | None] = raise_descriptor_limit,
         exit_status: Callable[[int], None] = exit_status_at_end,
+        private_files: Callable[[], None] = keep_files_private,
     ) -> None:
         """
         @param descriptor_limit: raises the descriptor limit at start, and
             says what it is.
         @param exit_status: makes the process exit with a status after a
             failed start.
+        @param private_files: makes the files the server creates private
+            (before the store opens).
         """
         super().__init__()
         self.core = core
         self._reactor = reactor
         self._descriptor_limit = descriptor_limit
         self._exit_status = exit_status
+        self._private_files = private_files
         self.ready: Deferred[None] | None = None
         self.exit_status: int | None = None
 
@@ -495,6 +508,7 @@ class ChatService(MultiService):
 
     def startService(self) -> None:
         Service.startService(self)
+        self._private_files()
         self.core.admission.descriptors = self._descriptor_limit()
         # The password threads first: nothing else needs them to start.
         for service in self:

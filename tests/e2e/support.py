@@ -463,12 +463,14 @@ class ChatServer:
     A running server: its process and where it listens (on 127.0.0.1).
 
     @ivar cert: the PEM certificate of the TLS listener, if there is one.
+    @ivar directory: where it runs (its database and spool are there).
     """
 
     process: ServerProcess
     tcp_port: int
     tls_port: int | None = None
     cert: bytes | None = None
+    directory: str = ""
 
 
 #: The repository's C{chat/}, the source of the installed copy.
@@ -543,7 +545,7 @@ async def start_server(case: TestCase, *options: str, tls: bool = False) -> Chat
     tls_port = None
     if tls:
         tls_port = int((await process.wait_for_log(_TLS_PORT)).group(1))
-    return ChatServer(process, tcp_port, tls_port, cert)
+    return ChatServer(process, tcp_port, tls_port, cert, directory)
 
 
 def temp_dir(case: TestCase) -> str:

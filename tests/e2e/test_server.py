@@ -9,6 +9,7 @@ see another's users; every wait is bounded (L{tests.e2e.support.TIMEOUT}).
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from datetime import datetime
@@ -579,3 +580,17 @@ class ServerLogTests(TestCase):
         await alice.wait_closed()
         await log.wait_for_log(r"\] Alice left the chat \(bye\)$")
         await log.wait_for_log(re.escape(f"connection from {peer} closed (Alice)"))
+
+    async def test_files_private(self) -> None:
+        """
+        The database (password hashes) and the spool are the server's
+        user's only, whatever the umask it was started with (found by an
+        attacker's review: they were 0644).
+        """
+        server: ChatServer = await start_server(self)
+        alice = await log_in(self, tcp_endpoint(server.tcp_port), "alice")
+        alice.send_line("/register sesame-42")
+        await alice.next_line()
+        for name in ("chat.sqlite3", "chat-spool"):
+            mode = os.stat(os.path.join(server.directory, name)).st_mode
+            self.assertEqual(mode & 0o077, 0, f"{name}: {oct(mode)}")
