@@ -17,6 +17,8 @@ its own, and then runs rel.py's own ``main`` (same arguments):
                       ``*-stock`` daemons lift theirs (rel.py gives
                       ``*-stock`` servers its gentler moderate rate)
   txchat-stock-ipcap  this checkout's defaults, nothing lifted (for perip)
+  txchat-before-stock the build before, for the flood scenario beside the
+                      *-stock servers (rel.py's gentler moderate rate)
 
   .venv/bin/python bench/reliability_bench.py \\
       --before ../rel-before/.venv/bin/twistd \\
@@ -72,6 +74,9 @@ def main() -> None:
 
     after = str(HERE.parent / ".venv" / "bin" / "twistd")
     rel.SERVERS["txchat-before"] = txchat(ours.before, 26620)
+    # The same build, named so that rel.py gives it the gentler moderate
+    # rate of its flood scenario, as the *-stock servers it is compared to.
+    rel.SERVERS["txchat-before-stock"] = txchat(ours.before, 26624)
     rel.SERVERS["txchat"] = txchat(after, 26621, "--exempt", "127.0.0.0/8")
     rel.SERVERS["txchat-stock"] = txchat(after, 26622, *LIFTED)
     rel.SERVERS["txchat-stock-ipcap"] = txchat(after, 26623)
