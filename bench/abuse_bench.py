@@ -137,9 +137,13 @@ async def log_in(
     return reader, writer
 
 
-async def ping_pong(port: int, seconds: float, result: dict[str, Any]) -> None:
+async def ping_pong(
+    port: int, seconds: float, interval: float, result: dict[str, Any]
+) -> None:
     """
-    pa pings pb privately, pb answers; one ping in flight.
+    pa pings pb privately, pb answers; one ping in flight, one every
+    C{interval} seconds at most (people, not a flood: a guest may send 4
+    lines a second for ever).
     """
     try:
         ra, wa = await log_in(port, USER_A, "pa")
@@ -181,7 +185,7 @@ async def ping_pong(port: int, seconds: float, result: dict[str, Any]) -> None:
                 lost += 1
                 continue
             rtts.append((time.monotonic() - sent) * 1000)
-            await asyncio.sleep(0.005)
+            await asyncio.sleep(max(0.0, interval - (time.monotonic() - sent)))
     except (ConnectionError, OSError) as e:
         result["disconnected"] = repr(e)
     finally:
@@ -236,7 +240,17 @@ async def hoard(port: int, count: int, result: dict[str, Any]) -> list[Any]:
             continue
         held.append((reader, writer))
     await asyncio.sleep(1)
-    open_ = sum(1 for reader, _ in held if not reader.at_eof())
+
+    async def closed(reader: asyncio.StreamReader) -> bool:
+        try:
+            while await asyncio.wait_for(reader.read(65536), 1):
+                pass
+        except (TimeoutError, OSError):
+            return False
+        return True
+
+    shut = await asyncio.gather(*(closed(reader) for reader, _ in held))
+    open_ = shut.count(False)
     result["hoard_opened"] = len(held)
     result["hoard_open_after_1s"] = open_
     return held
@@ -289,7 +303,7 @@ async def one_run(
                     no_reader(server.port, args.rate, stop, result)
                 )
             await asyncio.sleep(1)
-            await ping_pong(server.port, args.seconds, result)
+            await ping_pong(server.port, args.seconds, args.interval, result)
             stop.set()
             if background is not None:
                 try:
@@ -346,7 +360,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="LABEL=TWISTD[ EXTRA ARGS]: a build to run (repeatable)",
     )
     parser.add_argument("--abuse", default=",".join(ABUSES))
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--interval", type=float, default=0.3)
     parser.add_argument("--hoard", type=int, default=2000)
     parser.add_argument("--rate", type=int, default=500)
     args = parser.parse_args(argv)
