@@ -4,7 +4,8 @@ Flood control: a token bucket per connection that slows a client's
 requests down to a rate, as Ergo's "fakelag" does, and the bound past
 which a client that keeps sending faster is dropped (excess flood).
 
-Every request takes a token; a full bucket holds C{burst} of them and
+Every request takes a token (a message of more than L{TOKEN_BYTES} bytes
+one more per L{TOKEN_BYTES}); a full bucket holds C{burst} of them and
 refills at C{rate} a second, so a person typing, pasting a few dozen lines
 or logging in never waits, while a flooder is held to the rate: when the
 bucket is empty the session holds the request and pauses the door's
@@ -29,6 +30,13 @@ from dataclasses import dataclass
 from typing import Final
 
 from chat.core.limits import Limits
+
+#: Bytes of text a token pays for beyond the first: a message of up to this
+#: many bytes costs one token, a longer one one more per this many, so that
+#: a burst of the longest lines cannot fill readers' send queues where one
+#: of ordinary lines does not (an attacker's review: 48 guests bursting
+#: 4 KB lines at once cut off readers that kept up with normal traffic).
+TOKEN_BYTES: Final = 512
 
 #: Tokens taken from the bucket at once: a session spends them with an
 #: integer count, so the clock is read once per this many requests at most.
@@ -117,7 +125,8 @@ class Bucket:
         if level > rate.burst:
             level = float(rate.burst)
         self.stamp = now
-        taken = min(GRANT, int(level + _EPSILON))
+        # (Below empty after a long message, it gives nothing.)
+        taken = min(GRANT, max(0, int(level + _EPSILON)))
         self.level = level - taken
         return taken
 

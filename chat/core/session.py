@@ -41,7 +41,7 @@ from chat.core.accounts import Accounts
 from chat.core.admission import Admission
 from chat.core.client import CLOSED, ONLINE, Client, IConnection
 from chat.core.delivery import Delivery
-from chat.core.flood import Bucket, FloodLimits
+from chat.core.flood import TOKEN_BYTES, Bucket, FloodLimits
 from chat.core.limits import Limits
 from chat.core.logins import Logins
 from chat.core.logs import LogLimiter
@@ -66,6 +66,9 @@ _Request = tuple[_Handler, tuple[Any, ...], bool]
 
 # The tokens of a client with no flood limit (C{--exempt}): never spent.
 _UNLIMITED: Final = 2**62
+# Characters below which a message is surely within one token's bytes
+# (four bytes a character at most): only longer ones are measured.
+_SHORT: Final = TOKEN_BYTES // 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,12 +270,16 @@ class Session(Client):
         """
         A message to everyone.
         """
+        if len(text) > _SHORT:
+            self._charge(text)
         self._run(self._services.messages.say, (self, text), True)
 
     def action(self, text: str) -> None:
         """
         An action (C{/me}), shown to everyone.
         """
+        if len(text) > _SHORT:
+            self._charge(text)
         self._run(self._services.messages.action, (self, text), True)
 
     def whisper(self, target: str, text: str) -> None:
@@ -280,12 +287,16 @@ class Session(Client):
         A private message to C{target}; kept if C{target} is a registered
         name that is offline.
         """
+        if len(text) > _SHORT:
+            self._charge(text)
         self._run(self._services.messages.whisper, (self, target, text), True)
 
     def say_in(self, room: str, text: str) -> None:
         """
         A message to the members of C{room}.
         """
+        if len(text) > _SHORT:
+            self._charge(text)
         self._run(self._services.rooms.say, (self, room, text), True)
 
     # Looking around.
@@ -609,6 +620,23 @@ class Session(Client):
             bucket.held_at = now
             self._flood_call = services.clock.callLater(wait, self._token)
         return True
+
+    def _charge(self, text: str) -> None:
+        """
+        A long message costs its sender more tokens, one per
+        L{TOKEN_BYTES} beyond the first: from those the session holds, then
+        from the bucket, which may go below empty (the next wait is that
+        much longer).
+        """
+        extra = len(text.encode()) // TOKEN_BYTES
+        if not extra or self.exempt:
+            return
+        credit = self._credit
+        if credit >= extra:
+            self._credit = credit - extra
+        else:
+            self._credit = 0
+            self._bucket.level -= extra - credit
 
     def _registered(self) -> bool:
         """

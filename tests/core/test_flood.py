@@ -165,6 +165,46 @@ class FloodTests(CoreTestCase):
         self.assertFalse(flood.paused)
         self.assertEqual(flood.take(), [])
 
+    def test_long_lines_cost_more(self) -> None:
+        """
+        A message costs a token more per 512 bytes beyond the first: a
+        burst of the longest lines is held as soon as its bytes, not its
+        count, spend the bucket (found by an attacker's review: 48 guests
+        bursting 4 KB lines cut off readers that kept up).
+        """
+        flood = self.flooder()
+        long = "é" * 300  # 600 bytes: two tokens
+        for _ in range(4):
+            flood.session.say(long)
+        flood.session.say("short")
+        # The login, four long lines and a short one: the burst of ten.
+        self.assertEqual(len(self.said()), 5)
+        self.assertFalse(flood.paused)
+        flood.session.say("held")
+        self.assertTrue(flood.paused)
+        self.clock.advance(0.5)
+        self.assertEqual(self.said(), ["held"])
+        flood.session.say("x" * 4000)
+        flood.session.say("after")
+        # A 4,000-byte line costs eight tokens, paid before it goes out:
+        # four seconds at two a second, then half a second for "after".
+        self.clock.advance(3.99)
+        self.assertEqual(self.said(), [])
+        self.clock.advance(0.01)
+        self.assertEqual(self.said(), ["x" * 4000])
+        self.clock.advance(0.5)
+        self.assertEqual(self.said(), ["after"])
+
+    def test_long_lines_exempt(self) -> None:
+        """
+        An exempt client's long lines cost nothing.
+        """
+        flood = self.guest("exempt", exempt=True)
+        for _ in range(40):
+            flood.session.say("x" * 4000)
+        self.assertFalse(flood.paused)
+        self.assertEqual(len(self.said()), 40)
+
     def test_held_in_order(self) -> None:
         """
         Requests given while one is held wait behind it, a token each, in

@@ -15,6 +15,7 @@ from twisted.logger import LogLevel, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from chat.core.core import ChatCore
+from chat.core.flood import TOKEN_BYTES
 from chat.core.limits import Limits
 from chat.lines.factory import ChatFactory
 from chat.lines.output import HIGH_WATER
@@ -80,15 +81,16 @@ class Server:
         self.port = 40000
 
     def connect(
-        self, name: str, transport: NoDelayTransport | None = None
+        self,
+        name: str,
+        transport: NoDelayTransport | None = None,
+        host: str = "127.0.0.1",
     ) -> tuple[ChatProtocol, NoDelayTransport]:
         self.port += 1
-        protocol = self.factory.buildProtocol(
-            IPv4Address("TCP", "127.0.0.1", self.port)
-        )
+        protocol = self.factory.buildProtocol(IPv4Address("TCP", host, self.port))
         if transport is None:
             transport = NoDelayTransport(
-                peerAddress=IPv4Address("TCP", "127.0.0.1", self.port)
+                peerAddress=IPv4Address("TCP", host, self.port)
             )
         protocol.makeConnection(transport)
         protocol.dataReceived(name.encode() + b"\n")
@@ -130,12 +132,50 @@ class SlowReaderTests(SynchronousTestCase):
             self.assertFalse(transport.disconnecting, protocol.session.name)
         relayed = [t.lines for _, t in readers]
         limits = Limits()
-        most = limits.guest_flood_burst + 10 * limits.guest_flood_rate + 1
+        # Each 1,000-byte line costs a token more than a short one.
+        cost = 1 + (len(line) - 1) // TOKEN_BYTES
+        tokens = limits.guest_flood_burst + 10 * limits.guest_flood_rate
+        most = tokens // cost + 1
         self.assertEqual(len(set(relayed)), 1, relayed)
         self.assertLessEqual(relayed[0], most)
         self.assertGreaterEqual(relayed[0], most - 4)
         self.assertEqual(flooder_t.producerState, "paused")
         self.assertFalse(flooder_t.disconnecting)
+
+    def test_many_guests_burst_long_lines(self) -> None:
+        """
+        48 guests from three addresses (16 each, the most allowed) each
+        send their whole burst at once in lines of 4,000 bytes: the readers
+        at 2, 8 and 40 Mbit/s keep up.  Found by an attacker's review: when
+        a line cost a token whatever its length, the 7.7 MB this let through
+        at once cut off the readers at 2 and 8 Mbit/s.
+        """
+        server = Server()
+        readers: list[tuple[ChatProtocol, ReadingTransport]] = []
+        for i, mbits in enumerate((2, 8, 40)):
+            transport = ReadingTransport(30000 + mbits, mbits * 1e6 / 8)
+            protocol, _ = server.connect(f"reader{mbits}", transport)
+            readers.append((protocol, transport))
+        guests = [
+            server.connect(f"g{i}", host=f"203.0.113.{i % 3}")[0] for i in range(48)
+        ]
+        self.assertEqual(len(server.core.presence), 51)
+        burst = (b"y" * 4000 + b"\n") * Limits().guest_flood_burst
+        for guest in guests:
+            guest.dataReceived(burst)
+        server.clock.advance(STEP)
+        # What they could force on every reader at once stays under its
+        # send queue (1 MiB), however fast it reads: it was 7.5 MB.
+        limit = server.factory.outputs.limit
+        for protocol, transport in readers:
+            self.assertLess(transport.held, limit, protocol.session.name)
+        for _ in range(int(10 / STEP)):
+            server.clock.advance(STEP)
+            for _, transport in readers:
+                transport.read(STEP)
+        for protocol, transport in readers:
+            self.assertFalse(transport.disconnecting, protocol.session.name)
+            self.assertGreater(transport.lines, 48 * 4)
 
     def test_exempt_flooder_drops_slow_reader(self) -> None:
         """
