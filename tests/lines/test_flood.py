@@ -152,7 +152,7 @@ class SlowReaderTests(SynchronousTestCase):
         """
         server = Server()
         readers: list[tuple[ChatProtocol, ReadingTransport]] = []
-        for i, mbits in enumerate((2, 8, 40)):
+        for mbits in (2, 8, 40):
             transport = ReadingTransport(30000 + mbits, mbits * 1e6 / 8)
             protocol, _ = server.connect(f"reader{mbits}", transport)
             readers.append((protocol, transport))
