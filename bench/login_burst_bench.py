@@ -43,7 +43,7 @@ from pathlib import Path
 HOST = "127.0.0.1"
 #: Extra options for the server: the burst's connections all come from
 #: loopback, past the per-address connection limits.
-SERVER_ARGS: tuple[str, ...] = ("--exempt", "127.0.0.0/8")
+SERVER_ARGS: tuple[str, ...] = ("--exempt", "127.0.0.1/32")
 TWISTD = str(Path(sys.executable).with_name("twistd"))
 PASSWORD = "honest-password-1"
 _PORT = re.compile(rb"ChatFactory starting on (\d+)")

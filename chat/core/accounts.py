@@ -12,6 +12,7 @@ another is refused at once, as throttled.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
@@ -23,7 +24,7 @@ from twisted.python.failure import Failure
 from chat.core.client import Client
 from chat.core.limits import Throttle
 from chat.core.names import Lookalikes, check_name, fold
-from chat.core.passwords import ACCOUNT, LOGIN, RETRY, HashQueue
+from chat.core.passwords import ACCOUNT, LOGIN, RETRY, TRUSTED, HashQueue
 from chat.core.peers import Peers
 from chat.errors import (
     BadUsage,
@@ -37,6 +38,9 @@ from chat.events import AccountChanged
 from chat.store.interface import Account
 
 _log: Final = Logger(namespace="chat.core.accounts")
+
+#: Addresses kept per account whose logins go first in the hashing queue.
+TRUSTED_ADDRESSES: Final = 4
 
 
 @dataclass(slots=True)
@@ -77,6 +81,8 @@ class Accounts:
         # The names and addresses with a password check under way.
         self._checking_names: set[str] = set()
         self._checking_peers: set[str] = set()
+        # The addresses each account logged in from lately, newest last.
+        self._trusted: dict[str, deque[str]] = {}
         self.names: dict[str, str] = {}
         self.lookalikes = Lookalikes()
         self.on_unregistered: list[Callable[[Client, str], object]] = []
@@ -128,6 +134,7 @@ class Accounts:
     def _forget(self, key: str) -> None:
         self.names.pop(key, None)
         self.lookalikes.discard(key)
+        self._trusted.pop(key, None)
 
     def _begin(self, client: Client, key: str, name: str) -> _Check:
         """
@@ -167,9 +174,13 @@ class Accounts:
             raise Throttled(
                 f"too many wrong passwords; try again in {int(wait) + 1} seconds."
             )
-        # A login waits behind others' only once its address guessed
-        # wrong (its name's failures may be someone else's).
-        kind = RETRY if self._address_tries.count(peer) else LOGIN
+        # A login from where the account logged in lately goes first; one
+        # waits behind others' only once its address guessed wrong (its
+        # name's failures may be someone else's).
+        if peer in self._trusted.get(key, ()):
+            kind = TRUSTED
+        else:
+            kind = RETRY if self._address_tries.count(peer) else LOGIN
         self._checking_names.add(key)
         if limited:
             self._checking_peers.add(peer)
@@ -250,9 +261,21 @@ class Accounts:
             self._end(check, wrong=wrong_password)
         if login:
             self._name_tries.succeeded(key)
+            self._trust(key, client.peer)
             if self._hasher.needs_rehash(account.password_hash):
                 self._rehash(key, password)
         return account
+
+    def _trust(self, key: str, peer: str) -> None:
+        """
+        C{key} logged in from C{peer}: its next logins from there go first
+        in the hashing queue (the last L{TRUSTED_ADDRESSES} addresses of
+        each account are kept).
+        """
+        peers = self._trusted.setdefault(key, deque(maxlen=TRUSTED_ADDRESSES))
+        if peer in peers:
+            peers.remove(peer)
+        peers.append(peer)
 
     def _busy(self, client: Client, what: str) -> None:
         self._security.info(

@@ -117,13 +117,16 @@ class PasswordHasher:
 BUSY: Final = "the server is busy checking passwords; try again in a few seconds."
 
 # The kinds of hashing work, in the order they are served.
+#: A login to an account from an address it logged in from lately: its
+#: owner, most likely, whatever guessers from new addresses send.
+TRUSTED: Final = 0
 #: A login from an address without recent wrong passwords.
-LOGIN: Final = 0
+LOGIN: Final = 1
 #: A login from an address with some: most likely a guesser's next try.
-RETRY: Final = 1
+RETRY: Final = 2
 #: An account request (C{register}, C{change_password}, C{unregister}) or
 #: a rehash.
-ACCOUNT: Final = 2
+ACCOUNT: Final = 3
 
 _Work = tuple[Callable[[], "Deferred[Any]"], "Deferred[Any]"]
 
@@ -134,13 +137,16 @@ class HashQueue:
 
     At most C{workers} hashes are in the pool at once (so it never queues
     work of its own); the rest wait here, by kind, in queues of at most
-    C{limit} each, served in order: logins from addresses without recent
-    wrong passwords (L{LOGIN}), then logins from addresses with some
-    (L{RETRY}), then account requests and rehashes (L{ACCOUNT}).  An
-    honest login waits behind at most C{limit} others, whatever a guesser
-    (who is a L{RETRY} after its first wrong guess) or a guest looping
-    C{/register} sends.  Work that finds its queue full fails at once with
-    L{ServerBusy}: a clear refusal, never an unbounded wait.
+    C{limit} each, served in order: logins to an account from an address
+    it logged in from lately (L{TRUSTED}), logins from addresses without
+    recent wrong passwords (L{LOGIN}), then logins from addresses with some
+    (L{RETRY}), then account requests and rehashes (L{ACCOUNT}).  A user
+    logging in from where it did before waits behind no guesser however
+    many new addresses guess at once; a first login from a new address
+    waits behind at most C{limit} others, whatever a guesser (a L{RETRY}
+    after its first wrong guess) or a guest looping C{/register} sends.
+    Work that finds its queue full fails at once with L{ServerBusy}: a
+    clear refusal, never an unbounded wait.
 
     Work is never given up once queued (a client that left meanwhile
     still has its check done): each address and name has at most one
@@ -152,12 +158,18 @@ class HashQueue:
         self._workers = max(1, workers)
         self._limit = limit
         self._running = 0
-        self._queues: tuple[deque[_Work], ...] = (deque(), deque(), deque())
+        self._queues: tuple[deque[_Work], ...] = (
+            deque(),
+            deque(),
+            deque(),
+            deque(),
+        )
 
     @property
     def waiting(self) -> tuple[int, ...]:
         """
-        How much work of each kind waits (L{LOGIN}, L{RETRY}, L{ACCOUNT}).
+        How much work of each kind waits (L{TRUSTED}, L{LOGIN}, L{RETRY},
+        L{ACCOUNT}).
         """
         return tuple(len(queue) for queue in self._queues)
 

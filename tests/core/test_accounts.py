@@ -577,3 +577,36 @@ class BusyTests(CoreTestCase):
         formats = [e.get("log_format", "") for e in events]
         self.assertEqual(len([f for f in formats if "hashing queue is full" in f]), 2)
         self.assertNotIn("Hunter2", repr(list(events)))
+
+    def test_owner_from_known_address_first(self) -> None:
+        """
+        An account's login from an address it logged in from before goes
+        first, and is not refused as busy, however many logins from new
+        addresses fill their queue: a burst of guessers from fresh
+        addresses kept an honest login waiting over two seconds on the
+        real server (bench/login_burst_bench.py) before it.
+        """
+        for name in ("ann", "ben", "cat", "dan", "eve"):
+            self.registered(name)
+        owner = self.at_password("eve", peer="192.0.2.7")
+        owner.session.log_in("sesame1")
+        self.assertIsInstance(owner.take()[0], Welcome)
+        owner.session.quit()
+        self.hasher.holding = True
+        guessers = [
+            self.at_password(name, peer=f"198.51.100.{i}")
+            for i, name in enumerate(("ann", "ben", "cat", "dan"))
+        ]
+        for person in guessers:
+            person.session.log_in("Hunter2guess")
+        # Two checks run, one waits, the fourth found its queue full.
+        self.assertEqual(self.errors(guessers[3].take()), ["busy"])
+        again = self.at_password("eve", peer="192.0.2.7")
+        again.session.log_in("sesame1")
+        self.assertEqual(self.errors(again.take()), [])
+        self.hasher.answer()
+        # The first thread free takes it, before the guesser that waited.
+        self.assertEqual(self.hasher.checked[-1], "sesame1")
+        self.hasher.answer()
+        self.hasher.answer()
+        self.assertIsInstance(again.take()[0], Welcome)

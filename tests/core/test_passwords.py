@@ -23,6 +23,7 @@ from chat.core.passwords import (
     ACCOUNT,
     LOGIN,
     RETRY,
+    TRUSTED,
     HashQueue,
     PasswordHasher,
 )
@@ -214,16 +215,16 @@ class HashQueueTests(SynchronousTestCase):
         """
         checks = [self.check(f"p{i}", LOGIN) for i in range(4)]
         self.assertEqual(self.hasher.checked, ["p0", "p1"])
-        self.assertEqual(self.queue.waiting, (2, 0, 0))
+        self.assertEqual(self.queue.waiting, (0, 2, 0, 0))
         self.hasher.answer()
         self.assertIs(self.successResultOf(checks[0]), False)
         self.assertEqual(self.hasher.checked, ["p0", "p1", "p2"])
 
     def test_logins_first(self) -> None:
         """
-        Waiting work is served logins first, then logins of addresses
-        that guessed wrong, then account requests, whatever the order it
-        came in.
+        Waiting work is served logins from an account's recent addresses
+        first, then other logins, then logins of addresses that guessed
+        wrong, then account requests, whatever the order it came in.
         """
         self.check("busy0", ACCOUNT)
         self.check("busy1", ACCOUNT)
@@ -232,14 +233,15 @@ class HashQueueTests(SynchronousTestCase):
         self.queue.hash("register1")
         self.check("retry1", RETRY)
         self.check("login0", LOGIN)
-        self.assertEqual(self.queue.waiting, (1, 2, 2))
-        for _ in range(7):
+        self.check("trusted0", TRUSTED)
+        self.assertEqual(self.queue.waiting, (1, 1, 2, 2))
+        for _ in range(8):
             self.hasher.answer()
         self.assertEqual(
             self.hasher.checked,
-            ["busy0", "busy1", "login0", "retry0", "retry1"],
+            ["busy0", "busy1", "trusted0", "login0", "retry0", "retry1"],
         )
-        self.assertEqual(self.queue.waiting, (0, 0, 0))
+        self.assertEqual(self.queue.waiting, (0, 0, 0, 0))
 
     def test_full(self) -> None:
         """
