@@ -32,9 +32,11 @@ TOPIC_MAX: Final = 300
 # At most this many combining marks in a row (UTS #39, section 5.4).
 MAX_MARKS: Final = 4
 
-# A name is 1-32 characters without whitespace or '*', not starting with '/'
-# (commands) or '#' (rooms).  Non-printable characters are refused separately.
-_NAME: Final = re.compile(rf"[^\s*/#][^\s*]{{0,{MAX_NAME_LENGTH - 1}}}")
+# A name is 1-32 characters without whitespace, '*' or ':', not starting
+# with '/' (commands) or '#' (rooms).  No ':', as on IRC: "SERVER:" doing
+# /me would pass for a server notice.  Non-printable characters are refused
+# separately.
+_NAME: Final = re.compile(rf"[^\s*:/#][^\s*:]{{0,{MAX_NAME_LENGTH - 1}}}")
 # A room name is '#' and 1-32 characters without whitespace, '*' or ','.
 _ROOM: Final = re.compile(rf"#[^\s*,]{{1,{MAX_NAME_LENGTH}}}")
 
@@ -230,7 +232,7 @@ def check_name(name: str) -> str:
     shown = name if name.isascii() else _normalize(name, room=False)
     if not is_name(name):
         raise InvalidName(
-            "a name cannot contain spaces, '*' or control characters; "
+            "a name cannot contain spaces, '*', ':' or control characters; "
             "please choose another name."
         )
     if shown is not name:
@@ -241,8 +243,9 @@ def check_name(name: str) -> str:
             )
         if not is_name(shown):
             raise InvalidName(
-                f"{name} reads as {shown}, and a name cannot contain spaces or "
-                "'*', nor start with '/' or '#'; please choose another name."
+                f"{name} reads as {shown}, and a name cannot contain spaces, "
+                "'*' or ':', nor start with '/' or '#'; please choose another "
+                "name."
             )
     key = fold(shown)
     if key in RESERVED_NAMES:

@@ -31,6 +31,17 @@ class NameTests(SynchronousTestCase):
     L{check_name} enforces the naming rules with reasons.
     """
 
+    def test_no_colon(self) -> None:
+        """
+        A name has no C{:}, as on IRC (a fullwidth one reads as one): a
+        user called C{SERVER:} doing C{/me} would pass for a notice of the
+        server's (found by an attacker's review).
+        """
+        for name in ["SERVER:", "Warning:", "a:b", ":x", "a\uff1ab"]:
+            with self.assertRaises(InvalidName, msg=name):
+                check_name(name)
+        self.assertFalse(is_name("SERVER:"))
+
     def test_valid(self) -> None:
         """
         Names of 1 to 32 printable non-space characters are accepted as

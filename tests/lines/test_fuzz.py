@@ -575,8 +575,18 @@ class AnyInputTests(SynchronousTestCase):
         if transport.disconnecting:
             return
         transport.clear()
-        protocol.dataReceived(b"f" * _LIMITS.chunk_max + b"\n/quit\n")
+        protocol.dataReceived(b"f" * _LIMITS.chunk_max + b"\n")
         door.settle()
+        # In a read of its own: what a client sends after a refused name
+        # in the same read is discarded (the filler may be taken for one).
+        protocol.dataReceived(b"/quit\n")
+        door.settle()
+        for _ in range(100):
+            # Held back by flood control: the goodbye comes with a token.
+            if transport.disconnecting or protocol.session._flood_call is None:
+                break
+            door.clock.advance(0.5)
+            door.settle()
         written = transport.value()
         self.assertTrue(is_goodbye(last_line(written)), written[-200:])
         self.assertTrue(transport.disconnecting)
@@ -649,6 +659,14 @@ class EveryLineTests(SynchronousTestCase):
             door.settle()
             door.answer()
             door.settle()
+            for _ in range(100):
+                # Held back by flood control (a long line costs a guest more
+                # of its burst): answered as tokens come back.
+                if alice_t.value() or alice.session._flood_call is None:
+                    break
+                door.clock.advance(0.5)
+                door.settle()
             if not alice_t.value():
-                self.assertTrue(may_be_silent(line, online), line)
+                # (trial does not show hypothesis's falsifying example.)
+                self.assertTrue(may_be_silent(line, online), (start, lines, line, held))
         self.assertEqual(self.flushLoggedErrors(), [])

@@ -1276,7 +1276,7 @@ class PipelinedLoginTests(LineTestCase):
         self.assertEqual(
             self.received(transport),
             [
-                "ERROR: a name cannot contain spaces, '*' or control characters;"
+                "ERROR: a name cannot contain spaces, '*', ':' or control characters;"
                 " please choose another name."
             ],
         )
