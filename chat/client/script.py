@@ -15,6 +15,7 @@ from typing import Any, TextIO
 from twisted.protocols.basic import LineReceiver
 from twisted.python.failure import Failure
 
+from chat.client.controls import shown, shown_event
 from chat.client.files import Progress, ProgressThrottle
 from chat.client.format import plain
 from chat.client.session import ClientSession, Said, Status
@@ -36,17 +37,22 @@ class ScriptView:
         self._throttle = ProgressThrottle()
 
     def show(self, event: dict[str, Any]) -> None:
-        line = plain(event)
+        """
+        One plain line (a file list: one per kind), built from the event's
+        fields with their control characters escaped: another user's text
+        can neither move the reader's cursor nor forge a line.
+        """
+        line = plain(shown_event(event))
         if line is not None:
             self.out.write(line + "\n")
             self.out.flush()
 
     def notice(self, text: str) -> None:
-        self.err.write(f"* {text}\n")
+        self.err.write(f"* {shown(text)}\n")
         self.err.flush()
 
     def error(self, text: str) -> None:
-        self.err.write(text + "\n")
+        self.err.write(shown(text) + "\n")
         self.err.flush()
 
     def said(self, said: Said) -> None:
