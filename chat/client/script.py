@@ -107,8 +107,10 @@ class ScriptView:
 
 class StdinReader(LineReceiver):
     """
-    Feed stdin to the session line by line; the first line answers a name
-    prompt if one is pending.
+    Feed stdin to the session line by line.  Without C{--name}, the first
+    line (after a C{CONNECT} or C{/connect}) is the name: it answers the
+    name prompt, pending or still to come (a pipe's lines are all read
+    before the server's prompt arrives).
     """
 
     delimiter = b"\n"
@@ -123,6 +125,10 @@ class StdinReader(LineReceiver):
         if self.view.awaiting_name:
             self.view.awaiting_name = False
             self.session.submit_name(text)
+        elif self.session.name is None and text.strip() and not _connects(text):
+            # Sent when the server asks for it (submit_name would send it
+            # now and again at the prompt).
+            self.session.name = text.strip()
         else:
             self.session.input_line(text)
 
@@ -136,3 +142,11 @@ class StdinReader(LineReceiver):
             self.session.stop(2)
             return
         self.session.end_of_input()
+
+
+def _connects(line: str) -> bool:
+    """
+    Whether C{line} is C{CONNECT} or C{/connect ...}: with C{--no-connect}
+    it comes before the name.
+    """
+    return line == "CONNECT" or line.partition(" ")[0] == "/connect"

@@ -1198,6 +1198,35 @@ class ScriptViewTests(SessionTestCase):
         self.assertEqual(self.err.getvalue(), "ERROR: taken.\n")
         self.assertEqual(self.script_view.code, 1)
 
+    def test_first_line_is_the_name(self) -> None:
+        """
+        Without C{--name}, the first input line is the name even when it is
+        read before the server's prompt (as a pipe's lines are); it is sent
+        once, at the prompt, and the next lines are messages.
+        """
+        session, reader = self.script_session(None)
+        session.start()
+        reader.dataReceived(b"bob\nhello\n")
+        transport = self.endpoint.last
+        transport.receive_event("prompt", prompt="name", text="name?")
+        self.assertEqual(transport.sent(), ["/mode json", "bob"])
+        self.welcome(transport, "bob")
+        self.assertEqual(transport.sent(), ["hello"])
+        self.assertEqual(self.err.getvalue(), "")
+
+    def test_name_after_connect(self) -> None:
+        """
+        With C{--no-connect} and no C{--name}, C{CONNECT} comes first and
+        the line after it is the name.
+        """
+        session, reader = self.script_session(None)
+        session.wait_for_connect()
+        reader.dataReceived(b"CONNECT\nbob\nSEND hi\n")
+        transport = self.endpoint.last
+        transport.receive_event("prompt", prompt="name", text="name?")
+        self.welcome(transport, "bob")
+        self.assertEqual(transport.sent(), ["/mode json", "bob", "/bm hi"])
+
     def test_no_name_at_end_of_input(self) -> None:
         """
         Without C{--name}, a script whose input ends before any name is

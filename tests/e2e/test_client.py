@@ -310,6 +310,21 @@ class ScriptedTCPTests(TestCase):
         await barrier(self, alice)
         self.assertEqual(alice.unread(), [])
 
+    async def test_name_from_input(self) -> None:
+        """
+        Without C{--name}, the first line of the input is the name (the
+        whole pipe is read before the server asks) and the rest are
+        messages.
+        """
+        server = await start_server(self)
+        watcher = await log_in(self, tcp_endpoint(server.tcp_port), "watcher")
+        client = run_client(
+            self, "127.0.0.1", str(server.tcp_port), stdin="bob\nhello\n"
+        )
+        self.assertEqual(await client.exit_code(), 0)
+        self.assertEqual(await watcher.next_line(), "* bob just joined the server")
+        self.assertEqual(await watcher.next_line(), "bob: hello")
+
     async def test_control_characters_escaped(self) -> None:
         """
         What another user sends is printed with its control characters
