@@ -44,7 +44,10 @@ event as one line on stdout (errors on stderr) and quits at the end of input.
 Besides the server's commands (/help lists them) the client understands
 CONNECT, SEND <message>, QUIT (also q, tata, /quit, Ctrl-D),
 /connect [HOST [PORT]], and for files /send NAME|#room PATH,
-/accept ID [DIR], /decline ID and /cancel ID.
+/accept ID [DIR], /decline ID and /cancel ID. It connects by itself;
+CONNECT while connecting or connected changes nothing. With --no-connect
+it waits for CONNECT and, while not connected, answers anything else with
+"ERROR: Please use the CONNECT, SEND <message>, and QUIT commands."
 """
 
 EPILOG = """\
@@ -143,6 +146,12 @@ def _parser() -> argparse.ArgumentParser:
         "--auto-accept",
         action="store_true",
         help="receive every file offered without asking (for scripts)",
+    )
+    parser.add_argument(
+        "--no-connect",
+        action="store_true",
+        help="do not connect until CONNECT (or /connect) is typed, as seed "
+        "003's client; until then anything else is refused",
     )
     return parser
 
@@ -247,7 +256,10 @@ def _run(reactor: Any, options: ClientOptions, interactive: bool) -> Deferred[No
         view.start()
     else:
         stdio.StandardIO(StdinReader(view, session), reactor=reactor)
-    session.start()
+    if options["no_connect"]:
+        session.wait_for_connect()
+    else:
+        session.start()
     return done
 
 

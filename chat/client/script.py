@@ -15,6 +15,7 @@ from typing import Any, TextIO
 from twisted.protocols.basic import LineReceiver
 from twisted.python.failure import Failure
 
+from chat.client.controls import shown, shown_event
 from chat.client.files import Progress, ProgressThrottle
 from chat.client.format import plain
 from chat.client.session import ClientSession, Said, Status
@@ -36,17 +37,22 @@ class ScriptView:
         self._throttle = ProgressThrottle()
 
     def show(self, event: dict[str, Any]) -> None:
-        line = plain(event)
+        """
+        One plain line (a file list: one per kind), built from the event's
+        fields with their control characters escaped: another user's text
+        can neither move the reader's cursor nor forge a line.
+        """
+        line = plain(shown_event(event))
         if line is not None:
             self.out.write(line + "\n")
             self.out.flush()
 
     def notice(self, text: str) -> None:
-        self.err.write(f"* {text}\n")
+        self.err.write(f"* {shown(text)}\n")
         self.err.flush()
 
     def error(self, text: str) -> None:
-        self.err.write(text + "\n")
+        self.err.write(shown(text) + "\n")
         self.err.flush()
 
     def said(self, said: Said) -> None:
@@ -101,8 +107,10 @@ class ScriptView:
 
 class StdinReader(LineReceiver):
     """
-    Feed stdin to the session line by line; the first line answers a name
-    prompt if one is pending.
+    Feed stdin to the session line by line.  Without C{--name}, the first
+    line (after a C{CONNECT} or C{/connect}) is the name: it answers the
+    name prompt, pending or still to come (a pipe's lines are all read
+    before the server's prompt arrives).
     """
 
     delimiter = b"\n"
@@ -117,6 +125,10 @@ class StdinReader(LineReceiver):
         if self.view.awaiting_name:
             self.view.awaiting_name = False
             self.session.submit_name(text)
+        elif self.session.name is None and text.strip() and not _connects(text):
+            # Sent when the server asks for it (submit_name would send it
+            # now and again at the prompt).
+            self.session.name = text.strip()
         else:
             self.session.input_line(text)
 
@@ -130,3 +142,11 @@ class StdinReader(LineReceiver):
             self.session.stop(2)
             return
         self.session.end_of_input()
+
+
+def _connects(line: str) -> bool:
+    """
+    Whether C{line} is C{CONNECT} or C{/connect ...}: with C{--no-connect}
+    it comes before the name.
+    """
+    return line == "CONNECT" or line.partition(" ")[0] == "/connect"

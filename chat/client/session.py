@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from twisted.application.internet import ClientService, backoffPolicy
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import (
     IDelayedCall,
     IHandshakeListener,
@@ -105,6 +106,9 @@ SERVER_COMMANDS = (
     "/file",
     "/quit",
 )
+# Seed 003's answer to anything but its keywords while not connected
+# (C{--no-connect}, or a C{CONNECT} that failed): exactly its text.
+NOT_CONNECTED_HELP = "ERROR: Please use the CONNECT, SEND <message>, and QUIT commands."
 # File transfer commands the client carries out itself.
 _FILE_COMMANDS = frozenset({"/send", "/accept", "/decline", "/cancel"})
 # Account commands, and how many of their words are passwords (all of them).
@@ -366,6 +370,33 @@ class ClientProtocol(LineReceiver):
         self.session.connection_lost(self, reason)
 
 
+@implementer(IStreamClientEndpoint)
+class _Attempts:
+    """
+    An endpoint that knows whether a connection attempt is under way: a
+    C{CONNECT} typed meanwhile must not cancel it (it is what the user
+    asked for), while one typed during the backoff wait tries at once.
+    """
+
+    def __init__(self, endpoint: IStreamClientEndpoint) -> None:
+        self.endpoint = endpoint
+        self.under_way = False
+
+    def connect(self, protocolFactory: Any) -> Deferred[Any]:
+        self.under_way = True
+        try:
+            attempt = self.endpoint.connect(protocolFactory)
+        except BaseException:
+            self.under_way = False
+            raise
+
+        def ended(result: object) -> object:
+            self.under_way = False
+            return result
+
+        return attempt.addBoth(ended)
+
+
 class _Factory(Factory):
     def __init__(self, session: ClientSession) -> None:
         self.session = session
@@ -432,6 +463,11 @@ class ClientSession:
         self._quit_reason: str | None = None
         self._ever_connected = False
         self._service: ClientService | None = None
+        self._attempts: _Attempts | None = None
+        # Not connected and not trying: only CONNECT (or /connect) connects,
+        # and a failed CONNECT comes back here (C{--no-connect}).
+        self._idle = False
+        self._manual = False
         self._quit_deadline: IDelayedCall | None = None
         self._give_up: IDelayedCall | None = None
         self._exit_code = 0
@@ -487,24 +523,50 @@ class ClientSession:
         """
         Connect, and keep reconnecting with backoff until L{quit}.
         """
-        self._service = ClientService(
-            self._endpoint,
+        self._idle = False
+        self._attempts = _Attempts(self._endpoint)
+        service = self._service = ClientService(
+            self._attempts,
             _Factory(self),
             retryPolicy=backoffPolicy(initialDelay=0.5, maxDelay=30.0, factor=2.0),
             clock=self._clock,
         )
         if not self._ever_connected:
             # Before starting: an endpoint may fail synchronously.
-            first = self._service.whenConnected(failAfterFailures=1)
-            first.addErrback(self._first_connection_failed)
-        self._service.startService()
+            first = service.whenConnected(failAfterFailures=1)
+            first.addErrback(self._first_connection_failed, service)
+        service.startService()
 
-    def _first_connection_failed(self, failure: Failure) -> None:
-        if self._ever_connected or self._quitting:
-            return
+    def wait_for_connect(self) -> None:
+        """
+        Do not connect until the user types C{CONNECT} (or C{/connect}), as
+        seed 003's client does (C{--no-connect}); until then, and after a
+        C{CONNECT} that failed, anything else is answered with
+        L{NOT_CONNECTED_HELP}.
+        """
+        self._idle = self._manual = True
+        self.view.notice(
+            f"not connected; type CONNECT to connect to {self._status.server}"
+        )
+
+    def _first_connection_failed(
+        self, failure: Failure, service: ClientService
+    ) -> None:
+        if self._ever_connected or self._quitting or service is not self._service:
+            return  # not a failure: CONNECT or /connect replaced the attempt
         self.view.error(f"ERROR: Connection Failed. {failure.getErrorMessage()}")
         if not self.interactive:
             self.stop(1)
+        elif self._manual:
+            # Seed 003: back to waiting for CONNECT, not retrying.
+            self._service = self._attempts = None
+            self._idle = True
+            self._clock.callLater(0, service.stopService)
+            waiting = f" ({len(self._pending)} line(s) wait to be sent)"
+            self.view.notice(
+                "not connected; type CONNECT to try again"
+                + (waiting if self._pending else "")
+            )
         else:
             self.view.notice("retrying; type CONNECT or /connect to try now")
 
@@ -536,6 +598,7 @@ class ClientSession:
                 call.cancel()
         self._quit_deadline = self._give_up = self._catch_up_call = None
         service, self._service = self._service, None
+        self._attempts = None
         if service is None:
             self.view.finished(code)
             return
@@ -556,6 +619,7 @@ class ClientSession:
                 self.rooms.clear()  # another server's rooms: not rejoined
             self._status = replace(self._status, server=label)
         service, self._service = self._service, None
+        self._attempts = None
         if service is not None:
             service.stopService()
         self._quitting = False
@@ -573,6 +637,8 @@ class ClientSession:
         word, _, rest = line.partition(" ")
         if self._quit_reason is not None:
             return  # a script's QUIT is queued; nothing after it is sent
+        if self._idle and not self._quitting and not self._offline_command(line):
+            return
         if line in QUIT_WORDS or word in ("/quit", "/exit"):
             reason = rest if word in ("/quit", "/exit") else ""
             busy = self._pending or self._catching_up or self.transfers.busy()
@@ -584,10 +650,7 @@ class ClientSession:
             else:
                 self.quit(reason)
         elif line == "CONNECT":
-            if self._status.connected:
-                self.view.notice(f"already connected to {self._status.server}")
-            else:
-                self.reconnect()
+            self._connect_keyword()
         elif word == "/connect":
             host, _, port = rest.strip().partition(" ")
             try:
@@ -608,6 +671,43 @@ class ClientSession:
             self.view.error("ERROR: /file chunk is the client's own; use /send")
         elif line:
             self._send(self._outgoing(line))
+
+    def _offline_command(self, line: str) -> bool:
+        """
+        Whether C{line} means something without a connection (and is for
+        L{input_line} to carry out): C{CONNECT}, C{/connect}, the quit
+        words and the file commands.  Anything else is answered here, as
+        seed 003's client does; C{SEND} says how to connect first.
+        """
+        word = line.partition(" ")[0]
+        if (
+            line in QUIT_WORDS
+            or line == "CONNECT"
+            or word in ("/quit", "/exit", "/connect")
+            or word.lower() in _FILE_COMMANDS
+        ):
+            return True
+        if word == "SEND":
+            self.view.error(
+                f"ERROR: not connected; type CONNECT to connect to "
+                f"{self._status.server} first"
+            )
+        elif line.strip():
+            self.view.error(NOT_CONNECTED_HELP)
+        return False
+
+    def _connect_keyword(self) -> None:
+        """
+        C{CONNECT}: connect if not connected or waiting to retry; never
+        break a connection or cancel an attempt under way (seed 003's
+        scripts start with C{CONNECT}, and chat-client connects by itself).
+        """
+        if self._protocol is not None:
+            self.view.notice(f"already connected to {self._status.server}")
+        elif self._attempts is not None and self._attempts.under_way:
+            self.view.notice(f"already connecting to {self._status.server}")
+        else:
+            self.reconnect()
 
     def _file_command(self, command: str, args: str) -> None:
         """
@@ -804,6 +904,11 @@ class ClientSession:
             return
         if kind == "error" and not self._joined and code in NAME_ERRORS:
             self.view.error(f"ERROR: {event.get('text', '')}")
+            if not self.interactive:
+                # A script's input is its messages, not another name: said
+                # once, and the end (no second, misleading complaint).
+                self.stop(1)
+                return
             self.name = None
             self.view.ask_name()
             return
@@ -1034,10 +1139,7 @@ class ClientSession:
             self.stop(1)
             return
         if self._status.tls and not protocol.handshake_done:
-            self.view.error(
-                "ERROR: TLS failed, not connecting without it: "
-                f"{reason.getErrorMessage()}"
-            )
+            self.view.error(tls_failure(self._status.server, reason))
             self.stop(1)
             return
         self.view.notice(f"connection lost ({reason.getErrorMessage()}); reconnecting")
@@ -1049,6 +1151,39 @@ class ClientSession:
     @property
     def status(self) -> Status:
         return self._status
+
+
+# What OpenSSL says when the peer's first bytes are not a TLS record: a
+# plain-text server's greeting (OpenSSL 3.0 and 3.2+, 1.1.1).
+_NOT_TLS = ("wrong version number", "record layer failure", "unknown protocol")
+
+
+def tls_failure(server: str, reason: Failure) -> str:
+    """
+    The error line for a TLS handshake with C{server} that failed for
+    C{reason}, saying what it means and what to do rather than OpenSSL's
+    words (C{[('SSL routines', '', 'certificate verify failed')]}).
+    """
+    message = reason.getErrorMessage()
+    if "certificate verify failed" in message:
+        return (
+            f"ERROR: TLS failed: the certificate of {server} is not trusted "
+            "(self-signed, or from an authority this system does not know); "
+            "not connecting without TLS. If you trust it, give its "
+            "certificate (or its authority's) with --cafile FILE."
+        )
+    if any(words in message for words in _NOT_TLS):
+        return (
+            f"ERROR: TLS failed: {server} does not speak TLS (a plain-text "
+            "port?); give the server's TLS port."
+        )
+    if "Mismatch" in message:  # service_identity's DNSMismatch, IPAddressMismatch
+        return (
+            f"ERROR: TLS failed: the certificate of {server} is for another "
+            "host name; not connecting without TLS. Connect by a name the "
+            "certificate is for."
+        )
+    return f"ERROR: TLS failed, not connecting without it: {message}"
 
 
 def _stored_id(event: dict[str, Any]) -> int | None:

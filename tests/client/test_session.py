@@ -14,6 +14,11 @@ import io
 import json
 from typing import Any
 
+from OpenSSL import SSL
+from service_identity import VerificationError
+from service_identity.exceptions import DNSMismatch
+from service_identity.hazmat import DNS_ID
+
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.endpoints import HostnameEndpoint
@@ -166,9 +171,29 @@ class FakeEndpoint:
         self.attempts = 0
         self.failures: list[Exception] = []
         self.transports: list[FakeTransport] = []
+        # With hold set, attempts stay under way until release().
+        self.hold = False
+        self.held: list[tuple[Deferred[IProtocol], IProtocolFactory]] = []
 
     def connect(self, protocolFactory: IProtocolFactory) -> Deferred[IProtocol]:
         self.attempts += 1
+        if self.hold:
+            attempt: Deferred[IProtocol] = Deferred()
+            self.held.append((attempt, protocolFactory))
+            return attempt
+        return self._connect(protocolFactory)
+
+    def release(self) -> None:
+        """
+        The attempts under way connect (or fail with the next of
+        L{failures}).
+        """
+        held, self.held, self.hold = self.held, [], False
+        for attempt, factory in held:
+            if not attempt.called:
+                self._connect(factory).chainDeferred(attempt)
+
+    def _connect(self, protocolFactory: IProtocolFactory) -> Deferred[IProtocol]:
         if self.failures:
             return fail(self.failures.pop(0))
         protocol = protocolFactory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 55555))
@@ -407,10 +432,10 @@ class JoiningTests(SessionTestCase):
 
     def test_name_in_use_asks_again(self) -> None:
         """
-        A name already taken is reported, the view is asked again, and the
-        next name submitted is sent on the same connection.
+        Interactively, a name already taken is reported, the view is asked
+        again, and the next name submitted is sent on the same connection.
         """
-        session = self.make_session()
+        session = self.make_session(interactive=True)
         session.start()
         transport = self.endpoint.last
         transport.receive_event("prompt", prompt="name", text="name?")
@@ -657,6 +682,166 @@ class KeywordTests(SessionTestCase):
         self.assertEqual(self.view.codes, [0])
 
 
+class Seed003Tests(SessionTestCase):
+    """
+    Seed 003's client flow: C{CONNECT}, C{SEND <message>}, C{QUIT}; and,
+    with C{--no-connect}, its answer to anything else while not connected.
+    """
+
+    def test_connect_during_first_attempt(self) -> None:
+        """
+        C{printf 'CONNECT\\nSEND hi\\nQUIT\\n' | chat-client --name x}: the
+        C{CONNECT} read while the first attempt is under way changes
+        nothing (it used to cancel the attempt and report it as
+        C{ERROR: Connection Failed.}); C{hi} is sent, and the session
+        finishes with 0.
+        """
+        self.endpoint.hold = True
+        session = self.make_session("x")
+        session.start()
+        for line in ("CONNECT", "SEND hi", "QUIT"):
+            session.input_line(line)
+        session.end_of_input()
+        self.settle()
+        self.assertEqual(self.view.notices, [f"already connecting to {SERVER}"])
+        self.endpoint.release()
+        transport = self.endpoint.last
+        transport.receive_event("prompt", prompt="name", text="name?")
+        self.welcome(transport, "x")
+        self.assertEqual(transport.sent(), ["/mode json", "x", "/bm hi", "/quit"])
+        transport.server_close(Failure(ConnectionDone()))
+        self.settle()
+        self.assertEqual(self.view.errors, [])
+        self.assertEqual(self.view.codes, [0])
+        self.assertEqual(self.endpoint.attempts, 1)
+
+    def test_connect_while_connected_before_welcome(self) -> None:
+        """
+        C{CONNECT} on a connection not yet joined does not break it.
+        """
+        session = self.make_session()
+        session.start()
+        transport = self.endpoint.last
+        session.input_line("CONNECT")
+        self.assertEqual(self.view.notices, [f"already connected to {SERVER}"])
+        self.assertFalse(transport.disconnecting)
+        self.assertEqual(self.endpoint.attempts, 1)
+
+    def test_connect_while_waiting_to_retry(self) -> None:
+        """
+        C{CONNECT} during the backoff wait tries at once.
+        """
+        session, transport = self.joined()
+        transport.server_close(Failure(ConnectionLost("gone")))
+        session.input_line("CONNECT")
+        self.settle()
+        self.assertEqual(self.endpoint.attempts, 2)
+        self.assertTrue(session.status.connected)
+
+    def test_slash_connect_during_first_attempt(self) -> None:
+        """
+        C{/connect} replaces an attempt under way; the attempt it cancels
+        is not reported as a failure.
+        """
+        self.endpoint.hold = True
+        session = self.make_session(interactive=True)
+        session.start()
+        session.input_line("/connect")
+        self.settle()
+        self.assertEqual(self.view.errors, [])
+        self.assertEqual(self.view.codes, [])
+        self.assertEqual(self.endpoint.attempts, 2)
+        self.endpoint.release()
+        self.assertTrue(session.status.connected)
+
+    def test_no_connect(self) -> None:
+        """
+        Waiting for C{CONNECT}, the session does not connect; anything but
+        its commands is answered with seed 003's line, C{SEND} with how to
+        connect, and nothing is queued.  C{CONNECT} connects; once
+        connected, lines are sent as usual.
+        """
+        session = self.make_session()
+        session.wait_for_connect()
+        self.assertEqual(
+            self.view.notices, [f"not connected; type CONNECT to connect to {SERVER}"]
+        )
+        for line in ("hello", "/users", "connect", "SEND hi", ""):
+            session.input_line(line)
+        self.clock.advance(60)
+        self.assertEqual(self.endpoint.attempts, 0)
+        self.assertEqual(
+            self.view.errors,
+            [
+                "ERROR: Please use the CONNECT, SEND <message>, and QUIT commands.",
+                "ERROR: Please use the CONNECT, SEND <message>, and QUIT commands.",
+                "ERROR: Please use the CONNECT, SEND <message>, and QUIT commands.",
+                f"ERROR: not connected; type CONNECT to connect to {SERVER} first",
+            ],
+        )
+        session.input_line("CONNECT")
+        transport = self.endpoint.last
+        transport.receive_event("prompt", prompt="name", text="name?")
+        self.welcome(transport)
+        session.input_line("hello")
+        self.assertEqual(transport.sent(), ["/mode json", "alice", "hello"])
+        self.assertEqual(len(self.view.errors), 4)
+
+    def test_no_connect_quit(self) -> None:
+        """
+        C{QUIT} before connecting finishes with 0 at once.
+        """
+        session = self.make_session()
+        session.wait_for_connect()
+        session.input_line("QUIT")
+        self.settle()
+        self.assertEqual(self.view.codes, [0])
+        self.assertEqual(self.endpoint.attempts, 0)
+        self.assertEqual(self.view.errors, [])
+
+    def test_no_connect_failed_interactive(self) -> None:
+        """
+        Interactively, a C{CONNECT} that fails is reported as seed 003
+        does, and the session waits for the next C{CONNECT} (not retrying),
+        answering anything else with seed 003's line again.
+        """
+        self.endpoint.failures.append(ConnectionRefusedError())
+        session = self.make_session(interactive=True)
+        session.wait_for_connect()
+        session.input_line("CONNECT")
+        self.settle()
+        self.assertEqual(len(self.view.errors), 1)
+        self.assertTrue(self.view.errors[0].startswith("ERROR: Connection Failed. "))
+        self.assertIn("refused", self.view.errors[0])
+        self.assertEqual(
+            self.view.notices[-1], "not connected; type CONNECT to try again"
+        )
+        self.clock.advance(60)
+        self.assertEqual(self.endpoint.attempts, 1)
+        session.input_line("hello")
+        self.assertEqual(
+            self.view.errors[-1],
+            "ERROR: Please use the CONNECT, SEND <message>, and QUIT commands.",
+        )
+        session.input_line("CONNECT")
+        self.assertEqual(self.endpoint.attempts, 2)
+        self.assertTrue(session.status.connected)
+        self.assertEqual(self.view.codes, [])
+
+    def test_no_connect_failed_script(self) -> None:
+        """
+        In a script, a C{CONNECT} that fails ends the session with 1: the
+        lines after it cannot be delivered.
+        """
+        self.endpoint.failures.append(ConnectionRefusedError())
+        session = self.make_session()
+        session.wait_for_connect()
+        session.input_line("CONNECT")
+        self.settle()
+        self.assertTrue(self.view.errors[0].startswith("ERROR: Connection Failed. "))
+        self.assertEqual(self.view.codes, [1])
+
+
 class UsersTests(SessionTestCase):
     """
     The set of users online and their count follow the server's events.
@@ -868,19 +1053,71 @@ class EndingTests(SessionTestCase):
         """
         A TLS connection lost before its handshake completed is an error:
         the session finishes with 1 and never retries (so never without
-        TLS).
+        TLS).  OpenSSL's words are kept when there is nothing better to say.
         """
         session = self.make_session(tls=True)
         session.start()
         transport = self.endpoint.last
-        transport.server_close(Failure(ConnectionLost("certificate verify failed")))
+        transport.server_close(Failure(ConnectionLost("no shared cipher")))
         self.settle()
         self.assertEqual(len(self.view.errors), 1)
         self.assertTrue(self.view.errors[0].startswith("ERROR: TLS failed"))
-        self.assertIn("certificate verify failed", self.view.errors[0])
+        self.assertIn("no shared cipher", self.view.errors[0])
         self.assertEqual(self.view.codes, [1])
         self.clock.advance(60)
         self.assertEqual(self.endpoint.attempts, 1)
+
+    def tls_error(self, error: Exception) -> str:
+        """
+        The one error a TLS session reports when its handshake fails with
+        C{error}; it finishes with 1.
+        """
+        self.reset()
+        session = self.make_session(tls=True)
+        session.start()
+        self.endpoint.last.server_close(Failure(error))
+        self.settle()
+        self.assertEqual(self.view.codes, [1])
+        [error_line] = self.view.errors
+        return error_line
+
+    def test_tls_untrusted_certificate(self) -> None:
+        """
+        A certificate that does not verify is said to be untrusted, with
+        C{--cafile} suggested, rather than in OpenSSL's words.
+        """
+        line = self.tls_error(
+            SSL.Error([("SSL routines", "", "certificate verify failed")])
+        )
+        self.assertEqual(
+            line,
+            f"ERROR: TLS failed: the certificate of {SERVER} is not trusted "
+            "(self-signed, or from an authority this system does not know); "
+            "not connecting without TLS. If you trust it, give its "
+            "certificate (or its authority's) with --cafile FILE.",
+        )
+
+    def test_tls_to_plain_port(self) -> None:
+        """
+        A port that answers TLS with plain text is said not to speak TLS,
+        whichever words the OpenSSL version uses.
+        """
+        for words in ("wrong version number", "record layer failure"):
+            line = self.tls_error(SSL.Error([("SSL routines", "", words)]))
+            self.assertEqual(
+                line,
+                f"ERROR: TLS failed: {SERVER} does not speak TLS (a plain-text "
+                "port?); give the server's TLS port.",
+            )
+
+    def test_tls_other_host(self) -> None:
+        """
+        A trusted certificate for another host name is said to be that.
+        """
+        line = self.tls_error(
+            VerificationError(errors=[DNSMismatch(mismatched_id=DNS_ID("localhost"))])
+        )
+        self.assertIn(f"the certificate of {SERVER} is for another host name", line)
 
 
 class ScriptViewTests(SessionTestCase):
@@ -928,25 +1165,27 @@ class ScriptViewTests(SessionTestCase):
         )
         self.assertEqual(self.err.getvalue(), "ERROR: usage: /dm NAME TEXT\n")
 
-    def test_next_line_answers_name_prompt(self) -> None:
+    def test_name_refused_with_input_open(self) -> None:
         """
-        After a refused name, the next input line is taken as the new name.
+        A script's refused name is said once and ends the session with 1:
+        its next input line is a message, never taken for a name.
         """
         session, reader = self.script_session("alice")
         session.start()
         transport = self.endpoint.last
         transport.receive_event("prompt", prompt="name", text="name?")
         transport.receive_event("error", code="name-in-use", text="taken.")
-        self.assertEqual(self.err.getvalue(), "ERROR: taken.\nName: ")
-        reader.dataReceived(b"alice2\nhello\n")
-        self.assertEqual(transport.sent(), ["/mode json", "alice", "alice2"])
-        self.welcome(transport, "alice2")
-        self.assertEqual(transport.sent(), ["hello"])
+        reader.dataReceived(b"hello\n")
+        self.settle()
+        self.assertEqual(self.err.getvalue(), "ERROR: taken.\n")
+        self.assertEqual(transport.sent(), ["/mode json", "alice"])
+        self.assertEqual(self.script_view.code, 1)
+        self.assertTrue(transport.closed)
 
     def test_name_refused_after_end_of_input(self) -> None:
         """
-        A name refused once the input has ended cannot be answered: the
-        session finishes with 2 instead of waiting forever.
+        A name refused once the input has ended is said once (not followed
+        by a misleading "no name given") and ends the session with 1.
         """
         session, reader = self.script_session("alice")
         reader.dataReceived(b"hello\n")
@@ -956,11 +1195,82 @@ class ScriptViewTests(SessionTestCase):
         transport.receive_event("prompt", prompt="name", text="name?")
         transport.receive_event("error", code="name-in-use", text="taken.")
         self.settle()
+        self.assertEqual(self.err.getvalue(), "ERROR: taken.\n")
+        self.assertEqual(self.script_view.code, 1)
+
+    def test_first_line_is_the_name(self) -> None:
+        """
+        Without C{--name}, the first input line is the name even when it is
+        read before the server's prompt (as a pipe's lines are); it is sent
+        once, at the prompt, and the next lines are messages.
+        """
+        session, reader = self.script_session(None)
+        session.start()
+        reader.dataReceived(b"bob\nhello\n")
+        transport = self.endpoint.last
+        transport.receive_event("prompt", prompt="name", text="name?")
+        self.assertEqual(transport.sent(), ["/mode json", "bob"])
+        self.welcome(transport, "bob")
+        self.assertEqual(transport.sent(), ["hello"])
+        self.assertEqual(self.err.getvalue(), "")
+
+    def test_name_after_connect(self) -> None:
+        """
+        With C{--no-connect} and no C{--name}, C{CONNECT} comes first and
+        the line after it is the name.
+        """
+        session, reader = self.script_session(None)
+        session.wait_for_connect()
+        reader.dataReceived(b"CONNECT\nbob\nSEND hi\n")
+        transport = self.endpoint.last
+        transport.receive_event("prompt", prompt="name", text="name?")
+        self.welcome(transport, "bob")
+        self.assertEqual(transport.sent(), ["/mode json", "bob", "/bm hi"])
+
+    def test_no_name_at_end_of_input(self) -> None:
+        """
+        Without C{--name}, a script whose input ends before any name is
+        given finishes with 2 and says so.
+        """
+        session, reader = self.script_session(None)
+        session.start()
+        reader.connectionLost(Failure(ConnectionDone()))
+        self.endpoint.last.receive_event("prompt", prompt="name", text="name?")
+        self.settle()
         self.assertEqual(
-            self.err.getvalue(),
-            "ERROR: taken.\nERROR: no name given before the end of input\n",
+            self.err.getvalue(), "ERROR: no name given before the end of input\n"
         )
         self.assertEqual(self.script_view.code, 2)
+
+    def test_control_characters_escaped(self) -> None:
+        """
+        Control characters in what others send are printed escaped, as the
+        server's text mode escapes them: an escape sequence cannot reach
+        the terminal, a newline cannot forge a second event, a
+        bidirectional control cannot reorder the line.  Tabs stay.
+        """
+        session, reader = self.script_session("alice")
+        session.start()
+        transport = self.endpoint.last
+        transport.receive_event("prompt", prompt="name", text="name?")
+        self.welcome(transport)
+        transport.receive_event(
+            "message",
+            **{"from": "bob"},
+            text="\x1b[2Jgone\rfake\nalice: hi\x07\tend\u202eevil\x9b",
+        )
+        transport.receive_event(
+            "private", **{"from": "bob"}, to="alice", text="\x1b]52;c;aGk=\x07"
+        )
+        transport.receive_event("error", code="usage", text="bad \x1b[31m")
+        self.assertEqual(
+            self.out.getvalue().splitlines()[1:],
+            [
+                "bob: ^[[2Jgone^Mfake^Jalice: hi^G\tend<U+202E>evil<U+009B>",
+                "[private] bob: ^[]52;c;aGk=^G",
+            ],
+        )
+        self.assertEqual(self.err.getvalue(), "ERROR: bad ^[[31m\n")
 
 
 class ConnectCommandTests(SessionTestCase):

@@ -290,21 +290,56 @@ class ScriptedTCPTests(TestCase):
 
     async def test_name_taken(self) -> None:
         """
-        A taken name is reported with the server's reason, the client asks
-        again, takes the next stdin line as its name and joins.
+        A taken C{--name} is said once, with the server's reason, and the
+        client exits 1; its input (messages) is neither sent nor taken for
+        another name.
         """
         server = await start_server(self)
         alice = await log_in(self, tcp_endpoint(server.tcp_port), "alice")
-        client = run_client(self, "--name", "alice", "127.0.0.1", str(server.tcp_port))
-        await client.expect_err(
-            "ERROR: the name alice is already taken; please choose another.\n"
+        client = run_client(
+            self,
+            *("--name", "alice", "127.0.0.1", str(server.tcp_port)),
+            stdin="hi alice\nQUIT\n",
         )
-        await client.expect_err("Name: ")
-        client.send_line("alice2")
-        await client.expect_out("* joined as alice2")
-        self.assertEqual(await alice.next_line(), "* alice2 just joined the server")
-        client.send_line("hi alice")
-        self.assertEqual(await alice.next_line(), "alice2: hi alice")
+        self.assertEqual(await client.exit_code(), 1)
+        self.assertEqual(
+            client.err,
+            "ERROR: the name alice is already taken; please choose another.\n",
+        )
+        self.assertEqual(client.out, "")
+        await barrier(self, alice)
+        self.assertEqual(alice.unread(), [])
+
+    async def test_name_from_input(self) -> None:
+        """
+        Without C{--name}, the first line of the input is the name (the
+        whole pipe is read before the server asks) and the rest are
+        messages.
+        """
+        server = await start_server(self)
+        watcher = await log_in(self, tcp_endpoint(server.tcp_port), "watcher")
+        client = run_client(
+            self, "127.0.0.1", str(server.tcp_port), stdin="bob\nhello\n"
+        )
+        self.assertEqual(await client.exit_code(), 0)
+        self.assertEqual(await watcher.next_line(), "* bob just joined the server")
+        self.assertEqual(await watcher.next_line(), "bob: hello")
+
+    async def test_control_characters_escaped(self) -> None:
+        """
+        What another user sends is printed with its control characters
+        escaped (C{^[} for ESC): nothing reaches the terminal raw.
+        """
+        server = await start_server(self)
+        port = str(server.tcp_port)
+        client = run_client(self, "--name", "ci-bot", "127.0.0.1", port)
+        await client.expect_out("* joined as ci-bot")
+        bob = await log_in(self, tcp_endpoint(server.tcp_port), "bob")
+        bob.send_line("\x1b[2Jcleared\x07 \u202eevil")
+        self.assertEqual(
+            await client.expect_out("bob:"), "bob: ^[[2Jcleared^G <U+202E>evil"
+        )
+        self.assertNotIn("\x1b", client.out)
         client.close_stdin()
         self.assertEqual(await client.exit_code(), 0)
 
@@ -358,6 +393,66 @@ class ScriptedTCPTests(TestCase):
         self.assertEqual(await bob.exit_code(), 0)
 
 
+class Seed003Tests(TestCase):
+    """
+    Seed 003's client flow, C{CONNECT}, C{SEND <message>}, C{QUIT}, against
+    the real server.
+    """
+
+    async def test_pipeline(self) -> None:
+        """
+        C{printf 'CONNECT\\nSEND hi\\nQUIT\\n' | chat-client --name x}
+        sends C{hi} and exits 0: the C{CONNECT} read while the client
+        connects by itself does not cancel the attempt.
+        """
+        server = await start_server(self)
+        watcher = await log_in(self, tcp_endpoint(server.tcp_port), "watcher")
+        client = run_client(
+            self,
+            *("--name", "x", "127.0.0.1", str(server.tcp_port)),
+            stdin="CONNECT\nSEND hi\nQUIT\n",
+        )
+        self.assertEqual(await client.exit_code(), 0)
+        self.assertEqual(await watcher.next_line(), "* x just joined the server")
+        self.assertEqual(await watcher.next_line(), "x: hi")
+        self.assertEqual(await watcher.next_line(), "* x left the chat (quit)")
+        self.assertNotIn("ERROR", client.err)
+        self.assertEqual(client.out_lines, ["* joined as x; 2 online: watcher, x"])
+
+    async def test_no_connect(self) -> None:
+        """
+        With C{--no-connect} the client waits for C{CONNECT}, answering
+        anything else with seed 003's line; after C{CONNECT} it chats.
+        """
+        server = await start_server(self)
+        watcher = await log_in(self, tcp_endpoint(server.tcp_port), "watcher")
+        client = run_client(
+            self, "--no-connect", "--name", "x", "127.0.0.1", str(server.tcp_port)
+        )
+        await client.expect_err("type CONNECT")
+        client.send_line("hello")
+        await client.expect_err(
+            "ERROR: Please use the CONNECT, SEND <message>, and QUIT commands.\n"
+        )
+        await barrier(self, watcher)
+        self.assertNotIn("x just joined", server.process.log)
+        start = len(watcher.lines)
+        client.send_line("CONNECT")
+        await client.expect_out("* joined as x")
+        client.send_line("SEND hi")
+        client.send_line("QUIT")
+        self.assertEqual(await client.exit_code(), 0)
+        await watcher.expect("* x left the chat")
+        self.assertEqual(
+            watcher.lines[start:],
+            [
+                "* x just joined the server",
+                "x: hi",
+                "* x left the chat (quit)",
+            ],
+        )
+
+
 class ScriptedTLSTests(TestCase):
     """
     C{chat-client --tls}: verified, or refused.
@@ -385,6 +480,45 @@ class ScriptedTLSTests(TestCase):
         self.assertEqual(await watcher.next_line(), "tlsbot: hello over tls")
         self.assertEqual(client.err, "")
 
+    async def test_self_signed(self) -> None:
+        """
+        C{--tls} against a self-signed certificate says that it is not
+        trusted and how to trust it, and exits 1 without sending anything.
+        """
+        server = await start_server(self, tls=True)
+        client = run_client(
+            self,
+            *("--tls", "--name", "spy", "localhost", str(server.tls_port)),
+            stdin="secret\n",
+        )
+        self.assertEqual(await client.exit_code(), 1)
+        self.assertEqual(
+            client.err,
+            f"ERROR: TLS failed: the certificate of localhost:{server.tls_port} "
+            "is not trusted (self-signed, or from an authority this system "
+            "does not know); not connecting without TLS. If you trust it, "
+            "give its certificate (or its authority's) with --cafile FILE.\n",
+        )
+        self.assertNotIn("secret", server.process.log)
+
+    async def test_plain_port(self) -> None:
+        """
+        C{--tls} against a plain-text port says that the port does not
+        speak TLS, and exits 1.
+        """
+        server = await start_server(self)
+        client = run_client(
+            self,
+            *("--tls", "--name", "spy", "127.0.0.1", str(server.tcp_port)),
+            stdin="secret\n",
+        )
+        self.assertEqual(await client.exit_code(), 1)
+        self.assertEqual(
+            client.err,
+            f"ERROR: TLS failed: 127.0.0.1:{server.tcp_port} does not speak "
+            "TLS (a plain-text port?); give the server's TLS port.\n",
+        )
+
     async def test_wrong_host_refused(self) -> None:
         """
         A certificate for another host name is refused with an C{ERROR} on
@@ -407,6 +541,7 @@ class ScriptedTLSTests(TestCase):
         self.assertNotEqual(await client.exit_code(), 0)
         self.assertTrue(client.err.startswith("ERROR: TLS failed"), client.err)
         self.assertIn("localhost", client.err)
+        self.assertIn("is for another host name", client.err)
         self.assertEqual(client.out, "")
         await barrier(self, watcher)
         self.assertNotIn("spy", server.process.log)
