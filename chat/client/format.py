@@ -11,6 +11,65 @@ from typing import Any
 
 from chat.units import human_size
 
+# chat-client's own commands, listed by /help before the server's.
+CLIENT_HELP: tuple[tuple[str, str], ...] = (
+    ("/send NAME|#ROOM PATH", "offer a file to NAME or to a room"),
+    ("/accept ID [DIRECTORY]", "receive a file offered to you"),
+    ("/decline ID", "refuse a file offered to you"),
+    ("/cancel ID", "stop a file transfer"),
+    ("/connect [HOST [PORT]]", "connect again now, or to another server"),
+    ("CONNECT", "connect now, when not connected"),
+    ("SEND TEXT", "send TEXT to everyone (as /bm)"),
+    ("QUIT", "leave (also /quit, /exit, q, tata)"),
+)
+# Server commands that only programs need: chat-client sends them itself
+# (and refuses /mode json|text, which would leave it deaf).
+_PROGRAMS_ONLY = ("/ack", "/mode json")
+
+
+def server_help(event: dict[str, Any]) -> list[tuple[str, str]]:
+    """
+    The server's commands from a C{help} event, as (usage, description)
+    pairs, without those only programs need.
+    """
+    entries = []
+    for entry in event.get("commands") or ():
+        if not isinstance(entry, dict):
+            continue
+        usage = str(entry.get("usage", ""))
+        if not usage or usage.startswith(_PROGRAMS_ONLY):
+            continue
+        about = str(entry.get("description", ""))
+        aliases = entry.get("aliases")
+        if isinstance(aliases, list) and aliases:
+            about += f" (also {', '.join(str(a) for a in aliases)})"
+        entries.append((usage, about))
+    return entries
+
+
+def help_lines(sections: list[tuple[str, list[tuple[str, str]]]]) -> list[str]:
+    """
+    C{/help}'s sections as lines, each entry's description in one column
+    for all: as wide as the longest usage, so that none breaks it.
+    """
+    usages = [usage for _, entries in sections for usage, _ in entries]
+    width = max((len(usage) for usage in usages), default=0)
+    lines = []
+    for title, entries in sections:
+        lines.append(f"* {title}:")
+        lines += [f"*   {usage:<{width}}  {about}" for usage, about in entries]
+    return lines
+
+
+def _help(event: dict[str, Any]) -> str:
+    if not isinstance(event.get("commands"), list):
+        return str(event.get("text", ""))
+    sections = [
+        ("chat-client's commands", list(CLIENT_HELP)),
+        ("the server's commands", server_help(event)),
+    ]
+    return "\n".join(help_lines(sections))
+
 
 def _names(users: Any) -> str:
     return ", ".join(str(u) for u in users or ())
@@ -303,7 +362,7 @@ def plain(event: dict[str, Any]) -> str | None:
             users = event.get("users") or []
             return f"* online ({len(users)}): {_names(users)}"
         case "help":
-            return str(text)
+            return _help(event)
         case "mode" | "prompt" | "goodbye":
             return None
         case "error":

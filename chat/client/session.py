@@ -113,6 +113,13 @@ NOT_CONNECTED_HELP = "ERROR: Please use the CONNECT, SEND <message>, and QUIT co
 _FILE_COMMANDS = frozenset({"/send", "/accept", "/decline", "/cancel"})
 # Account commands, and how many of their words are passwords (all of them).
 _ACCOUNT_COMMANDS = {"register": 1, "password": 2, "unregister": 1}
+# The answer to /mode json|text: chat-client reads JSON only; a text
+# connection would leave it deaf (/mode #ROOM +i|-i goes to the server).
+MODE_REFUSED = (
+    "ERROR: chat-client speaks the server's JSON mode and keeps it (in text "
+    "mode it would hear nothing); /mode json|text is for nc and telnet. "
+    "/mode #ROOM +i|-i still works."
+)
 # What a password looks like when echoed: always the same length.
 MASK = "********"
 
@@ -664,6 +671,9 @@ class ClientSession:
                 self._send(self._outgoing(f"/bm {rest}"))
             else:
                 self.view.error("ERROR: usage: SEND <message>")
+        elif word.lower() == "/mode" and not rest.lstrip().startswith("#"):
+            # The connection's output format is the client's to choose.
+            self.view.error(MODE_REFUSED)
         elif word.lower() in _FILE_COMMANDS:
             self._file_command(word.lower(), rest.strip())
         elif word.lower() == "/file" and rest.split()[:1] == ["chunk"]:

@@ -36,7 +36,7 @@ from twisted.internet.interfaces import IDelayedCall, IReactorCore, IReactorTime
 from twisted.logger import Logger
 
 from chat.client.files import Progress
-from chat.client.format import plain, when
+from chat.client.format import CLIENT_HELP, plain, server_help, when
 from chat.client.rooms import Room, Rooms, room_line
 from chat.client.session import (
     CLIENT_COMMANDS,
@@ -112,6 +112,22 @@ _CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f]")
 VIEW_COMMANDS = ("/go", "/close")
 _COMMANDS = SERVER_COMMANDS + CLIENT_COMMANDS + VIEW_COMMANDS
 
+# The view's commands and keys, listed by /help after the client's.
+VIEW_HELP = (
+    ("/go [ALL|#ROOM|NAME|NUMBER]", "list the conversations, or show one"),
+    ("/close", "close this conversation (a room stays joined)"),
+)
+KEYS_HELP = (
+    ("Alt-1 ... Alt-9", "show conversation 1 to 9"),
+    ("Alt-Left, Alt-Right", "previous, next conversation (also Ctrl-P, Ctrl-N)"),
+    ("PageUp, PageDown", "scroll; paging down to the end follows again"),
+    ("Up, Down", "the lines typed before"),
+    ("Tab", "complete a command, a name or a room"),
+    ("Ctrl-A, Ctrl-E", "start, end of the line"),
+    ("Ctrl-U, Ctrl-K, Ctrl-W", "cut to the start, to the end, a word"),
+    ("Ctrl-D", "quit, on an empty line"),
+)
+
 # Conversation kinds, and the label of the one for everyone (a name nobody
 # can have, and what C{ALL*TEXT} addresses).
 MAIN, ROOM, PRIVATE = "main", "room", "private"
@@ -124,6 +140,10 @@ _EVERYONE = frozenset(
 )
 
 _Markup = list[tuple[str, str] | str]
+# A status line's pieces: (attribute, text).
+_Parts = list[tuple[str, str]]
+# A scrollback entry: a line (or lines), or /help's two columns.
+_Entry = urwid.Text | urwid.Columns
 _Frame = urwid.Frame[urwid.ListBox[int], None, urwid.Pile]
 
 
@@ -204,13 +224,144 @@ class _Top(urwid.WidgetWrap[_Frame]):
         return super().keypress(size, key)
 
 
+class _Scrollback(urwid.ListBox[int]):
+    """
+    A scrollback anchored at the bottom, as IRC clients and Slack show one:
+    a few lines sit just above the status line, not at the top; and while
+    following, the newest entry is shown to its end, however tall (urwid's
+    L{urwid.ListBox} shows a focused entry taller than the screen from its
+    top).
+
+    @ivar following: the view stays at the newest entry.
+    """
+
+    def __init__(self, walker: urwid.SimpleFocusListWalker[_Entry]) -> None:
+        super().__init__(walker)
+        self.walker = walker
+        self.following = True
+
+    def to_bottom(self) -> None:
+        """
+        Show the newest entry with its last row on the last row.
+        """
+        if len(self.walker):
+            self.set_focus(len(self.walker) - 1, coming_from="above")
+            self.set_focus_valign("bottom")
+
+    def render(  # type: ignore[override]  # as ListBox.render's
+        self, size: tuple[int] | tuple[int, int], focus: bool = False
+    ) -> urwid.CompositeCanvas | urwid.SolidCanvas:
+        if len(size) != 2:
+            return super().render(size, focus)
+        columns, rows = size
+        if self.following:
+            self.to_bottom()  # again: the size may have changed
+        used = 0
+        for entry in reversed(self.walker):
+            used += entry.rows((columns,))
+            if used >= rows:
+                return super().render(size, focus)
+        if not used:
+            return urwid.SolidCanvas(" ", columns, rows)
+        blank = urwid.SolidCanvas(" ", columns, rows - used)
+        shown = super().render((columns, used), focus)
+        return urwid.CanvasCombine([(blank, None, False), (shown, None, True)])
+
+
+class _StatusLine(urwid.Widget):
+    """
+    The status line: an alert (scrolled up), what the current conversation
+    is (a room's members and topic can be long), then the connection's
+    facts (server, name, TLS, state, users online).  On a narrow terminal
+    the conversation's part is shortened first, with an ellipsis, so that
+    the alert and the facts stay whole as long as they fit.
+    """
+
+    _sizing = frozenset([urwid.Sizing.FLOW])
+    _selectable = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.alert: _Parts = []
+        self.about: _Parts = []
+        self.facts: _Parts = []
+
+    def set_parts(self, alert: _Parts, about: _Parts, facts: _Parts) -> None:
+        self.alert, self.about, self.facts = alert, about, facts
+        self._invalidate()
+
+    def rows(self, size: tuple[int], focus: bool = False) -> int:
+        return 1
+
+    def render(
+        self, size: tuple[()] | tuple[int] | tuple[int, int], focus: bool = False
+    ) -> urwid.Canvas:
+        columns = size[0] if size else 0
+        room = columns - _width(self.alert) - _width(self.facts)
+        about = self.about
+        if _width(about) > room:
+            about = _cut(about, room - 1)
+            while about:  # not ending on a separator
+                attr, text = about.pop()
+                if text.rstrip(" |"):
+                    about.append((attr, text.rstrip(" |")))
+                    break
+            about.append(("status", "\N{HORIZONTAL ELLIPSIS}"))
+            if room < 2:
+                about = []
+        markup: _Markup = [*self.alert, *about, *self.facts]
+        return urwid.Text(markup or "", wrap="clip").render((columns,))
+
+
+def _width(parts: _Parts) -> int:
+    return sum(urwid.calc_width(text, 0, len(text)) for _, text in parts)
+
+
+def _cut(parts: _Parts, width: int) -> _Parts:
+    """
+    The first C{width} columns of C{parts}.
+    """
+    kept: _Parts = []
+    for attr, text in parts:
+        size = urwid.calc_width(text, 0, len(text))
+        if size <= width:
+            kept.append((attr, text))
+            width -= size
+            continue
+        piece = ""
+        for char in text:
+            width -= urwid.calc_width(char, 0, 1)
+            if width < 0:
+                break
+            piece += char
+        kept.append((attr, piece))
+        break
+    return kept
+
+
+class _Unsettled:
+    """
+    A private message sent, shown as being sent until the server's next
+    event says whether it was refused (the server acknowledges a private
+    message it delivered with nothing, and refuses one with an error).
+
+    @ivar target: its recipient.
+    @ivar line: how it reads in the recipient's conversation, once sent.
+    @ivar echoes: the entries showing it, and how each reads once sent.
+    """
+
+    def __init__(self, target: str, line: _Markup) -> None:
+        self.target = target
+        self.line = line
+        self.echoes: list[tuple[urwid.Text, _Markup]] = []
+
+
 class _Conversation:
     """
     One conversation: its own scrollback, scroll position and unread count.
 
     @ivar label: C{ALL}, the room's name or the correspondent's name, as
         shown.
-    @ivar following: the view stays at the newest line.
     @ivar unseen: lines added while scrolled up.
     @ivar unread: messages that arrived while another conversation was
         shown.
@@ -219,17 +370,29 @@ class _Conversation:
     def __init__(self, kind: str, label: str) -> None:
         self.kind = kind
         self.label = label
-        self.walker: urwid.SimpleFocusListWalker[urwid.Text] = (
-            urwid.SimpleFocusListWalker([])
+        self.walker: urwid.SimpleFocusListWalker[_Entry] = urwid.SimpleFocusListWalker(
+            []
         )
-        self.listbox = urwid.ListBox(self.walker)
-        self.following = True
+        self.listbox = _Scrollback(self.walker)
         self.unseen = 0
         self.unread = 0
+        # A private conversation's correspondent left the server.
+        self.left = False
 
     @property
     def key(self) -> str:
         return fold(self.label)
+
+    @property
+    def following(self) -> bool:
+        """
+        The view stays at the newest line.
+        """
+        return self.listbox.following
+
+    @following.setter
+    def following(self, following: bool) -> None:
+        self.listbox.following = following
 
 
 class TUIView:
@@ -290,9 +453,11 @@ class TUIView:
         self._main = _Conversation(MAIN, MAIN_LABEL)
         self._conversations = [self._main]
         self._current = self._main
+        # Private messages sent whose fate is not known yet, oldest first.
+        self._unsettled: deque[_Unsettled] = deque()
         # Rooms the user asked to join (folded): shown when joined.
         self._joining: set[str] = set()
-        self._status_text = urwid.Text("", wrap="clip")
+        self._status_text = _StatusLine()
         self._bar_text = urwid.Text("", wrap="clip")
         self._bar = urwid.AttrMap(self._bar_text, "status")
         self._edit = urwid.Edit(PROMPT)
@@ -364,6 +529,14 @@ class TUIView:
         belongs to; a room the user asked to join is shown once joined.
         """
         kind = event.get("type")
+        while self._unsettled:
+            # No refusal came first: accepted (or stored, if "queued").
+            self._settle(self._unsettled.popleft(), accepted=True)
+        if kind in ("join", "leave") and isinstance(event.get("name"), str):
+            self._correspondent_came_or_left(event["name"], kind == "leave")
+        if kind == "help" and isinstance(event.get("commands"), list):
+            self._show_help(event)
+            return
         room = event.get("room") if isinstance(event.get("room"), str) else None
         # Live and missed messages are news; history shown on joining is not.
         live = kind in _MESSAGES and (
@@ -382,6 +555,39 @@ class TUIView:
                 self._switch(self._open(ROOM, room))
         self._render_status()
 
+    def _show_help(self, event: dict[str, Any]) -> None:
+        """
+        C{/help}: the client's commands and keys, then the server's (those
+        programs need left out), one entry a line, in two columns; a long
+        description wraps within its column.
+        """
+        stamp = self._stamp(event)
+        sections = [
+            ("chat-client's commands", [*CLIENT_HELP, *VIEW_HELP]),
+            ("keys", list(KEYS_HELP)),
+            ("the server's commands", server_help(event)),
+        ]
+        usages = [usage for _, entries in sections for usage, _ in entries]
+        width = max(len(usage) for usage in usages)
+        left = len(stamp[0][1]) + 4 + width
+        for title, entries in sections:
+            self._append(stamp + [("server", f"* {title}:")])
+            for usage, about in entries:
+                self._append_widget(
+                    urwid.Columns(
+                        [
+                            (
+                                left,
+                                urwid.Text(
+                                    [*stamp, ("text", f"    {_visible(usage)}")]
+                                ),
+                            ),
+                            urwid.Text(("text", _visible(about))),
+                        ],
+                        dividechars=2,
+                    )
+                )
+
     def notice(self, text: str) -> None:
         """
         Add something the client says, dimmed, where the user is looking.
@@ -391,7 +597,16 @@ class TUIView:
     def error(self, text: str) -> None:
         """
         Add an error, in red, where the user is looking; the last few are
-        kept for L{finished}.
+        kept for L{finished}.  It refuses the oldest private message not
+        settled yet (see L{_settle}).
+        """
+        if self._unsettled:
+            self._settle(self._unsettled.popleft(), accepted=False)
+        self._error(text)
+
+    def _error(self, text: str) -> None:
+        """
+        L{error}, for the view's own errors.
         """
         self._errors.append(text)
         self._append(self._stamp() + [("error", _visible(text))])
@@ -557,7 +772,7 @@ class TUIView:
             # A traceback printed over the full screen helps nobody; show
             # the failure where the user looks.
             self._log.failure("handling key {key}", key=key)
-            self.error(f"ERROR: internal error: {e!r}")
+            self._error(f"ERROR: internal error: {e!r}")
         return True
 
     def _unhandled_input(self, key: str | tuple[str, int, int, int]) -> bool:
@@ -715,9 +930,7 @@ class TUIView:
         if at_bottom and not conversation.following:
             conversation.following = True
             conversation.unseen = 0
-            conversation.listbox.set_focus(
-                len(conversation.walker) - 1, coming_from="above"
-            )
+            conversation.listbox.to_bottom()
         elif not at_bottom:
             conversation.following = False
         self._render_status()
@@ -829,14 +1042,14 @@ class TUIView:
             if 0 <= index < len(self._conversations):
                 self._switch(self._conversations[index])
             else:
-                self.error(f"ERROR: there is no conversation {where}; /go lists them.")
+                self._error(f"ERROR: there is no conversation {where}; /go lists them.")
             return
         if fold(where) == fold(MAIN_LABEL):
             self._switch(self._main)
         elif is_room(where):
             conversation = self._room_conversation(where)
             if conversation is None:
-                self.error(f"ERROR: you are not in {where}; /join {where} first.")
+                self._error(f"ERROR: you are not in {where}; /join {where} first.")
                 return
             self._switch(conversation)
         elif is_name(where):
@@ -844,7 +1057,7 @@ class TUIView:
             name = next((u for u in users if fold(u) == fold(where)), where)
             self._switch(self._open(PRIVATE, name))
         else:
-            self.error("ERROR: usage: /go [ALL | #ROOM | NAME | NUMBER]")
+            self._error("ERROR: usage: /go [ALL | #ROOM | NAME | NUMBER]")
 
     def _close(self) -> None:
         """
@@ -853,7 +1066,7 @@ class TUIView:
         """
         conversation = self._current
         if conversation is self._main:
-            self.error(f"ERROR: {MAIN_LABEL} cannot be closed.")
+            self._error(f"ERROR: {MAIN_LABEL} cannot be closed.")
             return
         index = self._conversations.index(conversation)
         self._conversations.remove(conversation)
@@ -963,26 +1176,73 @@ class TUIView:
             mine.append(("private text", f": {text}"))
         else:
             mine.append(("text", f": {text}"))
+        if said.kind == "private":
+            self._said_private(str(said.target), stamp, mine)
+            return
         # Its own conversation, and what it is called elsewhere.
         home: _Conversation | None
         if said.room is not None:
             home = self._room_conversation(said.room)
             elsewhere: _Markup = [("room", f"{_visible(said.room)} ")]
-        elif said.kind == "private":
-            home = self._open(PRIVATE, str(said.target))
-            target = _visible(str(said.target))
-            elsewhere = [("private", f"[private to {target}] ")]
         else:
             home = self._main
             elsewhere = [("marker", f"[to {MAIN_LABEL}] ")]
         if home is not None:
             self._append(stamp + mine, home)
-        if said.kind == "private":
-            self._append(stamp + elsewhere + mine, self._main)
-        if self._current is not home and not (
-            said.kind == "private" and self._current is self._main
-        ):
+        if self._current is not home:
             self._append(stamp + elsewhere + mine)
+
+    def _said_private(self, target: str, stamp: _Markup, mine: _Markup) -> None:
+        """
+        Show a private message as being sent: in ALL, in the
+        correspondent's conversation if there is one, and where the user
+        is looking.  A conversation is opened for it only once it is
+        accepted (L{_settle}).
+        """
+        unsettled = _Unsettled(target, stamp + mine)
+        sending: _Markup = [("marker", "[sending] ")]
+        label: _Markup = [("private", f"[private to {_visible(target)}] ")]
+        home = self._find(PRIVATE, target)
+        shown: list[tuple[_Conversation, _Markup]] = [(self._main, label + mine)]
+        if home is not None:
+            shown.append((home, mine))
+        if self._current not in (home, self._main):
+            shown.append((self._current, label + mine))
+        for conversation, markup in shown:
+            entry = self._append(stamp + sending + markup, conversation)
+            unsettled.echoes.append((entry, stamp + markup))
+        self._unsettled.append(unsettled)
+
+    def _settle(self, unsettled: _Unsettled, accepted: bool) -> None:
+        """
+        A private message was accepted (delivered or stored): shown as sent,
+        in its correspondent's conversation (opened if need be); or it was
+        refused: shown as not sent, and no conversation is opened for it.
+        """
+        for entry, markup in unsettled.echoes:
+            if accepted:
+                entry.set_text(markup)
+            else:
+                entry.set_text(markup[:1] + [("error", "[not sent] ")] + markup[1:])
+        if accepted and self._find(PRIVATE, unsettled.target) is None:
+            self._append(unsettled.line, self._open(PRIVATE, unsettled.target))
+        self._changed()
+
+    def _correspondent_came_or_left(self, name: str, left: bool) -> None:
+        """
+        Mark the private conversation with C{name} (if any) as left, with a
+        line saying how to close it; or no longer, when they are back.
+        """
+        conversation = self._find(PRIVATE, name)
+        if conversation is None or conversation.left == left:
+            return
+        conversation.left = left
+        if left:
+            line = f"* {_visible(name)} left; /close closes this conversation"
+        else:
+            line = f"* {_visible(name)} is back"
+        self._append(self._stamp() + [("notice", line)], conversation)
+        self._render_status()
 
     def _append(
         self,
@@ -990,7 +1250,7 @@ class TUIView:
         conversation: _Conversation | None = None,
         *,
         unread: bool = False,
-    ) -> None:
+    ) -> urwid.Text:
         """
         Add one entry to C{conversation} (the current one if C{None}), drop
         its oldest beyond the limit, and keep it at the bottom unless the
@@ -1000,15 +1260,29 @@ class TUIView:
             A private message shown in ALL while ALL is read at its bottom
             was seen.
         """
+        entry = urwid.Text(markup)
+        self._append_widget(entry, conversation, unread=unread)
+        return entry
+
+    def _append_widget(
+        self,
+        entry: _Entry,
+        conversation: _Conversation | None = None,
+        *,
+        unread: bool = False,
+    ) -> None:
+        """
+        L{_append} for any flow widget.
+        """
         if conversation is None:
             conversation = self._current
         walker = conversation.walker
-        walker.append(urwid.Text(markup))
+        walker.append(entry)
         excess = len(walker) - self._max_lines
         if excess > 0:
             del walker[:excess]
         if conversation.following:
-            conversation.listbox.set_focus(len(walker) - 1, coming_from="above")
+            conversation.listbox.to_bottom()
         else:
             conversation.unseen += 1
         seen_in_main = self._current is self._main and self._main.following
@@ -1025,31 +1299,42 @@ class TUIView:
     def _render_status(self) -> None:
         status = self._status
         current = self._current
-        parts: list[tuple[str, str]] = []
+        alert: _Parts = []
         if not current.following:
             # First, so that a narrow terminal does not clip it away.
-            parts.append(("status alert", f"scrolled up, {current.unseen} new"))
-        parts += self._conversation_parts()
+            alert = [
+                ("status", " "),
+                ("status alert", f"scrolled up, {current.unseen} new"),
+            ]
+        parts = self._conversation_parts()
+        facts: list[tuple[str, str]] = []
         if status is None:
-            parts.append(("status", "starting"))
+            facts.append(("status", "starting"))
         else:
             if status.connected:
                 state = ("status", "connected")
+                users = ("status", f"{status.users} online")
             elif self._was_connected:
                 state = ("status alert", "reconnecting")
+                # The count of the last connection: others came and went.
+                users = ("status alert", f"{status.users} online (stale)")
             else:
                 state = ("status alert", "connecting")
-            parts += [
+                users = ("status", "? online")
+            facts += [
                 ("status", _visible(status.server)),
                 ("status", _visible(status.name or "(no name)")),
                 ("status", "TLS" if status.tls else "plain"),
                 state,
-                ("status", f"{status.users} online"),
+                users,
             ]
-        markup: _Markup = []
+        about: _Parts = []
         for part in parts:
-            markup += [("status", " | " if markup else " "), part]
-        self._status_text.set_text(markup)
+            about += [("status", " | " if about or alert else " "), part]
+        markup: _Parts = []
+        for part in facts:
+            markup += [("status", " | " if markup or about or alert else " "), part]
+        self._status_text.set_parts(alert, about, markup)
         self._render_bar()
 
     def _conversation_parts(self) -> list[tuple[str, str]]:
@@ -1064,6 +1349,8 @@ class TUIView:
             users = self._session.users if self._session is not None else set()
             online = fold(current.label) in {fold(u) for u in users}
             about = f"private with {_visible(current.label)}"
+            if current.left:
+                return [("status alert", about + " (left; /close closes it)")]
             return [("status", about + (" (online)" if online else ""))]
         if current.kind != ROOM:
             return []
@@ -1106,7 +1393,11 @@ class TUIView:
                 info = self._room_info(conversation.label)
                 if info is None or not info.member:
                     attr = "bar left"
+            elif conversation.left:
+                attr = "bar left"
             label = _visible(conversation.label)
+            if conversation.left and conversation is not self._current:
+                label += " (left)"
             markup += [("status", "  " if markup else " "), (attr, f"{number}:{label}")]
             if conversation.unread:
                 markup.append(("bar unread", f" ({conversation.unread})"))

@@ -535,7 +535,7 @@ class CipherSessionTests(SessionTestCase):
         Commands without message text, and a C{/dm} without text, go as
         typed.
         """
-        for line in ("/users", "/help", "/dm bob", "/mode json"):
+        for line in ("/users", "/help", "/dm bob", "/mode #chess +i"):
             self.assertEqual(self.sent_for(line), [line])
 
     def test_plain_without_cipher(self) -> None:

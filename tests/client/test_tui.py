@@ -132,12 +132,23 @@ class ViewTestCase(SynchronousTestCase):
         self.session = FakeSession(self.view, "bob", "carol", "bobby")
         self.view.session = self.session
 
-    def screen(self) -> list[str]:
+    def screen(self, size: tuple[int, int] = SIZE) -> list[str]:
         """
         The screen's rows, trailing blanks removed.
         """
-        canvas = self.view.widget.render(SIZE, focus=True)
+        canvas = self.view.widget.render(size, focus=True)
         return [line.decode("utf-8").rstrip() for line in canvas.text]
+
+    def scrollback(self) -> list[str]:
+        """
+        The scrollback's rows on screen, from the first that is not blank
+        (a short conversation sits at the bottom, above the footer).
+        """
+        footer = self.view._footer.rows((SIZE[0],), True)
+        rows = self.screen()[: SIZE[1] - footer]
+        while rows and not rows[0]:
+            del rows[0]
+        return rows
 
     def attrs_of(self, row_text: str, fragment: str) -> set[Hashable]:
         """
@@ -163,8 +174,8 @@ class ViewTestCase(SynchronousTestCase):
             return attrs
         self.fail(f"{row_text!r} not on screen:\n" + "\n".join(self.screen()))
 
-    def status_line(self) -> str:
-        return self.screen()[-2].strip()
+    def status_line(self, size: tuple[int, int] = SIZE) -> str:
+        return self.screen(size)[-2].strip()
 
     def input_line(self) -> str:
         return self.screen()[-1]
@@ -236,7 +247,7 @@ class ScrollbackTests(ViewTestCase):
             {"type": "join", "time": "2026-11-21T15:43:16Z", "from": None, "name": "d"}
         )
         self.view.show({"type": "mode", "time": "2026-11-21T15:43:17Z", "mode": "json"})
-        self.assertEqual(self.screen()[:2], ["15:43:16 * d joined", ""])
+        self.assertEqual(self.scrollback(), ["15:43:16 * d joined"])
         self.assertEqual(self.attrs_of("d joined", "d joined"), {"notice"})
 
     def test_error(self) -> None:
@@ -280,9 +291,10 @@ class ScrollbackTests(ViewTestCase):
         for i in range(25):
             view.notice(f"line {i}")
         rows = [row.decode().rstrip() for row in view.widget.render(SIZE).text]
-        self.assertEqual(rows[0], "15:43:16 * line 15")
-        self.assertEqual(rows[9], "15:43:16 * line 24")
-        self.assertEqual(rows[10], "")
+        # At the bottom of the 22 rows above the status line.
+        self.assertEqual(rows[11], "")
+        self.assertEqual(rows[12], "15:43:16 * line 15")
+        self.assertEqual(rows[21], "15:43:16 * line 24")
         self.assertEqual(MAX_LINES, 5000)
 
 
@@ -297,7 +309,7 @@ class StatusLineTests(ViewTestCase):
         """
         self.assertEqual(
             self.status_line(),
-            "localhost:55555 | (no name) | plain | connecting | 0 online",
+            "localhost:55555 | (no name) | plain | connecting | ? online",
         )
         self.assertEqual(self.attrs_of("(no name)", "connecting"), {"status alert"})
 
@@ -322,14 +334,19 @@ class StatusLineTests(ViewTestCase):
 
     def test_reconnecting(self) -> None:
         """
-        A lost connection reads C{reconnecting}.
+        A lost connection reads C{reconnecting}, and the count of users
+        online is marked stale (it is the last connection's) until the
+        connection is back.
         """
         status = Status(server="h:1", tls=False, connected=True, name="a", users=2)
         self.view.status_changed(status)
         self.view.status_changed(Status(server="h:1", tls=False, name="a", users=2))
         self.assertEqual(
-            self.status_line(), "h:1 | a | plain | reconnecting | 2 online"
+            self.status_line(), "h:1 | a | plain | reconnecting | 2 online (stale)"
         )
+        self.assertEqual(self.attrs_of("reconnecting", "(stale)"), {"status alert"})
+        self.view.status_changed(status)
+        self.assertEqual(self.status_line(), "h:1 | a | plain | connected | 2 online")
 
 
 class InputTests(ViewTestCase):
@@ -352,13 +369,15 @@ class InputTests(ViewTestCase):
 
     def test_private_echo(self) -> None:
         """
-        A private message sent is echoed marked with its recipient.
+        A private message sent is echoed marked with its recipient (and as
+        sent once the server's next event is no refusal).
         """
         self.view.status_changed(Status(server="h:1", tls=False, name="alice"))
         self.type("bob*psst")
         self.press("enter")
         self.type("/dm carol hi")
         self.press("enter")
+        self.view.show(message("dave", "later"))
         screen = self.screen()
         self.assertIn("15:43:16 [private to bob] alice: psst", screen)
         self.assertIn("15:43:16 [private to carol] alice: hi", screen)
@@ -370,7 +389,7 @@ class InputTests(ViewTestCase):
         self.type("/users")
         self.press("enter")
         self.assertEqual(self.session.lines, ["/users"])
-        self.assertEqual(self.screen()[0], "")
+        self.assertEqual(self.scrollback(), [])
 
     def test_empty_enter(self) -> None:
         """
@@ -471,9 +490,9 @@ class InputTests(ViewTestCase):
         self.type("/dm b")
         self.press("tab")
         self.assertEqual(self.input_line(), "> /dm bob")
-        self.assertEqual(self.screen()[0], "15:43:16 * bob bobby")
+        self.assertEqual(self.scrollback()[0], "15:43:16 * bob bobby")
         self.press("tab")
-        self.assertEqual(self.screen()[1], "")
+        self.assertEqual(self.scrollback(), ["15:43:16 * bob bobby"])
 
     def test_complete_commands_listed(self) -> None:
         """
@@ -482,7 +501,7 @@ class InputTests(ViewTestCase):
         self.type("/m")
         self.press("tab")
         self.assertEqual(self.input_line(), "> /m")
-        self.assertEqual(self.screen()[0], "15:43:16 * /msg /me")
+        self.assertEqual(self.scrollback()[0], "15:43:16 * /msg /me")
 
     def test_complete_nothing(self) -> None:
         """
@@ -491,7 +510,7 @@ class InputTests(ViewTestCase):
         self.type("hi zz")
         self.press("tab")
         self.assertEqual(self.input_line(), "> hi zz")
-        self.assertEqual(self.screen()[0], "")
+        self.assertEqual(self.scrollback(), [])
 
     def test_ctrl_d_quits(self) -> None:
         """
@@ -713,7 +732,7 @@ class PasswordTests(ViewTestCase):
         without showing it anywhere.
         """
         self.view.ask_password("alice", True, PROMPT_TEXT)
-        screen = self.screen()
+        screen = self.scrollback()
         self.assertEqual(
             screen[0], "15:43:16 * alice is a registered name; enter its password."
         )
@@ -746,7 +765,7 @@ class PasswordTests(ViewTestCase):
         self.view.ask_password("alice", False, "")
         self.assertEqual(self.input_line(), "Password:")
         self.assertEqual(
-            self.screen()[0],
+            self.scrollback()[0],
             "15:43:16 * alice is a registered name; enter its password.",
         )
 
@@ -830,7 +849,7 @@ class EarlierMessagesTests(ViewTestCase):
         old = {**message("bob", "waves", "action", history=True)}
         old["time"] = "2026-11-19T08:05:00Z"
         self.view.show(old)
-        screen = self.screen()
+        screen = self.scrollback()
         self.assertEqual(screen[0], "15:43:16 [history] bob: earlier")
         self.assertEqual(screen[1], "08:05:00 [history 2026-11-19] * bob waves")
         self.assertEqual(self.attrs_of("earlier", "[history]"), {"marker"})
@@ -846,7 +865,7 @@ class EarlierMessagesTests(ViewTestCase):
         self.view.show({**stored, "text": "waves", "action": True})
         today = {**stored, "time": "2026-11-21T09:00:00Z", "text": "hi"}
         self.view.show(today)
-        screen = self.screen()
+        screen = self.scrollback()
         self.assertEqual(
             screen[0], "14:03:00 [stored, sent 2026-11-20] [private] bob: psst"
         )
@@ -869,7 +888,7 @@ class EarlierMessagesTests(ViewTestCase):
         self.view.show({**base, "type": "stored-end", "count": 2})
         self.view.show({**base, "type": "history-end", "count": 1})
         self.assertEqual(
-            self.screen()[:4],
+            self.scrollback()[:4],
             [
                 "15:43:16 * dave is offline; your message was stored for them",
                 "15:43:16 * alice is now registered; it needs your password from "
