@@ -242,11 +242,11 @@ class _Scrollback(urwid.ListBox[int]):
 
     def to_bottom(self) -> None:
         """
-        Show the newest entry with its last row on the last row.
+        Focus the newest entry; L{render} shows it with its last row on the
+        last row.
         """
         if len(self.walker):
             self.set_focus(len(self.walker) - 1, coming_from="above")
-            self.set_focus_valign("bottom")
 
     def render(  # type: ignore[override]  # as ListBox.render's
         self, size: tuple[int] | tuple[int, int], focus: bool = False
@@ -254,8 +254,13 @@ class _Scrollback(urwid.ListBox[int]):
         if len(size) != 2:
             return super().render(size, focus)
         columns, rows = size
-        if self.following:
-            self.to_bottom()  # again: the size may have changed
+        if self.following and len(self.walker):
+            # Done here, for this size: the last row of the newest entry
+            # on the last row, however tall the entry.
+            last = len(self.walker) - 1
+            self.set_focus_pending = self.set_focus_valign_pending = None
+            self.walker.set_focus(last)
+            self.shift_focus(size, rows - self.walker[last].rows((columns,)))
         used = 0
         for entry in reversed(self.walker):
             used += entry.rows((columns,))
@@ -1350,7 +1355,7 @@ class TUIView:
             online = fold(current.label) in {fold(u) for u in users}
             about = f"private with {_visible(current.label)}"
             if current.left:
-                return [("status alert", about + " (left; /close closes it)")]
+                return [("status alert", about + " (left)")]
             return [("status", about + (" (online)" if online else ""))]
         if current.kind != ROOM:
             return []

@@ -23,12 +23,14 @@ from chat.client.format import plain
 from chat.client.rooms import Rooms, room_line
 from chat.client.script import ScriptView
 from chat.client.session import (
+    MODE_REFUSED,
     SYNC_LINE,
     ClientSession,
     Said,
     Status,
     classify,
 )
+from chat.client.tui import TUIView
 from chat.core.names import is_room
 from tests.client import test_session as session_tests
 from tests.client import test_tui as tui_tests
@@ -1127,3 +1129,133 @@ class RoomStatusTests(ConversationTestCase):
             ),
             self.status_line(wide),
         )
+
+
+class FirstUsePrivateTests(ConversationTestCase):
+    """
+    Private messages as a first-time user met them (issue 16): shown as
+    sent only once not refused; a conversation only for those accepted.
+    """
+
+    def test_refused_leaves_no_conversation(self) -> None:
+        """
+        C{dave*hi dave} to someone absent shows as being sent, then, refused,
+        as not sent: no conversation is opened for dave.
+        """
+        self.send("dave*hi dave")
+        self.assertEqual(
+            self.scrollback(), ["15:43:16 [sending] [private to dave] alice: hi dave"]
+        )
+        self.view.error("ERROR: dave is not online; /users lists who is.")
+        self.assertEqual(
+            self.scrollback(),
+            [
+                "15:43:16 [not sent] [private to dave] alice: hi dave",
+                "15:43:16 ERROR: dave is not online; /users lists who is.",
+            ],
+        )
+        self.assertEqual(self.attrs_of("[not sent]", "[not sent]"), {"error"})
+        self.assertNotIn("1:ALL", self.screen()[-3])  # no bar: only ALL
+        self.send("/go")
+        self.assertIn(
+            "15:43:16 * conversations: 1 ALL; /go NUMBER, #ROOM or NAME", self.screen()
+        )
+
+    def test_accepted_opens_conversation(self) -> None:
+        """
+        A private message the server did not refuse (here: stored for an
+        offline registered user) shows as sent, and opens its conversation.
+        """
+        self.send("erin*see you")
+        self.assertNotIn("1:ALL", self.screen()[-3])
+        self.feed("queued", to="erin", id=3, text="")
+        self.assertIn("15:43:16 [private to erin] alice: see you", self.scrollback())
+        self.assertEqual(self.bar(), "1:ALL  2:erin")
+        self.press("meta 2")
+        self.assertEqual(self.scrollback(), ["15:43:16 alice: see you"])
+
+    def test_refused_in_conversation(self) -> None:
+        """
+        In an open conversation a refused message stays, marked not sent.
+        """
+        self.feed("private", **{"from": "dave"}, to="alice", text="psst")
+        self.press("meta 2")
+        self.send("hi")
+        self.view.error("ERROR: dave is not online; /users lists who is.")
+        self.assertIn("15:43:16 [not sent] alice: hi", self.scrollback())
+
+    def test_left_marked(self) -> None:
+        """
+        The conversation of someone who left is marked in the bar and on the
+        status line, says how to close it, and is unmarked when they are
+        back.
+        """
+        self.feed("private", **{"from": "dave"}, to="alice", text="psst")
+        self.feed("leave", name="dave", reason=None)
+        self.assertEqual(self.bar(), "1:ALL  2:dave (left)")
+        self.assertEqual(self.attrs_of("1:ALL", "2:dave (left)"), {"bar left"})
+        self.press("meta 2")
+        self.assertEqual(
+            self.scrollback()[-1],
+            "15:43:16 * dave left; /close closes this conversation",
+        )
+        self.assertTrue(
+            self.status_line().startswith("private with dave (left) | h:1"),
+            self.status_line(),
+        )
+        self.feed("join", name="dave")
+        self.assertEqual(self.scrollback()[-1], "15:43:16 * dave is back")
+        self.press("meta 1")
+        self.assertEqual(self.bar(), "1:ALL  2:dave")
+
+
+class FirstUseStatusTests(ConversationTestCase):
+    """
+    The status line at 80 columns (issue 16).
+    """
+
+    def test_room_shortened_first(self) -> None:
+        """
+        A room with a long topic is shortened, with an ellipsis, so that the
+        connection's facts stay whole at 80 columns.
+        """
+        self.in_chess(topic="Tuesday club: bring your own board, clock and snacks")
+        line = self.status_line()
+        self.assertTrue(
+            line.endswith("| h:1 | alice | plain | connected | 4 online"), line
+        )
+        self.assertTrue(line.startswith("#chess (3): alice, @bob, carol"), line)
+        self.assertIn("\N{HORIZONTAL ELLIPSIS} | h:1", line)
+        wide = self.status_line((160, 24))
+        self.assertIn(
+            "topic: Tuesday club: bring your own board, clock and snacks | h:1", wide
+        )
+
+
+class ModeRefusedTests(session_tests.SessionTestCase):
+    """
+    C{/mode json|text} in the full-screen view, with a real session.
+    """
+
+    def test_mode_refused(self) -> None:
+        """
+        C{/mode text} is not sent (chat-client would hear nothing in text
+        mode) and the user is told why; C{/mode #room +i} is a room's and
+        goes.
+        """
+        view = TUIView(self.clock)
+        self.view = view  # type: ignore[assignment]
+        session, transport = self.joined()
+        view.session = session
+        for key in "/mode text":
+            view.keypress(tui_tests.SIZE, key)
+        view.keypress(tui_tests.SIZE, "enter")
+        self.assertEqual(transport.sent(), [])
+        screen = "\n".join(
+            row.decode().rstrip() for row in view.widget.render((200, 24)).text
+        )
+        self.assertIn(MODE_REFUSED, screen)
+        for key in "/mode #chess +i":
+            view.keypress(tui_tests.SIZE, key)
+        view.keypress(tui_tests.SIZE, "enter")
+        self.assertEqual(transport.sent(), ["/mode #chess +i"])

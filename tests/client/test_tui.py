@@ -29,6 +29,7 @@ from chat.client.tui import (
     TUIView,
     sender_attr,
 )
+from chat.lines.commands import COMMANDS
 
 SIZE = (80, 24)
 # 2026-11-21T15:43:16Z, for the client's own lines.
@@ -897,3 +898,129 @@ class EarlierMessagesTests(ViewTestCase):
                 "15:43:16 * end of history (1 message)",
             ],
         )
+
+
+def help_event() -> dict[str, Any]:
+    """
+    The server's answer to C{/help} in JSON mode, with its real commands.
+    """
+    return {
+        "type": "help",
+        "time": "2026-11-21T15:43:16.123Z",
+        "from": None,
+        "text": "* Commands: ...",
+        "commands": [
+            {
+                "usage": c.usage,
+                "description": c.description,
+                "aliases": list(c.aliases),
+            }
+            for c in COMMANDS
+        ],
+    }
+
+
+class FirstUseTests(ViewTestCase):
+    """
+    What confused a first-time user (issue 16): a tall block cut short, a
+    short conversation at the top of the screen, C{/help}.
+    """
+
+    # The row just above the status line of an 80x24 screen.
+    LAST = SIZE[1] - 3
+
+    def test_few_lines_at_bottom(self) -> None:
+        """
+        A conversation with few lines sits at the bottom of the screen,
+        just above the status line, as in IRC clients.
+        """
+        self.view.show(message("bob", "hi"))
+        self.view.show(message("carol", "hello"))
+        screen = self.screen()
+        self.assertEqual(screen[: self.LAST - 1], [""] * (self.LAST - 1))
+        self.assertEqual(
+            screen[self.LAST - 1 : self.LAST + 1],
+            ["15:43:16 bob: hi", "15:43:16 carol: hello"],
+        )
+
+    def test_tall_help_shown_to_its_end(self) -> None:
+        """
+        On a fresh screen, C{/help} (taller than the screen) is shown to its
+        last line, the server's C{/quit}.
+        """
+        self.view.show(help_event())
+        screen = self.screen()
+        self.assertIn("/quit [REASON]", screen[self.LAST - 1])
+        self.assertIn("say goodbye and disconnect (also", screen[self.LAST - 1])
+        self.assertEqual(screen[self.LAST].strip(), "/exit)")
+
+    def test_tall_entry_shown_to_its_end(self) -> None:
+        """
+        One entry taller than the screen (an older server's help text) is
+        shown to its end too, and so is a block added after scrolling back
+        down.
+        """
+        text = "\n".join(f"* line {i}" for i in range(40))
+        self.view.show({**help_event(), "commands": None, "text": text})
+        self.assertEqual(self.screen()[self.LAST], "* line 39")
+        self.press("page up", "page down", "page down")
+        self.view.show({**help_event(), "commands": None, "text": text + "\n* end"})
+        self.assertEqual(self.screen()[self.LAST], "* end")
+
+    def test_help_lists_client_first(self) -> None:
+        """
+        C{/help} lists chat-client's commands and keys before the server's,
+        without the commands only programs need (C{/ack}, C{/mode
+        json|text}).
+        """
+        self.view.show(help_event())
+        tall = (80, 80)
+        screen = self.screen(tall)
+        text = "\n".join(screen)
+        order = [
+            "* chat-client's commands:",
+            "/send NAME|#ROOM PATH",
+            "/accept ID [DIRECTORY]",
+            "/decline ID",
+            "/cancel ID",
+            "/connect [HOST [PORT]]",
+            "CONNECT ",
+            "SEND TEXT",
+            "QUIT ",
+            "/go [ALL|#ROOM|NAME|NUMBER]",
+            "/close",
+            "* keys:",
+            "PageUp, PageDown",
+            "Tab ",
+            "* the server's commands:",
+            "/users",
+            "/mode #ROOM +i|-i",
+            "/quit [REASON]",
+        ]
+        places = [text.find(fragment) for fragment in order]
+        self.assertNotIn(-1, places, list(zip(order, places, strict=True)))
+        self.assertEqual(places, sorted(places))
+        self.assertNotIn("/ack", text)
+        self.assertNotIn("/mode json|text", text)
+
+    def test_help_columns(self) -> None:
+        """
+        Every description starts in the same column, past the longest
+        usage; one too long for its column wraps within it.
+        """
+        self.view.show(help_event())
+        screen = self.screen((80, 80))
+        column = screen[[i for i, r in enumerate(screen) if "/kick" in r][0]].index(
+            "put NAME out"
+        )
+        for usage, about in [
+            ("/users", "list who is online"),
+            ("/kick NAME #ROOM [REASON]", "put NAME out"),
+            ("/send NAME|#ROOM PATH", "offer a file"),
+            ("Ctrl-D", "quit, on an empty line"),
+        ]:
+            row = next(r for r in screen if usage in r)
+            self.assertEqual(row.index(about), column, row)
+        bm = next(i for i, r in enumerate(screen) if "/bm TEXT" in r)
+        self.assertEqual(screen[bm][column:], "send TEXT to everyone (also ALL*TEXT,")
+        self.assertEqual(screen[bm + 1], " " * column + "a plain line)")
