@@ -20,6 +20,7 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 
+from chat.client.format import CLIENT_HELP, plain
 from chat.client.rooms import Rooms
 from chat.client.session import Said, Status, classify, masked
 from chat.client.tui import (
@@ -1024,3 +1025,23 @@ class FirstUseTests(ViewTestCase):
         bm = next(i for i, r in enumerate(screen) if "/bm TEXT" in r)
         self.assertEqual(screen[bm][column:], "send TEXT to everyone (also ALL*TEXT,")
         self.assertEqual(screen[bm + 1], " " * column + "a plain line)")
+
+    def test_plain_help(self) -> None:
+        """
+        A script's C{/help} lists chat-client's commands, then the server's
+        without C{/ack} and C{/mode json|text}, descriptions in one column
+        past the longest usage.
+        """
+        lines = str(plain(help_event())).splitlines()
+        self.assertEqual(lines[0], "* chat-client's commands:")
+        self.assertTrue(lines[1].startswith("*   /send NAME|#ROOM PATH  "), lines[1])
+        server = lines.index("* the server's commands:")
+        self.assertEqual(server, 1 + len(CLIENT_HELP))
+        column = lines[-1].index("say goodbye")
+        kick = next(line for line in lines if "/kick" in line)
+        self.assertEqual(kick.index("put NAME out"), column)
+        self.assertEqual(column, len("*   /kick NAME #ROOM [REASON]  "))
+        text = "\n".join(lines)
+        self.assertNotIn("/ack", text)
+        self.assertNotIn("/mode json|text", text)
+        self.assertIn("/mode #ROOM +i|-i", text)
