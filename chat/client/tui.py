@@ -115,7 +115,7 @@ _COMMANDS = SERVER_COMMANDS + CLIENT_COMMANDS + VIEW_COMMANDS
 # The view's commands and keys, listed by /help after the client's.
 VIEW_HELP = (
     ("/go [ALL|#ROOM|NAME|NUMBER]", "list the conversations, or show one"),
-    ("/close", "close this conversation (a room stays joined)"),
+    ("/close [NUMBER|#ROOM|NAME]", "close this conversation, or that one"),
 )
 KEYS_HELP = (
     ("Alt-1 ... Alt-9", "show conversation 1 to 9"),
@@ -534,7 +534,7 @@ class TUIView:
         belongs to; a room the user asked to join is shown once joined.
         """
         kind = event.get("type")
-        while self._unsettled:
+        while self._unsettled and _settles(event):
             # No refusal came first: accepted (or stored, if "queued").
             self._settle(self._unsettled.popleft(), accepted=True)
         if kind in ("join", "leave") and isinstance(event.get("name"), str):
@@ -812,8 +812,8 @@ class TUIView:
         if word == "/go":
             self._go(rest.strip())
             return
-        if text.strip() == "/close":
-            self._close()
+        if word == "/close":
+            self._close(rest.strip())
             return
         line = self._addressed(text)
         if word.lower() == "/join" and is_room(rest.strip()):
@@ -1064,18 +1064,34 @@ class TUIView:
         else:
             self._error("ERROR: usage: /go [ALL | #ROOM | NAME | NUMBER]")
 
-    def _close(self) -> None:
+    def _close(self, which: str = "") -> None:
         """
         C{/close}: drop the current conversation (not ALL) and show the one
-        before it.  A room is not left: its next message opens it again.
+        before it; C{/close NUMBER|#ROOM|NAME} drops that one (the one of
+        someone who left, say) and stays.  A room is not left: its next
+        message opens it again.
         """
-        conversation = self._current
+        conversation: _Conversation | None = self._current
+        if which.isdigit():
+            index = int(which) - 1
+            ok = 0 <= index < len(self._conversations)
+            conversation = self._conversations[index] if ok else None
+        elif which:
+            conversation = self._find(ROOM if is_room(which) else PRIVATE, which)
+            if fold(which) == fold(MAIN_LABEL):
+                conversation = self._main
+        if conversation is None:
+            self._error(f"ERROR: there is no conversation {which}; /go lists them.")
+            return
         if conversation is self._main:
             self._error(f"ERROR: {MAIN_LABEL} cannot be closed.")
             return
         index = self._conversations.index(conversation)
         self._conversations.remove(conversation)
-        self._switch(self._conversations[index - 1])
+        if conversation is self._current:
+            self._switch(self._conversations[index - 1])
+        else:
+            self._render_status()
         if conversation.kind == ROOM:
             info = self._room_info(conversation.label)
             if info is not None and info.member:
@@ -1430,6 +1446,17 @@ class TUIView:
         loop = self.loop
         if loop is not None and loop.screen.started:
             loop.stop()
+
+
+def _settles(event: dict[str, Any]) -> bool:
+    """
+    Whether C{event} says that the private messages sent before it were
+    not refused: not a login's (lines typed while away are sent after the
+    welcome, and answered after what the login brings).
+    """
+    if event.get("type") in ("welcome", "stored-end", "history-end", "mode"):
+        return False
+    return not any(event.get(flag) for flag in ("history", "stored", "rejoined"))
 
 
 def _alt_digit(key: str) -> bool:

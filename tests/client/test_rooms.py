@@ -1208,6 +1208,51 @@ class FirstUsePrivateTests(ConversationTestCase):
         self.press("meta 1")
         self.assertEqual(self.bar(), "1:ALL  2:dave")
 
+    def test_close_another(self) -> None:
+        """
+        C{/close NAME} or C{/close NUMBER} closes a conversation without
+        showing it (ALL stays; an unknown one is an error).
+        """
+        self.feed("private", **{"from": "dave"}, to="alice", text="psst")
+        self.feed("private", **{"from": "erin"}, to="alice", text="yo")
+        self.feed("leave", name="dave", reason=None)
+        self.assertEqual(self.bar(), "1:ALL  2:dave (left)  3:erin")
+        self.send("/close DAVE")
+        self.assertEqual(self.bar(), "1:ALL  2:erin")
+        self.send("/close 1")
+        self.send("/close nobody")
+        self.assertEqual(
+            self.scrollback()[-2:],
+            [
+                "15:43:16 ERROR: ALL cannot be closed.",
+                "15:43:16 ERROR: there is no conversation nobody; /go lists them.",
+            ],
+        )
+        self.send("/close 2")
+        self.assertNotIn("1:ALL", self.screen()[-3])  # no bar: only ALL
+
+    def test_typed_while_away(self) -> None:
+        """
+        A private message typed while away is sent after the next login:
+        what the login brings (welcome, history, stored messages) does not
+        settle it; the refusal that follows does.
+        """
+        self.send("dave*are you there")
+        self.feed("welcome", name="alice", users=["alice"], count=1)
+        self.feed("history-end", room=None, count=0)
+        self.feed("stored-end", count=0)
+        self.assertNotIn("1:ALL", self.screen()[-3])
+        self.assertIn(
+            "15:43:16 [sending] [private to dave] alice: are you there",
+            self.scrollback(),
+        )
+        self.view.error("ERROR: dave is not online; /users lists who is.")
+        self.assertIn(
+            "15:43:16 [not sent] [private to dave] alice: are you there",
+            self.scrollback(),
+        )
+        self.assertNotIn("1:ALL", self.screen()[-3])
+
 
 class FirstUseStatusTests(ConversationTestCase):
     """
