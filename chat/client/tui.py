@@ -254,23 +254,27 @@ class _Scrollback(urwid.ListBox[int]):
         if len(size) != 2:
             return super().render(size, focus)
         columns, rows = size
-        if self.following and len(self.walker):
-            # Done here, for this size: the last row of the newest entry
-            # on the last row, however tall the entry.
-            last = len(self.walker) - 1
-            self.set_focus_pending = self.set_focus_valign_pending = None
-            self.walker.set_focus(last)
-            self.shift_focus(size, rows - self.walker[last].rows((columns,)))
-        used = 0
+        if not len(self.walker):
+            return urwid.SolidCanvas(" ", columns, rows)
+        used = 0  # rows of the newest entries, up to a screenful
         for entry in reversed(self.walker):
             used += entry.rows((columns,))
             if used >= rows:
-                return super().render(size, focus)
-        if not used:
-            return urwid.SolidCanvas(" ", columns, rows)
+                break
+        shown = (columns, min(used, rows))
+        if self.following:
+            # Done here, for this size: the last row of the newest entry on
+            # the last row, however tall the entry.
+            last = len(self.walker) - 1
+            self.set_focus_pending = self.set_focus_valign_pending = None
+            if self.walker.focus != last:
+                self.walker.set_focus(last)
+            self.shift_focus(shown, shown[1] - self.walker[last].rows((columns,)))
+        if used >= rows:
+            return super().render(size, focus)
         blank = urwid.SolidCanvas(" ", columns, rows - used)
-        shown = super().render((columns, used), focus)
-        return urwid.CanvasCombine([(blank, None, False), (shown, None, True)])
+        canvas = super().render(shown, focus)
+        return urwid.CanvasCombine([(blank, None, False), (canvas, None, True)])
 
 
 class _StatusLine(urwid.Widget):
