@@ -103,6 +103,7 @@ SERVER_COMMANDS = (
     "/register",
     "/password",
     "/unregister",
+    "/privacy",
     "/file",
     "/quit",
 )
