@@ -13,6 +13,7 @@ from typing import Final
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from chat.core.accounts import Accounts
 from chat.core.client import Client
@@ -370,6 +371,7 @@ class Messages:
             kept = key not in self._private_off
             self._delivery.send(client, PrivacyStatus(self._clock.seconds(), kept))
             return None
+        was_off = key in self._private_off
         if not history:
             # At once: no message of this turn or later is kept.
             self._private_off.add(key)
@@ -381,7 +383,14 @@ class Messages:
                 client, PrivacyStatus(self._clock.seconds(), history, changed=True)
             )
 
-        return self._store.set_private_history(key, history).addCallback(done)
+        def failed(failure: Failure) -> Failure:
+            # Not recorded: as it was (the client is told of the failure).
+            if not was_off:
+                self._private_off.discard(key)
+            return failure
+
+        d = self._store.set_private_history(key, history)
+        return d.addCallbacks(done, failed)
 
     def _unregistered(self, client: Client, key: str) -> None:
         """

@@ -734,3 +734,20 @@ class PrivateHistoryTests(CoreTestCase):
         self.bob.take()
         self.assertEqual(self.history(self.bob, "alice"), [])
         self.assertEqual(self.history(self.alice, "bob"), [])
+
+    def test_opt_out_not_recorded(self) -> None:
+        """
+        If the store cannot record an opt-out, the user is told and the
+        messages are kept as before.
+        """
+        self.patch(
+            self.store,
+            "set_private_history",
+            lambda key, keep: fail(RuntimeError("disk gone")),
+        )
+        self.bob.session.privacy(False)
+        self.assertEqual(self.errors(self.bob.take()), ["internal"])
+        self.flushLoggedErrors(RuntimeError)
+        self.alice.session.whisper("bob", "still kept")
+        self.bob.take()
+        self.assertEqual(self.history(self.alice, "bob"), ["alice>bob:still kept"])
