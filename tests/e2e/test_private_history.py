@@ -7,12 +7,41 @@ between.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import Any, cast
 
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 
-from tests.e2e.support import log_in, start_server, tcp_endpoint
-from tests.e2e.test_accounts import register
+from chat.client.session import ClientSession
+from tests.client.test_session import FakeView
+from tests.e2e.support import TIMEOUT, log_in, start_server, tcp_endpoint
+from tests.e2e.test_accounts import PASSWORD, register
 from tests.e2e.test_rooms import password_log_in
+
+
+class TabView(FakeView):
+    """
+    A view that shows private conversations apart, as chat-client's
+    full-screen one does, and records what it is shown.
+    """
+
+    fills_private_tabs = True
+
+
+async def until(condition: Callable[[], bool], what: str) -> None:
+    """
+    Wait, at most L{TIMEOUT} seconds, for C{condition} to hold.
+    """
+    from twisted.internet import reactor
+
+    clock = cast(IReactorTime, reactor)
+    deadline = clock.seconds() + TIMEOUT
+    while not condition():
+        if clock.seconds() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await deferLater(clock, 0.02, lambda: None)
 
 
 class PrivateHistoryTests(TestCase):
@@ -61,3 +90,59 @@ class PrivateHistoryTests(TestCase):
             "ERROR: private conversations are kept only between registered "
             "users; /register PASSWORD to keep yours.",
         )
+
+    async def test_client_fills_conversation(self) -> None:
+        """
+        After a restart, chat-client's session (as the full-screen view
+        uses it) fills the conversation that a private message opens with
+        its past: the earlier messages once, marked as history, then the
+        new one live, not repeated.
+        """
+        database = os.path.abspath(self.mktemp())
+        server = await start_server(self, "--database", database)
+        port = server.tcp_port
+        for name in ("alice", "bob"):
+            await register(self, port, name)
+        alice = await password_log_in(self, port, "alice")
+        bob = await password_log_in(self, port, "bob")
+        alice.send_line("bob*before the restart")
+        await bob.expect("before the restart")
+        await server.process.stop()
+
+        server = await start_server(self, "--database", database)
+        port = server.tcp_port
+        from twisted.internet import reactor
+
+        view = TabView()
+        session = ClientSession(
+            view,
+            tcp_endpoint(port),
+            server=f"127.0.0.1:{port}",
+            tls=False,
+            clock=cast(IReactorTime, reactor),
+            name="alice",
+            password=PASSWORD,
+        )
+        session.start()
+        self.addCleanup(session.stop, 0)
+        await until(
+            lambda: any(e["type"] == "stored-end" for e in view.events), "login"
+        )
+        bob = await password_log_in(self, port, "bob")
+        bob.send_line("alice*are you back?")
+
+        def privates() -> list[tuple[Any, Any]]:
+            return [
+                (e.get("text"), e.get("history"))
+                for e in view.events
+                if e["type"] == "private"
+            ]
+
+        await until(lambda: len(privates()) >= 2, "the replay")
+        await until(
+            lambda: any(e["type"] == "history-end" for e in view.events), "its end"
+        )
+        self.assertEqual(
+            privates(), [("are you back?", None), ("before the restart", True)]
+        )
+        self.assertEqual(view.errors, [])
