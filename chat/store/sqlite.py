@@ -548,21 +548,32 @@ def _write_history(
     batch: Iterable[HistoryEntry | PrivateEntry],
     prune: tuple[list[str], int] | None,
     private_prune: tuple[list[tuple[str, str]], int] | None = None,
+    mixed: bool = False,
 ) -> None:
+    """
+    Write a batch of history in one transaction, and prune what C{prune}
+    and C{private_prune} say.
+
+    @param mixed: the batch may hold private entries (L{PrivateEntry}):
+        sort them out (a batch of room history alone is not looked at
+        twice).
+    """
     txn.execute("BEGIN IMMEDIATE")
     # Up to HISTORY_ROWS rows per statement: sqlite3 lets the GIL go for
     # every statement it steps and takes it back after, and the reactor
     # thread pays for each of those hand-overs; executemany would make one
     # per row.
-    rows: list[HistoryEntry] = []
-    private: list[PrivateEntry] = []
-    for entry in batch:
-        if type(entry) is HistoryEntry:
-            rows.append(entry)
-        else:
-            private.append(cast(PrivateEntry, entry))
-    if private:
+    if mixed:
+        rows: list[HistoryEntry] = []
+        private: list[PrivateEntry] = []
+        for entry in batch:
+            if type(entry) is HistoryEntry:
+                rows.append(entry)
+            else:
+                private.append(cast(PrivateEntry, entry))
         _write_private(txn, private, private_prune)
+    else:
+        rows = cast(list[HistoryEntry], list(batch))
     for start in range(0, len(rows), HISTORY_ROWS):
         chunk = rows[start : start + HISTORY_ROWS]
         values: list[object] = []
@@ -1091,6 +1102,9 @@ class SQLiteStore:
         self.private_keep = private_keep
         self._pairs: set[tuple[str, str]] = set()
         self._since_private_prune = 0
+        # Private entries added since the buffer was last taken whole: the
+        # batches may hold some.
+        self._privates_buffered = 0
 
     # Opening and closing.
 
@@ -1329,6 +1343,7 @@ class SQLiteStore:
             self._dropped += 1
         self._buffer.append(entry)
         self._added += 1
+        self._privates_buffered += 1
         self._pairs.add(pair(entry.sender_key, entry.recipient_key))
         self._since_private_prune += 1
         if self._flush_call is None and not self._writing:
@@ -1379,8 +1394,10 @@ class SQLiteStore:
         batch: (
             Sequence[HistoryEntry | PrivateEntry] | deque[HistoryEntry | PrivateEntry]
         )
+        mixed = self._privates_buffered > 0
         if len(self._buffer) <= self.history_batch:
             batch, self._buffer = self._buffer, deque(maxlen=self.history_buffer)
+            self._privates_buffered = 0
         else:
             popleft = self._buffer.popleft
             batch = [popleft() for _ in range(self.history_batch)]
@@ -1404,7 +1421,7 @@ class SQLiteStore:
             self._pairs = set()
             self._since_private_prune = 0
         self._writing = True
-        d = self._call(_write_history, batch, prune, private_prune)
+        d = self._call(_write_history, batch, prune, private_prune, mixed)
         d.addErrback(
             lambda f: self._log.failure(
                 "could not write {count} history entries", f, count=len(batch)
@@ -1429,6 +1446,7 @@ class SQLiteStore:
         """
         self._cancel_write()
         self._buffer.clear()
+        self._privates_buffered = 0
         self._written = self._added
         self._notify_flushed()
 
