@@ -947,3 +947,19 @@ class SQLiteStoreTests(TestCase):
             ["2", "3", "4"],
         )
         self.assertEqual(len(await store.private_history("bob", "carol", 10)), 1)
+
+    async def test_private_after_a_full_batch(self) -> None:
+        """
+        A private entry left for the next batch (the one under way was
+        full) is written by it.
+        """
+        store = await self.open_sqlite()
+        store.history_batch = 2
+        store.add_history(entry("", "alice", "a", 1.0))
+        store.add_history(entry("", "alice", "b", 2.0))
+        store.add_private(private("alice", "bob", "p", 3.0))
+        await store.flush_history()
+        self.assertEqual(
+            [e.text for e in await store.private_history("bob", "alice", 10)], ["p"]
+        )
+        self.assertEqual([e.text for e in await store.history("", 10)], ["a", "b"])
