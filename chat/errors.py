@@ -414,3 +414,15 @@ class NameTimeout(ChatError):
     """
 
     code = "registration-timeout"
+
+
+# Private history (issue 16, "history").
+
+
+class NoPrivateHistory(ChatError):
+    """
+    Private history was asked of or for someone who has none: it is kept
+    only between registered users.
+    """
+
+    code = "no-private-history"

@@ -465,3 +465,45 @@ class ShuttingDown(Event):
     """
     The server is stopping (SIGTERM): the connection closes next.
     """
+
+
+# Private history (issue 16, "history").
+
+
+@dataclass(slots=True, eq=False)
+class PrivatePast(Event):
+    """
+    A private message from a conversation's history (C{/history NAME});
+    C{time} is when it was sent.
+
+    @ivar other: the other party of the conversation, as the one who asked
+        named it (as registered): a client files the line under it, whoever
+        sent it.
+    """
+
+    sender: str
+    recipient: str
+    text: str
+    other: str
+
+
+@dataclass(slots=True, eq=False)
+class PrivatePastEnd(Event):
+    """
+    The end of a replay of C{count} private messages with C{other}.
+    """
+
+    count: int
+    other: str
+
+
+@dataclass(slots=True, eq=False)
+class PrivacyStatus(Event):
+    """
+    Whether this user's private messages are kept (C{/privacy}).
+
+    @ivar changed: the user just changed it (else only asked).
+    """
+
+    history: bool
+    changed: bool = False

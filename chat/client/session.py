@@ -35,6 +35,7 @@ from zope.interface import implementer
 
 from chat.client import cipher
 from chat.client.files import MAX_RAW, Progress, ThreadRunner, Transfers
+from chat.client.private import PrivatePast
 from chat.client.rooms import Rooms
 from chat.core.names import fold, is_room
 from chat.lines.syntax import RoomSay, Say, Slash, Whisper, parse
@@ -103,6 +104,7 @@ SERVER_COMMANDS = (
     "/register",
     "/password",
     "/unregister",
+    "/privacy",
     "/file",
     "/quit",
 )
@@ -512,6 +514,12 @@ class ClientSession:
             auto_accept=auto_accept,
             idle=self._transfers_idle,
         )
+        # Private history (issue 16): a view with an attribute
+        # fills_private_tabs true (the full-screen one) has each private
+        # conversation filled with its past when it opens.
+        self.private_past = PrivatePast(
+            self._send, lambda: bool(getattr(self._view, "fills_private_tabs", False))
+        )
 
     @property
     def view(self) -> IClientView:
@@ -861,6 +869,8 @@ class ClientSession:
                 self._proposed[proposed[0]] = proposed[1]
             return line
         said = classify(line)
+        if said is not None and said.kind == "private" and said.target:
+            self.private_past.sent(said.target)
         if said is not None and said.text:
             self.view.said(said)
         if not self.shift_cipher or said is None or not said.text:
@@ -890,6 +900,7 @@ class ClientSession:
         self._confirmed.clear()
         self._rejoining.clear()
         self._barriers.clear()
+        self.private_past.reset()
         self._ever_connected = True
         self._set_status(connected=True)
 
@@ -973,6 +984,13 @@ class ClientSession:
             text, shifted = cipher.decode(str(event.get("text", "")))
             if shifted:
                 event = {**event, "text": text, "shifted": True}
+        replaced = self.private_past.answer(event)
+        if replaced is not None:
+            for shown in replaced:
+                self.view.show(shown)
+            return
+        if kind == "private" and not event.get("history"):
+            self.private_past.received(str(event.get("from")), str(event.get("text")))
         if kind == "error":
             self.view.error(f"ERROR: {event.get('text', '')}")
         else:

@@ -416,6 +416,9 @@ class TUIView:
     """
 
     _log = Logger()
+    # Private history (issue 16): the session fills each private
+    # conversation with its past when it opens.
+    fills_private_tabs = True
 
     def __init__(
         self,
@@ -995,6 +998,9 @@ class TUIView:
             if conversation is not self._current and self._answers_user(event):
                 return [conversation, self._current]
             return [conversation]
+        other = event.get("with")  # private history (issue 16)
+        if kind in ("private", "history-end") and isinstance(other, str):
+            return [self._open(PRIVATE, other)]
         if kind == "private":
             return [self._main, self._open(PRIVATE, str(event.get("from")))]
         if kind in _EVERYONE:

@@ -179,6 +179,7 @@ class ChatCore:
     async def _start(self) -> None:
         await self.store.start()
         await self.accounts.load()
+        await self.messages.load()
         await self.rooms.load()
         await self.transfers.start()
 

@@ -2,7 +2,8 @@
 """
 Messages to everyone and to one person: broadcasts kept as history,
 private messages kept for registered users who are offline, and when a
-kept message counts as delivered.
+kept message counts as delivered; the private history of registered
+users' conversations.
 """
 
 from __future__ import annotations
@@ -12,25 +13,29 @@ from typing import Final
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from chat.core.accounts import Accounts
 from chat.core.client import Client
 from chat.core.limits import ID_MAX
-from chat.core.names import fold
+from chat.core.names import fold, is_name
 from chat.core.peers import Peers
-from chat.errors import BadUsage, NoSuchUser
+from chat.errors import BadUsage, NoPrivateHistory, NoSuchUser
 from chat.events import (
     Action,
     Event,
     Message,
     Past,
     PastEnd,
+    PrivacyStatus,
     Private,
+    PrivatePast,
+    PrivatePastEnd,
     Queued,
     Stored,
     StoredEnd,
 )
-from chat.store.interface import HistoryEntry, StoredMessage
+from chat.store.interface import HistoryEntry, PrivateEntry, StoredMessage
 
 _log: Final = Logger(namespace="chat.core.messages")
 
@@ -90,6 +95,11 @@ class Messages:
         self._limits = peers.limits
         self.keep_history = peers.keep_history
         self._accounts = accounts
+        # Private history (issue 16): the keys of the accounts whose
+        # private messages are not kept (read at start, then kept up to
+        # date here: checked for every private message).
+        self._private_off: set[str] = set()
+        accounts.on_unregistered.append(self._unregistered)
 
     # Broadcasts.
 
@@ -154,10 +164,22 @@ class Messages:
             if registered is None:
                 raise
             return self._keep(client, key, registered, text)
+        now = self._clock.seconds()
         self._delivery.send(
-            recipient,
-            Private(self._clock.seconds(), str(client.name), str(recipient.name), text),
+            recipient, Private(now, str(client.name), str(recipient.name), text)
         )
+        if recipient.key is not None and self._keeps_private(client, recipient.key):
+            self._store.add_private(
+                PrivateEntry(
+                    0,
+                    str(client.key),
+                    recipient.key,
+                    str(client.name),
+                    str(recipient.name),
+                    text,
+                    now,
+                )
+            )
         return None
 
     def _keep(
@@ -174,6 +196,18 @@ class Messages:
         )
 
         def stored(message: StoredMessage) -> None:
+            if self._keeps_private(client, key):
+                self._store.add_private(
+                    PrivateEntry(
+                        0,
+                        str(client.key),
+                        key,
+                        str(client.name),
+                        recipient,
+                        text,
+                        message.time,
+                    )
+                )
             self._delivery.send(
                 client, Queued(self._clock.seconds(), recipient, message.id)
             )
@@ -247,3 +281,122 @@ class Messages:
         return self._store.expire(
             self._clock.seconds(), self._limits.offline_age
         ).addCallback(done)
+
+    # Private history (issue 16): the private messages between two
+    # registered users are kept, as a room's history is, unless either
+    # asked for them not to be (docs/security.rst, "What the server keeps").
+
+    def load(self) -> Deferred[None]:
+        """
+        Read which accounts asked for their private messages not to be
+        kept; call before serving.
+        """
+
+        def loaded(keys: set[str]) -> None:
+            self._private_off = keys
+
+        return self._store.private_opt_outs().addCallback(loaded)
+
+    def _keeps_private(self, client: Client, recipient_key: str) -> bool:
+        """
+        Whether a private message from C{client} to the account
+        C{recipient_key} is kept: both are registered now, and neither
+        asked for it not to be.
+        """
+        key = client.key
+        off = self._private_off
+        registered = self._accounts.registered
+        return (
+            key is not None
+            and key not in off
+            and recipient_key not in off
+            and registered(key) is not None
+            and registered(recipient_key) is not None
+        )
+
+    def _own_key(self, client: Client) -> str:
+        """
+        C{client}'s account key.
+
+        @raise NoPrivateHistory: if it is a guest.
+        """
+        key = client.key
+        if key is None or self._accounts.registered(key) is None:
+            raise NoPrivateHistory(
+                "private conversations are kept only between registered users; "
+                "/register PASSWORD to keep yours."
+            )
+        return key
+
+    def private_history(self, client: Client, name: str, count: int) -> Deferred[None]:
+        """
+        The last C{count} private messages between C{client} and C{name},
+        oldest first.
+
+        @raise NoPrivateHistory: if either is not registered.
+        """
+        key = self._own_key(client)
+        other_key = fold(name)
+        other = self._accounts.registered(other_key)
+        if other is None:
+            if not is_name(name):
+                raise NoPrivateHistory("there is no registered user of that name.")
+            raise NoPrivateHistory(
+                f"{name} is not registered: private conversations are kept only "
+                "between registered users."
+            )
+
+        def show(entries: list[PrivateEntry]) -> None:
+            for e in entries:
+                self._delivery.send(
+                    client, PrivatePast(e.time, e.sender, e.recipient, e.text, other)
+                )
+            self._delivery.send(
+                client, PrivatePastEnd(self._clock.seconds(), len(entries), other)
+            )
+
+        d = self._store.private_history(key, other_key, count)
+        return d.addCallback(show)
+
+    def privacy(self, client: Client, history: bool | None) -> Deferred[None] | None:
+        """
+        C{/privacy}: whether C{client}'s private messages are kept, or
+        (C{history} not L{None}) keep them from now on or not.  Not keeping
+        them also deletes what was kept of its conversations.
+
+        @raise NoPrivateHistory: if C{client} is a guest.
+        """
+        key = self._own_key(client)
+        if history is None:
+            kept = key not in self._private_off
+            self._delivery.send(client, PrivacyStatus(self._clock.seconds(), kept))
+            return None
+        was_off = key in self._private_off
+        if not history:
+            # At once: no message of this turn or later is kept.
+            self._private_off.add(key)
+
+        def done(_: None) -> None:
+            if history:
+                self._private_off.discard(key)
+            self._delivery.send(
+                client, PrivacyStatus(self._clock.seconds(), history, changed=True)
+            )
+
+        def failed(failure: Failure) -> Failure:
+            # Not recorded: as it was (the client is told of the failure).
+            if not was_off:
+                self._private_off.discard(key)
+            return failure
+
+        d = self._store.set_private_history(key, history)
+        return d.addCallbacks(done, failed)
+
+    def _unregistered(self, client: Client, key: str) -> None:
+        """
+        The account C{key} was deleted, with its private history: forget
+        its choice, and delete what was added while it was being deleted.
+        """
+        self._private_off.discard(key)
+        d = self._store.set_private_history(key, False)
+        d.addErrback(lambda f: _log.failure("deleting private history failed", f))

@@ -325,6 +325,32 @@ class Session(Client):
             return self._services.messages.history(self, count)
         return self._services.rooms.history(self, room, count)
 
+    # Private history (issue 16).
+
+    def private_history(self, name: str, count: int | None = None) -> None:
+        """
+        The last C{count} private messages between this user and C{name}
+        (both registered).
+        """
+        self._run(self._private_history, (name, count), True)
+
+    def _private_history(self, name: str, count: int | None) -> Deferred[None]:
+        limits = self._services.limits
+        if count is None:
+            count = limits.history_default
+        if not 1 <= count <= limits.history_max:
+            raise BadUsage(
+                f"history shows 1 to {limits.history_max} messages at a time."
+            )
+        return self._services.messages.private_history(self, name, count)
+
+    def privacy(self, history: bool | None = None) -> None:
+        """
+        Whether this user's private messages are kept (L{None}: say which),
+        and so can be read again with L{private_history}.
+        """
+        self._run(self._services.messages.privacy, (self, history), True)
+
     def rooms(self) -> None:
         """
         The rooms this client may know of.

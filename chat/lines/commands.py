@@ -26,6 +26,7 @@ COMMANDS: Final = (
     CommandHelp("/bm TEXT", "send TEXT to everyone", ("ALL*TEXT", "a plain line")),
     CommandHelp("/me ACTION", "tell everyone what you are doing"),
     CommandHelp("/history [N]", "show the last N messages (default 20)"),
+    CommandHelp("/history NAME [N]", "your last N private messages with NAME"),
     CommandHelp("/join #ROOM", "join a room, creating it if needed"),
     CommandHelp("/leave #ROOM [REASON]", "leave a room", ("/part",)),
     CommandHelp("/say #ROOM TEXT", "send TEXT to a room", ("#ROOM*TEXT",)),
@@ -40,6 +41,7 @@ COMMANDS: Final = (
     CommandHelp("/register PASSWORD", "reserve your name with a password"),
     CommandHelp("/password OLD NEW", "change your name's password"),
     CommandHelp("/unregister PASSWORD", "give your name up"),
+    CommandHelp("/privacy [history on|off]", "keep your private messages, or not"),
     CommandHelp("/ack ID...", "confirm stored messages (JSON clients)"),
     CommandHelp("/file list|decline ID|...", "files (chat-client sends them)"),
     CommandHelp("/mode json|text", "switch this connection's output format"),
@@ -131,15 +133,37 @@ class SlashCommands:
         session.action(args)
 
     def command_history(self, session: Session, args: str) -> None:
-        room, _, word = args.strip().rpartition(" ")
-        if not room and word.startswith("#"):
-            room, word = word, ""
-        word = word.strip()
-        if word and not _is_number(word):
+        """
+        C{/history [N]}, C{/history #ROOM [N]}, C{/history NAME [N]}: a
+        lone number is a count, so a user named C{20} is asked for with a
+        count too (C{/history 20 20}).
+        """
+        words = args.split()
+        target, count = None, None
+        if len(words) == 1 and _is_number(words[0]):
+            count = words[0]
+        elif len(words) in (1, 2):
+            target = words[0]
+            count = words[1] if len(words) == 2 else None
+        if len(words) > 2 or (count is not None and not _is_number(count)):
             raise BadUsage(
-                f"usage: /history [#ROOM] [N], N from 1 to {self._limits.history_max}"
+                "usage: /history [#ROOM | NAME] [N], N from 1 to "
+                f"{self._limits.history_max}"
             )
-        session.history(int(word) if word else None, room.strip() or None)
+        number = int(count) if count is not None else None
+        if target is None or target.startswith("#"):
+            session.history(number, target)
+        else:
+            session.private_history(target, number)
+
+    def command_privacy(self, session: Session, args: str) -> None:
+        words = args.lower().split()
+        if not words:
+            session.privacy()
+        elif len(words) == 2 and words[0] == "history" and words[1] in ("on", "off"):
+            session.privacy(words[1] == "on")
+        else:
+            raise BadUsage("usage: /privacy [history on|off]")
 
     def command_ack(self, session: Session, args: str) -> None:
         words = args.split()

@@ -41,7 +41,10 @@ from chat.events import (
     Message,
     Past,
     PastEnd,
+    PrivacyStatus,
     Private,
+    PrivatePast,
+    PrivatePastEnd,
     Prompt,
     Queued,
     RoomEntered,
@@ -118,7 +121,7 @@ _ACCOUNT_TEXT = {
     "registered": "* {name} is now registered: from now on it needs your password.",
     "password-changed": "* The password of {name} was changed.",
     "unregistered": "* {name} is no longer registered; its stored messages "
-    "were deleted.",
+    "and private history were deleted.",
 }
 
 
@@ -168,6 +171,39 @@ def _past_end_text(e: PastEnd) -> list[str]:
     if e.room:
         return [f"* End of {e.room} history ({messages})."]
     return [f"* End of history ({messages})."]
+
+
+# Private history (issue 16, "history").
+
+
+def _private_past_text(e: PrivatePast) -> list[str]:
+    return [f"[history {_when(e.time)}] [private with {e.other}] {e.sender}: {e.text}"]
+
+
+def _private_past_end_text(e: PrivatePastEnd) -> list[str]:
+    if e.count == 0:
+        return [f"* No private messages with {e.other} are kept."]
+    messages = _count(e.count, "message", "messages")
+    return [f"* End of private history with {e.other} ({messages})."]
+
+
+def _privacy_text(e: PrivacyStatus) -> list[str]:
+    if e.changed and e.history:
+        return [
+            "* From now on your private messages with registered users are kept; "
+            "/history NAME shows them."
+        ]
+    if e.changed:
+        return [
+            "* Your private messages are no longer kept; what was kept of your "
+            "conversations was deleted."
+        ]
+    if e.history:
+        return [
+            "* Your private messages with registered users are kept; "
+            "/privacy history off stops it and deletes them."
+        ]
+    return ["* Your private messages are not kept; /privacy history on keeps them."]
 
 
 def _entered_text(e: RoomEntered) -> list[str]:
@@ -328,6 +364,10 @@ _TEXT: dict[type[Event], Callable[[Any], list[str]]] = {
     ShuttingDown: lambda e: [
         "* The server is shutting down; please reconnect in a moment."
     ],
+    # Private history (issue 16, "history").
+    PrivatePast: _private_past_text,
+    PrivatePastEnd: _private_past_end_text,
+    PrivacyStatus: _privacy_text,
 }
 
 
@@ -480,6 +520,21 @@ def _fields(event: Event) -> dict[str, Any]:
             return {**fields, "code": code, "text": text}
         case ShuttingDown():
             return {}
+        # Private history (issue 16, "history"): shaped as a live private
+        # message and a room's history end, with the conversation's other
+        # party under "with".
+        case PrivatePast(sender=sender, recipient=recipient, text=text, other=other):
+            return {
+                "from": sender,
+                "to": recipient,
+                "text": text,
+                "history": True,
+                "with": other,
+            }
+        case PrivatePastEnd(count=count, other=other):
+            return {"count": count, "room": None, "missed": False, "with": other}
+        case PrivacyStatus(history=history, changed=changed):
+            return {"history": history, "changed": changed}
     raise TypeError(f"no JSON rendering for {event!r}")  # pragma: no cover
 
 
@@ -521,6 +576,10 @@ _TYPES: dict[type[Event], str] = {
     FileDone: "file-delivered",
     FileList: "file-list",
     ShuttingDown: "shutdown",
+    # Private history (issue 16, "history").
+    PrivatePast: "private",
+    PrivatePastEnd: "history-end",
+    PrivacyStatus: "privacy",
 }
 
 

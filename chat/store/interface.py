@@ -75,6 +75,42 @@ class HistoryEntry:
     kind: str = "message"
 
 
+# Private history (issue 16): what two registered users said to each other.
+
+
+@dataclass(slots=True)
+class PrivateEntry:
+    """
+    A private message between two registered users, kept as their
+    conversation's history.  Not frozen, as L{HistoryEntry}: one is made
+    for every private message; treat it as immutable.
+
+    @ivar id: ignored by L{IChatStore.add_private}; an entry given back
+        carries a store's row number or 0.
+    @ivar sender_key: the sender's account key.
+    @ivar recipient_key: the recipient's account key.
+    @ivar sender: the sender's name as shown.
+    @ivar recipient: the recipient's name as shown.
+    """
+
+    id: int
+    sender_key: str
+    recipient_key: str
+    sender: str
+    recipient: str
+    text: str
+    time: float
+    kind: str = "private"
+
+
+def pair(key: str, other: str) -> tuple[str, str]:
+    """
+    The conversation between two accounts, the same whoever speaks: their
+    keys in order.
+    """
+    return (key, other) if key <= other else (other, key)
+
+
 @dataclass(frozen=True, slots=True)
 class Membership:
     """
@@ -225,7 +261,9 @@ class IChatStore(Interface):
 
     def delete_account(key: str) -> Deferred[None]:
         """
-        Remove an account and the messages stored for it.
+        Remove an account, the messages stored for it, and the private
+        history of its conversations (L{add_private}), entries not yet
+        written included.
 
         @raise chat.errors.NoSuchAccount: if C{key} is not registered.
         """
@@ -440,4 +478,37 @@ class IChatStore(Interface):
         """
         The last C{limit} entries of C{room} said after C{since} and no
         later than C{until}, oldest first: what a member missed.
+        """
+
+    # Private history (issue 16).
+
+    def add_private(entry: PrivateEntry) -> None:
+        """
+        Remember a private message between two registered users (its C{id}
+        is ignored).  Best-effort and batched, as L{add_history}: called
+        for every such message.
+        """
+
+    def private_history(
+        key: str, other: str, limit: int
+    ) -> Deferred[list[PrivateEntry]]:
+        """
+        The last C{limit} private messages between the accounts C{key} and
+        C{other}, either way, oldest first, including entries added but
+        not yet written.  Only the most recent of each conversation are
+        kept (C{private_keep} of them).
+        """
+
+    def private_opt_outs() -> Deferred[set[str]]:
+        """
+        The keys of the accounts that asked for their private messages not
+        to be kept (L{set_private_history}).
+        """
+
+    def set_private_history(key: str, keep: bool) -> Deferred[None]:
+        """
+        Whether the private messages of the account C{key} are kept.  Not
+        keeping them also deletes what was kept of its conversations (both
+        sides': a conversation is kept once), entries not yet written
+        included.  Nothing is recorded if C{key} is not registered.
         """

@@ -19,8 +19,10 @@ from chat.store.interface import (
     HistoryEntry,
     IChatStore,
     Membership,
+    PrivateEntry,
     RoomRecord,
     StoredMessage,
+    pair,
 )
 
 
@@ -32,8 +34,13 @@ class MemoryStore:
     need no durability.
     """
 
-    def __init__(self, *, history_keep: int = 100_000) -> None:
+    def __init__(
+        self, *, history_keep: int = 100_000, private_keep: int = 1000
+    ) -> None:
         self.history_keep = history_keep
+        self.private_keep = private_keep
+        self._private: dict[tuple[str, str], deque[PrivateEntry]] = {}
+        self._private_off: set[str] = set()
         self._accounts: dict[str, Account] = {}
         self._queues: dict[str, list[StoredMessage]] = {}
         self._next_message = 1
@@ -73,6 +80,8 @@ class MemoryStore:
         if self._accounts.pop(key, None) is None:
             return fail(NoSuchAccount(key))
         self._queues.pop(key, None)
+        self._forget_private(key)
+        self._private_off.discard(key)
         # What the foreign keys do in SQLite.
         for room, record in list(self._rooms.items()):
             self._rooms[room] = replace(
@@ -359,3 +368,35 @@ class MemoryStore:
             return succeed([])
         entries = self._history.get(room, ())
         return succeed(list(entries)[-limit:])
+
+    # Private history (issue 16).
+
+    def add_private(self, entry: PrivateEntry) -> None:
+        conversation = pair(entry.sender_key, entry.recipient_key)
+        entries = self._private.get(conversation)
+        if entries is None:
+            entries = self._private[conversation] = deque(maxlen=self.private_keep)
+        entries.append(entry)
+
+    def private_history(
+        self, key: str, other: str, limit: int
+    ) -> Deferred[list[PrivateEntry]]:
+        if limit <= 0:
+            return succeed([])
+        entries = self._private.get(pair(key, other), ())
+        return succeed(list(entries)[-limit:])
+
+    def private_opt_outs(self) -> Deferred[set[str]]:
+        return succeed(set(self._private_off))
+
+    def set_private_history(self, key: str, keep: bool) -> Deferred[None]:
+        if keep:
+            self._private_off.discard(key)
+        elif key in self._accounts:
+            self._private_off.add(key)
+            self._forget_private(key)
+        return succeed(None)
+
+    def _forget_private(self, key: str) -> None:
+        for conversation in [c for c in self._private if key in c]:
+            del self._private[conversation]

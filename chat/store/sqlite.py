@@ -26,9 +26,11 @@ from chat.store.interface import (
     HistoryEntry,
     IChatStore,
     Membership,
+    PrivateEntry,
     RoomRecord,
     StoredMessage,
     StoreError,
+    pair,
 )
 
 _P = ParamSpec("_P")
@@ -319,6 +321,33 @@ MIGRATIONS: Sequence[Sequence[str | PythonStep]] = (
     ),
     # Names keyed by the rules of issue 15 (PRECIS and NFKC).
     (_rekey_names,),
+    # Private history (issue 16): the conversations of two registered
+    # users, under their keys in order (low < high), whoever spoke; no
+    # foreign keys, so that a batch is not refused for an account deleted
+    # meanwhile (delete_account deletes its rows).
+    (
+        """
+        CREATE TABLE private_history (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            low TEXT NOT NULL,
+            high TEXT NOT NULL,
+            sender_key TEXT NOT NULL,
+            sender TEXT NOT NULL,
+            recipient TEXT NOT NULL,
+            text TEXT NOT NULL,
+            time REAL NOT NULL,
+            kind TEXT NOT NULL DEFAULT 'private'
+        )
+        """,
+        "CREATE INDEX private_history_pair ON private_history (low, high, id)",
+        "CREATE INDEX private_history_high ON private_history (high)",
+        # Accounts whose private messages are not kept.
+        """
+        CREATE TABLE private_history_off (
+            key TEXT PRIMARY KEY REFERENCES accounts (key) ON DELETE CASCADE
+        )
+        """,
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -436,9 +465,16 @@ def _delete_account(txn: Cursor, key: str) -> None:
     txn.execute("BEGIN IMMEDIATE")
     # Also done by ON DELETE CASCADE; explicit so it cannot depend on a PRAGMA.
     txn.execute("DELETE FROM offline_messages WHERE recipient = ?", (key,))
+    txn.execute("DELETE FROM private_history_off WHERE key = ?", (key,))
     txn.execute("DELETE FROM accounts WHERE key = ?", (key,))
     if txn.rowcount == 0:
         raise NoSuchAccount(key)
+    _forget_private(txn, key)
+
+
+def _forget_private(txn: Cursor, key: str) -> None:
+    txn.execute("DELETE FROM private_history WHERE low = ?", (key,))
+    txn.execute("DELETE FROM private_history WHERE high = ?", (key,))
 
 
 def _enqueue(
@@ -498,15 +534,46 @@ _INSERT_HISTORY: Final = "INSERT INTO history (room, sender, text, time, kind) V
 _HISTORY_VALUES: Final = "(?, ?, ?, ?, ?)"
 
 
+_INSERT_PRIVATE: Final = (
+    "INSERT INTO private_history"
+    " (low, high, sender_key, sender, recipient, text, time, kind) VALUES "
+)
+_PRIVATE_VALUES: Final = "(?, ?, ?, ?, ?, ?, ?, ?)"
+# 8 parameters a row: within 999.
+PRIVATE_ROWS: Final = 120
+
+
 def _write_history(
-    txn: Cursor, batch: Iterable[HistoryEntry], prune: tuple[list[str], int] | None
+    txn: Cursor,
+    batch: Iterable[HistoryEntry | PrivateEntry],
+    prune: tuple[list[str], int] | None,
+    private_prune: tuple[list[tuple[str, str]], int] | None = None,
+    mixed: bool = False,
 ) -> None:
+    """
+    Write a batch of history in one transaction, and prune what C{prune}
+    and C{private_prune} say.
+
+    @param mixed: the batch may hold private entries (L{PrivateEntry}):
+        sort them out (a batch of room history alone is not looked at
+        twice).
+    """
     txn.execute("BEGIN IMMEDIATE")
     # Up to HISTORY_ROWS rows per statement: sqlite3 lets the GIL go for
     # every statement it steps and takes it back after, and the reactor
     # thread pays for each of those hand-overs; executemany would make one
     # per row.
-    rows = list(batch)
+    if mixed:
+        rows: list[HistoryEntry] = []
+        private: list[PrivateEntry] = []
+        for entry in batch:
+            if type(entry) is HistoryEntry:
+                rows.append(entry)
+            else:
+                private.append(cast(PrivateEntry, entry))
+        _write_private(txn, private, private_prune)
+    else:
+        rows = cast(list[HistoryEntry], list(batch))
     for start in range(0, len(rows), HISTORY_ROWS):
         chunk = rows[start : start + HISTORY_ROWS]
         values: list[object] = []
@@ -527,6 +594,73 @@ def _write_history(
             txn.execute(
                 "DELETE FROM history WHERE room = ? AND id <= ?", (room, row[0])
             )
+
+
+def _write_private(
+    txn: Cursor,
+    entries: list[PrivateEntry],
+    prune: tuple[list[tuple[str, str]], int] | None,
+) -> None:
+    """
+    Write private history (in L{_write_history}'s transaction), then
+    prune the conversations C{prune} names down to the newest it says.
+    """
+    for start in range(0, len(entries), PRIVATE_ROWS):
+        chunk = entries[start : start + PRIVATE_ROWS]
+        values: list[object] = []
+        for e in chunk:
+            low, high = pair(e.sender_key, e.recipient_key)
+            values += (low, high, e.sender_key, e.sender, e.recipient)
+            values += (e.text, e.time, e.kind)
+        txn.execute(_INSERT_PRIVATE + ", ".join([_PRIVATE_VALUES] * len(chunk)), values)
+    if prune is None:
+        return
+    conversations, keep = prune
+    for low, high in conversations:
+        txn.execute(
+            "SELECT id FROM private_history WHERE low = ? AND high = ?"
+            " ORDER BY id DESC LIMIT 1 OFFSET ?",
+            (low, high, keep),
+        )
+        row = txn.fetchone()
+        if row is not None:
+            txn.execute(
+                "DELETE FROM private_history WHERE low = ? AND high = ? AND id <= ?",
+                (low, high, row[0]),
+            )
+
+
+def _private_history(
+    txn: Cursor, key: str, other: str, limit: int
+) -> list[PrivateEntry]:
+    low, high = pair(key, other)
+    txn.execute(
+        "SELECT id, sender_key, sender, recipient, text, time, kind"
+        " FROM private_history WHERE low = ? AND high = ? ORDER BY id DESC LIMIT ?",
+        (low, high, limit),
+    )
+    return [
+        PrivateEntry(id_, sender_key, high if sender_key == low else low, sender, *rest)
+        for id_, sender_key, sender, *rest in reversed(txn.fetchall())
+    ]
+
+
+def _private_opt_outs(txn: Cursor) -> set[str]:
+    txn.execute("SELECT key FROM private_history_off")
+    return {key for (key,) in txn.fetchall()}
+
+
+def _set_private_history(txn: Cursor, key: str, keep: bool) -> None:
+    txn.execute("BEGIN IMMEDIATE")
+    if keep:
+        txn.execute("DELETE FROM private_history_off WHERE key = ?", (key,))
+        return
+    txn.execute(
+        "INSERT OR IGNORE INTO private_history_off (key)"
+        " SELECT ? WHERE EXISTS (SELECT 1 FROM accounts WHERE key = ?)",
+        (key, key),
+    )
+    _forget_private(txn, key)
 
 
 def _load_rooms(txn: Cursor) -> list[RoomRecord]:
@@ -914,19 +1048,25 @@ class SQLiteStore:
         history_buffer: int = 100_000,
         prune_every: int | None = None,
         names: NameRules | None = None,
+        private_keep: int = 1000,
     ) -> None:
         """
         @param names: the name rules (L{chat.core.names.stored}), which an
             upgrade from a schema before version 6 needs when it has names
             to re-key.
+        @param private_keep: how many private messages to keep for each
+            conversation of two users; the oldest are pruned, as a room's
+            history is (so at most about twice as many are on disk).
         """
         if clock is None:
             from twisted.internet import reactor
 
             clock = reactor
         assert clock is not None
-        if history_keep < 1 or history_buffer < 1:
-            raise ValueError("history_keep and history_buffer must be positive")
+        if history_keep < 1 or history_buffer < 1 or private_keep < 1:
+            raise ValueError(
+                "history_keep, history_buffer and private_keep must be positive"
+            )
         self.path = path
         self._names = names
         self._clock: IReactorTime = clock
@@ -945,7 +1085,7 @@ class SQLiteStore:
         # History not yet written.  Entries are numbered in the order they
         # were added: _added is the next number, and every entry numbered
         # below _written is on disk (or was given up).
-        self._buffer: deque[HistoryEntry] = deque(maxlen=history_buffer)
+        self._buffer: deque[HistoryEntry | PrivateEntry] = deque(maxlen=history_buffer)
         self._added = 0
         self._written = 0
         self._writing = False
@@ -957,6 +1097,14 @@ class SQLiteStore:
         # The main channel's newest entries, so that the replay at every
         # login needs no disk read.
         self._tail: deque[HistoryEntry] = deque(maxlen=self.HISTORY_TAIL)
+        # Private history (issue 16): written with the rest, conversations
+        # pruned after every private_keep entries.
+        self.private_keep = private_keep
+        self._pairs: set[tuple[str, str]] = set()
+        self._since_private_prune = 0
+        # Private entries added since the buffer was last taken whole: the
+        # batches may hold some.
+        self._privates_buffered = 0
 
     # Opening and closing.
 
@@ -1072,7 +1220,10 @@ class SQLiteStore:
     account_names = _interaction(_account_names)
     create_account = _interaction(_create_account)
     set_password_hash = _interaction(_set_password_hash)
-    delete_account = _interaction(_delete_account)
+
+    def delete_account(self, key: str) -> Deferred[None]:
+        # Its private history goes too, entries not yet written included.
+        return self._after_flush(_delete_account, key)
 
     # Offline messages.
 
@@ -1177,6 +1328,41 @@ class SQLiteStore:
             return succeed(list(self._tail)[-limit:])
         return self._after_flush(_history, room, limit)
 
+    # Private history (issue 16).
+
+    def add_private(self, entry: PrivateEntry) -> None:
+        if self._closing:
+            return
+        if len(self._buffer) == self.history_buffer:
+            if not self._dropped:
+                self._log.warn(
+                    "history is arriving faster than it can be written: the "
+                    "oldest of {limit} unwritten entries are being dropped",
+                    limit=self.history_buffer,
+                )
+            self._dropped += 1
+        self._buffer.append(entry)
+        self._added += 1
+        self._privates_buffered += 1
+        self._pairs.add(pair(entry.sender_key, entry.recipient_key))
+        self._since_private_prune += 1
+        if self._flush_call is None and not self._writing:
+            self._flush_call = self._clock.callLater(
+                self.history_interval, self._write_batch
+            )
+
+    def private_history(
+        self, key: str, other: str, limit: int
+    ) -> Deferred[list[PrivateEntry]]:
+        if limit <= 0:
+            return succeed([])
+        return self._after_flush(_private_history, key, other, limit)
+
+    private_opt_outs = _interaction(_private_opt_outs)
+
+    def set_private_history(self, key: str, keep: bool) -> Deferred[None]:
+        return self._after_flush(_set_private_history, key, keep)
+
     def _after_flush(
         self,
         interaction: Callable[Concatenate[Cursor, _P], _T],
@@ -1205,9 +1391,13 @@ class SQLiteStore:
         self._cancel_write()
         if self._writing or not self._buffer or not self._open or self._closing:
             return
-        batch: Sequence[HistoryEntry] | deque[HistoryEntry]
+        batch: (
+            Sequence[HistoryEntry | PrivateEntry] | deque[HistoryEntry | PrivateEntry]
+        )
+        mixed = self._privates_buffered > 0
         if len(self._buffer) <= self.history_batch:
             batch, self._buffer = self._buffer, deque(maxlen=self.history_buffer)
+            self._privates_buffered = 0
         else:
             popleft = self._buffer.popleft
             batch = [popleft() for _ in range(self.history_batch)]
@@ -1225,8 +1415,13 @@ class SQLiteStore:
             prune = (sorted(self._rooms), self.history_keep)
             self._rooms = set()
             self._since_prune = 0
+        private_prune = None
+        if self._since_private_prune >= self.private_keep:
+            private_prune = (sorted(self._pairs), self.private_keep)
+            self._pairs = set()
+            self._since_private_prune = 0
         self._writing = True
-        d = self._call(_write_history, batch, prune)
+        d = self._call(_write_history, batch, prune, private_prune, mixed)
         d.addErrback(
             lambda f: self._log.failure(
                 "could not write {count} history entries", f, count=len(batch)
@@ -1251,6 +1446,7 @@ class SQLiteStore:
         """
         self._cancel_write()
         self._buffer.clear()
+        self._privates_buffered = 0
         self._written = self._added
         self._notify_flushed()
 

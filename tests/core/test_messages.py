@@ -10,13 +10,18 @@ from typing import cast
 
 from twisted.internet.defer import Deferred, fail
 
+from chat.core.core import ChatCore
+from chat.core.passwords import PasswordHasher
 from chat.events import (
     Action,
     Error,
     Message,
     Past,
     PastEnd,
+    PrivacyStatus,
     Private,
+    PrivatePast,
+    PrivatePastEnd,
     Queued,
     Stored,
     StoredEnd,
@@ -581,3 +586,168 @@ class GuestCatchUpTests(CoreTestCase):
         self.assertIsInstance(events[0], Welcome)
         self.assertEqual(self.errors(events), ["store-failed"])
         self.assertEqual(carol.session.name, "carol")
+
+
+class PrivateHistoryTests(CoreTestCase):
+    """
+    The private history of registered users' conversations (issue 16):
+    C{/history NAME}, C{/privacy}.
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        for name in ("alice", "bob", "carol"):
+            self.registered(name)
+        self.alice, _ = self.log_in("alice")
+        self.bob, _ = self.log_in("bob")
+        self.alice.take()  # bob joined
+
+    def history(self, person: Person, name: str, count: int | None = None) -> list[str]:
+        """
+        What C{person} is shown of its conversation with C{name}: each
+        message as C{sender>recipient:text}, then the end's count.
+        """
+        person.session.private_history(name, count)
+        events = person.take()
+        *past, end = events
+        assert isinstance(end, PrivatePastEnd), events
+        lines = []
+        for e in past:
+            assert isinstance(e, PrivatePast), e
+            self.assertEqual(e.other, end.other)
+            lines.append(f"{e.sender}>{e.recipient}:{e.text}")
+        self.assertEqual(end.count, len(past))
+        return lines
+
+    def test_both_ways(self) -> None:
+        """
+        The messages between two registered users, either way, are shown
+        to either, oldest first, named as registered, the last C{N} only
+        if asked.
+        """
+        self.alice.session.whisper("bob", "hi")
+        self.clock.advance(1)
+        self.bob.session.whisper("Alice", "hello")
+        self.bob.take()
+        self.alice.take()
+        self.assertEqual(
+            self.history(self.alice, "BOB"), ["alice>bob:hi", "bob>alice:hello"]
+        )
+        self.assertEqual(
+            self.history(self.bob, "alice"), ["alice>bob:hi", "bob>alice:hello"]
+        )
+        self.assertEqual(self.history(self.bob, "alice", 1), ["bob>alice:hello"])
+        self.bob.session.private_history("alice", 0)
+        self.assertEqual(self.errors(self.bob.take()), ["usage"])
+        self.assertEqual(self.history(self.alice, "carol"), [])
+
+    def test_offline_recipient(self) -> None:
+        """
+        A message to a registered user who is offline is stored for them as
+        before, and kept in the conversation's history too.
+        """
+        self.alice.session.whisper("carol", "are you there?")
+        [queued] = self.alice.take()
+        self.assertIsInstance(queued, Queued)
+        carol, events = self.log_in("carol")
+        self.assertEqual(
+            [e.text for e in self.of_type(events, Stored)], ["are you there?"]
+        )
+        self.assertEqual(self.history(carol, "alice"), ["alice>carol:are you there?"])
+
+    def test_registered_only(self) -> None:
+        """
+        Nothing is kept of a conversation with a guest; a guest asking is
+        told that only registered users have it; asking about a name
+        nobody registered is an error too.
+        """
+        dave = self.guest("dave")
+        dave.session.whisper("alice", "hi from a guest")
+        self.alice.session.whisper("dave", "hi guest")
+        self.alice.take()
+        dave.take()
+        for person, name in ((dave, "alice"), (self.alice, "dave")):
+            person.session.private_history(name)
+            [error] = person.take()
+            assert isinstance(error, Error)
+            self.assertEqual(error.code, "no-private-history")
+        self.assertIn("/register", self.errors_text(dave, "alice"))
+        self.assertIn("dave is not registered", self.errors_text(self.alice, "dave"))
+        self.assertEqual(self.store._private, {})
+        dave.session.privacy(False)
+        self.assertEqual(self.errors(dave.take()), ["no-private-history"])
+
+    def errors_text(self, person: Person, name: str) -> str:
+        person.session.private_history(name)
+        [error] = person.take()
+        assert isinstance(error, Error)
+        return error.text
+
+    def test_opt_out(self) -> None:
+        """
+        C{/privacy history off} deletes what was kept of the user's
+        conversations and keeps nothing new, whoever sends; C{on} keeps
+        again; C{/privacy} says which, and the choice outlives a restart
+        of the core.
+        """
+        self.alice.session.whisper("bob", "kept")
+        self.bob.take()
+        self.alice.session.privacy()
+        [status] = self.alice.take()
+        assert isinstance(status, PrivacyStatus)
+        self.assertEqual((status.history, status.changed), (True, False))
+        self.bob.session.privacy(False)
+        [status] = self.bob.take()
+        assert isinstance(status, PrivacyStatus)
+        self.assertEqual((status.history, status.changed), (False, True))
+        self.assertEqual(self.history(self.alice, "bob"), [])
+        self.alice.session.whisper("bob", "not kept")
+        self.bob.session.whisper("alice", "nor this")
+        self.alice.take()
+        self.bob.take()
+        self.assertEqual(self.history(self.alice, "bob"), [])
+        self.assertEqual(self.history(self.bob, "alice"), [])
+        self.assertEqual(self.successResultOf(self.store.private_opt_outs()), {"bob"})
+        restarted = ChatCore(
+            self.clock, self.store, self.spool, cast(PasswordHasher, self.hasher)
+        )
+        self.successResultOf(restarted.start())
+        self.assertEqual(restarted.messages._private_off, {"bob"})
+        self.bob.session.privacy(True)
+        self.bob.take()
+        self.alice.session.whisper("bob", "kept again")
+        self.bob.take()
+        self.assertEqual(self.history(self.bob, "alice"), ["alice>bob:kept again"])
+
+    def test_unregister_deletes(self) -> None:
+        """
+        Unregistering deletes the account's private history; whoever
+        registers the name next sees none of it.
+        """
+        self.alice.session.whisper("bob", "secret")
+        self.alice.take()
+        self.bob.take()
+        self.bob.session.unregister("sesame1")
+        self.bob.take()
+        self.assertEqual(self.store._private, {})
+        self.bob.session.register("another1")
+        self.bob.take()
+        self.assertEqual(self.history(self.bob, "alice"), [])
+        self.assertEqual(self.history(self.alice, "bob"), [])
+
+    def test_opt_out_not_recorded(self) -> None:
+        """
+        If the store cannot record an opt-out, the user is told and the
+        messages are kept as before.
+        """
+        self.patch(
+            self.store,
+            "set_private_history",
+            lambda key, keep: fail(RuntimeError("disk gone")),
+        )
+        self.bob.session.privacy(False)
+        self.assertEqual(self.errors(self.bob.take()), ["internal"])
+        self.flushLoggedErrors(RuntimeError)
+        self.alice.session.whisper("bob", "still kept")
+        self.bob.take()
+        self.assertEqual(self.history(self.alice, "bob"), ["alice>bob:still kept"])

@@ -7,6 +7,7 @@ when a form is wrong, on the wire.
 from __future__ import annotations
 
 import json
+from typing import cast
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -16,6 +17,7 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from chat.core.limits import Limits
+from chat.core.session import Session
 from chat.errors import BadUsage, UnknownCommand
 from chat.lines.commands import COMMANDS, SlashCommands, chunk_header
 from tests.support import LineTestCase
@@ -49,6 +51,87 @@ class CommandListTests(SynchronousTestCase):
         for name in ("handler", "__init__", "_limits", "command_users", "us-ers"):
             with self.assertRaises(UnknownCommand, msg=name):
                 commands.handler(name)
+
+
+class _Recorder:
+    """
+    A session that records the history requests made of it.
+    """
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[object, ...]] = []
+
+    def history(self, count: int | None = None, room: str | None = None) -> None:
+        self.calls.append(("history", count, room))
+
+    def private_history(self, name: str, count: int | None = None) -> None:
+        self.calls.append(("private", name, count))
+
+    def privacy(self, history: bool | None = None) -> None:
+        self.calls.append(("privacy", history))
+
+
+class HistorySyntaxTests(SynchronousTestCase):
+    """
+    C{/history} tells a count, a room and a name apart; C{/privacy}.
+    """
+
+    def calls(self, command: str, args: str) -> list[tuple[object, ...]]:
+        session = _Recorder()
+        handler = SlashCommands(Limits()).handler(command)
+        handler(cast(Session, session), args)
+        return session.calls
+
+    def test_forms(self) -> None:
+        """
+        A lone number is a count; a word starting with C{#} a room; any
+        other word a name (a user named C{20} takes a count too).
+        """
+        for args, call in (
+            ("", ("history", None, None)),
+            ("20", ("history", 20, None)),
+            (" 20 ", ("history", 20, None)),
+            ("#room", ("history", None, "#room")),
+            ("#room 20", ("history", 20, "#room")),
+            ("bob", ("private", "bob", None)),
+            ("bob 20", ("private", "bob", 20)),
+            ("20 5", ("private", "20", 5)),
+            ("off", ("private", "off", None)),
+        ):
+            self.assertEqual(self.calls("history", args), [call], args)
+
+    def test_bad_forms(self) -> None:
+        """
+        More than two words, or a count that is not a number, is shown the
+        usage.
+        """
+        for args in ("bob x", "#room -1", "bob 2 3", "20 x", "bob ²"):
+            with self.assertRaises(BadUsage, msg=args):
+                self.calls("history", args)
+
+    @given(st.text(max_size=40))
+    @settings(max_examples=300, deadline=None)
+    def test_any_text(self, args: str) -> None:
+        """
+        Whatever follows C{/history}, it is one request or a usage error.
+        """
+        try:
+            calls = self.calls("history", args)
+        except BadUsage:
+            return
+        self.assertEqual(len(calls), 1)
+
+    def test_privacy(self) -> None:
+        """
+        C{/privacy} asks; C{/privacy history on|off} (any case) sets; a
+        user named C{off} cannot be mistaken for it.
+        """
+        self.assertEqual(self.calls("privacy", ""), [("privacy", None)])
+        self.assertEqual(self.calls("privacy", "history off"), [("privacy", False)])
+        self.assertEqual(self.calls("privacy", "HISTORY On"), [("privacy", True)])
+        for args in ("off", "history", "history off now", "history yes"):
+            with self.assertRaises(BadUsage, msg=args):
+                self.calls("privacy", args)
 
 
 class ChunkHeaderTests(SynchronousTestCase):
@@ -235,20 +318,37 @@ class SyntaxTests(LineTestCase):
 
     def test_history(self) -> None:
         """
-        C{/history [#ROOM] [N]}: N must be a number, within the limit.
+        C{/history [#ROOM | NAME] [N]}: N must be a number, within the
+        limit; a name asks for a private conversation, which a guest has
+        none of.
         """
         self.send(b"said")
         self.assertEqual(self.send(b"/history 1")[-1], "* End of history (1 message).")
         self.assertEqual(
-            self.send(b"/history lots"),
-            ["ERROR: usage: /history [#ROOM] [N], N from 1 to 200"],
+            self.send(b"/history bob lots"),
+            ["ERROR: usage: /history [#ROOM | NAME] [N], N from 1 to 200"],
         )
+        guest = (
+            "ERROR: private conversations are kept only between registered "
+            "users; /register PASSWORD to keep yours."
+        )
+        self.assertEqual(self.send(b"/history bob"), [guest])
+        self.assertEqual(self.send(b"/history bob 5"), [guest])
         [error] = self.send(b"/history 201")
         self.assertTrue(error.startswith("ERROR: "), error)
-        # A digit int() does not take.
+        # A digit int() does not take: a name, then.
+        self.assertEqual(self.send("/history ²".encode()), [guest])
         self.assertEqual(
-            self.send("/history ²".encode()),
-            ["ERROR: usage: /history [#ROOM] [N], N from 1 to 200"],
+            self.send("/history #x ²".encode()),
+            ["ERROR: usage: /history [#ROOM | NAME] [N], N from 1 to 200"],
+        )
+        self.assertEqual(
+            self.send(b"/privacy history maybe"),
+            ["ERROR: usage: /privacy [history on|off]"],
+        )
+        self.assertEqual(
+            self.send(b"/privacy"),
+            [guest],
         )
         self.send(b"/join #x")
         self.assertEqual(self.send(b"/history #x"), ["* No history in #x yet."])

@@ -196,6 +196,7 @@ numeric = st.builds(
         [
             b"/history N",
             b"/history #x N",
+            b"/history alice N",
             b"/ack N",
             b"/ack 1 N 2",
             b"/file get N 0",

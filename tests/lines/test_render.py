@@ -30,7 +30,10 @@ from chat.events import (
     Message,
     Past,
     PastEnd,
+    PrivacyStatus,
     Private,
+    PrivatePast,
+    PrivatePastEnd,
     Prompt,
     RoomEntered,
     RoomInfo,
@@ -393,6 +396,80 @@ class RoomRenderTests(SynchronousTestCase):
             self.assertEqual(obj["time"], iso_time(T))
 
 
+# Private history (issue 16): shaped as live private messages and a room's
+# history end, so that clients read them as they read those.
+PRIVATE_HISTORY_EVENTS: list[tuple[Event, list[str], dict[str, object]]] = [
+    (
+        PrivatePast(T, "alice", "bob", "hi", "bob"),
+        ["[history 2023-11-14 22:13 UTC] [private with bob] alice: hi"],
+        {
+            "type": "private",
+            "from": "alice",
+            "to": "bob",
+            "text": "hi",
+            "history": True,
+            "with": "bob",
+        },
+    ),
+    (
+        PrivatePastEnd(T, 2, "bob"),
+        ["* End of private history with bob (2 messages)."],
+        {"type": "history-end", "count": 2, "room": None, "with": "bob"},
+    ),
+    (
+        PrivatePastEnd(T, 0, "bob"),
+        ["* No private messages with bob are kept."],
+        {"type": "history-end", "count": 0, "with": "bob"},
+    ),
+    (
+        PrivacyStatus(T, True),
+        [
+            "* Your private messages with registered users are kept; "
+            "/privacy history off stops it and deletes them."
+        ],
+        {"type": "privacy", "history": True, "changed": False},
+    ),
+    (
+        PrivacyStatus(T, False, changed=True),
+        [
+            "* Your private messages are no longer kept; what was kept of your "
+            "conversations was deleted."
+        ],
+        {"type": "privacy", "history": False, "changed": True},
+    ),
+    (
+        PrivacyStatus(T, True, changed=True),
+        [
+            "* From now on your private messages with registered users are kept; "
+            "/history NAME shows them."
+        ],
+        {"type": "privacy", "history": True, "changed": True},
+    ),
+    (
+        PrivacyStatus(T, False),
+        ["* Your private messages are not kept; /privacy history on keeps them."],
+        {"type": "privacy", "history": False},
+    ),
+]
+
+
+class PrivateHistoryRenderTests(SynchronousTestCase):
+    """
+    The private history events in both formats, as C{docs/protocol.rst}
+    shows them.
+    """
+
+    def test_text(self) -> None:
+        for event, lines, _ in PRIVATE_HISTORY_EVENTS:
+            self.assertEqual(text_lines(event), lines)
+
+    def test_json(self) -> None:
+        for event, _, fields in PRIVATE_HISTORY_EVENTS:
+            obj = json.loads(encode(event, "json", b"\n"))
+            self.assertEqual({k: obj[k] for k in fields}, fields)
+            self.assertEqual(obj["time"], iso_time(T))
+
+
 # What a user could send to act on other users' terminals.
 ATTACKS = {
     # Clear the screen, go home, and show a fake server notice.
@@ -430,6 +507,10 @@ def _control_events(text: str) -> list[tuple[Event, str]]:
             f"[private, sent {when}] * bob {{}}",
         ),
         (Past(T, "bob", text), f"[history {when}] bob: {{}}"),
+        (
+            PrivatePast(T, "bob", "alice", text, "bob"),
+            f"[history {when}] [private with bob] bob: {{}}",
+        ),
         (Past(T, "bob", text, True, "#chess"), f"[history {when}] #chess * bob {{}}"),
         (RoomMessage(T, "#chess", "bob", text), "#chess bob: {}"),
         (RoomLeft(T, "#chess", "bob", text), "* bob left #chess ({})"),
@@ -585,6 +666,7 @@ def _everywhere(event: Event, text: str) -> Event:
 _SAMPLES: list[Event] = [
     *(e for e in ALL_EVENTS if not isinstance(e, Help)),
     *(e for e, _, _ in ROOM_EVENTS),
+    *(e for e, _, _ in PRIVATE_HISTORY_EVENTS),
     *(e for e, _ in _control_events("x")),
 ]
 

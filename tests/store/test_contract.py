@@ -23,6 +23,7 @@ from chat.store.interface import (
     HistoryEntry,
     IChatStore,
     Membership,
+    PrivateEntry,
     RoomRecord,
     StoredMessage,
     guest_holder,
@@ -762,6 +763,90 @@ class StoreContractMixin(_Base):
         )
         self.assertEqual(await store.history("other", 10), [])
 
+    # Private history (issue 16).
+
+    async def with_pair(self) -> IChatStore:
+        """
+        A started store with the accounts alice and bob.
+        """
+        store = await self.with_account()
+        await store.create_account(Account("alice", "Alice", "hash", 1.0))
+        return store
+
+    async def test_private_history(self) -> None:
+        """
+        A conversation's private messages, either way, are given back
+        oldest first to either party (entries just added included), apart
+        from other conversations.
+        """
+        store = await self.with_pair()
+        store.add_private(private("alice", "bob", "hi", 1.0))
+        store.add_private(private("bob", "alice", "hello", 2.0))
+        store.add_private(private("alice", "carol", "elsewhere", 3.0))
+        store.add_private(private("alice", "bob", "bye", 4.0))
+        for key, other in (("alice", "bob"), ("bob", "alice")):
+            entries = await store.private_history(key, other, 10)
+            self.assertEqual(
+                [
+                    (e.sender_key, e.recipient_key, e.sender, e.recipient, e.text)
+                    for e in entries
+                ],
+                [
+                    ("alice", "bob", "Alice", "Bob", "hi"),
+                    ("bob", "alice", "Bob", "Alice", "hello"),
+                    ("alice", "bob", "Alice", "Bob", "bye"),
+                ],
+            )
+        [last] = await store.private_history("bob", "alice", 1)
+        self.assertEqual((last.text, last.time, last.kind), ("bye", 4.0, "private"))
+        self.assertEqual(await store.private_history("alice", "bob", 0), [])
+        self.assertEqual(await store.private_history("bob", "carol", 10), [])
+
+    async def test_private_history_deleted_with_account(self) -> None:
+        """
+        Deleting an account deletes the private history of its
+        conversations; someone who registers the name later has none.
+        """
+        store = await self.with_pair()
+        store.add_private(private("alice", "bob", "hi", 1.0))
+        await store.delete_account("bob")
+        await store.create_account(Account("bob", "Bob", "hash", 20.0))
+        self.assertEqual(await store.private_history("alice", "bob", 10), [])
+
+    async def test_private_opt_out(self) -> None:
+        """
+        An account that stops its private messages being kept is recorded
+        (until it asks again, or is deleted), and what was kept of its
+        conversations is deleted; other conversations stay.
+        """
+        store = await self.with_pair()
+        await store.create_account(Account("carol", "Carol", "hash", 1.0))
+        store.add_private(private("alice", "bob", "hi", 1.0))
+        store.add_private(private("alice", "carol", "hey", 1.0))
+        self.assertEqual(await store.private_opt_outs(), set())
+        await store.set_private_history("bob", False)
+        self.assertEqual(await store.private_opt_outs(), {"bob"})
+        self.assertEqual(await store.private_history("alice", "bob", 10), [])
+        self.assertEqual(
+            [e.text for e in await store.private_history("alice", "carol", 10)],
+            ["hey"],
+        )
+        await store.set_private_history("bob", True)
+        self.assertEqual(await store.private_opt_outs(), set())
+        await store.set_private_history("carol", False)
+        await store.delete_account("carol")
+        await store.set_private_history("nobody", False)
+        self.assertEqual(await store.private_opt_outs(), set())
+
+
+def private(sender: str, recipient: str, text: str, time: float) -> PrivateEntry:
+    """
+    A private message between two accounts, named as their keys titled.
+    """
+    return PrivateEntry(
+        0, sender, recipient, sender.title(), recipient.title(), text, time
+    )
+
 
 class MemoryStoreTests(StoreContractMixin, TestCase):
     """
@@ -791,6 +876,21 @@ class MemoryStoreTests(StoreContractMixin, TestCase):
         entries = self.successResultOf(store.history("", 10))
         self.assertEqual([e.text for e in entries], ["2", "3"])
         self.assertEqual(len(self.successResultOf(store.history("dev", 10))), 1)
+
+    def test_private_keep(self) -> None:
+        """
+        Only the last C{private_keep} messages of each conversation are
+        kept.
+        """
+        store = MemoryStore(private_keep=2)
+        for i in range(4):
+            store.add_private(private("alice", "bob", str(i), 1.0))
+        store.add_private(private("bob", "carol", "other", 1.0))
+        entries = self.successResultOf(store.private_history("bob", "alice", 10))
+        self.assertEqual([e.text for e in entries], ["2", "3"])
+        self.assertEqual(
+            len(self.successResultOf(store.private_history("carol", "bob", 10))), 1
+        )
 
 
 class SQLiteStoreContractTests(StoreContractMixin, TestCase):

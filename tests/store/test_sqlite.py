@@ -39,7 +39,7 @@ from chat.store.sqlite import (
     _write_history,
     migrate,
 )
-from tests.store.test_contract import DAY, entry, fails
+from tests.store.test_contract import DAY, entry, fails, private
 
 # The schema as released, frozen: each version's statements as chat/store.py
 # at 6d7086e (the last release before the store became a package, at schema
@@ -875,3 +875,91 @@ class SQLiteStoreTests(TestCase):
             [e.text for e in await store.history("a", 10)], ["2", "3", "4"]
         )
         self.assertEqual([e.text for e in await store.history("b", 10)], ["b0"])
+
+    # Private history (issue 16).
+
+    async def test_upgrade_adds_private_history(self) -> None:
+        """
+        A database of the newest release (schema 6) gets the private
+        history tables when opened, and keeps its data; the conversations
+        kept then outlive a restart, and the opt-outs too.
+        """
+        released_database(self.path, 6)
+        self.assertEqual(user_version(self.path), 6)
+        store = await self.open_sqlite(names=stored)
+        self.assertEqual(user_version(self.path), SCHEMA_VERSION)
+        self.assertEqual(SCHEMA_VERSION, 7)
+        self.assertEqual(
+            await store.get_account("bob"), Account("bob", "Bob", "hash", 1.0)
+        )
+        await store.create_account(Account("alice", "Alice", "hash", 2.0))
+        store.add_private(private("alice", "bob", "hi", 5.0))
+        store.add_private(private("bob", "alice", "hello", 6.0))
+        await store.set_private_history("bob", True)
+        await store.close()
+        again = await self.open_sqlite(names=stored)
+        self.assertEqual(
+            [
+                (e.sender, e.recipient, e.text, e.time)
+                for e in await again.private_history("bob", "alice", 10)
+            ],
+            [("Alice", "Bob", "hi", 5.0), ("Bob", "Alice", "hello", 6.0)],
+        )
+        await again.set_private_history("alice", False)
+        await again.close()
+        third = await self.open_sqlite(names=stored)
+        self.assertEqual(await third.private_opt_outs(), {"alice"})
+        self.assertEqual(await third.private_history("bob", "alice", 10), [])
+
+    async def test_private_batched_with_history(self) -> None:
+        """
+        Private messages are written in the batches room history is
+        written in: no transaction of their own.
+        """
+        store = await self.open_sqlite()
+        sizes = self.count_history_writes(store)
+        store.add_history(entry("", "alice", "said", 1.0))
+        for i in range(3):
+            store.add_private(private("alice", "bob", str(i), float(i)))
+        self.assertEqual(sizes, [])
+        self.clock.advance(store.history_interval)
+        self.assertEqual(sizes, [4])
+        await store.flush_history()
+        entries = await store.private_history("bob", "alice", 10)
+        self.assertEqual([e.text for e in entries], ["0", "1", "2"])
+        self.assertEqual([e.text for e in await store.history("", 10)], ["said"])
+
+    async def test_private_prune(self) -> None:
+        """
+        Every C{private_keep} private messages written, each conversation
+        written to is cut down to its last C{private_keep} messages.
+        """
+        store = await self.open_sqlite(private_keep=3)
+        for i in range(2):
+            store.add_private(private("alice", "bob", str(i), 1.0))
+        store.add_private(private("carol", "bob", "c", 1.0))
+        await store.flush_history()
+        for i in range(2, 5):
+            store.add_private(private("bob", "alice", str(i), 2.0))
+        await store.flush_history()
+        self.assertEqual(
+            [e.text for e in await store.private_history("alice", "bob", 10)],
+            ["2", "3", "4"],
+        )
+        self.assertEqual(len(await store.private_history("bob", "carol", 10)), 1)
+
+    async def test_private_after_a_full_batch(self) -> None:
+        """
+        A private entry left for the next batch (the one under way was
+        full) is written by it.
+        """
+        store = await self.open_sqlite()
+        store.history_batch = 2
+        store.add_history(entry("", "alice", "a", 1.0))
+        store.add_history(entry("", "alice", "b", 2.0))
+        store.add_private(private("alice", "bob", "p", 3.0))
+        await store.flush_history()
+        self.assertEqual(
+            [e.text for e in await store.private_history("bob", "alice", 10)], ["p"]
+        )
+        self.assertEqual([e.text for e in await store.history("", 10)], ["a", "b"])
