@@ -507,3 +507,27 @@ class PrivacyStatus(Event):
 
     history: bool
     changed: bool = False
+
+
+# Mentions and away (issue 16, "mentions").
+
+
+@dataclass(slots=True, eq=False)
+class Away(Event):
+    """
+    C{name}, to whom the receiving client just sent a private message, is
+    away (C{/away}); told once per sender until C{name} is back.
+    """
+
+    name: str
+    reason: str
+
+
+@dataclass(slots=True, eq=False)
+class AwayStatus(Event):
+    """
+    The answer to C{/away}: the receiving client is now away with
+    C{reason}, or (C{reason} L{None}) back.
+    """
+
+    reason: str | None

@@ -137,11 +137,16 @@ class Client:
         L{None} (see L{chat.core.delivery.Delivery.hold}).
     @ivar unconfirmed: the stored messages sent to it that are not yet
         counted as delivered, and the call that will count them.
+    @ivar away_reason: its C{/away} reason, or L{None} while it is not away.
+    @ivar away_told: the keys of the senders of private messages told
+        that it is away since it went away (each is told once).
     """
 
     __slots__ = (
         "acknowledges",
         "asked",
+        "away_reason",
+        "away_told",
         "connection",
         "exempt",
         "held",
@@ -173,6 +178,9 @@ class Client:
         self.asked: str | None = None
         self.held: list[Event] | None = None
         self.unconfirmed: tuple[list[int], IDelayedCall] | None = None
+        # Mentions and away (issue 16, "mentions").
+        self.away_reason: str | None = None
+        self.away_told: set[str] | None = None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name or self.peer} {self.state.value}>"

@@ -124,6 +124,11 @@ class Limits:
     connections_per_minute: int = 30
     name_timeout: float = 30.0
 
+    # Mentions and away (issue 16, "mentions").
+    #: Characters of an C{/away} reason kept (a longer one is cut, as
+    #: IRC servers cut theirs to AWAYLEN).
+    away_max: int = 200
+
 
 class Throttle:
     """

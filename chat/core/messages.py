@@ -23,6 +23,8 @@ from chat.core.peers import Peers
 from chat.errors import BadUsage, NoPrivateHistory, NoSuchUser
 from chat.events import (
     Action,
+    Away,
+    AwayStatus,
     Event,
     Message,
     Past,
@@ -168,6 +170,8 @@ class Messages:
         self._delivery.send(
             recipient, Private(now, str(client.name), str(recipient.name), text)
         )
+        if recipient.away_reason is not None and recipient is not client:
+            self._tell_away(client, recipient, now)
         if recipient.key is not None and self._keeps_private(client, recipient.key):
             self._store.add_private(
                 PrivateEntry(
@@ -400,3 +404,33 @@ class Messages:
         self._private_off.discard(key)
         d = self._store.set_private_history(key, False)
         d.addErrback(lambda f: _log.failure("deleting private history failed", f))
+
+    # Away (issue 16, "mentions").
+
+    def away(self, client: Client, reason: str | None) -> None:
+        """
+        C{/away REASON}: C{client} is away, and whoever sends it a private
+        message is told so, once each; C{/away} alone: it is back.  A
+        reason is cut to L{Limits.away_max} characters.
+        """
+        reason = (reason or "").strip()[: self._limits.away_max].strip()
+        if reason:
+            check_text(reason, self._limits.text_max)
+            client.away_reason = reason
+            client.away_told = set()
+        else:
+            client.away_reason = None
+            client.away_told = None
+        self._delivery.send(
+            client, AwayStatus(self._clock.seconds(), client.away_reason)
+        )
+
+    def _tell_away(self, client: Client, recipient: Client, now: float) -> None:
+        told = recipient.away_told
+        key = str(client.key)
+        if told is None or recipient.away_reason is None or key in told:
+            return
+        told.add(key)
+        self._delivery.send(
+            client, Away(now, str(recipient.name), recipient.away_reason)
+        )

@@ -351,6 +351,15 @@ class Session(Client):
         """
         self._run(self._services.messages.privacy, (self, history), True)
 
+    # Away (issue 16, "mentions").
+
+    def away(self, reason: str | None = None) -> None:
+        """
+        Mark this user away with C{reason}, or (none) back; it ends when
+        the connection closes.
+        """
+        self._run(self._services.messages.away, (self, reason), True)
+
     def rooms(self) -> None:
         """
         The rooms this client may know of.

@@ -42,6 +42,7 @@ COMMANDS: Final = (
     CommandHelp("/password OLD NEW", "change your name's password"),
     CommandHelp("/unregister PASSWORD", "give your name up"),
     CommandHelp("/privacy [history on|off]", "keep your private messages, or not"),
+    CommandHelp("/away [REASON]", "say you are away, or (no reason) back"),
     CommandHelp("/ack ID...", "confirm stored messages (JSON clients)"),
     CommandHelp("/file list|decline ID|...", "files (chat-client sends them)"),
     CommandHelp("/mode json|text", "switch this connection's output format"),
@@ -164,6 +165,9 @@ class SlashCommands:
             session.privacy(words[1] == "on")
         else:
             raise BadUsage("usage: /privacy [history on|off]")
+
+    def command_away(self, session: Session, args: str) -> None:
+        session.away(args.strip() or None)
 
     def command_ack(self, session: Session, args: str) -> None:
         words = args.split()

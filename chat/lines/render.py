@@ -26,6 +26,8 @@ from chat.core.names import fold
 from chat.events import (
     AccountChanged,
     Action,
+    Away,
+    AwayStatus,
     Error,
     Event,
     FileAck,
@@ -368,6 +370,13 @@ _TEXT: dict[type[Event], Callable[[Any], list[str]]] = {
     PrivatePast: _private_past_text,
     PrivatePastEnd: _private_past_end_text,
     PrivacyStatus: _privacy_text,
+    # Mentions and away (issue 16, "mentions").
+    Away: lambda e: [f"* {e.name} is away: {e.reason}"],
+    AwayStatus: lambda e: [
+        f"* You are marked as away: {e.reason}"
+        if e.reason is not None
+        else "* You are no longer marked as away."
+    ],
 }
 
 
@@ -535,6 +544,10 @@ def _fields(event: Event) -> dict[str, Any]:
             return {"count": count, "room": None, "missed": False, "with": other}
         case PrivacyStatus(history=history, changed=changed):
             return {"history": history, "changed": changed}
+        case Away(name=name, reason=reason):
+            return {"name": name, "reason": reason}
+        case AwayStatus(reason=reason):
+            return {"away": reason is not None, "reason": reason}
     raise TypeError(f"no JSON rendering for {event!r}")  # pragma: no cover
 
 
@@ -580,6 +593,9 @@ _TYPES: dict[type[Event], str] = {
     PrivatePast: "private",
     PrivatePastEnd: "history-end",
     PrivacyStatus: "privacy",
+    # Mentions and away (issue 16, "mentions").
+    Away: "away",
+    AwayStatus: "away-status",
 }
 
 

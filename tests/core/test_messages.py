@@ -14,6 +14,8 @@ from chat.core.core import ChatCore
 from chat.core.passwords import PasswordHasher
 from chat.events import (
     Action,
+    Away,
+    AwayStatus,
     Error,
     Message,
     Past,
@@ -751,3 +753,110 @@ class PrivateHistoryTests(CoreTestCase):
         self.alice.session.whisper("bob", "still kept")
         self.bob.take()
         self.assertEqual(self.history(self.alice, "bob"), ["alice>bob:still kept"])
+
+
+class AwayTests(CoreTestCase):
+    """
+    C{/away} (issue 16, "mentions"): whoever sends an away user a private
+    message is told once, with the reason, until the user is back.
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.alice = self.guest("alice")
+        self.bob = self.guest("bob")
+        self.carol = self.guest("carol")
+        self.alice.take()
+        self.bob.take()
+
+    def test_confirmed(self) -> None:
+        """
+        C{/away REASON} is answered with the reason; C{/away} alone with
+        the news that the user is back.
+        """
+        self.bob.session.away("  lunch  ")
+        [status] = self.bob.take()
+        assert isinstance(status, AwayStatus)
+        self.assertEqual(status.reason, "lunch")
+        self.bob.session.away()
+        [status] = self.bob.take()
+        assert isinstance(status, AwayStatus)
+        self.assertIsNone(status.reason)
+        self.assertEqual(self.alice.take() + self.carol.take(), [])
+
+    def test_told_once_per_sender(self) -> None:
+        """
+        Each sender of a private message to an away user is told once,
+        after the message is delivered; the message still arrives.
+        """
+        self.bob.session.away("lunch")
+        self.bob.take()
+        self.alice.session.whisper("bob", "hi")
+        self.alice.session.whisper("bob", "hello?")
+        self.carol.session.whisper("BOB", "hey")
+        [away] = self.alice.take()
+        assert isinstance(away, Away)
+        self.assertEqual((away.name, away.reason), ("bob", "lunch"))
+        self.assertEqual([type(e) for e in self.carol.take()], [Away])
+        self.assertEqual(len(self.of_type(self.bob.take(), Private)), 3)
+
+    def test_back_and_away_again(self) -> None:
+        """
+        Once back, nobody is told; away again, everyone is told again.
+        """
+        self.bob.session.away("lunch")
+        self.alice.session.whisper("bob", "hi")
+        self.bob.session.away()
+        self.alice.take()
+        self.alice.session.whisper("bob", "back?")
+        self.assertEqual(self.alice.take(), [])
+        self.bob.session.away("meeting")
+        self.alice.session.whisper("bob", "again?")
+        [away] = self.alice.take()
+        assert isinstance(away, Away)
+        self.assertEqual(away.reason, "meeting")
+
+    def test_not_for_broadcasts_or_self(self) -> None:
+        """
+        Broadcasts do not tell of it, nor does a message to oneself.
+        """
+        self.bob.session.away("lunch")
+        self.bob.take()
+        self.alice.session.say("bob: hi")
+        self.bob.session.whisper("bob", "note")
+        self.assertEqual(self.alice.take(), [])
+        self.assertEqual(self.of_type(self.bob.take(), Away), [])
+
+    def test_reason_cut(self) -> None:
+        """
+        A reason longer than L{Limits.away_max} is cut to it; a blank one
+        means back.
+        """
+        self.bob.session.away("x" * 1000)
+        [status] = self.bob.take()
+        assert isinstance(status, AwayStatus)
+        self.assertEqual(status.reason, "x" * self.core.limits.away_max)
+        self.bob.session.away("   ")
+        [status] = self.bob.take()
+        assert isinstance(status, AwayStatus)
+        self.assertIsNone(status.reason)
+
+    def test_ends_with_the_connection(self) -> None:
+        """
+        Away ends when the user logs out: logged in again, nobody is told.
+        """
+        self.bob.session.away("lunch")
+        self.bob.session.closed(delivered=True)
+        bob = self.guest("bob")
+        bob.take()
+        self.alice.take()
+        self.alice.session.whisper("bob", "hi")
+        self.assertEqual(self.alice.take(), [])
+
+    def test_needs_a_name(self) -> None:
+        """
+        A client with no name yet cannot be away.
+        """
+        nameless = self.connect()
+        nameless.session.away("lunch")
+        self.assertEqual(self.errors(nameless.take()), ["not-joined"])

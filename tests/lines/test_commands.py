@@ -354,6 +354,28 @@ class SyntaxTests(LineTestCase):
         self.assertEqual(self.send(b"/history #x"), ["* No history in #x yet."])
         self.assertEqual(self.send(b"/history #x 5"), ["* No history in #x yet."])
 
+    def test_away(self) -> None:
+        """
+        C{/away REASON} is confirmed; whoever sends a private message is
+        told once, with the reason; C{/away} alone is back.
+        """
+        self.bob.dataReceived(b"/away  gone to lunch \n")
+        self.assertEqual(
+            self.received(self.bob_t), ["* You are marked as away: gone to lunch"]
+        )
+        self.assertEqual(self.send(b"/dm bob hi"), ["* bob is away: gone to lunch"])
+        self.assertEqual(self.send(b"bob*again"), [])
+        self.bob.dataReceived(b"/AWAY\n")
+        self.assertEqual(
+            self.received(self.bob_t),
+            [
+                "[private] alice: hi",
+                "[private] alice: again",
+                "* You are no longer marked as away.",
+            ],
+        )
+        self.assertEqual(self.send(b"/dm bob back?"), [])
+
     def test_ack(self) -> None:
         """
         C{/ack} takes ids, numbers only.

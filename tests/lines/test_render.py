@@ -16,6 +16,8 @@ from twisted.trial.unittest import SynchronousTestCase
 from chat.core.controls import UNSAFE
 from chat.events import (
     Action,
+    Away,
+    AwayStatus,
     Error,
     Event,
     FileDone,
@@ -470,6 +472,41 @@ class PrivateHistoryRenderTests(SynchronousTestCase):
             self.assertEqual(obj["time"], iso_time(T))
 
 
+# Mentions and away (issue 16, "mentions").
+AWAY_EVENTS: list[tuple[Event, list[str], dict[str, object]]] = [
+    (
+        Away(T, "bob", "lunch"),
+        ["* bob is away: lunch"],
+        {"type": "away", "name": "bob", "reason": "lunch", "from": None},
+    ),
+    (
+        AwayStatus(T, "lunch"),
+        ["* You are marked as away: lunch"],
+        {"type": "away-status", "away": True, "reason": "lunch"},
+    ),
+    (
+        AwayStatus(T, None),
+        ["* You are no longer marked as away."],
+        {"type": "away-status", "away": False, "reason": None},
+    ),
+]
+
+
+class AwayRenderTests(SynchronousTestCase):
+    """
+    The away events in both formats, as C{docs/protocol.rst} shows them.
+    """
+
+    def test_text(self) -> None:
+        for event, lines, _ in AWAY_EVENTS:
+            self.assertEqual(text_lines(event), lines)
+
+    def test_json(self) -> None:
+        for event, _, fields in AWAY_EVENTS:
+            obj = json.loads(encode(event, "json", b"\n"))
+            self.assertEqual({k: obj[k] for k in fields}, fields)
+
+
 # What a user could send to act on other users' terminals.
 ATTACKS = {
     # Clear the screen, go home, and show a fake server notice.
@@ -542,6 +579,7 @@ def _control_events(text: str) -> list[tuple[Event, str]]:
         (FileDone(T, 7, "bob", text, True), "* bob declined {} (file 7)."),
         (FileUpload(T, 7, 0, text, 5), "* Ready for {} (file 7) from byte 0."),
         (Error(T, "no-such-user", text), "ERROR: {}"),
+        (Away(T, "bob", text), "* bob is away: {}"),
     ]
 
 
