@@ -15,6 +15,7 @@ from twisted.internet.task import LoopingCall
 
 from chat.core.client import Batch
 from chat.core.core import ChatCore
+from chat.core.mentions import MentionIndex
 from chat.lines.commands import SlashCommands
 from chat.lines.output import Output, Outputs
 from chat.lines.protocol import ChatProtocol
@@ -62,6 +63,10 @@ class ChatFactory(ServerFactory[ChatProtocol]):
         self.batch: Batch | None = None
         self.renderings: dict[str, bytes] = {}
         self._offsets: dict[str, list[int]] = {}
+        # Mentions (issue 16): who the last batch a JSON connection was
+        # handed mentions, found once for all its recipients.
+        self._mentions_batch: Batch | None = None
+        self._mentions: MentionIndex | None = None
 
     def startFactory(self) -> None:
         if not self._output_check.running:
@@ -103,6 +108,49 @@ class ChatFactory(ServerFactory[ChatProtocol]):
         start = 0
         for index in skip:
             pieces.append(data[start : offsets[index]])
+            start = offsets[index + 1]
+        pieces.append(data[start:])
+        return b"".join(pieces)
+
+    # Mentions (issue 16, "mentions").
+
+    def mentioned(self, batch: Batch, key: str) -> list[int]:
+        """
+        The indexes of the events of C{batch} that mention the user
+        C{key}: its words are indexed once, for all its recipients.
+        """
+        index = self._mentions
+        if batch is not self._mentions_batch or index is None:
+            index = self._mentions = MentionIndex(batch.events)
+            self._mentions_batch = batch
+        return index.of(key)
+
+    def with_mentions(
+        self,
+        batch: Batch,
+        key: str,
+        data: bytes,
+        skip: Sequence[int] | None,
+        hits: Sequence[int],
+        mode: str,
+        delimiter: bytes,
+    ) -> bytes:
+        """
+        The rendering C{data} of C{batch} (by C{key}) for one recipient:
+        less the events in C{skip}, and with those in C{hits} rendered
+        again as mentions of it.
+        """
+        events = batch.events
+        if len(events) == 1:
+            return encode(events[0], mode, delimiter, mention=True)
+        offsets = self._offsets[key]
+        mentioned = set(hits)
+        pieces = []
+        start = 0
+        for index in sorted(mentioned.union(skip or ())):
+            pieces.append(data[start : offsets[index]])
+            if index in mentioned:
+                pieces.append(encode(events[index], mode, delimiter, mention=True))
             start = offsets[index + 1]
         pieces.append(data[start:])
         return b"".join(pieces)

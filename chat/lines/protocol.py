@@ -118,6 +118,29 @@ class LineDoor(Structural):
         indexes C{skip}.
         """
 
+    # Mentions (issue 16, "mentions").
+
+    def mentioned(self, batch: Batch, key: str) -> list[int]:
+        """
+        The indexes of the events of C{batch} that mention the user
+        C{key} (L{chat.core.mentions}).
+        """
+
+    def with_mentions(
+        self,
+        batch: Batch,
+        key: str,
+        data: bytes,
+        skip: Sequence[int] | None,
+        hits: Sequence[int],
+        mode: str,
+        delimiter: bytes,
+    ) -> bytes:
+        """
+        C{data}, C{batch} rendered for C{key}, less the events at C{skip}
+        and with those at C{hits} rendered as mentions.
+        """
+
     def watch(self, output: Output) -> None:
         """
         Check C{output} now and then for a peer that stopped reading.
@@ -515,6 +538,25 @@ class ChatProtocol(Protocol):
         data = door.renderings.get(self._key) if batch is door.batch else None
         if data is None:
             data = door.render(batch, self._key, self.mode, self.delimiter)
+        if self.mode == "json":
+            # Mentions (issue 16): only a recipient named in the text gets
+            # a rendering of its own.
+            key = self.session.key
+            if key is not None:
+                hits = door.mentioned(batch, key)
+                if hits:
+                    self._output.gather(
+                        door.with_mentions(
+                            batch,
+                            self._key,
+                            data,
+                            skip,
+                            hits,
+                            self.mode,
+                            self.delimiter,
+                        )
+                    )
+                    return
         if skip is not None:
             data = door.without(self._key, data, skip)
         self._output.gather(data)

@@ -632,10 +632,13 @@ def json_object(event: Event) -> dict[str, Any]:
     return obj
 
 
-def encode(event: Event, mode: str, delimiter: bytes) -> bytes:
+def encode(event: Event, mode: str, delimiter: bytes, mention: bool = False) -> bytes:
     """
     C{event} as bytes for a connection in C{mode} that ends lines with
     C{delimiter}.
+
+    @param mention: it mentions the recipient (L{chat.core.mentions}): its
+        JSON object says so; text mode shows it unchanged.
     """
     if type(event) is FileChunk:
         # A JSON line then the raw bytes, in either mode: only a client that
@@ -652,7 +655,10 @@ def encode(event: Event, mode: str, delimiter: bytes) -> bytes:
             return line.encode("utf-8") + delimiter
         lines = [shown(line) for line in lines]
     else:
-        line = json.dumps(json_object(event), ensure_ascii=False, separators=(",", ":"))
+        obj = json_object(event)
+        if mention:
+            obj["mention"] = True
+        line = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
         if not line.isprintable():
             line = json_safe(line)
         lines = [line]
