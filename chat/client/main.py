@@ -136,6 +136,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--plain", action="store_true", help="scriptable line mode even on a terminal"
     )
+    # Mentions (issue 16, "mentions").
+    parser.add_argument(
+        "--no-bell",
+        dest="bell",
+        action="store_false",
+        help="do not ring the terminal bell when a message names you in a "
+        "conversation not in view",
+    )
     parser.add_argument(
         "--download-dir",
         metavar="DIR",
@@ -224,7 +232,7 @@ def _run(reactor: Any, options: ClientOptions, interactive: bool) -> Deferred[No
     if interactive:
         from chat.client.tui import TUIView
 
-        view = TUIView(reactor)
+        view = TUIView(reactor, bell=options["bell"])
     else:
         view = ScriptView()
     session = ClientSession(

@@ -98,6 +98,9 @@ PALETTE: list[tuple[str, str, str]] = [
     ("status alert", "white,bold", "dark red"),
     ("bar current", "white,bold", "dark blue"),
     ("bar unread", "dark red,bold", "light gray"),
+    # Mentions (issue 16): a message naming the user, and their count.
+    ("mention", "light magenta,bold", "default"),
+    ("bar mention", "dark magenta,bold", "light gray"),
     ("bar left", "dark gray", "light gray"),
     ("room", "bold", "default"),
     ("transfer", "black", "light cyan"),
@@ -374,6 +377,8 @@ class _Conversation:
     @ivar unseen: lines added while scrolled up.
     @ivar unread: messages that arrived while another conversation was
         shown.
+    @ivar mentions: those of them that mention the user (counted apart,
+        as IRC clients count highlights).
     """
 
     def __init__(self, kind: str, label: str) -> None:
@@ -385,6 +390,7 @@ class _Conversation:
         self.listbox = _Scrollback(self.walker)
         self.unseen = 0
         self.unread = 0
+        self.mentions = 0
         # A private conversation's correspondent left the server.
         self.left = False
 
@@ -428,6 +434,8 @@ class TUIView:
         tz: tzinfo | None = None,
         max_lines: int = MAX_LINES,
         err: TextIO | None = None,
+        bell: bool = True,
+        ring: Callable[[], object] | None = None,
     ) -> None:
         """
         @param reactor: runs the screen and the repaint timer; a
@@ -440,12 +448,17 @@ class TUIView:
         @param max_lines: scrollback entries kept.
         @param err: where the last errors are repeated after a failed session
             (the full screen is gone by then); C{sys.stderr} if C{None}.
+        @param bell: ring the terminal's bell for a mention of the user in a
+            conversation not in view (C{--no-bell} turns it off).
+        @param ring: how to ring it; the screen's BEL if C{None}.
         """
         self._reactor = reactor
         self._screen = screen
         self._tz = tz
         self._max_lines = max_lines
         self._err = err
+        self._bell = bell
+        self._ring = ring
         self._session: SessionLike | None = None
         self._status: Status | None = None
         self._was_connected = False
@@ -555,12 +568,19 @@ class TUIView:
             not event.get("history") or bool(event.get("missed"))
         )
         stamp = self._stamp(event)
+        # Mentions (issue 16): the server flags a live message naming us.
+        mention = live and event.get("mention") is True
+        unseen = False
         for conversation in self._destinations(event):
-            markup = self._event_markup(event, conversation)
+            markup = self._event_markup(event, conversation, mention)
             # A private message is counted in its own conversation only.
             news = live and not (kind == "private" and conversation is self._main)
             if markup is not None:
                 self._append(stamp + markup, conversation, unread=news)
+                if mention:
+                    unseen |= self._mentioned(conversation)
+        if unseen:
+            self._ring_bell()
         if kind == "room-joined" and room is not None:
             if fold(room) in self._joining and not event.get("rejoined"):
                 self._joining.discard(fold(room))
@@ -1032,6 +1052,7 @@ class TUIView:
         """
         self._current = conversation
         conversation.unread = 0
+        conversation.mentions = 0
         self._frame.body = conversation.listbox
         self._render_status()
         self._changed()
@@ -1047,7 +1068,7 @@ class TUIView:
         """
         if not where:
             listed = ", ".join(
-                f"{i} {c.label}" + (f" ({c.unread} new)" if c.unread else "")
+                f"{i} {c.label}" + _news(c)
                 for i, c in enumerate(self._conversations, 1)
             )
             self.notice(f"conversations: {listed}; /go NUMBER, #ROOM or NAME")
@@ -1142,11 +1163,12 @@ class TUIView:
         return [("marker", f"[{label}] ")]
 
     def _event_markup(
-        self, event: dict[str, Any], conversation: _Conversation
+        self, event: dict[str, Any], conversation: _Conversation, mention: bool = False
     ) -> _Markup | None:
         """
         How C{event} reads in C{conversation}: a message says its room or
-        that it is private unless the conversation already does.
+        that it is private unless the conversation already does; one that
+        C{mention}s the user is highlighted.
         """
         kind = event.get("type")
         sender = _visible(str(event.get("from")))
@@ -1161,6 +1183,8 @@ class TUIView:
         elif kind == "private" and conversation.kind != PRIVATE:
             labels = [("private", "[private] ")]
         body = "private text" if kind == "private" else "text"
+        if mention:
+            body = "mention"
         if kind == "action" or (kind == "private" and event.get("action") is True):
             return [
                 *marked,
@@ -1325,6 +1349,42 @@ class TUIView:
             self._render_status()
         self._changed()
 
+    # Mentions (issue 16, "mentions").
+
+    def _mentioned(self, conversation: _Conversation) -> bool:
+        """
+        A message in C{conversation} mentions the user: counted apart if
+        the conversation is not in view.
+
+        @return: whether it is out of view (another conversation is shown,
+            or this one is scrolled up), so the bell should ring.
+        """
+        if conversation is not self._current:
+            conversation.mentions += 1
+            self._render_bar()
+            return True
+        return not conversation.following
+
+    def _ring_bell(self) -> None:
+        """
+        Ring the terminal's bell (BEL), once per message, unless turned off.
+        """
+        if not self._bell:
+            return
+        if self._ring is not None:
+            self._ring()
+            return
+        if self.loop is None:
+            return
+        screen = self.loop.screen
+        write = getattr(screen, "write", None)
+        if write is None:
+            return
+        write("\a")
+        flush = getattr(screen, "flush", None)
+        if flush is not None:
+            flush()
+
     # The status line and the conversation bar.
 
     def _render_status(self) -> None:
@@ -1432,6 +1492,8 @@ class TUIView:
             markup += [("status", "  " if markup else " "), (attr, f"{number}:{label}")]
             if conversation.unread:
                 markup.append(("bar unread", f" ({conversation.unread})"))
+            if conversation.mentions:
+                markup.append(("bar mention", f" @{conversation.mentions}"))
         self._bar_text.set_text(markup)
 
     # The screen.
@@ -1456,6 +1518,19 @@ class TUIView:
         loop = self.loop
         if loop is not None and loop.screen.started:
             loop.stop()
+
+
+def _news(conversation: _Conversation) -> str:
+    """
+    C{ (3 new, 1 mention)}: what C{/go} says of a conversation not read.
+    """
+    if not conversation.unread:
+        return ""
+    mentions = conversation.mentions
+    if not mentions:
+        return f" ({conversation.unread} new)"
+    plural = "" if mentions == 1 else "s"
+    return f" ({conversation.unread} new, {mentions} mention{plural})"
 
 
 def _settles(event: dict[str, Any]) -> bool:

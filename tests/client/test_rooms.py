@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import UTC
 from typing import Any
 
 from twisted.internet.error import ConnectionLost
@@ -1304,3 +1305,103 @@ class ModeRefusedTests(session_tests.SessionTestCase):
             view.keypress(tui_tests.SIZE, key)
         view.keypress(tui_tests.SIZE, "enter")
         self.assertEqual(transport.sent(), ["/mode #chess +i"])
+
+
+class MentionViewTests(ConversationTestCase):
+    """
+    Mentions (issue 16): a message the server flags as naming the user is
+    highlighted, counted apart in the bar, and rings the bell when its
+    conversation is not in view.
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.rings: list[None] = []
+        self.view = TUIView(self.clock, tz=UTC, ring=lambda: self.rings.append(None))
+        self.session = tui_tests.FakeSession(self.view, "bob", "carol")
+        self.view.session = self.session
+        self.view.status_changed(
+            Status(server="h:1", tls=False, connected=True, name="alice", users=4)
+        )
+
+    def test_highlighted(self) -> None:
+        """
+        A mention's text is highlighted; another message's is not; in view
+        and followed, it does not ring.
+        """
+        self.feed("message", **{"from": "bob"}, text="alice: lunch?", mention=True)
+        self.feed("message", **{"from": "bob"}, text="anyone?")
+        self.assertEqual(
+            self.scrollback()[-2:],
+            ["15:43:16 bob: alice: lunch?", "15:43:16 bob: anyone?"],
+        )
+        self.assertEqual(self.attrs_of("lunch?", ": alice: lunch?"), {"mention"})
+        self.assertEqual(self.attrs_of("anyone?", ": anyone?"), {"text"})
+        self.assertEqual(self.rings, [])
+
+    def test_counted_apart_and_rings(self) -> None:
+        """
+        In a conversation not shown, mentions are counted apart from the
+        unread messages, and each rings the bell once; showing it reads
+        both.
+        """
+        self.in_chess()
+        self.press("ctrl p")  # back to ALL
+        self.feed("message", **{"from": "bob"}, room="#chess", text="e4")
+        self.feed(
+            "message", **{"from": "bob"}, room="#chess", text="Alice?", mention=True
+        )
+        self.feed(
+            "action", **{"from": "bob"}, room="#chess", text="pokes alice", mention=True
+        )
+        self.assertEqual(self.bar(), "1:ALL  2:#chess (3) @2")
+        self.assertEqual(self.attrs_of("1:ALL", "@2"), {"bar mention"})
+        self.assertEqual(self.attrs_of("1:ALL", "(3)"), {"bar unread"})
+        self.assertEqual(len(self.rings), 2)
+        self.send("/go")
+        self.assertIn("2 #chess (3 new, 2 mentions)", " ".join(self.scrollback()))
+        self.press("ctrl n")
+        self.assertEqual(self.bar(), "1:ALL  2:#chess")
+        self.assertEqual(self.attrs_of("Alice?", ": Alice?"), {"mention"})
+
+    def test_scrolled_up_rings(self) -> None:
+        """
+        A mention in the conversation shown, scrolled up, rings too.
+        """
+        for n in range(40):
+            self.feed("message", **{"from": "bob"}, text=f"line {n}")
+        self.press("page up")
+        self.feed("message", **{"from": "bob"}, text="alice!", mention=True)
+        self.assertEqual(len(self.rings), 1)
+
+    def test_history_not_counted(self) -> None:
+        """
+        A history line is no news, flagged or not: no count, no bell.
+        """
+        self.in_chess()
+        self.press("ctrl p")
+        self.feed(
+            "message",
+            **{"from": "bob"},
+            room="#chess",
+            text="alice",
+            history=True,
+            mention=True,
+        )
+        self.assertEqual(self.bar(), "1:ALL  2:#chess")
+        self.assertEqual(self.rings, [])
+
+    def test_no_bell(self) -> None:
+        """
+        C{--no-bell}: counted and highlighted, but silent.
+        """
+        view = TUIView(
+            self.clock,
+            tz=UTC,
+            bell=False,
+            ring=lambda: self.rings.append(None),
+        )
+        view.session = tui_tests.FakeSession(view, "bob")
+        view.show(tui_tests.message("bob", "ping", "private", to="alice"))
+        view.show({**tui_tests.message("bob", "alice?"), "mention": True})
+        self.assertEqual(self.rings, [])

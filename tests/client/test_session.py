@@ -1348,6 +1348,13 @@ class OptionsTests(SynchronousTestCase):
             ("example.org", 4040, "bob"),
         )
 
+    def test_no_bell(self) -> None:
+        """
+        The bell for mentions rings unless C{--no-bell} (issue 16).
+        """
+        self.assertTrue(ClientOptions([])["bell"])
+        self.assertFalse(ClientOptions(["--no-bell"])["bell"])
+
     def test_cafile_implies_tls(self) -> None:
         """
         C{--cafile} turns TLS on; with C{--connect} it is refused.
