@@ -105,6 +105,7 @@ SERVER_COMMANDS = (
     "/password",
     "/unregister",
     "/privacy",
+    "/away",
     "/file",
     "/quit",
 )
