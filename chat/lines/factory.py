@@ -142,6 +142,7 @@ class ChatFactory(ServerFactory[ChatProtocol]):
         """
         events = batch.events
         if len(events) == 1:
+            # (A sender is never handed its own message: skip is empty.)
             return encode(events[0], mode, delimiter, mention=True)
         offsets = self._offsets[key]
         mentioned = set(hits)
