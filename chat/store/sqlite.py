@@ -1293,6 +1293,18 @@ class SQLiteStore:
     def add_history(self, entry: HistoryEntry) -> None:
         if self._closing:
             return
+        self._buffered(entry)
+        room = entry.room
+        if not room:
+            self._tail.append(entry)
+        self._rooms.add(room)
+        self._write_soon()
+
+    def _buffered(self, entry: HistoryEntry | PrivateEntry) -> None:
+        """
+        Keep C{entry} for the next batch; past the buffer's size the
+        oldest unwritten entry goes (said once in the log).
+        """
         if len(self._buffer) == self.history_buffer:
             if not self._dropped:
                 self._log.warn(
@@ -1302,11 +1314,9 @@ class SQLiteStore:
                 )
             self._dropped += 1
         self._buffer.append(entry)
-        room = entry.room
-        if not room:
-            self._tail.append(entry)
         self._added += 1
-        self._rooms.add(room)
+
+    def _write_soon(self) -> None:
         if self._flush_call is None and not self._writing:
             self._flush_call = self._clock.callLater(
                 self.history_interval, self._write_batch
@@ -1333,23 +1343,11 @@ class SQLiteStore:
     def add_private(self, entry: PrivateEntry) -> None:
         if self._closing:
             return
-        if len(self._buffer) == self.history_buffer:
-            if not self._dropped:
-                self._log.warn(
-                    "history is arriving faster than it can be written: the "
-                    "oldest of {limit} unwritten entries are being dropped",
-                    limit=self.history_buffer,
-                )
-            self._dropped += 1
-        self._buffer.append(entry)
-        self._added += 1
+        self._buffered(entry)
         self._privates_buffered += 1
         self._pairs.add(pair(entry.sender_key, entry.recipient_key))
         self._since_private_prune += 1
-        if self._flush_call is None and not self._writing:
-            self._flush_call = self._clock.callLater(
-                self.history_interval, self._write_batch
-            )
+        self._write_soon()
 
     def private_history(
         self, key: str, other: str, limit: int
