@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from twisted.internet.defer import Deferred
-from zope.interface import Interface
+from zope.interface import Attribute, Interface
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +61,9 @@ class HistoryEntry:
     message said, and a frozen dataclass is several times slower to build;
     treat it as immutable.
 
-    @ivar id: nothing relies on it: L{IChatStore.add_history} ignores it,
-        and an entry given back may carry a store's row number or 0.
+    @ivar id: given by L{IChatStore.add_history} (it sets it: ids grow
+        across all rooms and survive a restart), so that a client can
+        resume after the last one it has (issue 16).
     @ivar room: the room's key, C{""} for the main channel everyone is in.
     @ivar kind: C{"message"} or C{"action"}.
     """
@@ -452,7 +453,8 @@ class IChatStore(Interface):
 
     def add_history(entry: HistoryEntry) -> None:
         """
-        Remember a message said in a room (its C{id} is ignored).
+        Remember a message said in a room, and set its C{id} to the next
+        history id (one more than C{last_history_id}, which it updates).
 
         Not a L{Deferred}: this is called for every message on the hot path.
         History is best-effort; a store may write it in batches and, if the
@@ -470,6 +472,21 @@ class IChatStore(Interface):
         The last C{limit} entries of C{room}, oldest first, including
         entries added but not yet written.  Only the most recent entries of
         each room are kept (C{history_keep} of them).
+        """
+
+    # Resume (issue 16).
+
+    last_history_id = Attribute(
+        "The highest history id given so far (0 for none); read at start."
+    )
+
+    def history_after(
+        room: str, after: int, limit: int
+    ) -> Deferred[list[HistoryEntry]]:
+        """
+        The last C{limit} entries of C{room} whose id is above C{after},
+        oldest first: what a client that has everything up to C{after}
+        missed.
         """
 
     def history_since(

@@ -45,6 +45,8 @@ class MemoryStore:
         self._queues: dict[str, list[StoredMessage]] = {}
         self._next_message = 1
         self._history: dict[str, deque[HistoryEntry]] = {}
+        # Resume (issue 16): the last history id given.
+        self.last_history_id = 0
         self._rooms: dict[str, RoomRecord] = {}
         self._files: dict[int, FileRecord] = {}
         # File id -> recipient holder -> the account it was bound to.
@@ -355,6 +357,8 @@ class MemoryStore:
         return succeed(entries[-limit:])
 
     def add_history(self, entry: HistoryEntry) -> None:
+        self.last_history_id += 1
+        entry.id = self.last_history_id
         entries = self._history.get(entry.room)
         if entries is None:
             entries = self._history[entry.room] = deque(maxlen=self.history_keep)
@@ -362,6 +366,14 @@ class MemoryStore:
 
     def flush_history(self) -> Deferred[None]:
         return succeed(None)
+
+    def history_after(
+        self, room: str, after: int, limit: int
+    ) -> Deferred[list[HistoryEntry]]:
+        if limit <= 0:
+            return succeed([])
+        entries = [e for e in self._history.get(room, ()) if e.id > after]
+        return succeed(entries[-limit:])
 
     def history(self, room: str, limit: int) -> Deferred[list[HistoryEntry]]:
         if limit <= 0:

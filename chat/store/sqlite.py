@@ -527,11 +527,14 @@ def _ack(txn: Cursor, key: str, ids: list[int]) -> int:
     return txn.rowcount
 
 
-# Rows per INSERT when history is written: 5 parameters each, within the
+# Rows per INSERT when history is written: 6 parameters each, within the
 # 999 a statement may have in SQLite before 3.32.
-HISTORY_ROWS: Final = 190
-_INSERT_HISTORY: Final = "INSERT INTO history (room, sender, text, time, kind) VALUES "
-_HISTORY_VALUES: Final = "(?, ?, ?, ?, ?)"
+HISTORY_ROWS: Final = 160
+# Resume (issue 16): the id is the one add_history gave the entry.
+_INSERT_HISTORY: Final = (
+    "INSERT INTO history (id, room, sender, text, time, kind) VALUES "
+)
+_HISTORY_VALUES: Final = "(?, ?, ?, ?, ?, ?)"
 
 
 _INSERT_PRIVATE: Final = (
@@ -578,7 +581,7 @@ def _write_history(
         chunk = rows[start : start + HISTORY_ROWS]
         values: list[object] = []
         for e in chunk:
-            values += (e.room, e.sender, e.text, e.time, e.kind)
+            values += (e.id, e.room, e.sender, e.text, e.time, e.kind)
         txn.execute(_INSERT_HISTORY + ", ".join([_HISTORY_VALUES] * len(chunk)), values)
     if prune is None:
         return
@@ -984,6 +987,33 @@ def _history(txn: Cursor, room: str, limit: int) -> list[HistoryEntry]:
     return [HistoryEntry(*row) for row in reversed(txn.fetchall())]
 
 
+# Resume (issue 16).
+
+
+def _history_after(
+    txn: Cursor, room: str, after: int, limit: int
+) -> list[HistoryEntry]:
+    txn.execute(
+        "SELECT id, room, sender, text, time, kind FROM history"
+        " WHERE room = ? AND id > ? ORDER BY id DESC LIMIT ?",
+        (room, after, limit),
+    )
+    return [HistoryEntry(*row) for row in reversed(txn.fetchall())]
+
+
+def _last_history_id(txn: Cursor) -> int:
+    """
+    The highest history id ever given (AUTOINCREMENT's record of it, as
+    rows may have been pruned since).
+    """
+    txn.execute("SELECT max(id) FROM history")
+    row = txn.fetchone()
+    last = (row[0] or 0) if row else 0
+    txn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'history'")
+    row = txn.fetchone()
+    return max(last, row[0] if row else 0)
+
+
 def _interaction(
     f: Callable[Concatenate[Cursor, _P], _T],
 ) -> Callable[Concatenate[SQLiteStore, _P], Deferred[_T]]:
@@ -1097,6 +1127,8 @@ class SQLiteStore:
         # The main channel's newest entries, so that the replay at every
         # login needs no disk read.
         self._tail: deque[HistoryEntry] = deque(maxlen=self.HISTORY_TAIL)
+        # Resume (issue 16): the last history id given; read at start.
+        self.last_history_id = 0
         # Private history (issue 16): written with the rest, conversations
         # pruned after every private_keep entries.
         self.private_keep = private_keep
@@ -1136,6 +1168,13 @@ class SQLiteStore:
         self._tail.extendleft(
             reversed(await self._call(_history, "", self.HISTORY_TAIL))
         )
+        last = await self._call(_last_history_id)
+        for entry in self._buffer:
+            # Added before the store knew its ids: numbered again.
+            if type(entry) is HistoryEntry:
+                last += 1
+                entry.id = last
+        self.last_history_id = last
         self._log.info(
             "opened {path} (schema version {version})", path=self.path, version=version
         )
@@ -1293,12 +1332,21 @@ class SQLiteStore:
     def add_history(self, entry: HistoryEntry) -> None:
         if self._closing:
             return
+        self.last_history_id += 1
+        entry.id = self.last_history_id
         self._buffered(entry)
         room = entry.room
         if not room:
             self._tail.append(entry)
         self._rooms.add(room)
         self._write_soon()
+
+    def history_after(
+        self, room: str, after: int, limit: int
+    ) -> Deferred[list[HistoryEntry]]:
+        if limit <= 0:
+            return succeed([])
+        return self._after_flush(_history_after, room, after, limit)
 
     def _buffered(self, entry: HistoryEntry | PrivateEntry) -> None:
         """

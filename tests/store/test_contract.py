@@ -730,6 +730,34 @@ class StoreContractMixin(_Base):
         self.assertEqual([e.text for e in missed], ["2", "3", "4"])
         self.assertEqual(await store.history_since("#chess", 5.0, 9.0, 0), [])
 
+    # Resume (issue 16).
+
+    async def test_history_ids(self) -> None:
+        """
+        L{IChatStore.add_history} gives every entry the next id, across
+        rooms; L{IChatStore.history_after} gives a room's entries above an
+        id, the newest C{limit} of them, oldest first.
+        """
+        store = await self.open_store()
+        before = store.last_history_id
+        added = [entry("", "alice", f"m{i}", float(i)) for i in range(4)]
+        added.insert(2, entry("#go", "bob", "other room", 1.5))
+        for e in added:
+            store.add_history(e)
+        self.assertEqual([e.id for e in added], list(range(before + 1, before + 6)))
+        self.assertEqual(store.last_history_id, before + 5)
+        main = await store.history("", 10)
+        self.assertEqual([e.id for e in main], [e.id for e in added if not e.room])
+        after = await store.history_after("", added[1].id, 10)
+        self.assertEqual([e.text for e in after], ["m2", "m3"])
+        self.assertEqual([e.id for e in after], [added[3].id, added[4].id])
+        after = await store.history_after("", 0, 1)
+        self.assertEqual([e.text for e in after], ["m3"])
+        self.assertEqual(await store.history_after("", added[4].id, 10), [])
+        self.assertEqual(await store.history_after("", 0, 0), [])
+        room = await store.history_after("#go", 0, 10)
+        self.assertEqual([e.id for e in room], [added[2].id])
+
     async def test_history(self) -> None:
         """
         L{IChatStore.history} gives the last C{limit} entries of a room,

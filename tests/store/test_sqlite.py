@@ -876,6 +876,29 @@ class SQLiteStoreTests(TestCase):
         )
         self.assertEqual([e.text for e in await store.history("b", 10)], ["b0"])
 
+    # Resume (issue 16).
+
+    async def test_history_ids_survive_a_restart(self) -> None:
+        """
+        History ids go on growing after a restart, even past pruned rows,
+        so that a client's "since N" still means the same entries.
+        """
+        store = await self.open_sqlite()
+        first = entry("", "alice", "one", 1.0)
+        store.add_history(first)
+        store.add_history(entry("", "alice", "two", 2.0))
+        await store.close()
+        again = await self.open_sqlite()
+        self.assertEqual(again.last_history_id, first.id + 1)
+        third = entry("", "bob", "three", 3.0)
+        again.add_history(third)
+        self.assertEqual(third.id, first.id + 2)
+        after = await again.history_after("", first.id, 10)
+        self.assertEqual(
+            [(e.id, e.text) for e in after],
+            [(first.id + 1, "two"), (third.id, "three")],
+        )
+
     # Private history (issue 16).
 
     async def test_upgrade_adds_private_history(self) -> None:
