@@ -64,10 +64,13 @@ class Left(Event):
 class Message(Event):
     """
     A message to everyone (C{ALL*text}, a plain line, C{/bm}).
+
+    @ivar id: its history id (resume, issue 16), 0 if no history is kept.
     """
 
     sender: str
     text: str
+    id: int = 0
 
 
 @dataclass(slots=True, eq=False)
@@ -85,10 +88,13 @@ class Private(Event):
 class Action(Event):
     """
     C{/me waves}: an action by C{sender}, shown to everyone.
+
+    @ivar id: its history id (resume, issue 16), 0 if no history is kept.
     """
 
     sender: str
     text: str
+    id: int = 0
 
 
 @dataclass(slots=True, eq=False)
@@ -177,6 +183,7 @@ class Past(Event):
 
     @ivar room: the room's name, C{""} for the main channel.
     @ivar missed: said in the room while this member was away.
+    @ivar id: its history id (resume, issue 16).
     """
 
     sender: str
@@ -184,6 +191,7 @@ class Past(Event):
     action: bool = False
     room: str = ""
     missed: bool = False
+    id: int = 0
 
 
 @dataclass(slots=True, eq=False)
@@ -201,11 +209,14 @@ class PastEnd(Event):
 class RoomMessage(Event):
     """
     A message to the members of C{room} (its name as shown).
+
+    @ivar id: its history id (resume, issue 16), 0 if no history is kept.
     """
 
     room: str
     sender: str
     text: str
+    id: int = 0
 
 
 @dataclass(slots=True, eq=False)

@@ -308,7 +308,8 @@ class DoorContract(_Base):
         shown = bob.received()
         self.assertSeen(shown[:2], [("welcome", {"name": "bob"}), ("message", {})])
         self.assertEqual(
-            [s.fields for s in shown[1:-1]],
+            # (A JSON door adds the history id: tested with each door.)
+            [{k: v for k, v in s.fields.items() if k != "id"} for s in shown[1:-1]],
             [{"from": "alice", "text": f"m{i}", "history": True} for i in range(2, 12)],
         )
         self.assertSeen(shown[-1:], [("history-end", {"count": 10})])

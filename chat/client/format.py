@@ -24,7 +24,7 @@ CLIENT_HELP: tuple[tuple[str, str], ...] = (
 )
 # Server commands that only programs need: chat-client sends them itself
 # (and refuses /mode json|text, which would leave it deaf).
-_PROGRAMS_ONLY = ("/ack", "/mode json")
+_PROGRAMS_ONLY = ("/ack", "/mode json", "/since")
 
 
 def server_help(event: dict[str, Any]) -> list[tuple[str, str]]:

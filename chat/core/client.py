@@ -137,6 +137,8 @@ class Client:
         L{None} (see L{chat.core.delivery.Delivery.hold}).
     @ivar unconfirmed: the stored messages sent to it that are not yet
         counted as delivered, and the call that will count them.
+    @ivar since: the history id it said it has everything up to (resume,
+        issue 16): the login's replay starts after it.
     @ivar away_reason: its C{/away} reason, or L{None} while it is not away.
     @ivar away_told: the keys of the senders of private messages told
         that it is away since it went away (each is told once).
@@ -154,6 +156,7 @@ class Client:
         "name",
         "peer",
         "secure",
+        "since",
         "state",
         "unconfirmed",
     )
@@ -178,6 +181,9 @@ class Client:
         self.asked: str | None = None
         self.held: list[Event] | None = None
         self.unconfirmed: tuple[list[int], IDelayedCall] | None = None
+        # Resume (issue 16): the history id the client has everything up
+        # to, said before its name, or None.
+        self.since: int | None = None
         # Mentions and away (issue 16, "mentions").
         self.away_reason: str | None = None
         self.away_told: set[str] | None = None

@@ -74,6 +74,7 @@ class Logins:
         transfers: Transfers,
     ) -> None:
         self._clock = peers.clock
+        self._store = peers.store
         self._presence = peers.presence
         self._fanout = peers.fanout
         self._delivery = peers.delivery
@@ -271,7 +272,7 @@ class Logins:
             return None
         self._delivery.hold(client)
         rooms = self._rooms.logged_in(client) if registered else []
-        history = self._messages.recent(replay) if replay else None
+        history = self._messages.recent(replay, client.since) if replay else None
         if not registered and history is not None:
             ready = _result_now(history)
             if ready and not isinstance(ready[0], Failure):
@@ -319,6 +320,27 @@ class Logins:
         self._delivery.release(client, events)
         if ids and not client.acknowledges and client.state is ONLINE:
             self._messages.expect_confirmation(client, ids)
+
+    # Resume (issue 16).
+
+    def resume_after(self, client: Client, since: int) -> None:
+        """
+        C{client} has the main channel's history up to id C{since}: the
+        replay at its login holds only what came after (IRCv3
+        C{chathistory AFTER}).
+
+        @raise BadUsage: if it is online already, or C{since} is not an id
+            given yet (ids never go back, so it is not one of this server).
+        """
+        if client.state is ONLINE:
+            raise BadUsage("/since is said before your name.")
+        last = self._store.last_history_id
+        if not 0 <= since <= last:
+            raise BadUsage(
+                f"there is no history id {since} here (the newest is {last}); "
+                "the usual history is shown."
+            )
+        client.since = since
 
     def users(self, client: Client) -> None:
         """

@@ -50,7 +50,7 @@ def replayed(
     each, then the L{PastEnd} that closes it.
     """
     events: list[Event] = [
-        Past(e.time, e.sender, e.text, e.kind == "action", room, missed)
+        Past(e.time, e.sender, e.text, e.kind == "action", room, missed, e.id)
         for e in entries
     ]
     events.append(PastEnd(now, len(entries), room, missed))
@@ -113,9 +113,13 @@ class Messages:
             check_text(text, self._limits.text_max)
         now = self._clock.seconds()
         sender = str(client.name)
-        self._fanout.to_everyone(Message(now, sender, text), client)
         if self.keep_history:
-            self._store.add_history(HistoryEntry(0, "", sender, text, now))
+            # Stored first: the store gives the id the message carries.
+            entry = HistoryEntry(0, "", sender, text, now)
+            self._store.add_history(entry)
+            self._fanout.to_everyone(Message(now, sender, text, entry.id), client)
+        else:
+            self._fanout.to_everyone(Message(now, sender, text), client)
 
     def action(self, client: Client, text: str) -> None:
         """
@@ -126,9 +130,12 @@ class Messages:
         check_text(text, self._limits.text_max)
         now = self._clock.seconds()
         sender = str(client.name)
-        self._fanout.to_everyone(Action(now, sender, text), client)
         if self.keep_history:
-            self._store.add_history(HistoryEntry(0, "", sender, text, now, "action"))
+            entry = HistoryEntry(0, "", sender, text, now, "action")
+            self._store.add_history(entry)
+            self._fanout.to_everyone(Action(now, sender, text, entry.id), client)
+        else:
+            self._fanout.to_everyone(Action(now, sender, text), client)
 
     def history(self, client: Client, count: int) -> Deferred[None]:
         """
@@ -141,13 +148,17 @@ class Messages:
 
         return self.recent(count).addCallback(show)
 
-    def recent(self, count: int) -> Deferred[list[HistoryEntry]]:
+    def recent(
+        self, count: int, after: int | None = None
+    ) -> Deferred[list[HistoryEntry]]:
         """
         The main channel's last C{count} broadcasts (none if no history is
-        kept).
+        kept), only those with an id above C{after} if it is given.
         """
         if not self.keep_history or count <= 0:
             return succeed([])
+        if after is not None:
+            return self._store.history_after("", after, count)
         return self._store.history("", count)
 
     # Private messages.

@@ -436,9 +436,13 @@ class Rooms:
         room = self._member_room(client, name)
         now = self._now()
         sender = str(client.name)
-        self._tell(room, RoomMessage(now, room.name, sender, text), client)
+        id_ = 0
         if self.keep_history:
-            self._store.add_history(HistoryEntry(0, room.key, sender, text, now))
+            # Stored first: the store gives the id the message carries.
+            entry = HistoryEntry(0, room.key, sender, text, now)
+            self._store.add_history(entry)
+            id_ = entry.id
+        self._tell(room, RoomMessage(now, room.name, sender, text, id_), client)
 
     # Membership.
 

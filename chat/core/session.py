@@ -174,6 +174,15 @@ class Session(Client):
         """
         self._run(self._services.logins.ask_again, (self,), False)
 
+    # Resume (issue 16).
+
+    def resume_after(self, since: int) -> None:
+        """
+        Before the name: the client has the main channel's history up to
+        id C{since}, so the login's replay shows only what came after.
+        """
+        self._run(self._services.logins.resume_after, (self, since), False)
+
     def discard_input(self) -> bool:
         """
         Drop the requests that wait for their turn, and what the door

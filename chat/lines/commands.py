@@ -44,6 +44,7 @@ COMMANDS: Final = (
     CommandHelp("/privacy [history on|off]", "keep your private messages, or not"),
     CommandHelp("/away [REASON]", "say you are away, or (no reason) back"),
     CommandHelp("/ack ID...", "confirm stored messages (JSON clients)"),
+    CommandHelp("/since ID", "before your name: history after that id only"),
     CommandHelp("/file list|decline ID|...", "files (chat-client sends them)"),
     CommandHelp("/mode json|text", "switch this connection's output format"),
     CommandHelp("/quit [REASON]", "say goodbye and disconnect", ("/exit",)),

@@ -162,6 +162,22 @@ def describe(address: object) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+# Resume (issue 16): /since ID, before the name.
+_SINCE_USAGE: Final = "usage: /since ID, the last history id you have (a whole number)"
+
+
+def parse_since(args: str) -> int:
+    """
+    The history id of C{/since ID}: ASCII digits only, at most 18 of them.
+
+    @raise BadUsage: if C{args} is anything else.
+    """
+    text = args.strip()
+    if not text or len(text) > 18 or not (text.isascii() and text.isdigit()):
+        raise BadUsage(_SINCE_USAGE)
+    return int(text)
+
+
 @implementer(IConnection, IHandshakeListener)
 class ChatProtocol(Protocol):
     """
@@ -483,6 +499,9 @@ class ChatProtocol(Protocol):
             return
         if name == "mode" and not (online and args.lstrip().startswith("#")):
             self._set_mode(session, args)
+            return
+        if name == "since":
+            session.resume_after(parse_since(args))
             return
         handler = self.door.commands.handler(name)
         if not online:

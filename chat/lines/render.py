@@ -397,7 +397,13 @@ def iso_time(t: float) -> str:
 
 def _fields(event: Event) -> dict[str, Any]:
     match event:
-        case Message(sender=sender, text=text) | Action(sender=sender, text=text):
+        case (
+            Message(sender=sender, text=text, id=id_)
+            | Action(sender=sender, text=text, id=id_)
+        ):
+            # Resume (issue 16): the history id, when there is one.
+            if id_:
+                return {"from": sender, "text": text, "id": id_}
             return {"from": sender, "text": text}
         case Private(sender=sender, recipient=recipient, text=text):
             return {"from": sender, "to": recipient, "text": text}
@@ -448,10 +454,13 @@ def _fields(event: Event) -> dict[str, Any]:
                 "history": True,
                 "room": room or None,
                 "missed": missed,
+                "id": event.id,
             }
         case PastEnd(count=count, room=room, missed=missed):
             return {"count": count, "room": room or None, "missed": missed}
-        case RoomMessage(room=room, sender=sender, text=text):
+        case RoomMessage(room=room, sender=sender, text=text, id=id_):
+            if id_:
+                return {"from": sender, "text": text, "room": room, "id": id_}
             return {"from": sender, "text": text, "room": room}
         case RoomEntered():
             return {

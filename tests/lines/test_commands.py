@@ -38,7 +38,7 @@ class CommandListTests(SynchronousTestCase):
         commands = SlashCommands(Limits())
         listed = {c.usage.split()[0] for c in COMMANDS}
         listed |= {a.split()[0] for c in COMMANDS for a in c.aliases}
-        own = {"/help", "/quit", "/exit"}
+        own = {"/help", "/quit", "/exit", "/since"}
         for usage in sorted(listed - own):
             if usage.startswith("/"):
                 commands.handler(usage[1:])  # raises if unknown

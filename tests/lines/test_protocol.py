@@ -365,6 +365,7 @@ class RenderingTests(LineTestCase):
                 "time": "2023-11-14T22:13:20.250Z",
                 "from": "bob",
                 "text": "hi there",
+                "id": 1,
             },
         )
         self.assertEqual(error["type"], "error")
