@@ -120,6 +120,20 @@ class ResumeTests(LineTestCase):
             past = [e for e in shown if e.get("history")]
             self.assertEqual([e["text"] for e in past], ["one"], line)
 
+    def test_refused_in_one_read_with_the_name(self) -> None:
+        """
+        A refused C{/since} sent in one write with the name does not lose
+        the name: the client is let in, with the usual history.
+        """
+        self.say("one")
+        bob, bob_t = self.connect()
+        bob.dataReceived(b"/mode json\n/since 99\nbob\n")
+        shown = self.json_lines(bob_t)
+        self.assertEqual(
+            [e["type"] for e in shown],
+            ["mode", "prompt", "error", "welcome", "message", "history-end"],
+        )
+
     def test_since_once_in(self) -> None:
         """
         C{/since} after the name is refused: it only shapes the login.
