@@ -426,3 +426,15 @@ class NoPrivateHistory(ChatError):
     """
 
     code = "no-private-history"
+
+
+# Resume after a reconnection (issue 16, "resume").
+
+
+class UnknownHistoryId(BadUsage):
+    """
+    C{/since} named a history id this server has not given: the client's
+    ids are of another server, or of history lost in a restart.
+    """
+
+    code = "unknown-history-id"

@@ -491,6 +491,13 @@ class ClientSession:
         # Stored messages shown (per server), and those not yet acknowledged
         # on this connection.
         self._shown_stored: set[tuple[str, int]] = set()
+        # Resume (issue 16): the history ids shown (per server), the
+        # newest of the main channel's (sent as /since at every
+        # reconnection), and the /history requests not answered yet
+        # (their lines are shown even if shown before).
+        self._shown_history: set[tuple[str, int]] = set()
+        self._last_main_id: dict[str, int] = {}
+        self._history_asked = 0
         self._unacked: list[int] = []
         # Passwords of account commands sent, by the action confirming them.
         self._proposed: dict[str, str | None] = {}
@@ -689,6 +696,8 @@ class ClientSession:
             # Its raw bytes would be taken from the lines after it.
             self.view.error("ERROR: /file chunk is the client's own; use /send")
         elif line:
+            if word.lower() == "/history":
+                self._history_asked += 1
             self._send(self._outgoing(line))
 
     def _offline_command(self, line: str) -> bool:
@@ -902,6 +911,12 @@ class ClientSession:
         self._rejoining.clear()
         self._barriers.clear()
         self.private_past.reset()
+        self._history_asked = 0
+        last = self._last_main_id.get(self._status.server)
+        if last is not None:
+            # Before the name (sent at the prompt): the main channel's
+            # replay then holds only what was missed.
+            protocol.send(f"/since {last}")
         self._ever_connected = True
         self._set_status(connected=True)
 
@@ -934,6 +949,15 @@ class ClientSession:
             self.name = None
             self.view.ask_name()
             return
+        if kind == "error" and code == "unknown-history-id":
+            # Another server, or one whose history was lost: our ids mean
+            # nothing there; the usual history is shown.
+            self._forget_history()
+            return
+        if kind in ("message", "action") and self._seen_before(event):
+            return
+        if kind == "history-end" and self._history_asked and not event.get("missed"):
+            self._history_asked -= 1
         if kind == "mode":
             if self._barriers:
                 self._barriers.popleft()()
@@ -1015,6 +1039,32 @@ class ClientSession:
             self._caught_up()
         elif stored_id is not None and not self._catching_up:
             self._send_acks()
+
+    # Resume (issue 16).
+
+    def _seen_before(self, event: dict[str, Any]) -> bool:
+        """
+        Whether C{event}, a message or action with a history id, was shown
+        already (a replay after a reconnection): then it is not shown
+        again, unless the user asked for it with C{/history}.  Remembers
+        the newest id of the main channel's for the next C{/since}.
+        """
+        ident = event.get("id")
+        if type(ident) is not int or ident <= 0:
+            return False
+        server = self._status.server
+        seen = (server, ident)
+        if seen in self._shown_history:
+            return not (event.get("history") and self._history_asked)
+        self._shown_history.add(seen)
+        if not event.get("room") and ident > self._last_main_id.get(server, 0):
+            self._last_main_id[server] = ident
+        return False
+
+    def _forget_history(self) -> None:
+        server = self._status.server
+        self._last_main_id.pop(server, None)
+        self._shown_history = {s for s in self._shown_history if s[0] != server}
 
     def _prompted(self, event: dict[str, Any]) -> None:
         if self._quitting:

@@ -39,6 +39,7 @@ from chat.errors import (
     ServerBusy,
     StoreFailed,
     Throttled,
+    UnknownHistoryId,
     WrongPassword,
 )
 from chat.events import (
@@ -329,14 +330,15 @@ class Logins:
         replay at its login holds only what came after (IRCv3
         C{chathistory AFTER}).
 
-        @raise BadUsage: if it is online already, or C{since} is not an id
-            given yet (ids never go back, so it is not one of this server).
+        @raise BadUsage: if it is online already.
+        @raise UnknownHistoryId: if C{since} is not an id given yet (ids
+            never go back, so it is not one of this server's).
         """
         if client.state is ONLINE:
             raise BadUsage("/since is said before your name.")
         last = self._store.last_history_id
         if not 0 <= since <= last:
-            raise BadUsage(
+            raise UnknownHistoryId(
                 f"there is no history id {since} here (the newest is {last}); "
                 "the usual history is shown."
             )

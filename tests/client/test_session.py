@@ -964,6 +964,101 @@ class ReconnectTests(SessionTestCase):
         self.assertIn("2 line(s) not sent", self.view.errors[-1])
 
 
+class ResumeTests(SessionTestCase):
+    """
+    Resume (issue 16): a reconnection says the newest main-channel history
+    id shown (C{/since}), and nothing with an id already shown is shown
+    again.
+    """
+
+    def texts(self) -> list[str]:
+        return [
+            str(e.get("text"))
+            for e in self.view.events
+            if e["type"] in ("message", "action")
+        ]
+
+    def reconnect(
+        self, session: ClientSession, transport: FakeTransport
+    ) -> FakeTransport:
+        transport.server_close(Failure(ConnectionLost("gone")))
+        self.clock.advance(30)
+        again = self.endpoint.last
+        self.assertIsNot(again, transport)
+        return again
+
+    def test_since_and_no_repeats(self) -> None:
+        """
+        The first connection sends no C{/since}; after live messages and a
+        replay, the reconnection sends the newest main id, and lines
+        replayed again (ids shown) are not shown twice; a room line's id
+        does not move the main channel's.
+        """
+        session = self.make_session()
+        session.start()
+        transport = self.endpoint.last
+        transport.receive_event("prompt", prompt="name", text="name?")
+        self.assertEqual(transport.sent(), ["/mode json", "alice"])
+        self.welcome(transport)
+        transport.receive_event("message", text="old", history=True, id=3)
+        transport.receive_event("history-end", count=1)
+        transport.receive_event("message", **{"from": "bob"}, text="live", id=4)
+        transport.receive_event("action", **{"from": "bob"}, text="waves", id=5)
+        transport.receive_event(
+            "message", **{"from": "bob"}, text="r", room="#go", id=6
+        )
+        again = self.reconnect(session, transport)
+        again.receive_event("prompt", prompt="name", text="name?")
+        self.assertEqual(again.sent(), ["/mode json", "/since 5", "alice"])
+        self.welcome(again)
+        # A server that ignored /since: nothing shown twice.
+        again.receive_event("message", text="old", history=True, id=3)
+        again.receive_event("message", text="live", history=True, id=4)
+        again.receive_event("message", text="new", history=True, id=7)
+        again.receive_event("message", text="r", room="#go", history=True, id=6)
+        self.assertEqual(self.texts(), ["old", "live", "waves", "r", "new"])
+        third = self.reconnect(session, again)
+        third.receive_event("prompt", prompt="name", text="name?")
+        self.assertEqual(third.sent(), ["/mode json", "/since 7", "alice"])
+
+    def test_history_asked_is_shown(self) -> None:
+        """
+        Lines the user asks for with C{/history} are shown, even if shown
+        before.
+        """
+        session, transport = self.joined()
+        transport.receive_event("message", **{"from": "bob"}, text="live", id=4)
+        session.input_line("/history 5")
+        transport.receive_event("message", text="live", history=True, id=4)
+        transport.receive_event("history-end", count=1)
+        transport.receive_event("message", text="live", history=True, id=4)
+        self.assertEqual(self.texts(), ["live", "live"])
+
+    def test_unknown_id_forgotten(self) -> None:
+        """
+        A server that does not know the id (its history was lost) makes the
+        client forget its ids: the lines it replays are shown, and their
+        ids are the ones the next reconnection says.
+        """
+        session, transport = self.joined()
+        transport.receive_event("message", **{"from": "bob"}, text="live", id=4)
+        again = self.reconnect(session, transport)
+        again.receive_event(
+            "error", code="unknown-history-id", text="there is no history id 4"
+        )
+        again.receive_event("prompt", prompt="name", text="name?")
+        self.assertEqual(again.sent(), ["/mode json", "/since 4", "alice"])
+        self.welcome(again)
+        # The ids are the new server's now.
+        again.receive_event("message", text="then", history=True, id=2)
+        again.receive_event("message", text="now", history=True, id=4)
+        self.assertEqual(self.texts(), ["live", "then", "now"])
+        self.assertEqual(self.view.errors, [])
+        third = self.reconnect(session, again)
+        third.receive_event("prompt", prompt="name", text="name?")
+        self.assertEqual(third.sent(), ["/mode json", "/since 4", "alice"])
+
+
 class EndingTests(SessionTestCase):
     """
     How a session ends, and with which exit status.

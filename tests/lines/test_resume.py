@@ -117,6 +117,8 @@ class ResumeTests(LineTestCase):
         for i, line in enumerate(lines):
             _, shown = self.come(line, name=b"user%d" % i)
             self.assertEqual(shown[0]["type"], "error", line)
+            code = "unknown-history-id" if i == 0 else "usage"
+            self.assertEqual(shown[0]["code"], code, line)
             past = [e for e in shown if e.get("history")]
             self.assertEqual([e["text"] for e in past], ["one"], line)
 
