@@ -34,11 +34,15 @@ class Welcome(Event):
     @ivar users: names online (the newcomer included); none when more
         than L{chat.core.limits.Limits.welcome_list} are.
     @ivar count: how many users are online.
+    @ivar history_id: the newest history id given (resume, issue 16): a
+        client that has shown higher ones knows they are of a history this
+        server lost (an in-memory store restarted).
     """
 
     name: str
     users: tuple[str, ...]
     count: int
+    history_id: int = 0
 
 
 @dataclass(slots=True, eq=False)

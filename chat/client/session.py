@@ -966,6 +966,11 @@ class ClientSession:
             return
         stored_id: int | None = None
         if kind == "welcome":
+            newest = event.get("history_id")
+            if type(newest) is int and newest < self._newest_shown():
+                # Ids of a history the server lost (an in-memory store
+                # restarted): they will be given again, to other lines.
+                self._forget_history()
             self._joined = True
             self.name = event.get("name", self.name)
             self.users = set(event.get("users") or ())
@@ -1060,6 +1065,10 @@ class ClientSession:
         if not event.get("room") and ident > self._last_main_id.get(server, 0):
             self._last_main_id[server] = ident
         return False
+
+    def _newest_shown(self) -> int:
+        server = self._status.server
+        return max((i for s, i in self._shown_history if s == server), default=0)
 
     def _forget_history(self) -> None:
         server = self._status.server

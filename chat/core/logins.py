@@ -264,7 +264,7 @@ class Logins:
         now = self._clock.seconds()
         count = len(presence)
         shown = presence.names() if count <= self._limits.welcome_list else []
-        welcome = Welcome(now, name, tuple(shown), count)
+        welcome = Welcome(now, name, tuple(shown), count, self._store.last_history_id)
         if count <= self._limits.announce:
             self._fanout.to_everyone(Joined(now, name), client)
         replay = self._limits.history_on_join if self._messages.keep_history else 0

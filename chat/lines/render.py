@@ -412,7 +412,12 @@ def _fields(event: Event) -> dict[str, Any]:
         case Left(name=name, reason=reason):
             return {"name": name, "reason": reason}
         case Welcome(name=name, users=users, count=count):
-            return {"name": name, "users": list(users), "count": count}
+            return {
+                "name": name,
+                "users": list(users),
+                "count": count,
+                "history_id": event.history_id,
+            }
         case UserList(users=users):
             return {"users": list(users)}
         case Help(commands=commands):

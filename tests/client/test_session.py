@@ -1021,6 +1021,23 @@ class ResumeTests(SessionTestCase):
         third.receive_event("prompt", prompt="name", text="name?")
         self.assertEqual(third.sent(), ["/mode json", "/since 7", "alice"])
 
+    def test_lost_history_forgotten(self) -> None:
+        """
+        A welcome whose newest history id is below the ids shown (an
+        in-memory server restarted) makes the client forget them: the
+        lines that get those ids again are shown.
+        """
+        session, transport = self.joined()
+        transport.receive_event("message", **{"from": "bob"}, text="a", room="#r", id=1)
+        again = self.reconnect(session, transport)
+        again.receive_event("prompt", prompt="name", text="name?")
+        self.assertEqual(again.sent(), ["/mode json", "alice"])
+        again.receive_event(
+            "welcome", name="alice", users=["alice"], count=1, history_id=0
+        )
+        again.receive_event("message", **{"from": "bob"}, text="b", room="#r", id=1)
+        self.assertEqual(self.texts(), ["a", "b"])
+
     def test_history_asked_is_shown(self) -> None:
         """
         Lines the user asks for with C{/history} are shown, even if shown

@@ -9,13 +9,13 @@ from __future__ import annotations
 import os
 from typing import Any, cast
 
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import (
     IProtocol,
     IProtocolFactory,
     IReactorTime,
     IStreamClientEndpoint,
 )
-from twisted.internet.defer import Deferred
 from twisted.trial.unittest import TestCase
 from zope.interface import implementer
 
@@ -82,7 +82,7 @@ class ResumeTests(TestCase):
             line = f"live {i}"
             bob.send_line(line)
             said.append(line)
-            await until(lambda: line in texts(), line)
+            await until(lambda line=line: line in texts(), line)  # type: ignore[misc]
             joined = welcomes()
             protocol = session._protocol
             assert protocol is not None and protocol.transport is not None
@@ -92,7 +92,10 @@ class ResumeTests(TestCase):
                 away = f"away {i}"
                 bob.send_line(away)
                 said.append(away)
-            await until(lambda: welcomes() > joined, f"reconnection {i}")
+            await until(
+                lambda joined=joined: welcomes() > joined,  # type: ignore[misc]
+                f"reconnection {i}",
+            )
         await until(lambda: texts()[-1:] == said[-1:], "the last replay")
 
         joined = welcomes()

@@ -79,6 +79,8 @@ class ResumeTests(LineTestCase):
         self.say("one", "two", "three", "four")
         _, shown = self.come(b"/since 2")
         self.assertEqual(shown[0]["type"], "welcome")
+        # The newest id, for a client to tell a history that was lost.
+        self.assertEqual(shown[0]["history_id"], 4)
         past = [e for e in shown if e.get("history")]
         self.assertEqual(
             [(e["id"], e["text"]) for e in past], [(3, "three"), (4, "four")]
