@@ -17,7 +17,7 @@ import json
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from twisted.application.internet import ClientService, backoffPolicy
 from twisted.internet.defer import Deferred
@@ -63,6 +63,11 @@ PENDING_GRACE = 30.0
 # Seconds to wait, after the welcome of a registered name, for the end of
 # its stored messages before a pending quit goes ahead anyway.
 CATCH_UP_GRACE = 10.0
+# Resume (issue 16): how many history ids shown are remembered to drop
+# repeats; a login's replays (10 a conversation, missed lines up to the
+# server's limit) reach far less far back.
+SHOWN_IDS_KEPT: Final = 10_000
+
 # Stored-message ids acknowledged per /ack line (the server's lines are
 # limited in length).
 ACK_BATCH = 50
@@ -495,7 +500,7 @@ class ClientSession:
         # newest of the main channel's (sent as /since at every
         # reconnection), and the /history requests not answered yet
         # (their lines are shown even if shown before).
-        self._shown_history: set[tuple[str, int]] = set()
+        self._shown_history: dict[tuple[str, int], None] = {}
         self._last_main_id: dict[str, int] = {}
         self._history_asked = 0
         self._unacked: list[int] = []
@@ -1061,7 +1066,10 @@ class ClientSession:
         seen = (server, ident)
         if seen in self._shown_history:
             return not (event.get("history") and self._history_asked)
-        self._shown_history.add(seen)
+        self._shown_history[seen] = None
+        if len(self._shown_history) > SHOWN_IDS_KEPT:
+            # The oldest: far older than any replay reaches.
+            del self._shown_history[next(iter(self._shown_history))]
         if not event.get("room") and ident > self._last_main_id.get(server, 0):
             self._last_main_id[server] = ident
         return False
@@ -1073,7 +1081,7 @@ class ClientSession:
     def _forget_history(self) -> None:
         server = self._status.server
         self._last_main_id.pop(server, None)
-        self._shown_history = {s for s in self._shown_history if s[0] != server}
+        self._shown_history = {s: None for s in self._shown_history if s[0] != server}
 
     def _prompted(self, event: dict[str, Any]) -> None:
         if self._quitting:

@@ -52,6 +52,7 @@ from chat.client.session import (
     CATCH_UP_GRACE,
     PENDING_GRACE,
     QUIT_GRACE,
+    SHOWN_IDS_KEPT,
     ClientSession,
     Said,
     Status,
@@ -1037,6 +1038,19 @@ class ResumeTests(SessionTestCase):
         )
         again.receive_event("message", **{"from": "bob"}, text="b", room="#r", id=1)
         self.assertEqual(self.texts(), ["a", "b"])
+
+    def test_ids_kept_are_bounded(self) -> None:
+        """
+        Only the newest L{SHOWN_IDS_KEPT} ids shown are remembered.
+        """
+        session, transport = self.joined()
+        for i in range(1, SHOWN_IDS_KEPT + 3):
+            transport.receive_event("message", **{"from": "bob"}, text="x", id=i)
+        self.assertEqual(len(session._shown_history), SHOWN_IDS_KEPT)
+        transport.receive_event("message", text="x", history=True, id=1)
+        transport.receive_event("message", text="x", history=True, id=SHOWN_IDS_KEPT)
+        # 1 was forgotten and is shown again; the newest are not.
+        self.assertEqual(len(self.texts()), SHOWN_IDS_KEPT + 3)
 
     def test_history_asked_is_shown(self) -> None:
         """
