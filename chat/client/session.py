@@ -755,7 +755,7 @@ class ClientSession:
             else:
                 self.transfers.send(first, more)
             return
-        if not first.isdigit() or (more and command != "/accept"):
+        if not (first.isascii() and first.isdigit()) or (more and command != "/accept"):
             usage = "ID [DIRECTORY]" if command == "/accept" else "ID"
             self.view.error(f"ERROR: usage: {command} {usage}")
             return

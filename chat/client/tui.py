@@ -1073,7 +1073,7 @@ class TUIView:
             )
             self.notice(f"conversations: {listed}; /go NUMBER, #ROOM or NAME")
             return
-        if where.isdigit():
+        if where.isascii() and where.isdigit():
             index = int(where) - 1
             if 0 <= index < len(self._conversations):
                 self._switch(self._conversations[index])
@@ -1103,7 +1103,7 @@ class TUIView:
         message opens it again.
         """
         conversation: _Conversation | None = self._current
-        if which.isdigit():
+        if which.isascii() and which.isdigit():
             index = int(which) - 1
             ok = 0 <= index < len(self._conversations)
             conversation = self._conversations[index] if ok else None

@@ -397,6 +397,17 @@ class UploadTests(FilesTestCase):
         self.assertEqual(self.view.errors[-1], "ERROR: usage: /send NAME|#room PATH")
         self.assertEqual(frames(transport), [])
 
+    def test_ids_ascii_digits(self) -> None:
+        """
+        A file id is ASCII digits: C{/accept ²} (a digit to C{str.isdigit},
+        not to C{int}) is a usage error, not a crash of the client.
+        """
+        session, transport = self.joined()
+        for command in ("/accept", "/decline", "/cancel"):
+            session.input_line(f"{command} \u00b2")
+            self.assertTrue(self.view.errors[-1].startswith(f"ERROR: usage: {command}"))
+        self.assertEqual(frames(transport), [])
+
     def test_room_and_quoted_path(self) -> None:
         """
         C{/send #room PATH} offers to the room; a path with spaces may be
