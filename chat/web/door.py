@@ -589,13 +589,15 @@ class WebConnection:
         self._wire.transport.pauseProducing()  # type: ignore[attr-defined]
 
     def resume_input(self) -> None:
-        was_held = not self._read_ahead
+        # (While a password was checked the socket was read on, unless
+        # what came passed the bound.)
+        transport_paused = not self._read_ahead
         self._paused = False
         self._read_ahead = False
         self.reading = True
         if self._lost or self._closing:
             return
-        if was_held:
+        if transport_paused:
             self._wire.transport.resumeProducing()  # type: ignore[attr-defined]
         self._wire.read_more()
 
