@@ -36,7 +36,7 @@ from chat.core.core import ChatCore
 from chat.core.limits import Limits
 from chat.store.memory import MemoryStore
 from chat.store.spool import MemorySpool
-from chat.web.door import WebDoor
+from chat.web.door import WebConnection, WebDoor
 from chat.web.files import WebFiles
 from chat.web.site import make_site
 from tests.support import NoDelayTransport, fake_hasher, many_per_address
@@ -83,6 +83,8 @@ class MemoryWebClient:
         self.answer_pings = True
         self.closes: list[CloseConnection] = []
         self.pings = 0
+        #: The text messages received, as sent.
+        self.texts: list[str] = []
         self.accepted = False
         self.refused: tuple[int, bytes] | None = None
         self._pending: list[dict[str, Any]] = []
@@ -128,6 +130,7 @@ class MemoryWebClient:
                 self.refused = (self.refused[0], self.refused[1] + event.data)
             elif isinstance(event, TextMessage):
                 assert event.message_finished
+                self.texts.append(event.data)
                 self._pending.append(json.loads(event.data))
             elif isinstance(event, Ping):
                 self.pings += 1
@@ -151,6 +154,15 @@ class MemoryWebClient:
         The types of what it was sent since the last call.
         """
         return [event["type"] for event in self.received()]
+
+    def connection(self, door: WebDoor) -> WebConnection:
+        """
+        The door's side of this tab.
+        """
+        [connection] = [
+            c for c in door.connections if c._peer == self.transport.getPeer()
+        ]
+        return connection
 
     def lose(self, reason: Failure | None = None) -> None:
         """

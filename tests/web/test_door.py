@@ -16,7 +16,7 @@ from twisted.python.failure import Failure
 
 from chat.core.session import Session
 from chat.events import Event, FileAck, FileChunk
-from chat.web.door import WebConnection, text_frame
+from chat.web.door import text_frame
 from chat.web.files import WebFiles
 from tests.web.support import HOST, ORIGIN, MemoryWebClient, WebTestCase
 
@@ -544,10 +544,6 @@ class FilesTests(WebTestCase):
         super().setUp()
         self.door.files = self.recording = RecordingFiles(self.files)
 
-    def connection(self, client: MemoryWebClient) -> WebConnection:
-        [connection] = [c for c in self.door.connections if c.session.name == "alice"]
-        return connection
-
     def test_attach_intercept_detach(self) -> None:
         """
         Attached after the welcome; file events offered to intercept (an
@@ -556,7 +552,7 @@ class FilesTests(WebTestCase):
         """
         alice = self.connect("alice")
         self.assertEqual(self.recording.calls, [("attach", "alice")])
-        connection = self.connection(alice)
+        connection = alice.connection(self.door)
         connection.deliver(FileAck(0.0, 1, 10))
         connection.deliver(FileChunk(0.0, 1, 0, b"\xff\x00"))
         self.assertEqual(alice.received(), [])
