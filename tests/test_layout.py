@@ -35,6 +35,10 @@ ALLOWED: list[tuple[str, tuple[str, ...]]] = [
         ),
     ),
     (
+        "chat.web",
+        ("chat.errors", "chat.events", "chat.units", "chat.core", "chat.web"),
+    ),
+    (
         "chat.client",
         ("chat.units", "chat.core.names", "chat.lines.syntax", "chat.client"),
     ),
