@@ -51,6 +51,7 @@ from twisted.web.server import NOT_DONE_YET, Request, Site
 from zope.interface import implementer
 
 from chat.core.client import CLOSED
+from chat.core.core import ChatCore
 from chat.core.limits import ID_MAX, Limits
 from chat.core.session import Session
 from chat.events import (
@@ -107,7 +108,9 @@ _STATUS: Final = {
 # Errors that answer one chunk or get each (the others end a transfer
 # without answering one of its requests).
 _PER_REQUEST: Final = frozenset({"no-such-file", "bad-offset", "usage"})
-_FILE_EVENTS: Final = frozenset(
+#: The events L{WebFiles.intercept} takes or learns from: the door needs
+#: to hand it only these.
+INTERCEPTED: Final = frozenset(
     {FileAck, FileChunk, FileUpload, Error, FileList, FileOffer, FileSent, FileDone}
 )
 _ID: Final = re.compile(rb"[1-9][0-9]{0,18}")
@@ -122,7 +125,6 @@ _PLAIN: Final = frozenset(
 _FILE_HEADERS: Final = (
     b"Content-Disposition",
     b"Content-Range",
-    b"Content-Security-Policy",
     b"ETag",
     b"Accept-Ranges",
 )
@@ -966,8 +968,8 @@ class WebFiles:
     @ivar resource: what the site mounts at C{/files}.
     """
 
-    def __init__(self, limits: Limits | None = None) -> None:
-        self.limits = limits or Limits()
+    def __init__(self, core: ChatCore) -> None:
+        self.limits: Limits = core.limits
         self.resource: IResource = _FilesResource(self)
         # The attached sessions, by the SHA-256 of their token: a lookup
         # compares digests, which tell an attacker nothing of a token.
@@ -1032,7 +1034,7 @@ class WebFiles:
         @return: whether it was taken (the door does not send it).
         """
         kind = type(event)
-        if kind not in _FILE_EVENTS:
+        if kind not in INTERCEPTED:
             return False
         entry = self._entries.get(_digest(token))
         if entry is None:

@@ -118,7 +118,7 @@ class FilesTestCase(CoreTestCase):
 
     def setUp(self) -> None:
         super().setUp()
-        self.files = WebFiles(self.limits)
+        self.files = WebFiles(self.core)
         root = Resource()
         root.putChild(b"files", self.files.resource)
         self.site = Site(root, reactor=self.clock)
