@@ -28,7 +28,7 @@ from wsproto.events import Request as WSRequest
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import connectProtocol
 from twisted.internet.interfaces import IReactorTime, ITransport
-from twisted.internet.protocol import Protocol
+from twisted.internet.protocol import Protocol, connectionDone
 from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
 
@@ -100,7 +100,7 @@ class Browser(Protocol):
                 self.transport.loseConnection()
         self._check()
 
-    def connectionLost(self, reason: Failure) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         if not self.closed.called:
             self.closed.callback(None)
         waiting, self._waiting = self._waiting, []
@@ -215,7 +215,7 @@ class _Raw(Protocol):
     def dataReceived(self, data: bytes) -> None:
         self.received += data
 
-    def connectionLost(self, reason: Failure) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         self.done.callback(self.received)
 
 
