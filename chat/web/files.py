@@ -514,13 +514,17 @@ class _Upload:
             self.finish_request()
 
     def _flow(self) -> None:
-        request = self.request
         full = len(self.buffer) >= self.files.limits.chunk_max or not self.ready
-        want_pause = full and request is not None and not self.body_done
-        if want_pause != self.paused:
-            self.paused = want_pause
-            if request is not None:
-                request.pause_body(want_pause)
+        self.hold(full and self.request is not None and not self.body_done)
+
+    def hold(self, paused: bool) -> None:
+        """
+        Stop (or go on) reading the body from the client.
+        """
+        if paused != self.paused:
+            self.paused = paused
+            if self.request is not None:
+                self.request.pause_body(paused)
 
     def finish_request(self) -> None:
         request = self.request
@@ -1205,7 +1209,7 @@ class WebFiles:
         else:
             # The last one's chunks are still on their way: wait for them,
             # without reading this one's body meanwhile.
-            request.pause_body(True)
+            upload.hold(True)
             earlier.then.append(lambda: self._check_upload(upload))
 
     def _check_upload(self, upload: _Upload) -> None:
@@ -1244,9 +1248,7 @@ class WebFiles:
         may be one of an earlier connection): the PUT waits, unread.
         """
         entry = upload.entry
-        request = upload.request
-        if request is not None:
-            request.pause_body(True)
+        upload.hold(True)
 
         def answered(error: Error | None) -> None:
             if upload.answered:
@@ -1263,9 +1265,6 @@ class WebFiles:
                     http.NOT_FOUND, "no-such-file", "there is no such upload for you."
                 )
                 return
-            request = upload.request
-            if request is not None:
-                request.pause_body(False)
             self._check_upload(upload)
 
         waiting = entry.resuming.setdefault(upload.id, [])

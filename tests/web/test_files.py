@@ -543,6 +543,38 @@ class BackpressureTests(FilesTestCase):
         self.assertEqual(self.manual.memory.complete[file_id], data)
 
 
+    def test_next_waits(self) -> None:
+        """
+        A PUT that comes while the chunks of one whose client went still
+        wait for the spool is not read until they are answered, then goes
+        on from where they end.
+        """
+        data = os.urandom(6 * CHUNK)
+        file_id = self.offer(self.alice, data, "bob")
+        channel, transport = self.connect_http()
+        self.send(channel, self.put_head(file_id, 0, self.alice.token, len(data)))
+        self.send(channel, data[: 2 * CHUNK])
+        channel.connectionLost(ConnectionDone())
+        self.assertNotEqual(self.manual.waiting, [])
+        channel, transport = self.connect_http()
+        self.send(
+            channel, self.put_head(file_id, 2 * CHUNK, self.alice.token, 4 * CHUNK)
+        )
+        self.assertEqual(transport.producerState, "paused")
+        self.run_spool()
+        self.assertEqual(transport.producerState, "producing")
+        self.send(channel, data[2 * CHUNK :])
+        self.run_spool()
+        self.assertEqual(self.response(transport).status, 204)
+        self.assertEqual(self.manual.memory.complete[file_id], data)
+        self.assertEqual([type(e) for e in self.alice.take()], [FileSent])
+
+    def run_spool(self) -> None:
+        while self.manual.waiting:
+            self.manual.run()
+            self.clock.advance(0)
+
+
 class ResumeTests(FilesTestCase):
     """
     A registered user goes on with an upload of an earlier connection.
