@@ -542,7 +542,6 @@ class BackpressureTests(FilesTestCase):
         self.assertEqual(self.response(transport).status, 204)
         self.assertEqual(self.manual.memory.complete[file_id], data)
 
-
     def test_next_waits(self) -> None:
         """
         A PUT that comes while the chunks of one whose client went still
