@@ -307,12 +307,6 @@ def answer(
     request.finish()
 
 
-def _error_answer(request: Request, event: Error) -> None:
-    fields = {k: v for k, v in event.fields.items() if k in ("id", "offset")}
-    status = _STATUS.get(event.code, http.BAD_REQUEST)
-    answer(request, status, event.code, event.text, fields)
-
-
 # The state of one token: its session and its transfers.
 
 
