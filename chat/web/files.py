@@ -116,7 +116,6 @@ INTERCEPTED: Final = frozenset(
 _ID: Final = re.compile(rb"[1-9][0-9]{0,18}")
 _NUMBER: Final = re.compile(rb"[0-9]{1,19}")
 _RANGE: Final = re.compile(rb"([0-9]*)-([0-9]*)")
-_HUGE: Final = 2**63
 # What a file name keeps in the ASCII fallback of Content-Disposition.
 _PLAIN: Final = frozenset(
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .-_()+,=@~!#$&'[]"
@@ -202,9 +201,13 @@ def bearer_token(values: Sequence[bytes] | None) -> str | None:
         return None
 
 
-def _position(digits: bytes) -> int:
-    # Longer than any file can be: as good as infinite, and never parsed.
-    return int(digits) if len(digits) <= 19 else _HUGE
+def _magnitude(digits: bytes) -> tuple[int, bytes]:
+    """
+    What orders decimal numbers as numbers, however many digits they have
+    (a header may hold more than Python will make an int of).
+    """
+    digits = digits.lstrip(b"0")
+    return len(digits), digits
 
 
 def parse_range(value: bytes | None, size: int) -> tuple[int, int] | None:
@@ -228,21 +231,24 @@ def parse_range(value: bytes | None, size: int) -> tuple[int, int] | None:
     match = _RANGE.fullmatch(specs[0])
     if match is None:
         return None
-    first_digits, last_digits = match.groups()
-    if not first_digits:
-        if not last_digits:
+    first, last = match.groups()
+    end = _magnitude(b"%d" % size)
+    if not first:
+        if not last:
             return None
-        suffix = _position(last_digits)
-        if suffix == 0 or size == 0:
+        suffix = _magnitude(last)
+        if suffix == (0, b"") or size == 0:
             raise RangeNotSatisfiable()
-        return max(0, size - suffix), size - 1
-    first = _position(first_digits)
-    last = _position(last_digits) if last_digits else _HUGE
-    if first > last:
+        return (0 if suffix >= end else size - int(suffix[1])), size - 1
+    start = _magnitude(first)
+    if last and start > _magnitude(last):
         return None
-    if first >= size:
+    if start >= end:
         raise RangeNotSatisfiable()
-    return first, min(last, size - 1)
+    # The first byte is in the file: a number an int holds.
+    if not last or _magnitude(last) >= end:
+        return int(first), size - 1
+    return int(first), int(last)
 
 
 def content_disposition(name: str) -> bytes:

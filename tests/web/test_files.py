@@ -938,8 +938,8 @@ class ParserTests(SynchronousTestCase):
             self.assertTrue(0 <= first <= last < size, (value, size, span))
 
     @given(
-        st.integers(min_value=0, max_value=2**64),
-        st.integers(min_value=0, max_value=2**64) | st.none(),
+        st.integers(min_value=0, max_value=10**30),
+        st.integers(min_value=0, max_value=10**30) | st.none(),
         st.integers(min_value=1, max_value=2**40),
     )
     def test_range_model(self, first: int, last: int | None, size: int) -> None:
@@ -947,7 +947,7 @@ class ParserTests(SynchronousTestCase):
         C{bytes=A-B} and C{bytes=A-} against the RFC's rules.
         """
         spec = b"bytes=%d-%s" % (first, b"" if last is None else b"%d" % last)
-        end = 2**70 if last is None else last
+        end = 10**40 if last is None else last
         if first > end:
             self.assertIsNone(parse_range(spec, size))
         elif first >= size:
