@@ -502,6 +502,9 @@ class ClientSession:
         # (their lines are shown even if shown before).
         self._shown_history: dict[tuple[str, int], None] = {}
         self._last_main_id: dict[str, int] = {}
+        # ... and each room's newest, (server, folded room) -> id, for the
+        # /join #room ID of a rejoin.
+        self._last_room_id: dict[tuple[str, str], int] = {}
         self._history_asked = 0
         self._unacked: list[int] = []
         # Passwords of account commands sent, by the action confirming them.
@@ -1070,8 +1073,14 @@ class ClientSession:
         if len(self._shown_history) > SHOWN_IDS_KEPT:
             # The oldest: far older than any replay reaches.
             del self._shown_history[next(iter(self._shown_history))]
-        if not event.get("room") and ident > self._last_main_id.get(server, 0):
-            self._last_main_id[server] = ident
+        room = event.get("room")
+        if not room:
+            if ident > self._last_main_id.get(server, 0):
+                self._last_main_id[server] = ident
+        elif type(room) is str:
+            where = (server, fold(room))
+            if ident > self._last_room_id.get(where, 0):
+                self._last_room_id[where] = ident
         return False
 
     def _newest_shown(self) -> int:
@@ -1081,6 +1090,11 @@ class ClientSession:
     def _forget_history(self) -> None:
         server = self._status.server
         self._last_main_id.pop(server, None)
+        self._last_room_id = {
+            where: ident
+            for where, ident in self._last_room_id.items()
+            if where[0] != server
+        }
         self._shown_history = {s: None for s in self._shown_history if s[0] != server}
 
     def _prompted(self, event: dict[str, Any]) -> None:
@@ -1161,10 +1175,15 @@ class ClientSession:
         """
         if self._protocol is None or self._quitting:
             return
+        server = self._status.server
         for room in self.rooms.joined():
-            if fold(room.name) not in self._confirmed:
-                self._rejoining.append(fold(room.name))
-                self._protocol.send(f"/join {room.name}")
+            key = fold(room.name)
+            if key not in self._confirmed:
+                self._rejoining.append(key)
+                # Only what it missed (the ids are checked again on arrival).
+                last = self._last_room_id.get((server, key))
+                since = "" if last is None else f" {last}"
+                self._protocol.send(f"/join {room.name}{since}")
 
     def _rejoin_refused(self, code: str) -> str | None:
         """

@@ -509,6 +509,21 @@ class RejoinTests(session_tests.SessionTestCase):
         self.assertEqual([r.name for r in session.rooms.joined()], ["#chess", "#Tea"])
         self.assertEqual(self.view.errors, [])
 
+    def test_rejoin_says_the_newest_id_shown(self) -> None:
+        """
+        A room whose lines had history ids is joined again with the newest
+        of them (C{/join #room ID}: only what was missed); another room's
+        ids do not count for it.
+        """
+        session, transport = self.in_rooms("#chess", "#go")
+        for ident, room in ((4, "#chess"), (7, "#chess"), (8, "#other")):
+            transport.receive_event(
+                "message", **{"from": "bob"}, text="x", room=room, id=ident
+            )
+        again = self.drop(transport)
+        self.welcome(again)
+        self.assertEqual(again.sent(), ["/join #chess 7", "/join #go"])
+
     def test_rooms_kept_while_away(self) -> None:
         """
         While the connection is down the rooms still count as the user's:
