@@ -37,7 +37,7 @@ from chat.client import cipher
 from chat.client.files import MAX_RAW, Progress, ThreadRunner, Transfers
 from chat.client.private import PrivatePast
 from chat.client.rooms import Rooms
-from chat.core.names import fold, is_room
+from chat.core.names import fold, is_name, is_room
 from chat.lines.syntax import RoomSay, Say, Slash, Whisper, parse
 
 # Lines typed while not joined wait for the (re)join, up to this many.
@@ -659,6 +659,16 @@ class ClientSession:
         self.start()
 
     # Input from the view.
+
+    def opened_private(self, name: str) -> None:
+        """
+        The view opened a private conversation with C{name}: it is filled
+        with its past, if the session is in (a request sent while away
+        would be answered on a connection that no longer expects it; the
+        first message after the rejoin asks then).
+        """
+        if self._joined and self._protocol is not None and is_name(name):
+            self.private_past.opened(name)
 
     def input_line(self, line: str) -> None:
         """

@@ -203,6 +203,8 @@ class SessionLike(Protocol):
 
     def submit_password(self, password: str) -> None: ...
 
+    def opened_private(self, name: str) -> None: ...
+
     def quit(self, reason: str = "") -> None: ...
 
 
@@ -1092,6 +1094,9 @@ class TUIView:
             users = self._session.users if self._session is not None else set()
             name = next((u for u in users if fold(u) == fold(where)), where)
             self._switch(self._open(PRIVATE, name))
+            if self._session is not None:
+                # Its past, before anything is said in it.
+                self._session.opened_private(name)
         else:
             self._error("ERROR: usage: /go [ALL | #ROOM | NAME | NUMBER]")
 

@@ -52,6 +52,7 @@ class FakeSession:
         self.names: list[str] = []
         self.passwords: list[str] = []
         self.quits = 0
+        self.opened: list[str] = []
 
     def input_line(self, line: str) -> None:
         """
@@ -72,6 +73,9 @@ class FakeSession:
 
     def submit_password(self, password: str) -> None:
         self.passwords.append(password)
+
+    def opened_private(self, name: str) -> None:
+        self.opened.append(name)
 
     def quit(self, reason: str = "") -> None:
         self.quits += 1
