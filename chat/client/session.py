@@ -56,6 +56,20 @@ REJOIN_ERRORS = frozenset(
 # all that the login brought: the server answers lines in order, after that.
 # Its answer (a "mode" event) is silent.
 SYNC_LINE = "/mode json"
+# The refusals a private message can get: one of them, while private
+# messages wait for their answer, is the oldest one's.
+WHISPER_REFUSALS: Final = frozenset(
+    {
+        "no-such-user",
+        "queue-full",
+        "store-failed",
+        "bad-input",
+        "usage",
+        "not-joined",
+        "throttled",
+        "internal",
+    }
+)
 # Seconds to wait for the server to close after /quit.
 QUIT_GRACE = 5.0
 # Seconds to keep trying to deliver lines left at the end of input.
@@ -250,6 +264,14 @@ class IClientView(Protocol):
     def error(self, text: str) -> None:
         """
         A refusal or failure; C{text} starts with C{ERROR:}.
+        """
+
+    def answered(self, accepted: bool | None) -> None:
+        """
+        The server answered the oldest private message the user sent that
+        it had not answered yet: delivered or stored (C{True}), or refused
+        (C{False}: its error is shown next); or the connection was lost
+        before it did (C{None}: it may or may not have arrived).
         """
 
     def ask_name(self) -> None:
@@ -507,6 +529,9 @@ class ClientSession:
         self._last_room_id: dict[tuple[str, str], int] = {}
         self._history_asked = 0
         self._unacked: list[int] = []
+        # Private messages sent on this connection the server has not
+        # answered yet (delivered, queued or refused, in order).
+        self._whispers = 0
         # Passwords of account commands sent, by the action confirming them.
         self._proposed: dict[str, str | None] = {}
         # Rooms the server said the user is in on this connection (folded).
@@ -912,7 +937,7 @@ class ClientSession:
 
     def _send(self, line: str) -> None:
         if self._joined and self._protocol is not None:
-            self._protocol.send(line)
+            self._send_now(self._protocol, line)
         elif len(self._pending) < MAX_PENDING:
             self._pending.append(line)
         else:
@@ -1039,7 +1064,15 @@ class ClientSession:
             return
         if kind == "private" and not event.get("history"):
             self.private_past.received(str(event.get("from")), str(event.get("text")))
+        if kind in ("delivered", "queued") and self._whispers:
+            self._whispers -= 1
+            self.view.answered(True)
+            if kind == "delivered":
+                return
         if kind == "error":
+            if self._whispers and event.get("code") in WHISPER_REFUSALS:
+                self._whispers -= 1
+                self.view.answered(False)
             self.view.error(f"ERROR: {event.get('text', '')}")
         else:
             self.view.show(event)
@@ -1225,10 +1258,20 @@ class ClientSession:
             batch = ids[start : start + ACK_BATCH]
             self._protocol.send("/ack " + " ".join(str(i) for i in batch))
 
+    def _send_now(self, protocol: ClientProtocol, line: str) -> None:
+        """
+        Send a line the user typed; a private message then waits for its
+        answer (L{IClientView.answered}).
+        """
+        protocol.send(line)
+        said = classify(line)
+        if said is not None and said.kind == "private" and said.target:
+            self._whispers += 1
+
     def _flush(self) -> None:
         protocol = self._protocol
         while self._pending and protocol is not None:
-            protocol.send(self._pending.popleft())
+            self._send_now(protocol, self._pending.popleft())
         if (
             self._quit_when_flushed
             and not self._catching_up
@@ -1243,6 +1286,10 @@ class ClientSession:
         self._joined = False
         self._awaiting_password = self._catching_up = False
         self._unacked = []
+        # Private messages sent but not answered: nobody will say now.
+        for _ in range(self._whispers):
+            self.view.answered(None)
+        self._whispers = 0
         self._rejoining.clear()
         self._barriers.clear()
         self.transfers.detach()

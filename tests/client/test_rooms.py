@@ -983,7 +983,7 @@ class ConversationInputTests(ConversationTestCase):
             "SEND x",
         ):
             self.send(line)
-        self.feed("join", name="erin")  # no refusal came: sent
+        self.view.answered(True)  # bob*psst delivered
         self.assertEqual(
             self.session.lines,
             [
@@ -1014,7 +1014,9 @@ class ConversationInputTests(ConversationTestCase):
         self.send("/go dave")
         self.send("hi dave")
         self.assertEqual(self.session.lines, ["dave*hi dave"])
-        self.feed("join", name="erin")  # no refusal came: sent
+        self.feed("join", name="erin")  # not an answer: still being sent
+        self.assertEqual(self.scrollback()[1], "15:43:16 [sending] alice: hi dave")
+        self.view.answered(True)  # delivered
         self.assertEqual(
             self.scrollback()[:2], ["15:43:16 dave: psst", "15:43:16 alice: hi dave"]
         )
@@ -1162,6 +1164,7 @@ class FirstUsePrivateTests(ConversationTestCase):
         self.assertEqual(
             self.scrollback(), ["15:43:16 [sending] [private to dave] alice: hi dave"]
         )
+        self.view.answered(False)
         self.view.error("ERROR: dave is not online; /users lists who is.")
         self.assertEqual(
             self.scrollback(),
@@ -1184,6 +1187,7 @@ class FirstUsePrivateTests(ConversationTestCase):
         """
         self.send("erin*see you")
         self.assertNotIn("1:ALL", self.screen()[-3])
+        self.view.answered(True)
         self.feed("queued", to="erin", id=3, text="")
         self.assertIn("15:43:16 [private to erin] alice: see you", self.scrollback())
         self.assertEqual(self.bar(), "1:ALL  2:erin")
@@ -1197,6 +1201,7 @@ class FirstUsePrivateTests(ConversationTestCase):
         self.feed("private", **{"from": "dave"}, to="alice", text="psst")
         self.press("meta 2")
         self.send("hi")
+        self.view.answered(False)
         self.view.error("ERROR: dave is not online; /users lists who is.")
         self.assertIn("15:43:16 [not sent] alice: hi", self.scrollback())
 
@@ -1262,6 +1267,7 @@ class FirstUsePrivateTests(ConversationTestCase):
             "15:43:16 [sending] [private to dave] alice: are you there",
             self.scrollback(),
         )
+        self.view.answered(False)
         self.view.error("ERROR: dave is not online; /users lists who is.")
         self.assertIn(
             "15:43:16 [not sent] [private to dave] alice: are you there",

@@ -375,18 +375,25 @@ class InputTests(ViewTestCase):
 
     def test_private_echo(self) -> None:
         """
-        A private message sent is echoed marked with its recipient (and as
-        sent once the server's next event is no refusal).
+        A private message sent is echoed marked with its recipient, as
+        being sent until the server answers it: delivered, refused, or
+        never (the connection was lost), oldest first; other events do not
+        settle it.
         """
         self.view.status_changed(Status(server="h:1", tls=False, name="alice"))
-        self.type("bob*psst")
-        self.press("enter")
-        self.type("/dm carol hi")
-        self.press("enter")
+        for line in ("bob*psst", "/dm carol hi", "dave*yo"):
+            self.type(line)
+            self.press("enter")
         self.view.show(message("dave", "later"))
+        self.view.error("ERROR: usage: /send NAME|#room PATH")  # not an answer
+        self.assertIn("15:43:16 [sending] [private to bob] alice: psst", self.screen())
+        self.view.answered(True)
+        self.view.answered(False)
+        self.view.answered(None)
         screen = self.screen()
         self.assertIn("15:43:16 [private to bob] alice: psst", screen)
-        self.assertIn("15:43:16 [private to carol] alice: hi", screen)
+        self.assertIn("15:43:16 [not sent] [private to carol] alice: hi", screen)
+        self.assertIn("15:43:16 [unconfirmed] [private to dave] alice: yo", screen)
 
     def test_commands_not_echoed(self) -> None:
         """
