@@ -42,10 +42,10 @@ from chat.core.mentions import MentionIndex
 from chat.core.session import Session
 from chat.errors import BadInput, BadUsage, ChatError, NotJoined
 from chat.events import Event, FileChunk, Welcome
-from chat.lines.commands import COMMANDS, SlashCommands
+from chat.lines.commands import COMMANDS, SlashCommands, parse_history_id
 from chat.lines.events import Help, ModeChanged
 from chat.lines.output import Output, Outputs
-from chat.lines.protocol import describe, parse_since
+from chat.lines.protocol import describe
 from chat.lines.render import encode, iso_time
 from chat.lines.syntax import RoomSay, Slash, Whisper, parse
 from chat.web._websocket import MESSAGE_TOO_BIG, GuardedWire
@@ -501,7 +501,7 @@ class WebConnection:
                 session.ask_again()
             return
         if name == "since":
-            session.resume_after(parse_since(args))
+            session.resume_after(parse_history_id(args))
             return
         handler = self.door.commands.handler(name)
         if not online:
