@@ -14,6 +14,7 @@ names still exist, so a Twisted upgrade that moves them fails there.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Final, Protocol
 
 from wsproto import ConnectionType
@@ -27,11 +28,14 @@ from wsproto.events import (
 from wsproto.handshake import H11Handshake
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
+from twisted.internet.protocol import connectionDone
+from twisted.python.failure import Failure
 from twisted.web._websocket_impl import (
     _handleEvent,
     _WebSocketWireProtocol,
     serverBootstrap,
 )
+from twisted.web.http import HTTPChannel, _GenericHTTPChannelProtocol
 from twisted.web.server import NOT_DONE_YET, Request
 from twisted.web.websocket import WebSocketResource
 
@@ -41,9 +45,37 @@ PRIVATE_NAMES: Final = (
     "twisted.web._websocket_impl._handleEvent",
     "twisted.web._websocket_impl.serverBootstrap",
     "twisted.web.http.HTTPChannel._protocolUpgradeForWebsockets",
+    "twisted.web.http._GenericHTTPChannelProtocol",
 )
 #: And HTTPChannel's requests list (an instance attribute), which
 #: GuardedResource takes the upgraded request out of.
+
+
+class CountedChannel(_GenericHTTPChannelProtocol):
+    """
+    twisted.web's HTTP channel protocol, which says when it is lost (to
+    L{chat.web.site.WebSite}'s count of open connections) whatever the
+    channel became: an upgrade to a WebSocket replaces the channel's own
+    C{connectionLost}, and this class's is called before it.
+    """
+
+    def __init__(self, channel: HTTPChannel) -> None:
+        super().__init__(channel)
+        self.released: Callable[[], None] | None = None
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        released, self.released = self.released, None
+        if released is not None:
+            released()
+        self._channel.connectionLost(reason)
+
+
+def counted_channel() -> CountedChannel:
+    """
+    A new HTTP channel protocol for L{chat.web.site.WebSite}.
+    """
+    return CountedChannel(HTTPChannel())
+
 
 #: Close codes (RFC 6455, 7.4.1).
 MESSAGE_TOO_BIG: Final = 1009
