@@ -14,7 +14,6 @@ names still exist, so a Twisted upgrade that moves them fails there.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Final, Protocol
 
 from wsproto import ConnectionType
@@ -51,22 +50,33 @@ PRIVATE_NAMES: Final = (
 #: GuardedResource takes the upgraded request out of.
 
 
+class Counter(Protocol):
+    """
+    What counts open HTTP connections (L{chat.web.site.WebSite}).
+    """
+
+    def release(self, key: str | None) -> None:
+        """
+        A connection counted under C{key} is gone.
+        """
+
+
 class CountedChannel(_GenericHTTPChannelProtocol):
     """
-    twisted.web's HTTP channel protocol, which says when it is lost (to
-    L{chat.web.site.WebSite}'s count of open connections) whatever the
-    channel became: an upgrade to a WebSocket replaces the channel's own
-    C{connectionLost}, and this class's is called before it.
+    twisted.web's HTTP channel protocol, which tells its L{Counter} when
+    it is lost, whatever the channel became: an upgrade to a WebSocket
+    replaces the channel's own C{connectionLost}, and this class's is
+    called before it.  (The counter and the key are plain attributes, not
+    a closure: one costs 200 bytes a connection.)
     """
 
-    def __init__(self, channel: HTTPChannel) -> None:
-        super().__init__(channel)
-        self.released: Callable[[], None] | None = None
+    counter: Counter | None = None
+    key: str | None = None
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
-        released, self.released = self.released, None
-        if released is not None:
-            released()
+        counter, self.counter = self.counter, None
+        if counter is not None:
+            counter.release(self.key)
         self._channel.connectionLost(reason)
 
 

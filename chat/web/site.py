@@ -175,17 +175,21 @@ class WebSite(Site):
         if key is not None:
             self._open[key] = self._open.get(key, 0) + 1
 
-        def released() -> None:
-            self._total -= 1
-            if key is not None:
-                left = self._open[key] - 1
-                if left:
-                    self._open[key] = left
-                else:
-                    del self._open[key]
-
-        protocol.released = released
+        protocol.counter = self
+        protocol.key = key
         return protocol
+
+    def release(self, key: str | None) -> None:
+        """
+        A connection counted under C{key} closed.
+        """
+        self._total -= 1
+        if key is not None:
+            left = self._open[key] - 1
+            if left:
+                self._open[key] = left
+            else:
+                del self._open[key]
 
     def log(self, request: http.Request) -> None:
         path = request.path.decode("utf-8", "replace")
