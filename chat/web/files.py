@@ -73,7 +73,7 @@ PATH: Final = b"/files/"
 #: Chunks of one upload handed to the core and not yet acknowledged.
 UPLOAD_WINDOW: Final = 8
 #: C{get}s of one download outstanding.
-DOWNLOAD_WINDOW: Final = 4
+DOWNLOAD_WINDOW: Final = 8
 #: HTTP transfers one token may have under way at once.
 TRANSFERS_MAX: Final = 8
 #: The largest request body the site takes anywhere but C{/files/}: no

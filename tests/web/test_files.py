@@ -923,6 +923,11 @@ class ParserTests(SynchronousTestCase):
         for unsatisfiable in (b"bytes=100-", b"bytes=-0", b"bytes=%s-" % (b"9" * 40,)):
             self.assertRaises(RangeNotSatisfiable, parse_range, unsatisfiable, 100)
         self.assertRaises(RangeNotSatisfiable, parse_range, b"bytes=0-", 0)
+        many = b"9" * 5000
+        self.assertRaises(RangeNotSatisfiable, parse_range, b"bytes=%s-" % many, 100)
+        self.assertEqual(parse_range(b"bytes=0-%s" % many, 100), (0, 99))
+        self.assertEqual(parse_range(b"bytes=-%s" % many, 100), (0, 99))
+        self.assertIsNone(parse_range(b"bytes=%s-1" % many, 100))
 
     @given(st.binary(max_size=60), st.integers(min_value=0, max_value=2**40))
     def test_range_any(self, value: bytes, size: int) -> None:
