@@ -519,9 +519,11 @@ class _Upload:
 
     def hold(self, paused: bool) -> None:
         """
-        Stop (or go on) reading the body from the client.
+        Stop (or go on) reading the body from the client.  A pause is
+        said again each time: the HTTP channel resumes its transport
+        itself when its output drains.
         """
-        if paused != self.paused:
+        if paused or self.paused:
             self.paused = paused
             if self.request is not None:
                 self.request.pause_body(paused)

@@ -501,6 +501,12 @@ class BackpressureTests(FilesTestCase):
         self.assertEqual(transport.producerState, "paused")
         self.assertLessEqual(fed, (UPLOAD_WINDOW + 2) * CHUNK)
         self.assertEqual(transport.value(), b"")
+        # The channel resumes its transport itself when its output drains:
+        # the next read pauses it again.
+        transport.resumeProducing()
+        self.send(channel, data[fed : fed + CHUNK])
+        fed += CHUNK
+        self.assertEqual(transport.producerState, "paused")
         while fed < len(data):
             while transport.producerState == "paused":
                 self.manual.run()
