@@ -7,11 +7,11 @@ door's connections do.
 
 from __future__ import annotations
 
-import hashlib
+import json
 import os
 from collections.abc import Sequence
 from typing import Any, cast
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -51,14 +51,10 @@ from chat.web.files import (
     parse_range,
     redact,
 )
-from tests.core.test_transfers import ManualSpool
+from tests.core.test_transfers import ManualSpool, digest
 from tests.support import CoreTestCase, FakeHasher, Person, many_per_address
 
 CHUNK = 64 * 1024
-
-
-def digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 class WebPerson(Person):
@@ -104,8 +100,6 @@ class Response:
         return self.headers.get(name.lower())
 
     def json(self) -> dict[str, Any]:
-        import json
-
         return cast(dict[str, Any], json.loads(self.body))
 
 
@@ -1025,8 +1019,6 @@ class ParserTests(SynchronousTestCase):
         self.assertTrue(text.isprintable())
         self.assertEqual(text.count('"'), 2)
         encoded = text.rpartition("UTF-8''")[2]
-        from urllib.parse import unquote
-
         self.assertEqual(unquote(encoded, errors="surrogatepass"), name)
 
     def test_redact(self) -> None:
