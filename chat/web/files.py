@@ -346,6 +346,8 @@ class _Entry:
     resuming: dict[int, list[Callable[[Error | None], None]]] = field(
         default_factory=dict
     )
+    # Answers still to come for chunks of uploads the core dropped.
+    swallow: dict[int, int] = field(default_factory=dict)
     # File lists asked of the core for downloads of files not known yet.
     listings: int = 0
     listed: list[Callable[[bool], None]] = field(default_factory=list)
@@ -594,24 +596,29 @@ class _Upload:
             self.pump()
 
     def failed(self, event: Error) -> None:
-        if event.code == "internal":
-            # A failed write answers none of the chunks it held.
-            self.unacked.clear()
-        elif event.code in _PER_REQUEST and self.unacked:
+        if event.code in _PER_REQUEST and self.unacked:
             self.unacked.popleft()
         if event.code == "bad-offset":
+            # The core kept the upload: each chunk still on its way is
+            # answered, and the next PUT waits for those answers.
             offset = event.fields.get("offset")
             known = self.entry.own.get(self.id)
             if isinstance(offset, int) and known is not None:
                 self.entry.uploading(self.id, offset, known[1])
         else:
+            # The core dropped the upload (or never had it for this
+            # session): chunks on their way are answered with no-such-file
+            # or not at all, so they are not waited for; those answers that
+            # come are still taken off the WebSocket.
             self.entry.own.pop(self.id, None)
-        if self.answered:
-            self._settle()
-            return
-        status = _STATUS.get(event.code, http.BAD_REQUEST)
-        fields = {k: v for k, v in event.fields.items() if k in ("id", "offset")}
-        self.refuse(status, event.code, event.text, fields)
+            if self.unacked:
+                self.entry.swallow[self.id] = len(self.unacked)
+            self.unacked.clear()
+        if not self.answered:
+            status = _STATUS.get(event.code, http.BAD_REQUEST)
+            fields = {k: v for k, v in event.fields.items() if k in ("id", "offset")}
+            self.refuse(status, event.code, event.text, fields)
+        self._settle()
 
 
 # Downloads.
@@ -1052,7 +1059,7 @@ class WebFiles:
             assert isinstance(event, FileAck)
             upload = entry.uploads.get(event.id)
             if upload is None:
-                return False
+                return self._swallowed(entry, event.id)
             upload.acked(event.offset)
             return True
         if kind is Error:
@@ -1132,9 +1139,26 @@ class WebFiles:
             for waiter in waiters:
                 waiter(event)
             return True
+        if event.code == "no-such-file" and self._swallowed(entry, file_id):
+            return True
         if event.code != "bad-offset":
             entry.own.pop(file_id, None)
         return False
+
+    @staticmethod
+    def _swallowed(entry: _Entry, file_id: int) -> bool:
+        """
+        Whether an answer for file C{file_id} is one of those still due for
+        chunks of an upload the core dropped: taken, and counted.
+        """
+        left = entry.swallow.get(file_id)
+        if left is None:
+            return False
+        if left > 1:
+            entry.swallow[file_id] = left - 1
+        else:
+            del entry.swallow[file_id]
+        return True
 
     # Who asks.
 
