@@ -452,7 +452,7 @@ class _Upload:
         self.request = None
         self.answered = True
         self.buffer = bytearray()
-        self._settle()
+        self.settle()
 
     # Flow.
 
@@ -535,7 +535,7 @@ class _Upload:
         self._resume()
         if request is not None:
             request.upload_done()
-        self._settle()
+        self.settle()
 
     def _resume(self) -> None:
         if self.paused and self.request is not None:
@@ -561,9 +561,9 @@ class _Upload:
         self._resume()
         if request is not None:
             request.refuse(status, code, text, fields)
-        self._settle()
+        self.settle()
 
-    def _settle(self) -> None:
+    def settle(self) -> None:
         """
         Forget the upload once nothing it sent waits for an answer.
         """
@@ -591,7 +591,7 @@ class _Upload:
             if self.entry.uploads.get(self.id) is self:
                 del self.entry.uploads[self.id]
         if self.answered:
-            self._settle()
+            self.settle()
         else:
             self.pump()
 
@@ -606,19 +606,24 @@ class _Upload:
             if isinstance(offset, int) and known is not None:
                 self.entry.uploading(self.id, offset, known[1])
         else:
-            # The core dropped the upload (or never had it for this
-            # session): chunks on their way are answered with no-such-file
-            # or not at all, so they are not waited for; those answers that
-            # come are still taken off the WebSocket.
-            self.entry.own.pop(self.id, None)
-            if self.unacked:
-                self.entry.swallow[self.id] = len(self.unacked)
-            self.unacked.clear()
+            self.dropped()
         if not self.answered:
             status = _STATUS.get(event.code, http.BAD_REQUEST)
             fields = {k: v for k, v in event.fields.items() if k in ("id", "offset")}
             self.refuse(status, event.code, event.text, fields)
-        self._settle()
+        self.settle()
+
+    def dropped(self) -> None:
+        """
+        The core dropped the upload (or never had it for this session):
+        chunks on their way are answered with no-such-file or not at all,
+        so they are not waited for; those answers that come are still
+        taken off the WebSocket.
+        """
+        self.entry.own.pop(self.id, None)
+        if self.unacked:
+            self.entry.swallow[self.id] = len(self.unacked)
+        self.unacked.clear()
 
 
 # Downloads.
@@ -1093,6 +1098,12 @@ class WebFiles:
             return True
         if isinstance(event, FileSent | FileDone):
             entry.own.pop(event.id, None)
+            upload = entry.uploads.get(event.id)
+            if upload is not None and isinstance(event, FileDone):
+                # Cancelled (/file cancel) during the upload.
+                upload.dropped()
+                upload.refuse(http.GONE, "cancelled", f"file {event.id} was cancelled.")
+                upload.settle()
         return False
 
     # Routing the core's answers.
