@@ -798,6 +798,11 @@ class FilesRequest(Request):
     expects_continue = False
 
     def gotLength(self, length: int | None) -> None:
+        # Called once the headers are in, before any of the body: the one
+        # moment to decide how to read it.  twisted.web keeps the request
+        # line on the channel until the body is all in (Twisted 26.10 has
+        # no public way to it before): read there, and absent on a channel
+        # without it (HTTP/2), where uploads are refused by the resource.
         channel = self.channel
         command = getattr(channel, "_command", None)
         path = getattr(channel, "_path", None)
