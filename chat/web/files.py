@@ -1139,6 +1139,9 @@ class WebFiles:
                 for then in listed:
                     then(False)
             return False
+        if event.code not in _STATUS:
+            # Not an error of a file's (should another kind name an id).
+            return False
         gets = entry.gets.get(file_id)
         if gets:
             download, _ = gets.popleft()
