@@ -7,11 +7,11 @@ door's connections do.
 
 from __future__ import annotations
 
-import hashlib
+import json
 import os
 from collections.abc import Sequence
 from typing import Any, cast
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -29,6 +29,7 @@ from chat.core.client import Batch
 from chat.core.core import ChatCore
 from chat.core.limits import Limits
 from chat.events import (
+    Error,
     Event,
     FileAck,
     FileChunk,
@@ -51,14 +52,10 @@ from chat.web.files import (
     parse_range,
     redact,
 )
-from tests.core.test_transfers import ManualSpool
+from tests.core.test_transfers import ManualSpool, digest
 from tests.support import CoreTestCase, FakeHasher, Person, many_per_address
 
 CHUNK = 64 * 1024
-
-
-def digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 class WebPerson(Person):
@@ -104,8 +101,6 @@ class Response:
         return self.headers.get(name.lower())
 
     def json(self) -> dict[str, Any]:
-        import json
-
         return cast(dict[str, Any], json.loads(self.body))
 
 
@@ -501,6 +496,12 @@ class BackpressureTests(FilesTestCase):
         self.assertEqual(transport.producerState, "paused")
         self.assertLessEqual(fed, (UPLOAD_WINDOW + 2) * CHUNK)
         self.assertEqual(transport.value(), b"")
+        # The channel resumes its transport itself when its output drains:
+        # the next read pauses it again.
+        transport.resumeProducing()
+        self.send(channel, data[fed : fed + CHUNK])
+        fed += CHUNK
+        self.assertEqual(transport.producerState, "paused")
         while fed < len(data):
             while transport.producerState == "paused":
                 self.manual.run()
@@ -567,6 +568,51 @@ class BackpressureTests(FilesTestCase):
         self.assertEqual(self.response(transport).status, 204)
         self.assertEqual(self.manual.memory.complete[file_id], data)
         self.assertEqual([type(e) for e in self.alice.take()], [FileSent])
+
+    def test_recipient_leaves(self) -> None:
+        """
+        The one recipient leaves mid-upload: the PUT is answered 410 at
+        once, and neither that nor the refusals of the chunks still on
+        their way reach the WebSocket.
+        """
+        data = os.urandom(12 * CHUNK)
+        file_id = self.offer(self.alice, data, "bob")
+        channel, transport = self.connect_http()
+        self.send(channel, self.put_head(file_id, 0, self.alice.token, len(data)))
+        self.send(channel, data[: 4 * CHUNK])
+        self.bob.session.quit()
+        self.clock.advance(0)
+        response = self.response(transport)
+        self.assertEqual(
+            (response.status, response.json()["code"]), (410, "not-delivered")
+        )
+        self.assertTrue(transport.disconnecting)
+        self.run_spool()
+        self.assertEqual(self.of_type(self.alice.take(), Error), [])
+        # The next PUT of it is told at once.
+        channel, transport = self.connect_http()
+        self.send(channel, self.put_head(file_id, 0, self.alice.token, len(data)))
+        self.run_spool()
+        self.assertEqual(self.response(transport).status, 404)
+
+    def test_cancelled(self) -> None:
+        """
+        The sender cancels over the WebSocket mid-upload: the PUT is
+        answered 410, the WebSocket gets the cancel's own answer, and the
+        next PUT of the file is answered at once.
+        """
+        data = os.urandom(12 * CHUNK)
+        file_id = self.offer(self.alice, data, "bob")
+        channel, transport = self.connect_http()
+        self.send(channel, self.put_head(file_id, 0, self.alice.token, len(data)))
+        self.send(channel, data[: 4 * CHUNK])
+        self.alice.session.cancel_file(file_id)
+        self.run_spool()
+        response = self.response(transport)
+        self.assertEqual((response.status, response.json()["code"]), (410, "cancelled"))
+        [done] = self.of_type(self.alice.take(), FileDone)
+        self.assertEqual((done.id, done.declined), (file_id, True))
+        self.assertEqual(self.put(self.alice, file_id, 0, data).status, 404)
 
     def run_spool(self) -> None:
         while self.manual.waiting:
@@ -923,6 +969,11 @@ class ParserTests(SynchronousTestCase):
         for unsatisfiable in (b"bytes=100-", b"bytes=-0", b"bytes=%s-" % (b"9" * 40,)):
             self.assertRaises(RangeNotSatisfiable, parse_range, unsatisfiable, 100)
         self.assertRaises(RangeNotSatisfiable, parse_range, b"bytes=0-", 0)
+        many = b"9" * 5000
+        self.assertRaises(RangeNotSatisfiable, parse_range, b"bytes=%s-" % many, 100)
+        self.assertEqual(parse_range(b"bytes=0-%s" % many, 100), (0, 99))
+        self.assertEqual(parse_range(b"bytes=-%s" % many, 100), (0, 99))
+        self.assertIsNone(parse_range(b"bytes=%s-1" % many, 100))
 
     @given(st.binary(max_size=60), st.integers(min_value=0, max_value=2**40))
     def test_range_any(self, value: bytes, size: int) -> None:
@@ -1014,8 +1065,6 @@ class ParserTests(SynchronousTestCase):
         self.assertTrue(text.isprintable())
         self.assertEqual(text.count('"'), 2)
         encoded = text.rpartition("UTF-8''")[2]
-        from urllib.parse import unquote
-
         self.assertEqual(unquote(encoded, errors="surrogatepass"), name)
 
     def test_redact(self) -> None:
