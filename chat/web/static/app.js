@@ -9,6 +9,7 @@ import { Files } from "./files.js";
 import { Notifier } from "./notify.js";
 import { Session, rememberedName } from "./session.js";
 import { Chat } from "./state.js";
+import { fold } from "./syntax.js";
 
 const $ = (id) => document.getElementById(id);
 /** Below this width the sidebars are drawers (app.css agrees). */
@@ -56,20 +57,34 @@ const composer = new Composer($("composer"), $("input"), {
 
 // Login.
 
+// The registered name last asked for: its password field stays shown
+// after a wrong password, until another name is typed.
+let registeredName = null;
+let insecure = false;
+
 function showStage(stage, details) {
-  const asking = stage === "password";
+  if (stage === "password") {
+    registeredName = details.name;
+    insecure = details.insecure;
+  }
+  showPasswordField();
+  $("login-password").value = "";
+  showLogin();
+  if (!$("password-field").hidden) $("login-password").focus();
+}
+
+function showPasswordField() {
+  const name = $("login-name").value.trim();
+  const asking = registeredName !== null && fold(name) === fold(registeredName);
   $("password-field").hidden = !asking;
   $("login-password").hidden = !asking;
-  $("login-warning").hidden = !(asking && details.insecure);
+  $("login-warning").hidden = !(asking && insecure);
   const info = $("login-info");
   info.hidden = !asking;
-  if (asking) {
-    info.textContent = `${details.name} is a registered name; enter its password.`;
-    $("login-password").value = "";
-    $("login-password").focus();
-  }
-  showLogin();
+  if (asking) info.textContent = `${registeredName} is a registered name; enter its password.`;
 }
+
+$("login-name").addEventListener("input", showPasswordField);
 
 function showLogin() {
   $("chat").hidden = true;
@@ -89,9 +104,10 @@ function loggedIn() {
 
 function loggedOut(text) {
   showLogin();
+  $("login-password").value = "";
   if (text) $("login-error").textContent = text;
-  const name = $("login-name");
-  if ($("password-field").hidden) name.focus();
+  showPasswordField();
+  if ($("password-field").hidden) $("login-name").focus();
   else $("login-password").focus();
 }
 
