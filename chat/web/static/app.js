@@ -9,7 +9,6 @@ import { Files } from "./files.js";
 import { Notifier } from "./notify.js";
 import { Session, rememberedName } from "./session.js";
 import { Chat } from "./state.js";
-import { fold } from "./syntax.js";
 
 const $ = (id) => document.getElementById(id);
 /** Below this width the sidebars are drawers (app.css agrees). */
@@ -57,34 +56,21 @@ const composer = new Composer($("composer"), $("input"), {
 
 // Login.
 
-// The registered name last asked for: its password field stays shown
-// after a wrong password, until another name is typed.
-let registeredName = null;
-let insecure = false;
-
+// The password field shows only while the server asks for a password.
 function showStage(stage, details) {
-  if (stage === "password") {
-    registeredName = details.name;
-    insecure = details.insecure;
-  }
-  showPasswordField();
-  $("login-password").value = "";
-  showLogin();
-  if (!$("password-field").hidden) $("login-password").focus();
-}
-
-function showPasswordField() {
-  const name = $("login-name").value.trim();
-  const asking = registeredName !== null && fold(name) === fold(registeredName);
+  const asking = stage === "password";
   $("password-field").hidden = !asking;
   $("login-password").hidden = !asking;
-  $("login-warning").hidden = !(asking && insecure);
+  $("login-password").value = "";
+  $("login-warning").hidden = !(asking && details.insecure);
   const info = $("login-info");
   info.hidden = !asking;
-  if (asking) info.textContent = `${registeredName} is a registered name; enter its password.`;
+  if (asking) info.textContent = `${details.name} is a registered name; enter its password.`;
+  showLogin();
+  if (asking) $("login-password").focus();
 }
 
-$("login-name").addEventListener("input", showPasswordField);
+
 
 function showLogin() {
   $("chat").hidden = true;
@@ -106,7 +92,6 @@ function loggedOut(text) {
   showLogin();
   $("login-password").value = "";
   if (text) $("login-error").textContent = text;
-  showPasswordField();
   if ($("password-field").hidden) $("login-name").focus();
   else $("login-password").focus();
 }

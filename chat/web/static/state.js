@@ -5,6 +5,7 @@
 
 import { fold } from "./syntax.js";
 import {
+  appendText,
   conversationButton,
   element,
   lineElement,
@@ -173,7 +174,8 @@ export class Chat {
     if (c.kind === "all") topic = "Everyone online";
     if (c.kind === "private") topic = `Private conversation with ${c.name}`;
     if (c.left) topic = "You are not in this room; /join to come back.";
-    this.dom.topic.textContent = topic;
+    this.dom.topic.replaceChildren();
+    appendText(this.dom.topic, topic); // a topic is a user's text
   }
 
   renderMembers() {
