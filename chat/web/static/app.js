@@ -26,6 +26,7 @@ const chat = new Chat(
   },
   {
     send: (line) => session.send(line),
+    connected: () => session.joined && connection.open,
     changed: () => notifier.setUnread(chat.totalUnread()),
     notify: (conversation, line) => notifier.notify(conversation, line),
     opened: () => closeDrawers(false),
