@@ -27,7 +27,10 @@ const chat = new Chat(
   {
     send: (line) => session.send(line),
     connected: () => session.joined && connection.open,
-    changed: () => notifier.setUnread(chat.totalUnread()),
+    changed: () => {
+      notifier.setUnread(chat.totalUnread());
+      markDrawerToggle();
+    },
     notify: (conversation, line) => notifier.notify(conversation, line),
     opened: () => closeDrawers(false),
   },
@@ -54,6 +57,14 @@ const composer = new Composer($("composer"), $("input"), {
   files,
   pickFile: () => $("file-input").click(),
 });
+
+/** On a phone, the closed conversations drawer's button shows unread lines. */
+function markDrawerToggle() {
+  const unread = chat.totalUnread() - chat.current.unread;
+  const toggle = $("toggle-conversations");
+  toggle.classList.toggle("has-unread", unread > 0);
+  toggle.setAttribute("aria-label", unread > 0 ? `Conversations, ${unread} unread` : "Conversations");
+}
 
 // Login.
 
