@@ -68,6 +68,21 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+def no_web(twistd: str) -> list[str]:
+    """
+    C{--no-web} if the build has a web door (issue 17), which would take
+    port 8080 otherwise.
+    """
+    usage = subprocess.run(
+        [twistd, "chat", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    ).stdout
+    return ["--no-web"] if "--no-web" in usage else []
+
+
 class Server:
     """
     One txchat build, started with its own twistd on a free port.
@@ -86,6 +101,7 @@ class Server:
             f"tcp:{self.port}:interface=127.0.0.1",
             "--database",
             str(workdir / "chat.sqlite3"),
+            *no_web(twistd),
             *extra,
         ]
         self.process = subprocess.Popen(

@@ -64,6 +64,7 @@ async def start_server(directory: str) -> tuple[asyncio.subprocess.Process, int]
         f"tcp:0:interface={HOST}",
         "--database",
         os.path.join(directory, "chat.sqlite3"),
+        "--no-web",
         *SERVER_ARGS,
         cwd=directory,
         stdout=asyncio.subprocess.PIPE,

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -38,6 +39,21 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 LIFTED = ["--connections-per-address", "100000", "--connections-per-minute", "1000000"]
+
+
+def no_web(twistd: str) -> list[str]:
+    """
+    C{--no-web} if the build has a web door (issue 17), which would take
+    port 8080 otherwise.
+    """
+    usage = subprocess.run(
+        [twistd, "chat", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    ).stdout
+    return ["--no-web"] if "--no-web" in usage else []
 
 
 def txchat(twistd: str, port: int, *extra: str) -> dict[str, object]:
@@ -55,6 +71,7 @@ def txchat(twistd: str, port: int, *extra: str) -> dict[str, object]:
             f"tcp:{port}:interface=127.0.0.1",
             "--database",
             database,
+            *no_web(twistd),
             *extra,
         ],
         "port": port,

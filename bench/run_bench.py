@@ -357,25 +357,40 @@ def twistd_argv(
         "--listen",
         listen,
         *exempt_loopback(venv),
+        *(() if "--web" in options else no_web(venv)),
         *options,
     ]
 
 
 @cache
-def exempt_loopback(venv: Path) -> tuple[str, ...]:
+def chat_usage(venv: Path) -> str:
     """
-    C{--exempt 127.0.0.0/8} if the build has it: every client of a bench
-    connects from loopback, past the per-address limits (16 connections
-    at once, 30 a minute) of builds since issue 15.
+    What C{twistd chat --help} of the build says: which options it has.
     """
-    usage = subprocess.run(
+    return subprocess.run(
         [str(venv / "twistd"), "chat", "--help"],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     ).stdout
-    return ("--exempt", "127.0.0.0/8") if "--exempt" in usage else ()
+
+
+def exempt_loopback(venv: Path) -> tuple[str, ...]:
+    """
+    C{--exempt 127.0.0.0/8} if the build has it: every client of a bench
+    connects from loopback, past the per-address limits (16 connections
+    at once, 30 a minute) of builds since issue 15.
+    """
+    return ("--exempt", "127.0.0.0/8") if "--exempt" in chat_usage(venv) else ()
+
+
+def no_web(venv: Path) -> tuple[str, ...]:
+    """
+    C{--no-web} if the build has a web door (issue 17), which would
+    otherwise take port 8080: benches run several servers.
+    """
+    return ("--no-web",) if "--no-web" in chat_usage(venv) else ()
 
 
 def chat_env(pythonpath: Path | None) -> dict[str, str]:

@@ -17,7 +17,11 @@ from twisted.application import strports
 from twisted.application.internet import TimerService
 from twisted.application.service import MultiService, Service
 from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
-from twisted.internet.endpoints import SSL4ServerEndpoint, quoteStringArgument
+from twisted.internet.endpoints import (
+    SSL4ServerEndpoint,
+    quoteStringArgument,
+    serverFromString,
+)
 from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import (
     IReactorCore,
@@ -40,10 +44,15 @@ from chat.core.passwords import PasswordHasher
 from chat.lines.factory import ChatFactory
 from chat.store.spool import DirectorySpool
 from chat.store.sqlite import SQLiteStore
+from chat.web.door import WebDoor
+from chat.web.files import WebFiles
+from chat.web.site import WebService, make_site
 
 _log = Logger()
 
 DEFAULT_LISTEN = "tcp:55555"
+#: The web client's listener when no --web is given (issue 17).
+DEFAULT_WEB = "tcp:8080"
 
 # Argon2 hashes at once: each takes 64 MiB and a core for tens of
 # milliseconds, so this bounds the memory a burst of logins can take, and
@@ -160,6 +169,26 @@ _CONNECTION_OPTIONS = [
 ]
 
 
+def parse_origin(text: str) -> str:
+    """
+    An origin as browsers send it: C{scheme://host[:port]}, lower-cased.
+
+    @raise ValueError: if C{text} is not one.
+    """
+    origin = text.strip().lower().rstrip("/")
+    scheme, sep, rest = origin.partition("://")
+    if (
+        scheme not in ("http", "https")
+        or not sep
+        or not rest
+        or any(c in rest for c in "/?#@ ")
+        or not origin.isascii()
+        or not origin.isprintable()
+    ):
+        raise ValueError("an origin is http:// or https:// and a host[:port]")
+    return origin
+
+
 class Options(usage.Options):
     """
     Options for C{twistd chat}.
@@ -173,6 +202,7 @@ class Options(usage.Options):
     )
     optFlags = [
         ["no-history", None, "Keep no history of broadcast messages."],
+        ["no-web", None, "Serve no web client (no --web listener)."],
     ]
     optParameters = [
         [
@@ -352,12 +382,40 @@ class Options(usage.Options):
             _positive_float,
         ],
         *_CONNECTION_OPTIONS,
+        [
+            "web-ping",
+            None,
+            30.0,
+            "Seconds between the pings of a WebSocket; one that answers "
+            "nothing by the next ping is dropped.",
+            _seconds,
+        ],
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self["listen"] = []
         self["exempt"] = []
+        self["web"] = []
+        self["web-origin"] = []
+
+    def opt_web(self, description: str) -> None:
+        """
+        Serve the web client on a Twisted endpoint (repeatable), e.g.
+        tcp:8080:interface=127.0.0.1 or ssl:8443:privateKey=key.pem:certKey=cert.pem
+        (https and wss) [default: tcp:8080]
+        """
+        self["web"].append(description)
+
+    def opt_web_origin(self, origin: str) -> None:
+        """
+        Let pages of another origin (scheme://host[:port]) open the
+        WebSocket too; the page's own always may (repeatable).
+        """
+        try:
+            self["web-origin"].append(parse_origin(origin))
+        except ValueError as e:
+            raise usage.UsageError(f"--web-origin {origin}: {e}") from None
 
     def opt_listen(self, description: str) -> None:
         """
@@ -392,6 +450,11 @@ class Options(usage.Options):
             )
         if not self["listen"]:
             self["listen"].append(DEFAULT_LISTEN)
+        if self["no-web"]:
+            if self["web"]:
+                raise usage.UsageError("--web and --no-web contradict each other")
+        elif not self["web"]:
+            self["web"].append(DEFAULT_WEB)
 
 
 class ThreadPoolService(Service):
@@ -626,4 +689,20 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> ChatSe
         listener = strports.service(description, factory, reactor=reactor)
         _harden(listener.endpoint)
         listener.setServiceParent(parent)
+    if options["web"]:
+        # The web door (issue 17): one site for every --web.
+        files = WebFiles(core)
+        door = WebDoor(
+            core,
+            max_line_length=options["max-line-length"],
+            send_queue_limit=options["send-queue"],
+            ping_interval=options["web-ping"],
+            origins=options["web-origin"],
+            files=files,
+        )
+        site = make_site(door, files)
+        for description in options["web"]:
+            endpoint = serverFromString(reactor, description)
+            _harden(endpoint)
+            WebService(endpoint, site, door).setServiceParent(parent)
     return parent

@@ -34,11 +34,25 @@ ALLOWED: list[tuple[str, tuple[str, ...]]] = [
             "chat.lines",
         ),
     ),
+    # The web door reuses the line door's syntax, commands, rendering and
+    # output: a message over the WebSocket is a line.
+    (
+        "chat.web",
+        (
+            "chat.errors",
+            "chat.events",
+            "chat.units",
+            "chat.core",
+            "chat.store",
+            "chat.lines",
+            "chat.web",
+        ),
+    ),
     (
         "chat.client",
         ("chat.units", "chat.core.names", "chat.lines.syntax", "chat.client"),
     ),
-    ("chat.tap", ("chat.core", "chat.lines", "chat.store")),
+    ("chat.tap", ("chat.core", "chat.lines", "chat.store", "chat.web")),
     ("chat", ()),
 ]
 

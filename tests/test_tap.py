@@ -28,6 +28,7 @@ from twisted.plugin import getPlugins
 from twisted.python.failure import Failure
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase, TestCase
+from twisted.web.server import Site
 from zope.interface import implementer
 
 from chat.core.limits import Limits
@@ -170,8 +171,13 @@ class MakeServiceTests(TestCase):
         self.assertEqual(reactor.tcpServers, [])
         assert service.ready is not None
         await service.ready
-        [(port, factory, _, interface)] = reactor.tcpServers
+        # The line listener, then the web client's on its default port.
+        [(port, factory, _, interface), (web_port, site, _, web_interface)] = (
+            reactor.tcpServers
+        )
         self.assertEqual((port, interface), (4040, "127.0.0.1"))
+        self.assertEqual((web_port, web_interface), (8080, ""))
+        self.assertIsInstance(site, Site)
         [(ssl_port, ssl_factory, context_factory, _, _)] = reactor.sslServers
         self.assertEqual(ssl_port, 55556)
         self.assertIs(ssl_factory, factory)
@@ -337,7 +343,7 @@ class MakeServiceTests(TestCase):
         self.addCleanup(service.stopService)
         assert service.ready is not None
         await service.ready
-        [(_, factory, _, _)] = reactor.tcpServers
+        [factory] = [f for _, f, _, _ in reactor.tcpServers if type(f) is ChatFactory]
         assert isinstance(factory, ChatFactory)
 
         def connect(name: str) -> tuple[ChatProtocol, CountingTransport]:

@@ -69,6 +69,8 @@ TWISTD: Final = os.path.join(os.path.dirname(sys.executable), "twistd")
 _LINE_END: Final = re.compile(rb"\r\n|\n|\x00")
 _TCP_PORT: Final = re.compile(r"ChatFactory starting on (\d+)$")
 _TLS_PORT: Final = re.compile(r"ChatFactory \(TLS\) starting on (\d+)$")
+#: The web door's line (issue 17): where a browser opens the client.
+_WEB_PORT: Final = re.compile(r"txchat web client on https?://[^/]+:(\d+)/$")
 
 
 def _clock() -> IReactorTime:
@@ -471,6 +473,8 @@ class ChatServer:
     tls_port: int | None = None
     cert: bytes | None = None
     directory: str = ""
+    #: The web door's port, if it was asked for (L{start_web_server}).
+    web_port: int | None = None
 
 
 #: The repository's C{chat/}, the source of the installed copy.
@@ -504,13 +508,18 @@ def stale_install() -> list[str]:
     )
 
 
-async def start_server(case: TestCase, *options: str, tls: bool = False) -> ChatServer:
+async def start_server(
+    case: TestCase, *options: str, tls: bool = False, web: bool = False
+) -> ChatServer:
     """
     Start C{twistd chat} the way users do, in a fresh directory, listening
     on ephemeral loopback ports; C{case} stops it in its cleanup.
 
     @param options: more C{twistd chat} options, e.g. C{--max-line-length}.
     @param tls: also listen with TLS, with a new self-signed certificate.
+    @param web: serve the web client too, on an ephemeral port
+        (L{ChatServer.web_port}); without it the server gets C{--no-web},
+        so that no test takes the default port 8080.
     """
     stale = stale_install()
     if stale:
@@ -533,6 +542,10 @@ async def start_server(case: TestCase, *options: str, tls: bool = False) -> Chat
             f":privateKey={quoteStringArgument(key_path)}"
             f":certKey={quoteStringArgument(cert_path)}",
         ]
+    if web:
+        args += ["--web", "tcp:0:interface=127.0.0.1"]
+    elif "--web" not in options:
+        args += ["--no-web"]
     args += options
     process = ServerProcess()
     from twisted.internet import reactor
@@ -545,7 +558,21 @@ async def start_server(case: TestCase, *options: str, tls: bool = False) -> Chat
     tls_port = None
     if tls:
         tls_port = int((await process.wait_for_log(_TLS_PORT)).group(1))
-    return ChatServer(process, tcp_port, tls_port, cert, directory)
+    web_port = None
+    if web:
+        web_port = int((await process.wait_for_log(_WEB_PORT)).group(1))
+    return ChatServer(process, tcp_port, tls_port, cert, directory, web_port)
+
+
+async def start_web_server(case: TestCase, *options: str) -> tuple[int, int]:
+    """
+    Start C{twistd chat} with the web door (as L{start_server} does, on
+    ephemeral loopback ports): the line door's port and the web door's
+    (the page is C{http://127.0.0.1:PORT/}, the WebSocket C{/ws}).
+    """
+    server = await start_server(case, *options, web=True)
+    assert server.web_port is not None
+    return server.tcp_port, server.web_port
 
 
 def temp_dir(case: TestCase) -> str:

@@ -79,6 +79,7 @@ class PortInUseTests(TestCase):
         directory = temp_dir(self)
         args = [TWISTD, "--nodaemon", "--pidfile=", "--logfile=-", "chat"]
         args += ["--listen", f"tcp:{first.tcp_port}:interface=127.0.0.1"]
+        args += ["--no-web"]
         second = ServerProcess()
         from twisted.internet import reactor
 
