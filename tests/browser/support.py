@@ -334,18 +334,23 @@ def start_server(
     log = _Lines("the server")
     server = Server(process, log, directory, database)
     server._reader = _read_in_thread(process.stdout, log)
+    try:
+        match = _LINE_PORT.search(
+            log.wait_for(lambda s: bool(_LINE_PORT.search(s)), "line door port")
+        )
+        assert match is not None
+        server.line_port = int(match.group(1))
+        log.cursor = 0
+        match = _WEB_PORT.search(
+            log.wait_for(lambda s: bool(_WEB_PORT.search(s)), "web door address")
+        )
+        assert match is not None
+        server.web_port = int(match.group(1))
+    except BaseException:
+        process.kill()
+        process.wait(TIMEOUT)
+        raise
     case.addCleanup(server.stop)
-    match = _LINE_PORT.search(
-        log.wait_for(lambda s: bool(_LINE_PORT.search(s)), "line door port")
-    )
-    assert match is not None
-    server.line_port = int(match.group(1))
-    log.cursor = 0
-    match = _WEB_PORT.search(
-        log.wait_for(lambda s: bool(_WEB_PORT.search(s)), "web door address")
-    )
-    assert match is not None
-    server.web_port = int(match.group(1))
     return server
 
 
