@@ -197,3 +197,42 @@ class UnreadTests(BrowserTest):
         alice.open("@bob")
         alice.expect_line("psst", "bob")
         expect(alice.page).not_to_have_title(COUNTED)
+
+
+class ButtonTests(BrowserTest):
+    """
+    The sidebar's buttons for the common commands.
+    """
+
+    def test_join_room_and_new_private(self) -> None:
+        """
+        "Join a room" asks for the room's name (in a dialog of the page,
+        not the browser's prompt) and joins it; "new private conversation"
+        asks for a name and opens a conversation with that user, where
+        what alice types goes to that user alone.
+        """
+        server = start_server(self)
+        carol = log_in_line(self, server, "carol")
+        alice = WebUser(self, server, "alice")
+        alice.log_in()
+        page = alice.page
+
+        page.click("button#join-room")
+        dialog = page.get_by_role("dialog")
+        expect(dialog).to_be_visible()
+        dialog.get_by_role("textbox").fill("#knitting")
+        dialog.get_by_role("textbox").press("Enter")
+        expect(dialog).to_be_hidden()
+        room = conversation(page, "#knitting")
+        expect(room).to_have_attribute("aria-current", "true")
+        carol.send_line("/who #knitting")
+        carol.expect("* Members of #knitting (1): @alice")
+
+        page.click("button#new-private")
+        expect(dialog).to_be_visible()
+        dialog.get_by_role("textbox").fill("carol")
+        dialog.get_by_role("textbox").press("Enter")
+        expect(dialog).to_be_hidden()
+        expect(conversation(page, "@carol")).to_have_attribute("aria-current", "true")
+        alice.say("just for carol")
+        carol.expect("[private] alice: just for carol")
