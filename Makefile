@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.txchat-installed
-SOURCES := setup.cfg pyproject.toml $(wildcard chat/*.py chat/*/*.py) twisted/plugins/txchat_plugin.py
+SOURCES := setup.cfg pyproject.toml $(wildcard chat/*.py chat/*/*.py chat/web/static/*) twisted/plugins/txchat_plugin.py
 ARGS ?=
 
 .PHONY: run test lint install bench bench-history bench-rooms bench-files bench-daemons clean
