@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 
 from tests.browser.support import (
     BrowserTest,
+    Server,
     WebUser,
     conversation,
     log_in_line,
@@ -22,6 +23,7 @@ PRIVATE = re.compile(r"(^|\s)private(\s|$)")
 MENTION = re.compile(r"(^|\s)mention(\s|$)")
 OFFLINE = re.compile(r"(^|\s)offline(\s|$)")
 COUNTED = re.compile(r"^\(\d+\)")
+PASSWORD = "sekrit-123"
 
 
 class ConversationTests(BrowserTest):
@@ -108,41 +110,59 @@ class AccountTests(BrowserTest):
     A registered name logs in from the page with its password.
     """
 
-    def test_password_and_offline_message(self) -> None:
+    def register(self, server: Server, name: str) -> None:
         """
-        dora registered over C{nc} and left; carol's private line to her is
-        stored. On the page a wrong password is refused with the server's
-        error; the right one logs dora in, and carol's line is shown in
-        their conversation, marked offline. The page acknowledges it: at
-        the next login it is not delivered again.
+        Register C{name} over C{nc}, then quit.
+        """
+        user = log_in_line(self, server, name)
+        user.send_line(f"/register {PASSWORD}")
+        user.expect("is now registered")
+        user.send_line("/quit")
+        user.expect("Goodbye")
+
+    def test_wrong_password_then_right(self) -> None:
+        """
+        A wrong password is refused with the server's error and the name is
+        asked again; the user types the name again, is asked for the
+        password again (the page forgot the wrong one), and the right one
+        logs in.
         """
         server = start_server(self)
-        dora_nc = log_in_line(self, server, "dora")
-        dora_nc.send_line("/register sekrit-123")
-        dora_nc.expect("is now registered")
-        dora_nc.send_line("/quit")
-        dora_nc.expect("Goodbye")
-        carol = log_in_line(self, server, "carol")
-        carol.send_line("dora*while you were out")
-        carol.expect("* dora is offline; your message is stored")
-
+        self.register(server, "dora")
         dora = WebUser(self, server, "dora")
         page = dora.page
         page.goto(server.url)
         dora.submit_login("wrong-password")
         expect(page.locator("#login-error")).to_contain_text("wrong password")
         expect(page.locator("main#chat")).to_be_hidden()
-        dora.submit_login("sekrit-123")
+        expect(page.locator("#login-password")).to_be_hidden()
+        dora.submit_login(PASSWORD)
         expect(page.locator("main#chat")).to_be_visible()
-        carol.expect("* dora just joined the server")
 
+    def test_password_and_offline_message(self) -> None:
+        """
+        dora registered over C{nc} and left; carol's private line to her is
+        stored. The page asks dora for her password, logs her in, and
+        shows carol's line in their conversation, marked offline. The page
+        acknowledges it: at the next login it is not delivered again.
+        """
+        server = start_server(self)
+        self.register(server, "dora")
+        carol = log_in_line(self, server, "carol")
+        carol.send_line("dora*while you were out")
+        carol.expect("* dora is offline; your message is stored")
+
+        dora = WebUser(self, server, "dora")
+        dora.log_in(PASSWORD)
+        page = dora.page
+        carol.expect("* dora just joined the server")
         dora.open("@carol")
         stored = dora.expect_line("while you were out", "carol")
         expect(stored).to_have_class(OFFLINE)
 
         page.reload()
         carol.expect("* dora left the chat")
-        dora.submit_login("sekrit-123")
+        dora.submit_login(PASSWORD)
         expect(page.locator("main#chat")).to_be_visible()
         carol.send_line("dora*and now live")
         dora.open("@carol")
@@ -183,7 +203,7 @@ class UnreadTests(BrowserTest):
 
         bob.say("alice: look at this")
         expect(games.locator(".unread")).to_have_text("3")
-        expect(games.locator(".mention-count")).to_have_text("1")
+        expect(games.locator(".mention-count")).to_have_text(re.compile(r"^@?1$"))
         bob.say("/dm alice psst")
         expect(conversation(alice.page, "@bob").locator(".unread")).to_have_text("1")
         expect(alice.page).to_have_title(re.compile(r"^\(4\) txchat"))
