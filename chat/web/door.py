@@ -41,7 +41,7 @@ from chat.core.core import ChatCore
 from chat.core.mentions import MentionIndex
 from chat.core.session import Session
 from chat.errors import BadInput, BadUsage, ChatError, NotJoined
-from chat.events import Event, FileAck, FileChunk, Welcome
+from chat.events import Event, FileChunk, Welcome
 from chat.lines.commands import COMMANDS, SlashCommands
 from chat.lines.events import Help, ModeChanged
 from chat.lines.output import Output, Outputs
@@ -49,14 +49,17 @@ from chat.lines.protocol import describe, parse_since
 from chat.lines.render import encode, iso_time
 from chat.lines.syntax import RoomSay, Slash, Whisper, parse
 from chat.web._websocket import MESSAGE_TOO_BIG, GuardedWire
+from chat.web.files import INTERCEPTED
 
 if TYPE_CHECKING:
     from chat.web.files import WebFiles
 
 _log: Final = Logger(namespace="chat.web.door")
 
-#: The events a file transfer over HTTP may consume (L{WebFiles.intercept}).
-FILE_EVENTS: Final = frozenset({FileAck, FileChunk})
+#: The events a file transfer over HTTP may consume, or learns the
+#: session's files from (L{WebFiles.intercept}): acks, chunks, and the
+#: errors, upload offsets, offers and lists that name a file.
+FILE_EVENTS: Final = INTERCEPTED
 # A ping with no payload (RFC 6455 5.5.2), and a close frame's opcode.
 PING_FRAME: Final = b"\x89\x00"
 # Characters a line never holds: they would end it on the line door.
@@ -589,13 +592,15 @@ class WebConnection:
         self._wire.transport.pauseProducing()  # type: ignore[attr-defined]
 
     def resume_input(self) -> None:
-        was_held = not self._read_ahead
+        # (While a password was checked the socket was read on, unless
+        # what came passed the bound.)
+        transport_paused = not self._read_ahead
         self._paused = False
         self._read_ahead = False
         self.reading = True
         if self._lost or self._closing:
             return
-        if was_held:
+        if transport_paused:
             self._wire.transport.resumeProducing()  # type: ignore[attr-defined]
         self._wire.read_more()
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from importlib.resources import files as package_files
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred
@@ -17,11 +17,13 @@ from twisted.internet.endpoints import SSL4ServerEndpoint
 from twisted.internet.interfaces import IListeningPort, IStreamServerEndpoint
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from twisted.web import http
 from twisted.web.iweb import IRequest
 from twisted.web.resource import ForbiddenResource, IResource, Resource
 from twisted.web.server import Request, Site
-from twisted.web.static import File
+from twisted.web.static import File, NoRangeStaticProducer
 
+from chat.lines.protocol import describe
 from chat.web._websocket import GuardedResource
 from chat.web.door import WebDoor
 from chat.web.files import WebFiles
@@ -66,12 +68,29 @@ def static_directory() -> Path:
     return Path(str(package_files("chat.web").joinpath("static")))
 
 
+class _AtOnce(NoRangeStaticProducer):
+    """
+    A whole static file written at once: the client's files are small, and
+    a pull producer would wait for the global cooperator for each.
+    """
+
+    def start(self) -> None:
+        while self.request is not None:
+            self.resumeProducing()
+
+
 class _Static(File):
     """
     The client's files: no directory listings, no caching stale code.
     """
 
     contentTypes = _TYPES
+
+    def makeProducer(self, request: Request, fileForReading: Any) -> Any:
+        producer = super().makeProducer(request, fileForReading)
+        if type(producer) is NoRangeStaticProducer:
+            return _AtOnce(request, fileForReading)
+        return producer
 
     def directoryListing(self) -> IResource:
         return ForbiddenResource("no listing")
@@ -101,6 +120,31 @@ class Root(Resource):
         return self._static.getChildWithDefault(path, request)  # type: ignore[no-any-return]
 
 
+class WebSite(Site):
+    """
+    Twisted's site, logging each request through the core's log limiter
+    (a flood of requests cannot flood the log), without its query string
+    (where a download's token is) and with the path's control characters
+    escaped.
+    """
+
+    def __init__(self, root: Resource, door: WebDoor) -> None:
+        super().__init__(root, timeout=HTTP_TIMEOUT, reactor=door.clock)
+        self.displayTracebacks = False
+        self._door = door
+
+    def log(self, request: http.Request) -> None:
+        path = request.path.decode("utf-8", "replace")
+        self._door.core.log_limiter.info(
+            _log,
+            "{peer} {method} {path} {code}",
+            peer=describe(request.getClientAddress()),
+            method=request.method.decode("ascii", "replace"),
+            path=path,
+            code=request.code,
+        )
+
+
 def make_site(door: WebDoor, files: WebFiles, static: Path | None = None) -> Site:
     """
     The site of the web door: C{/ws} on C{door}, C{/files} from C{files}.
@@ -109,8 +153,7 @@ def make_site(door: WebDoor, files: WebFiles, static: Path | None = None) -> Sit
     """
     ws = GuardedResource(door)
     root = Root(static or static_directory(), ws, files.resource)
-    site = Site(root, timeout=HTTP_TIMEOUT)
-    site.displayTracebacks = False
+    site = WebSite(root, door)
     files.install(site)
     return site
 

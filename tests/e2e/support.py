@@ -10,6 +10,7 @@ shows up as a readable failure, not as trial's global timeout.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -655,6 +656,154 @@ async def barrier(case: TestCase, client: LineClient) -> None:
     """
     client.send_line("/users")
     case.assertRegex(await client.next_line(), r"^\* Online \(\d+\): ")
+
+
+class WebSocketClient:
+    """
+    A browser tab's WebSocket, on Twisted's WebSocket client: collects the
+    JSON objects it is sent (L{events}).
+
+    @ivar events: every JSON object received, in order.
+    @ivar reason: why the connection closed, once it has.
+    """
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.events: list[dict[str, Any]] = []
+        self.reason: Failure | None = None
+        self.transport: Any = None
+        self._cursor = 0
+        self._conditions = _Conditions(self._describe)
+        self._lost: list[Deferred[BaseException]] = []
+
+    def _describe(self) -> str:
+        state = "open" if self.reason is None else "closed"
+        return (
+            f"{self.label} ({state}) has {len(self.events)} events, unread from "
+            f"{self._cursor}, last {self.events[-3:]!r}"
+        )
+
+    # Twisted's WebSocketProtocol.
+
+    def negotiationStarted(self, transport: Any) -> None:
+        self.transport = transport
+
+    def negotiationFinished(self) -> None:
+        pass
+
+    def textMessageReceived(self, message: str) -> None:
+        self.events.append(json.loads(message))
+        self._conditions.check()
+
+    def bytesMessageReceived(self, data: bytes | bytearray) -> None:
+        raise AssertionError(f"{self.label} was sent a binary message")
+
+    def pongReceived(self, payload: bytes) -> None:
+        pass
+
+    def connectionLost(self, reason: Failure) -> None:
+        self.reason = reason
+        self._conditions.fail_all("the connection closed")
+        lost, self._lost = self._lost, []
+        for d in lost:
+            d.callback(_exception(reason))
+
+    # Use.
+
+    def send(self, text: str) -> None:
+        """
+        One line, as one text message.
+        """
+        self.transport.sendTextMessage(text)
+
+    def expect(
+        self,
+        kind: str,
+        match: Callable[[dict[str, Any]], bool] | None = None,
+        timeout: float = TIMEOUT,
+    ) -> Deferred[dict[str, Any]]:
+        """
+        The first unread event of type C{kind} (for which C{match} is true,
+        if given); it and every unread event before it become read.
+        """
+
+        def found() -> dict[str, Any] | None:
+            while self._cursor < len(self.events):
+                event = self.events[self._cursor]
+                self._cursor += 1
+                if event["type"] == kind and (match is None or match(event)):
+                    return event
+            return None
+
+        return self._conditions.wait(found, f"{kind} event", timeout)
+
+    def wait_closed(self, timeout: float = TIMEOUT) -> Deferred[BaseException]:
+        """
+        Fires with why the connection closed, once it has.
+        """
+        if self.reason is not None:
+            return succeed(_exception(self.reason))
+        d: Deferred[BaseException] = Deferred()
+        self._lost.append(d)
+        return d.addTimeout(timeout, _clock())
+
+    def close(self) -> None:
+        """
+        Close the connection, if it is open.
+        """
+        if self.reason is None and self.transport is not None:
+            self.transport.transport.abortConnection()
+
+
+async def connect_web(
+    case: TestCase,
+    port: int,
+    label: str,
+    *,
+    origin: str | None = None,
+) -> WebSocketClient:
+    """
+    Open C{ws://127.0.0.1:port/ws} as a page of C{origin} would [default:
+    the page's own, C{http://127.0.0.1:port}]; C{case} closes it in its
+    cleanup.  (Twisted's C{WebSocketClientEndpoint} sends no Origin, which
+    the web door requires, so this does its handshake with one.)
+    """
+    from wsproto import ConnectionType, WSConnection
+    from wsproto.events import Request as WSRequest
+
+    from twisted.web._websocket_impl import _WebSocketWireProtocol
+
+    host = f"127.0.0.1:{port}"
+    headers = [(b"origin", (origin or f"http://{host}").encode())]
+    client = WebSocketClient(label)
+
+    def bootstrap(connection: Any, transport: ITransport) -> None:
+        transport.write(
+            connection.send(WSRequest(host=host, target="/ws", extra_headers=headers))
+        )
+
+    wire: Any = _WebSocketWireProtocol(
+        WSConnection(ConnectionType.CLIENT), bootstrap, client
+    )
+    await connectProtocol(tcp_endpoint(port), wire).addTimeout(TIMEOUT, _clock())
+    done: Deferred[Any] = getattr(wire, "_done", None) or succeed(client)
+    await done.addTimeout(TIMEOUT, _clock())
+    case.addCleanup(client.close)
+    return client
+
+
+async def log_in_web(case: TestCase, port: int, name: str) -> WebSocketClient:
+    """
+    Open a WebSocket, answer the name prompt with C{name} and wait for the
+    welcome and the files token.
+    """
+    client = await connect_web(case, port, name)
+    await client.expect("prompt")
+    client.send(name)
+    welcome = await client.expect("welcome")
+    case.assertEqual(welcome["name"], name)
+    await client.expect("web-files")
+    return client
 
 
 @implementer(IOpenSSLClientConnectionCreator)

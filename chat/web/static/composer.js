@@ -99,8 +99,8 @@ export class Composer {
     if (said.kind === "private") conversation = this.chat.ensure("private", said.to);
     else if (said.room) conversation = this.chat.find(said.room);
     if (conversation === null) return; // a room not joined: the server says so
-    const kind = said.kind;
-    this.chat.add(conversation, { kind, from: this.chat.me, text: said.text, flags: ["own"] });
+    const node = this.chat.add(conversation, { kind: said.kind, from: this.chat.me, text: said.text, flags: ["own"] });
+    if (node !== null && said.kind === "private") this.chat.sentPrivate(node);
   }
 
   command(line) {

@@ -5,6 +5,9 @@
 import { ALL } from "./state.js";
 import { fold } from "./syntax.js";
 
+/** Errors that answer a private message (docs/protocol.rst, "Offline messages"). */
+const PRIVATE_ERRORS = new Set(["no-such-user", "queue-full", "store-failed"]);
+
 const HANDLERS = {
   message: said,
   action: said,
@@ -57,14 +60,19 @@ const HANDLERS = {
   "stored-end": (chat, e) => {
     if (Number(e.count) > 0) chat.notice(e.text, "event", chat.find(ALL), e.time);
   },
-  queued: (chat, e) => chat.notice(e.text, "event", privateWith(chat, e.to), e.time),
+  queued: (chat, e) => {
+    chat.answered("queued");
+    chat.notice(e.text, "event", privateWith(chat, e.to), e.time);
+  },
+  delivered: (chat) => chat.answered("delivered"),
   away: (chat, e) => chat.notice(e.text, "event", privateWith(chat, e.name), e.time),
   welcome: (chat, e) => chat.notice(e.text, "event", chat.find(ALL), e.time),
   help: (chat, e) => chat.notice(e.text, "event help", chat.current, e.time),
-  mode: () => {},
+  mode: (chat) => chat.modeAnswered(),
   prompt: () => {},
   error: (chat, e) => {
     if (chat.historyRefused(e.code)) return;
+    if (PRIVATE_ERRORS.has(e.code)) chat.answered("failed");
     chat.notice(e.text, "error", chat.current, e.time);
   },
 };

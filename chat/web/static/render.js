@@ -1,6 +1,7 @@
 // Building the page's elements from data.  Every text from the server or
 // a user goes in through textContent or a text node, never as HTML; links
-// are made only for http(s) URLs, as <a> elements built here.
+// are made only for http(s) URLs, as <a> elements built here; control
+// characters are shown by name, never acted on.
 
 /** How many sender colours app.css defines (--sender-0 ...). */
 export const SENDER_COLOURS = 12;
@@ -25,6 +26,41 @@ export function colourClass(name) {
 
 const URL_PATTERN = /\bhttps?:\/\/[^\s<>"'`]+/giu;
 const TRAILING = /[.,;:!?)\]}'"]+$/u;
+
+// Characters shown escaped, as the server's text mode shows them
+// (docs/protocol.rst, "Control characters in text mode"): C0 controls but
+// tab, DEL, C1 controls, bidi controls, line and paragraph separators.  A
+// bidi override must not reverse the rest of a line, nor an escape hide.
+const CONTROLS = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]/gu;
+
+/** How a control character is shown: ^[ for ESC, <U+202E> and so on. */
+export function controlName(char) {
+  const code = char.codePointAt(0);
+  if (code < 0x20) return `^${String.fromCharCode(code + 0x40)}`;
+  if (code === 0x7f) return "^?";
+  return `<U+${code.toString(16).toUpperCase().padStart(4, "0")}>`;
+}
+
+/**
+ * Append a user's `text` to `parent`: text nodes, control characters
+ * shown by name (in a .control span), and, if `links`, http(s) URLs as
+ * links.
+ */
+export function appendText(parent, text, links = true) {
+  let last = 0;
+  for (const match of text.matchAll(CONTROLS)) {
+    appendPlain(parent, text.slice(last, match.index), links);
+    parent.append(element("span", "control", controlName(match[0])));
+    last = match.index + match[0].length;
+  }
+  appendPlain(parent, text.slice(last), links);
+}
+
+function appendPlain(parent, text, links) {
+  if (!text) return;
+  if (links) appendLinkified(parent, text);
+  else parent.append(document.createTextNode(text));
+}
 
 /**
  * Append `text` to `parent` as text nodes, with http(s) URLs as links that
@@ -88,16 +124,20 @@ export function lineElement(line) {
   const node = element("div", `line ${line.kind}`);
   for (const flag of line.flags || []) node.classList.add(flag);
   if (line.id) node.dataset.id = String(line.id);
-  node.append(timeElement(line.time));
+  node.append(timeElement(line.time), " ");
   if (line.from) {
     const sender = element("span", `sender ${colourClass(line.from)}`, line.from);
-    node.append(sender);
+    node.append(sender, " ");
   }
   const text = element("span", "text");
   if (line.kind === "event" || line.kind === "error") {
-    text.textContent = line.text;
+    // The server's own lines: several are joined with newlines (/help).
+    line.text.split("\n").forEach((part, index) => {
+      if (index > 0) text.append("\n");
+      appendText(text, part, line.kind === "event");
+    });
   } else {
-    appendLinkified(text, line.text);
+    appendText(text, line.text);
   }
   node.append(text);
   if (line.flags && line.flags.includes("offline")) {

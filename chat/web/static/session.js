@@ -4,14 +4,14 @@
 // of chat-client (chat/client/session.py): "/since ID" before the name,
 // rooms joined again, stored messages acknowledged and never shown twice.
 
-import { ALL } from "./state.js";
+import { ALL, HISTORY_FIRST } from "./state.js";
 import { handleEvent } from "./events.js";
 import { fold } from "./syntax.js";
 
 /** Refusals of a name: the user chooses another. */
 const NAME_ERRORS = new Set(["invalid-name", "reserved-name", "name-in-use", "lookalike-name"]);
 /** Errors answering the /join sent to put the user back in a room. */
-const REJOIN_ERRORS = new Set(["already-in-room", "invite-only", "no-such-room", "invalid-room", "not-in-room"]);
+const REJOIN_ERRORS = new Set(["already-in-room", "invite-only", "no-such-room", "invalid-room", "not-in-room", "usage"]);
 /** Stored-message ids acknowledged per /ack line. */
 const ACK_BATCH = 50;
 /** Lines typed while disconnected, sent after the next login. */
@@ -41,7 +41,7 @@ export class Session {
     this.unacked = [];
     this.shownStored = new Set();
     this.rejoining = []; // rooms (folded) whose /join is unanswered
-    this.barrier = false; // a /rooms sent to learn which rooms the server rejoined
+    this.confirmed = new Set(); // rooms the server put the user back in
     this.pending = [];
   }
 
@@ -115,7 +115,8 @@ export class Session {
     this.sentPassword = false;
     this.unacked = [];
     this.rejoining = [];
-    this.barrier = false;
+    this.confirmed = new Set();
+    this.chat.reset();
     const all = this.chat.find(ALL);
     if (this.everJoined && all.maxId > 0) this.connection.send(`/since ${all.maxId}`);
     this.ui.banner(this.everJoined ? "logging-in" : "hidden");
@@ -169,10 +170,8 @@ export class Session {
         this.quitting = true;
         this.connection.automatic = false;
         break;
-      case "rooms":
-        if (this.barrier) return this.rejoinAfter(e);
-        break;
       case "room-joined":
+        this.confirmed.add(fold(e.room || ""));
         this.rejoinAnswered(fold(e.room || ""));
         break;
       default:
@@ -217,15 +216,15 @@ export class Session {
     this.ui.loggedIn();
     if (first) handleEvent(this.chat, e);
     else this.chat.notice("Reconnected.", "event", this.chat.find(ALL), e.time);
-    const all = this.chat.find(ALL);
-    if (!all.loaded) this.chat.loadHistory(all, 50);
-    if (this.sentPassword && this.rooms().length > 0) {
-      this.barrier = true; // the server puts a registered user back in its rooms first
-      this.connection.send("/rooms");
-    } else {
-      this.rejoin(new Set());
-    }
-    for (const line of this.pending.splice(0)) this.connection.send(line);
+    // Once the login has brought all it brings (stored messages, the rooms
+    // the server put a registered user back in), the rest: the rooms to
+    // join again, ALL's history, what was typed while away.
+    this.chat.barrier(() => {
+      this.rejoin(this.confirmed);
+      const all = this.chat.find(ALL);
+      if (!all.loaded) this.chat.loadHistory(all, HISTORY_FIRST);
+      for (const line of this.pending.splice(0)) this.connection.send(line);
+    });
   }
 
   newestShown() {
@@ -295,16 +294,6 @@ export class Session {
     return [...this.chat.conversations.values()].filter((c) => c.kind === "room" && !c.left);
   }
 
-  /** The answer to the /rooms barrier: join the rooms the server did not. */
-  rejoinAfter(e) {
-    this.barrier = false;
-    const inside = new Set();
-    for (const room of Array.isArray(e.rooms) ? e.rooms : []) {
-      if (room && room.member === true && typeof room.room === "string") inside.add(fold(room.room));
-    }
-    this.rejoin(inside);
-  }
-
   rejoin(inside) {
     for (const room of this.rooms()) {
       const key = fold(room.key);
@@ -324,6 +313,12 @@ export class Session {
     const key = this.rejoining.shift();
     if (e.code === "already-in-room") return;
     const room = this.chat.find(key);
+    if (e.code === "usage" && room !== null) {
+      // A server without "/join #room ID": the whole replay, dropped by id.
+      this.rejoining.push(key);
+      this.connection.send(`/join ${room.key}`);
+      return;
+    }
     this.chat.notice(`Could not rejoin ${room ? room.key : key}: ${e.text}`, "error", room || this.chat.current);
     if (room !== null) {
       room.left = true;

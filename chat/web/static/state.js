@@ -46,7 +46,8 @@ export class Chat {
     this.users = new Map(); // fold(name) -> name, everyone online
     this.userCount = 0;
     this.byId = new Map(); // history id -> line element
-    this.historyAsked = []; // automatic history requests, in the order sent
+    this.barriers = []; // called as the server answers each "/mode json"
+    this.unanswered = []; // the user's private messages, until delivered or queued
     this.quietWho = new Set(); // rooms whose /who answer is not shown
     this.joining = new Set(); // rooms the user asked to join: opened when joined
     this.current = this.ensure("all", ALL);
@@ -84,6 +85,7 @@ export class Chat {
       stick: true,
       scrollTop: 0,
       maxId: 0,
+      received: 0, // history lines since the last request
     };
     conversation.button = conversationButton(conversation);
     conversation.button.addEventListener("click", () => this.open(conversation.key));
@@ -235,6 +237,7 @@ export class Chat {
    * order of its id.  Returns the element, or null if that id was shown.
    */
   add(conversation, line) {
+    if (line.flags && line.flags.includes("history")) conversation.received += 1;
     if (line.id && this.byId.has(line.id)) return null;
     if (line.id && this.claimEcho(conversation, line)) return null;
     const node = lineElement(line);
@@ -302,6 +305,20 @@ export class Chat {
     if (flags.includes("mention") || conversation.kind === "private") this.hooks.notify(conversation, line);
   }
 
+  /** Remember a private message sent: the server answers each, in order. */
+  sentPrivate(node) {
+    node.classList.add("pending");
+    this.unanswered.push(node);
+  }
+
+  /** The answer to the oldest private message: delivered, queued or failed. */
+  answered(how) {
+    const node = this.unanswered.shift();
+    if (!node) return;
+    node.classList.remove("pending");
+    if (how !== "delivered") node.classList.add(how);
+  }
+
   /** A notice (server text, an error) in a conversation, the current by default. */
   notice(text, kind = "event", conversation = this.current, time = null) {
     const shown = String(text || "").replace(/^\* /u, "");
@@ -318,7 +335,12 @@ export class Chat {
 
   // History.
 
-  /** Ask for the last `n` lines of a conversation's history. */
+  /**
+   * Ask for the last `n` lines of a conversation's history.  The request
+   * is followed by a barrier: when its answer comes, the history has all
+   * arrived (the server answers a connection's lines in order), whatever
+   * other history (a login's, a join's) came meanwhile.
+   */
   loadHistory(conversation, n) {
     if (conversation.loading || conversation.left) return;
     if (conversation.kind === "private" && !this.registered) {
@@ -330,8 +352,12 @@ export class Chat {
     conversation.loaded = true;
     conversation.loading = true;
     conversation.asked = n;
-    this.historyAsked.push({ conversation, n, before: this.historyLines(conversation) });
+    conversation.received = 0;
     this.hooks.send(`/history ${target}${n}`);
+    this.barrier(() => {
+      conversation.loading = false;
+      if (conversation.received < n || n >= HISTORY_MAX) conversation.complete = true;
+    });
   }
 
   /** Scrolled to the top: ask for more, if there may be more. */
@@ -341,46 +367,42 @@ export class Chat {
     this.loadHistory(c, Math.min(HISTORY_MAX, c.asked + HISTORY_STEP));
   }
 
-  historyLines(conversation) {
-    return conversation.lines.querySelectorAll(".line.message, .line.action, .line.private").length;
+  /**
+   * Call `then` once the server has answered every line sent so far:
+   * "/mode json" is answered in order, by a "mode" event of its own.
+   */
+  barrier(then) {
+    this.barriers.push(then);
+    this.hooks.send("/mode json");
   }
 
-  /** The end of a history: the request it answers is done. */
-  historyEnded(event) {
-    if (event.missed) return;
-    const conversation = this.historyConversation(event);
-    if (conversation !== null && conversation.kind === "private") this.mergePrivate(conversation);
-    const head = this.historyAsked[0];
-    if (!head || head.conversation !== conversation) return;
-    this.historyAsked.shift();
-    this.finishHistory(head, Number(event.count) || 0);
+  /** The answer to the oldest barrier. */
+  modeAnswered() {
+    const then = this.barriers.shift();
+    if (then) then();
   }
 
-  finishHistory(request, count) {
-    const c = request.conversation;
-    c.loading = false;
-    const added = this.historyLines(c) - request.before;
-    if (count < request.n || request.n >= HISTORY_MAX || (added === 0 && count === 0)) {
-      c.complete = true;
+  /** A new connection: requests of the old one will not be answered. */
+  reset() {
+    this.barriers = [];
+    this.unanswered = [];
+    for (const c of this.conversations.values()) {
+      c.loading = false;
+      c.replay = [];
     }
   }
 
-  /** An automatic history request was refused (a guest's private history). */
-  historyRefused(code) {
-    const head = this.historyAsked[0];
-    if (!head) return false;
-    const expected = head.conversation.kind === "private" ? ["no-private-history", "no-such-user"] : ["not-in-room", "no-such-room"];
-    if (!expected.includes(code)) return false;
-    this.historyAsked.shift();
-    head.conversation.loading = false;
-    head.conversation.complete = true;
-    return true;
+  /** The end of a history: a private one is put in the conversation. */
+  historyEnded(event) {
+    if (event.missed || !event.with) return;
+    const conversation = this.find(`@${event.with}`);
+    if (conversation !== null) this.mergePrivate(conversation);
   }
 
-  historyConversation(event) {
-    if (event.with) return this.find(`@${event.with}`);
-    if (event.room) return this.find(event.room);
-    return this.find(ALL);
+  /** A guest's private history was asked for: not an error to show. */
+  historyRefused(code) {
+    if (code !== "no-private-history") return false;
+    return [...this.conversations.values()].some((c) => c.kind === "private" && c.loading);
   }
 
   /**
@@ -394,6 +416,7 @@ export class Chat {
     const shown = [...conversation.lines.querySelectorAll(".line.private")].map(
       (node) => `${fold(node.querySelector(".sender")?.textContent || "")}\n${node.querySelector(".text").textContent}`,
     );
+    conversation.received += replay.length;
     const fresh = [];
     for (let i = replay.length - 1; i >= 0; i--) {
       const key = `${fold(replay[i].from)}\n${replay[i].text}`;

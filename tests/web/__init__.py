@@ -1,0 +1,1 @@
+"""Tests of the web door (issue 17): L{chat.web}."""
