@@ -32,6 +32,9 @@ def fits(page: Page) -> None:
     assert width <= PHONE[0], f"the page is {width} px wide on a {PHONE[0]} px screen"
 
 
+TOPIC = "Sunday walks: meet at the station at nine, bring water, boots and a map"
+
+
 class PhoneTests(BrowserTest):
     def test_drawers_and_sending(self) -> None:
         """
@@ -39,12 +42,16 @@ class PhoneTests(BrowserTest):
         and the sidebars are not; the conversations drawer opens from its
         button (C{aria-expanded} follows), choosing a room in it closes it,
         Escape closes it too; the members drawer opens in the room; a line
-        typed on the phone reaches an C{nc} user.
+        typed on the phone reaches an C{nc} user. Nothing, not even a topic
+        longer than the screen is wide, makes the page scroll sideways.
         """
         server = start_server(self)
         carol = log_in_line(self, server, "carol")
         carol.send_line("/join #walk")
         carol.expect("* You created #walk")
+        # Longer than a phone is wide: it must not widen the page.
+        carol.send_line(f"/topic #walk {TOPIC}")
+        carol.expect("set the topic of #walk")
         alice = WebUser(self, server, "alice", viewport=PHONE)
         alice.log_in()
         page = alice.page
@@ -58,6 +65,8 @@ class PhoneTests(BrowserTest):
 
         alice.say("/join #walk")
         carol.expect("* alice joined #walk")
+        expect(page.locator("#topic")).to_contain_text(TOPIC[:20])
+        fits(page)
         opener = toggle(page, "conversations")
         expect(opener).to_have_attribute("aria-expanded", "false")
         opener.click()
@@ -74,6 +83,7 @@ class PhoneTests(BrowserTest):
         page.keyboard.press("Escape")
         expect(nav).not_to_be_in_viewport()
 
+        expect(toggle(page, "members")).to_be_in_viewport()
         toggle(page, "members").click()
         expect(members).to_be_in_viewport()
         expect(members.locator("li.member")).to_have_count(2)
