@@ -45,6 +45,7 @@ from chat.tap import (
     makeService,
     raise_descriptor_limit,
 )
+from chat.web.site import WebService
 from tests.support import make_certificate
 
 DAY = 24 * 3600.0
@@ -733,3 +734,112 @@ class _Busy:
 
     def listen(self, factory: object) -> Deferred[IListeningPort]:
         return fail(self.error)
+
+
+class WebOptionsTests(TestCase):
+    """
+    The web door's options (issue 17): C{--web}, C{--no-web},
+    C{--web-origin}, C{--web-ping}.
+    """
+
+    def parse(self, *argv: str) -> Options:
+        options = Options()
+        options.parseOptions(list(argv))
+        return options
+
+    def test_default(self) -> None:
+        """
+        The web client is served on tcp:8080 beside the line listener,
+        whatever C{--listen} says, unless C{--no-web}.
+        """
+        self.assertEqual(self.parse()["web"], ["tcp:8080"])
+        self.assertEqual(self.parse("--listen", "tcp:4040")["web"], ["tcp:8080"])
+        self.assertEqual(self.parse("--no-web")["web"], [])
+        self.assertEqual(self.parse()["web-ping"], 30.0)
+
+    def test_repeated(self) -> None:
+        """
+        C{--web} may be repeated; given, the default is not added.
+        """
+        options = self.parse("--web", "tcp:1", "--web", "tcp:2")
+        self.assertEqual(options["web"], ["tcp:1", "tcp:2"])
+
+    def test_contradiction(self) -> None:
+        """
+        C{--web} with C{--no-web} is refused.
+        """
+        self.assertRaises(UsageError, self.parse, "--web", "tcp:1", "--no-web")
+
+    def test_origins(self) -> None:
+        """
+        Origins are kept lower-cased without a trailing slash; anything
+        that is not C{scheme://host[:port]} is refused at start.
+        """
+        options = self.parse(
+            "--web-origin", "HTTPS://Chat.Example.org/", "--web-origin", "http://a:8"
+        )
+        self.assertEqual(
+            options["web-origin"], ["https://chat.example.org", "http://a:8"]
+        )
+        for bad in (
+            "chat.example.org",
+            "ftp://x",
+            "https://",
+            "https://x/path",
+            "https://u@x",
+            "https://x?q",
+            "https://é.example",
+            "https://x\x1b",
+        ):
+            self.assertRaises(UsageError, self.parse, "--web-origin", bad)
+
+    def test_bad_ping(self) -> None:
+        """
+        The ping interval is a positive number of seconds.
+        """
+        for bad in ("0", "-1", "x", "inf"):
+            self.assertRaises(UsageError, self.parse, "--web-ping", bad)
+
+    async def test_services(self) -> None:
+        """
+        Every C{--web} becomes a listener of one site whose door has the
+        options; an C{ssl:} one gets the line door's TLS options.
+        """
+        reactor = MemoryReactorClock()
+        cert, key = make_certificate(self.mktemp())
+        options = self.parse(
+            "--web",
+            "tcp:0:interface=127.0.0.1",
+            "--web",
+            f"ssl:0:privateKey={quoteStringArgument(key)}:"
+            f"certKey={quoteStringArgument(cert)}",
+            "--web-origin",
+            "https://other.example",
+            "--web-ping",
+            "7",
+            "--max-line-length",
+            "100",
+            "--database",
+            self.mktemp() + ".sqlite3",
+        )
+        service = makeService(options, reactor=reactor)
+        service.startService()
+        self.addCleanup(service.stopService)
+        assert service.ready is not None
+        await service.ready
+        web = [s for s in service if isinstance(s, WebService)]
+        self.assertEqual(len(web), 2)
+        self.assertIs(web[0].site, web[1].site)
+        door = web[0].door
+        self.assertEqual(door.origins, frozenset({"https://other.example"}))
+        self.assertEqual((door.ping_interval, door.max_size), (7.0, 100))
+        self.assertIsNotNone(door.files)
+        [(_, site, _, _)] = [s for s in reactor.tcpServers if isinstance(s[1], Site)]
+        self.assertIs(site, web[0].site)
+        [(_, ssl_site, context_factory, _, _)] = reactor.sslServers
+        self.assertIs(ssl_site, site)
+        context: SSL.Context = context_factory.getContext()
+        # CBC suites are refused: the line door's TLS options, not Twisted's.
+        self.assertIsNone(handshake(context, tls_client("ECDHE-ECDSA-AES128-SHA")))
+        suite = "ECDHE-ECDSA-AES128-GCM-SHA256"
+        self.assertEqual(handshake(context, tls_client(suite)), suite)

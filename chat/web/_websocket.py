@@ -42,6 +42,8 @@ PRIVATE_NAMES: Final = (
     "twisted.web._websocket_impl.serverBootstrap",
     "twisted.web.http.HTTPChannel._protocolUpgradeForWebsockets",
 )
+#: And HTTPChannel's requests list (an instance attribute), which
+#: GuardedResource takes the upgraded request out of.
 
 #: Close codes (RFC 6455, 7.4.1).
 MESSAGE_TOO_BIG: Final = 1009
@@ -250,6 +252,10 @@ class GuardedResource(WebSocketResource):
         # pass nothing on: the door's output registers itself instead.
         transport.unregisterProducer()  # type: ignore[attr-defined]
         channel._protocolUpgradeForWebsockets(wire)
+        # The request is done with: the channel would keep it (its headers,
+        # its body buffer) for as long as the WebSocket is open.
+        if request in channel.requests:
+            channel.requests.remove(request)
         transport.write(accept)
         owner.negotiationFinished()  # type: ignore[attr-defined]
         return NOT_DONE_YET

@@ -73,7 +73,7 @@ PATH: Final = b"/files/"
 #: Chunks of one upload handed to the core and not yet acknowledged.
 UPLOAD_WINDOW: Final = 8
 #: C{get}s of one download outstanding.
-DOWNLOAD_WINDOW: Final = 4
+DOWNLOAD_WINDOW: Final = 8
 #: HTTP transfers one token may have under way at once.
 TRANSFERS_MAX: Final = 8
 #: The largest request body the site takes anywhere but C{/files/}: no
@@ -116,7 +116,6 @@ INTERCEPTED: Final = frozenset(
 _ID: Final = re.compile(rb"[1-9][0-9]{0,18}")
 _NUMBER: Final = re.compile(rb"[0-9]{1,19}")
 _RANGE: Final = re.compile(rb"([0-9]*)-([0-9]*)")
-_HUGE: Final = 2**63
 # What a file name keeps in the ASCII fallback of Content-Disposition.
 _PLAIN: Final = frozenset(
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .-_()+,=@~!#$&'[]"
@@ -202,9 +201,13 @@ def bearer_token(values: Sequence[bytes] | None) -> str | None:
         return None
 
 
-def _position(digits: bytes) -> int:
-    # Longer than any file can be: as good as infinite, and never parsed.
-    return int(digits) if len(digits) <= 19 else _HUGE
+def _magnitude(digits: bytes) -> tuple[int, bytes]:
+    """
+    What orders decimal numbers as numbers, however many digits they have
+    (a header may hold more than Python will make an int of).
+    """
+    digits = digits.lstrip(b"0")
+    return len(digits), digits
 
 
 def parse_range(value: bytes | None, size: int) -> tuple[int, int] | None:
@@ -228,21 +231,24 @@ def parse_range(value: bytes | None, size: int) -> tuple[int, int] | None:
     match = _RANGE.fullmatch(specs[0])
     if match is None:
         return None
-    first_digits, last_digits = match.groups()
-    if not first_digits:
-        if not last_digits:
+    first, last = match.groups()
+    end = _magnitude(b"%d" % size)
+    if not first:
+        if not last:
             return None
-        suffix = _position(last_digits)
-        if suffix == 0 or size == 0:
+        suffix = _magnitude(last)
+        if suffix == (0, b"") or size == 0:
             raise RangeNotSatisfiable()
-        return max(0, size - suffix), size - 1
-    first = _position(first_digits)
-    last = _position(last_digits) if last_digits else _HUGE
-    if first > last:
+        return (0 if suffix >= end else size - int(suffix[1])), size - 1
+    start = _magnitude(first)
+    if last and start > _magnitude(last):
         return None
-    if first >= size:
+    if start >= end:
         raise RangeNotSatisfiable()
-    return first, min(last, size - 1)
+    # The first byte is in the file: a number an int holds.
+    if not last or _magnitude(last) >= end:
+        return int(first), size - 1
+    return int(first), int(last)
 
 
 def content_disposition(name: str) -> bytes:
@@ -305,12 +311,6 @@ def answer(
     request.setHeader(b"Content-Length", b"%d" % len(body))
     request.write(body)
     request.finish()
-
-
-def _error_answer(request: Request, event: Error) -> None:
-    fields = {k: v for k, v in event.fields.items() if k in ("id", "offset")}
-    status = _STATUS.get(event.code, http.BAD_REQUEST)
-    answer(request, status, event.code, event.text, fields)
 
 
 # The state of one token: its session and its transfers.
@@ -514,13 +514,19 @@ class _Upload:
             self.finish_request()
 
     def _flow(self) -> None:
-        request = self.request
         full = len(self.buffer) >= self.files.limits.chunk_max or not self.ready
-        want_pause = full and request is not None and not self.body_done
-        if want_pause != self.paused:
-            self.paused = want_pause
-            if request is not None:
-                request.pause_body(want_pause)
+        self.hold(full and self.request is not None and not self.body_done)
+
+    def hold(self, paused: bool) -> None:
+        """
+        Stop (or go on) reading the body from the client.  A pause is
+        said again each time: the HTTP channel resumes its transport
+        itself when its output drains.
+        """
+        if paused or self.paused:
+            self.paused = paused
+            if self.request is not None:
+                self.request.pause_body(paused)
 
     def finish_request(self) -> None:
         request = self.request
@@ -1205,7 +1211,7 @@ class WebFiles:
         else:
             # The last one's chunks are still on their way: wait for them,
             # without reading this one's body meanwhile.
-            request.pause_body(True)
+            upload.hold(True)
             earlier.then.append(lambda: self._check_upload(upload))
 
     def _check_upload(self, upload: _Upload) -> None:
@@ -1244,9 +1250,7 @@ class WebFiles:
         may be one of an earlier connection): the PUT waits, unread.
         """
         entry = upload.entry
-        request = upload.request
-        if request is not None:
-            request.pause_body(True)
+        upload.hold(True)
 
         def answered(error: Error | None) -> None:
             if upload.answered:
@@ -1263,9 +1267,6 @@ class WebFiles:
                     http.NOT_FOUND, "no-such-file", "there is no such upload for you."
                 )
                 return
-            request = upload.request
-            if request is not None:
-                request.pause_body(False)
             self._check_upload(upload)
 
         waiting = entry.resuming.setdefault(upload.id, [])

@@ -1,7 +1,7 @@
 """
 End-to-end tests of files over HTTP: the installed C{twistd chat} with
-its web door, browser sessions on real WebSockets (wsproto, with the
-page's Origin, as a browser opens them) and HTTP requests written by
+its web door, browser sessions on real WebSockets (L{log_in_web}: with
+the page's Origin, as a browser opens them) and HTTP requests written by
 hand on loopback TCP, so that a test can send what a browser never does
 (a body longer than it says, a wrong token).  A line-door user in JSON
 mode (L{FileClient}) sends to and fetches from a browser session: the
@@ -15,16 +15,6 @@ import json
 import os
 from typing import Any, Final, cast
 
-from wsproto import ConnectionType, WSConnection
-from wsproto.events import (
-    AcceptConnection,
-    CloseConnection,
-    Ping,
-    RejectConnection,
-    TextMessage,
-)
-from wsproto.events import Request as WSRequest
-
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import connectProtocol
 from twisted.internet.interfaces import IReactorTime, ITransport
@@ -32,7 +22,15 @@ from twisted.internet.protocol import Protocol, connectionDone
 from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
 
-from tests.e2e.support import TIMEOUT, start_server, tcp_endpoint
+from tests.e2e.support import (
+    TIMEOUT,
+    log_in_web,
+    start_server,
+    tcp_endpoint,
+)
+from tests.e2e.support import (
+    WebSocketClient as Browser,
+)
 from tests.e2e.test_files import CHUNK, FileClient, guest
 
 MIB: Final = 1024 * 1024
@@ -51,134 +49,31 @@ def _timed(d: Deferred[Any], what: str, timeout: float = TIMEOUT) -> Deferred[An
     return d.addTimeout(timeout, _reactor(), onTimeoutCancel=timed_out)
 
 
-class Browser(Protocol):
-    """
-    A web session as the page opens it: a WebSocket at C{/ws} with the
-    page's Origin; every JSON event it is sent is kept in L{events}.
-    """
-
-    transport: ITransport
-
-    def __init__(self, port: int, label: str) -> None:
-        self.port = port
-        self.label = label
-        self.ws = WSConnection(ConnectionType.CLIENT)
-        self.events: list[dict[str, Any]] = []
-        self.opened: Deferred[None] = Deferred()
-        self.closed: Deferred[None] = Deferred()
-        self._text = ""
-        self._cursor = 0
-        self._waiting: list[tuple[Any, Deferred[dict[str, Any]]]] = []
-
-    def connectionMade(self) -> None:
-        host = f"127.0.0.1:{self.port}"
-        self.transport.write(
-            self.ws.send(
-                WSRequest(
-                    host=host,
-                    target="/ws",
-                    extra_headers=[(b"origin", f"http://{host}".encode())],
-                )
-            )
-        )
-
-    def dataReceived(self, data: bytes) -> None:
-        self.ws.receive_data(data)
-        for event in self.ws.events():
-            if isinstance(event, AcceptConnection):
-                self.opened.callback(None)
-            elif isinstance(event, RejectConnection):
-                self.opened.errback(AssertionError("the WebSocket was refused"))
-            elif isinstance(event, TextMessage):
-                self._text += event.data
-                if event.message_finished:
-                    self.events.append(json.loads(self._text))
-                    self._text = ""
-            elif isinstance(event, Ping):
-                self.transport.write(self.ws.send(event.response()))
-            elif isinstance(event, CloseConnection):
-                self.transport.loseConnection()
-        self._check()
-
-    def connectionLost(self, reason: Failure = connectionDone) -> None:
-        if not self.closed.called:
-            self.closed.callback(None)
-        waiting, self._waiting = self._waiting, []
-        for _, d in waiting:
-            d.errback(AssertionError(f"{self.label}: the WebSocket closed"))
-
-    def send(self, text: str) -> None:
-        from wsproto.events import Message
-
-        self.transport.write(self.ws.send(Message(data=text)))
-
-    def _find(self, predicate: Any) -> dict[str, Any] | None:
-        while self._cursor < len(self.events):
-            event = self.events[self._cursor]
-            self._cursor += 1
-            if predicate(event):
-                return event
-        return None
-
-    def _check(self) -> None:
-        for item in list(self._waiting):
-            predicate, d = item
-            found = self._find(predicate)
-            if found is not None:
-                self._waiting.remove(item)
-                d.callback(found)
-
-    def event(self, kind: str, **fields: object) -> Deferred[dict[str, Any]]:
-        """
-        The first unread event of type C{kind} with these C{fields} (it and
-        those before it become read); an error event fails it, unless an
-        error is what is awaited.
-        """
-
-        def match(event: dict[str, Any]) -> bool:
-            if event["type"] == "error" and kind != "error":
-                raise AssertionError(f"{self.label} waiting for {kind}: {event}")
-            return event["type"] == kind and all(
-                event.get(k) == v for k, v in fields.items()
-            )
-
-        d: Deferred[dict[str, Any]] = Deferred()
-        found = self._find(match)
-        if found is not None:
-            d.callback(found)
-            return d
-        self._waiting.append((match, d))
-        return _timed(d, f"{self.label} waiting for {kind} {fields}")
-
-    def types(self) -> list[str]:
-        return [event["type"] for event in self.events]
-
-
 async def browser(case: TestCase, port: int, name: str) -> tuple[Browser, str]:
     """
     A web session logged in as the guest C{name}: it and its files token.
     """
-    client = Browser(port, name)
-    await _timed(connectProtocol(tcp_endpoint(port), client), "connecting")
-    case.addCleanup(_close, client)
-    await _timed(client.opened, "the WebSocket handshake")
-    await client.event("prompt", prompt="name")
-    client.send(name)
-    await client.event("welcome")
-    files = await client.event("web-files")
+    client = await log_in_web(case, port, name)
+    [files] = [event for event in client.events if event["type"] == "web-files"]
     case.assertEqual(files["path"], "/files/")
     token: str = files["token"]
     return client, token
 
 
-async def _close(client: Browser) -> None:
-    if client.closed.called:
-        return
-    client.transport.loseConnection()
-    try:
-        await _timed(client.closed, "closing", 5)
-    except AssertionError:
-        client.transport.abortConnection()  # type: ignore[attr-defined]
+def event(client: Browser, kind: str, **fields: object) -> Deferred[dict[str, Any]]:
+    """
+    The first unread event of type C{kind} with these C{fields}.
+    """
+    return client.expect(
+        kind, lambda event: all(event.get(k) == v for k, v in fields.items())
+    )
+
+
+def types(client: Browser) -> list[str]:
+    """
+    The types of the events C{client} was sent.
+    """
+    return [event["type"] for event in client.events]
 
 
 class HTTPResponse:
@@ -256,7 +151,7 @@ async def offer(client: Browser, to: str, data: bytes, name: str) -> int:
     """
     digest = hashlib.sha256(data).hexdigest()
     client.send(f"/file offer {to} {len(data)} {digest} {name}")
-    upload = await client.event("file-upload", name=name)
+    upload = await event(client, "file-upload", name=name)
     file_id: int = upload["id"]
     return file_id
 
@@ -285,8 +180,8 @@ class WebFilesTests(TestCase):
         file_id = await offer(alice, "bob", data, "photo é.jpg")
         response = await put(web, file_id, 0, alice_token, data)
         self.assertEqual(response.status, 204)
-        await alice.event("file-sent", id=file_id)
-        offered = await bob.event("file-offer", id=file_id)
+        await event(alice, "file-sent", id=file_id)
+        offered = await event(bob, "file-offer", id=file_id)
         self.assertEqual(offered["size"], len(data))
         response = await get(web, file_id, bob_token)
         self.assertEqual(response.status, 200)
@@ -298,9 +193,9 @@ class WebFilesTests(TestCase):
             b"filename*=UTF-8''photo%20%C3%A9.jpg",
         )
         self.assertEqual(response.headers[b"referrer-policy"], b"no-referrer")
-        await alice.event("file-delivered", id=file_id)
-        self.assertNotIn("file-ack", alice.types())
-        self.assertNotIn("file-chunk", bob.types())
+        await event(alice, "file-delivered", id=file_id)
+        self.assertNotIn("file-ack", types(alice))
+        self.assertNotIn("file-chunk", types(bob))
 
     async def test_resumed_download(self) -> None:
         """
@@ -313,7 +208,7 @@ class WebFilesTests(TestCase):
         data = os.urandom(MIB + 7)
         file_id = await offer(alice, "bob", data, "big.bin")
         self.assertEqual((await put(web, file_id, 0, alice_token, data)).status, 204)
-        await bob.event("file-offer", id=file_id)
+        await event(bob, "file-offer", id=file_id)
         first = await get(web, file_id, bob_token, b"Range: bytes=0-500000\r\n")
         self.assertEqual(first.status, 206)
         self.assertEqual(
@@ -322,8 +217,8 @@ class WebFilesTests(TestCase):
         rest = await get(web, file_id, bob_token, b"Range: bytes=500001-\r\n")
         self.assertEqual(rest.status, 206)
         self.assertEqual(first.body + rest.body, data)
-        await alice.event("file-delivered", id=file_id)
-        self.assertEqual(alice.types().count("file-delivered"), 1)
+        await event(alice, "file-delivered", id=file_id)
+        self.assertEqual(types(alice).count("file-delivered"), 1)
 
     async def test_upload_in_parts(self) -> None:
         """
@@ -342,9 +237,9 @@ class WebFilesTests(TestCase):
         self.assertEqual(wrong.json()["offset"], CHUNK)
         response = await put(web, file_id, CHUNK, alice_token, data[CHUNK:])
         self.assertEqual(response.status, 204)
-        await alice.event("file-sent", id=file_id)
+        await event(alice, "file-sent", id=file_id)
         self.assertEqual((await get(web, file_id, bob_token)).body, data)
-        await alice.event("file-delivered", id=file_id)
+        await event(alice, "file-delivered", id=file_id)
 
     async def test_too_large_before_body(self) -> None:
         """
@@ -383,11 +278,11 @@ class WebFilesTests(TestCase):
         # Bob's token is a good token, but the upload is not his.
         self.assertEqual((await put(web, file_id, 0, bob_token, data)).status, 404)
         self.assertEqual((await put(web, file_id, 0, alice_token, data)).status, 204)
-        await bob.event("file-offer", id=file_id)
+        await event(bob, "file-offer", id=file_id)
         self.assertEqual((await get(web, file_id, bad)).status, 401)
         self.assertEqual((await get(web, file_id, alice_token)).status, 404)
         self.assertEqual((await get(web, file_id, bob_token)).body, data)
-        await alice.event("file-delivered", id=file_id)
+        await event(alice, "file-delivered", id=file_id)
 
     async def test_line_to_browser(self) -> None:
         """
@@ -401,7 +296,7 @@ class WebFilesTests(TestCase):
         file_id = await carol.offer("bob", data, "from-line.bin")
         await carol.upload(file_id, data, 0, len(data))
         await carol.event("file-sent", id=file_id)
-        await bob.event("file-offer", id=file_id)
+        await event(bob, "file-offer", id=file_id)
         response = await get(web, file_id, bob_token)
         self.assertEqual((response.status, response.body), (200, data))
         await carol.event("file-delivered", id=file_id)
@@ -420,4 +315,4 @@ class WebFilesTests(TestCase):
         await carol.event("file-offer", id=file_id)
         self.assertEqual(await carol.download(file_id, 0, len(data)), data)
         carol.send_line(f"/file done {file_id}")
-        await alice.event("file-delivered", id=file_id)
+        await event(alice, "file-delivered", id=file_id)

@@ -568,3 +568,16 @@ class FilesTests(WebTestCase):
                 ("detach", token),
             ],
         )
+
+
+class MemoryTests(WebTestCase):
+    """
+    An open WebSocket keeps only what it needs.
+    """
+
+    def test_request_dropped(self) -> None:
+        """
+        The upgraded HTTP request (headers, body buffer) is not kept.
+        """
+        alice = self.connect("alice")
+        self.assertEqual(alice.channel._channel.requests, [])  # type: ignore[attr-defined]

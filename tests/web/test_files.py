@@ -7,11 +7,11 @@ door's connections do.
 
 from __future__ import annotations
 
-import hashlib
+import json
 import os
 from collections.abc import Sequence
 from typing import Any, cast
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -51,14 +51,10 @@ from chat.web.files import (
     parse_range,
     redact,
 )
-from tests.core.test_transfers import ManualSpool
+from tests.core.test_transfers import ManualSpool, digest
 from tests.support import CoreTestCase, FakeHasher, Person, many_per_address
 
 CHUNK = 64 * 1024
-
-
-def digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 class WebPerson(Person):
@@ -104,8 +100,6 @@ class Response:
         return self.headers.get(name.lower())
 
     def json(self) -> dict[str, Any]:
-        import json
-
         return cast(dict[str, Any], json.loads(self.body))
 
 
@@ -501,6 +495,12 @@ class BackpressureTests(FilesTestCase):
         self.assertEqual(transport.producerState, "paused")
         self.assertLessEqual(fed, (UPLOAD_WINDOW + 2) * CHUNK)
         self.assertEqual(transport.value(), b"")
+        # The channel resumes its transport itself when its output drains:
+        # the next read pauses it again.
+        transport.resumeProducing()
+        self.send(channel, data[fed : fed + CHUNK])
+        fed += CHUNK
+        self.assertEqual(transport.producerState, "paused")
         while fed < len(data):
             while transport.producerState == "paused":
                 self.manual.run()
@@ -541,6 +541,37 @@ class BackpressureTests(FilesTestCase):
             self.clock.advance(0)
         self.assertEqual(self.response(transport).status, 204)
         self.assertEqual(self.manual.memory.complete[file_id], data)
+
+    def test_next_waits(self) -> None:
+        """
+        A PUT that comes while the chunks of one whose client went still
+        wait for the spool is not read until they are answered, then goes
+        on from where they end.
+        """
+        data = os.urandom(6 * CHUNK)
+        file_id = self.offer(self.alice, data, "bob")
+        channel, transport = self.connect_http()
+        self.send(channel, self.put_head(file_id, 0, self.alice.token, len(data)))
+        self.send(channel, data[: 2 * CHUNK])
+        channel.connectionLost(ConnectionDone())
+        self.assertNotEqual(self.manual.waiting, [])
+        channel, transport = self.connect_http()
+        self.send(
+            channel, self.put_head(file_id, 2 * CHUNK, self.alice.token, 4 * CHUNK)
+        )
+        self.assertEqual(transport.producerState, "paused")
+        self.run_spool()
+        self.assertEqual(transport.producerState, "producing")
+        self.send(channel, data[2 * CHUNK :])
+        self.run_spool()
+        self.assertEqual(self.response(transport).status, 204)
+        self.assertEqual(self.manual.memory.complete[file_id], data)
+        self.assertEqual([type(e) for e in self.alice.take()], [FileSent])
+
+    def run_spool(self) -> None:
+        while self.manual.waiting:
+            self.manual.run()
+            self.clock.advance(0)
 
 
 class ResumeTests(FilesTestCase):
@@ -892,6 +923,11 @@ class ParserTests(SynchronousTestCase):
         for unsatisfiable in (b"bytes=100-", b"bytes=-0", b"bytes=%s-" % (b"9" * 40,)):
             self.assertRaises(RangeNotSatisfiable, parse_range, unsatisfiable, 100)
         self.assertRaises(RangeNotSatisfiable, parse_range, b"bytes=0-", 0)
+        many = b"9" * 5000
+        self.assertRaises(RangeNotSatisfiable, parse_range, b"bytes=%s-" % many, 100)
+        self.assertEqual(parse_range(b"bytes=0-%s" % many, 100), (0, 99))
+        self.assertEqual(parse_range(b"bytes=-%s" % many, 100), (0, 99))
+        self.assertIsNone(parse_range(b"bytes=%s-1" % many, 100))
 
     @given(st.binary(max_size=60), st.integers(min_value=0, max_value=2**40))
     def test_range_any(self, value: bytes, size: int) -> None:
@@ -907,8 +943,8 @@ class ParserTests(SynchronousTestCase):
             self.assertTrue(0 <= first <= last < size, (value, size, span))
 
     @given(
-        st.integers(min_value=0, max_value=2**64),
-        st.integers(min_value=0, max_value=2**64) | st.none(),
+        st.integers(min_value=0, max_value=10**30),
+        st.integers(min_value=0, max_value=10**30) | st.none(),
         st.integers(min_value=1, max_value=2**40),
     )
     def test_range_model(self, first: int, last: int | None, size: int) -> None:
@@ -916,7 +952,7 @@ class ParserTests(SynchronousTestCase):
         C{bytes=A-B} and C{bytes=A-} against the RFC's rules.
         """
         spec = b"bytes=%d-%s" % (first, b"" if last is None else b"%d" % last)
-        end = 2**70 if last is None else last
+        end = 10**40 if last is None else last
         if first > end:
             self.assertIsNone(parse_range(spec, size))
         elif first >= size:
@@ -983,8 +1019,6 @@ class ParserTests(SynchronousTestCase):
         self.assertTrue(text.isprintable())
         self.assertEqual(text.count('"'), 2)
         encoded = text.rpartition("UTF-8''")[2]
-        from urllib.parse import unquote
-
         self.assertEqual(unquote(encoded, errors="surrogatepass"), name)
 
     def test_redact(self) -> None:

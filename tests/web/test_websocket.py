@@ -33,3 +33,4 @@ class PrivateNamesTests(SynchronousTestCase):
         for name in ("_wsconn", "_bootstrap", "_wsp", "transport"):
             self.assertIn(name, fields)
         self.assertTrue(callable(HTTPChannel._protocolUpgradeForWebsockets))
+        self.assertEqual(HTTPChannel().requests, [])

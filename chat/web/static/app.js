@@ -26,6 +26,7 @@ const chat = new Chat(
   },
   {
     send: (line) => session.send(line),
+    connected: () => session.joined && connection.open,
     changed: () => notifier.setUnread(chat.totalUnread()),
     notify: (conversation, line) => notifier.notify(conversation, line),
     opened: () => closeDrawers(false),
@@ -56,20 +57,21 @@ const composer = new Composer($("composer"), $("input"), {
 
 // Login.
 
+// The password field shows only while the server asks for a password.
 function showStage(stage, details) {
   const asking = stage === "password";
   $("password-field").hidden = !asking;
   $("login-password").hidden = !asking;
+  $("login-password").value = "";
   $("login-warning").hidden = !(asking && details.insecure);
   const info = $("login-info");
   info.hidden = !asking;
-  if (asking) {
-    info.textContent = `${details.name} is a registered name; enter its password.`;
-    $("login-password").value = "";
-    $("login-password").focus();
-  }
+  if (asking) info.textContent = `${details.name} is a registered name; enter its password.`;
   showLogin();
+  if (asking) $("login-password").focus();
 }
+
+
 
 function showLogin() {
   $("chat").hidden = true;
@@ -89,9 +91,9 @@ function loggedIn() {
 
 function loggedOut(text) {
   showLogin();
+  $("login-password").value = "";
   if (text) $("login-error").textContent = text;
-  const name = $("login-name");
-  if ($("password-field").hidden) name.focus();
+  if ($("password-field").hidden) $("login-name").focus();
   else $("login-password").focus();
 }
 

@@ -206,8 +206,9 @@ const COMMANDS = {
   cancel: (composer, args) => fileId(composer, args, (id) => composer.files.cancelId(id)),
   clear: (composer) => composer.chat.current.lines.replaceChildren(),
   help: (composer, args, line) => {
+    const here = composer.chat.current;
     composer.session.send(line);
-    composer.chat.notice(CLIENT_HELP.join("\n"), "event help");
+    composer.chat.barrier(() => composer.chat.notice(CLIENT_HELP.join("\n"), "event help", here));
   },
 };
 

@@ -130,11 +130,12 @@ export function lineElement(line) {
     node.append(sender, " ");
   }
   const text = element("span", "text");
-  if (line.kind === "event" || line.kind === "error") {
+  const kind = line.kind.split(" ")[0];
+  if (kind === "event" || kind === "error") {
     // The server's own lines: several are joined with newlines (/help).
     line.text.split("\n").forEach((part, index) => {
       if (index > 0) text.append("\n");
-      appendText(text, part, line.kind === "event");
+      appendText(text, part, kind === "event");
     });
   } else {
     appendText(text, line.text);

@@ -5,6 +5,7 @@
 
 import { fold } from "./syntax.js";
 import {
+  appendText,
   conversationButton,
   element,
   lineElement,
@@ -34,8 +35,8 @@ export function keyOf(kind, name) {
 export class Chat {
   /**
    * dom: {list, messages, title, topic, members, membersTitle};
-   * hooks: send(line), changed() (counts changed), notify(conversation, line),
-   * opened(conversation).
+   * hooks: send(line), connected() (logged in, lines go out now), changed()
+   * (counts changed), notify(conversation, line), opened(conversation).
    */
   constructor(dom, hooks) {
     this.dom = dom;
@@ -48,6 +49,7 @@ export class Chat {
     this.byId = new Map(); // history id -> line element
     this.barriers = []; // called as the server answers each "/mode json"
     this.unanswered = []; // the user's private messages, until delivered or queued
+    this.answersPrivate = false; // the server says "delivered" (docs/protocol.rst)
     this.quietWho = new Set(); // rooms whose /who answer is not shown
     this.joining = new Set(); // rooms the user asked to join: opened when joined
     this.current = this.ensure("all", ALL);
@@ -173,7 +175,8 @@ export class Chat {
     if (c.kind === "all") topic = "Everyone online";
     if (c.kind === "private") topic = `Private conversation with ${c.name}`;
     if (c.left) topic = "You are not in this room; /join to come back.";
-    this.dom.topic.textContent = topic;
+    this.dom.topic.replaceChildren();
+    appendText(this.dom.topic, topic); // a topic is a user's text
   }
 
   renderMembers() {
@@ -307,12 +310,14 @@ export class Chat {
 
   /** Remember a private message sent: the server answers each, in order. */
   sentPrivate(node) {
+    if (!this.answersPrivate) return; // a server that does not answer each
     node.classList.add("pending");
     this.unanswered.push(node);
   }
 
   /** The answer to the oldest private message: delivered, queued or failed. */
   answered(how) {
+    if (how === "delivered") this.answersPrivate = true;
     const node = this.unanswered.shift();
     if (!node) return;
     node.classList.remove("pending");
@@ -321,7 +326,7 @@ export class Chat {
 
   /** A notice (server text, an error) in a conversation, the current by default. */
   notice(text, kind = "event", conversation = this.current, time = null) {
-    const shown = String(text || "").replace(/^\* /u, "");
+    const shown = String(text || "").replace(/^\* /gmu, "");
     if (!shown) return null;
     return this.add(conversation, { kind, text: shown, time, flags: [] });
   }
@@ -342,7 +347,7 @@ export class Chat {
    * other history (a login's, a join's) came meanwhile.
    */
   loadHistory(conversation, n) {
-    if (conversation.loading || conversation.left) return;
+    if (conversation.loading || conversation.left || !this.hooks.connected()) return;
     if (conversation.kind === "private" && !this.registered) {
       conversation.loaded = true;
       conversation.complete = true;
@@ -372,6 +377,10 @@ export class Chat {
    * "/mode json" is answered in order, by a "mode" event of its own.
    */
   barrier(then) {
+    if (!this.hooks.connected()) {
+      then(); // nothing sent is waiting for an answer
+      return;
+    }
     this.barriers.push(then);
     this.hooks.send("/mode json");
   }
