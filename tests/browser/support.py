@@ -661,6 +661,12 @@ def scene(case: Host, server: Server) -> WebUser:
     alice.expect_line("water on Thursday", "carol")
     alice.say("Sure, Thursday evening works for me.")
     bob.expect_line("Thursday evening", "alice")
+    carol.send_line(
+        "#garden*Thanks! The rota is on the shed door: https://example.org/rota"
+    )
+    alice.expect_line("on the shed door", "carol")
+    bob.say("I'll swap Tuesday with anyone who needs it.")
+    alice.expect_line("swap Tuesday", "bob")
     bob.say("/dm alice I'll bring the seed catalogue tomorrow.")
     expect(conversation(bob.page, "@alice")).to_be_visible()
     bob.open("@alice")

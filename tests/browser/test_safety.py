@@ -6,6 +6,8 @@ right-to-left overrides are shown escaped, not obeyed).
 
 from __future__ import annotations
 
+import re
+
 from playwright.sync_api import expect
 
 from tests.browser.support import BrowserTest, WebUser, log_in_line, start_server
@@ -29,7 +31,8 @@ class HostileTextTests(BrowserTest):
         A line, an action, a topic and a user name full of HTML and
         control characters, from C{nc} and from another page: alice's page
         shows the markup as characters (no element is made of it, no alert
-        opens), and the controls escaped, never raw.
+        opens), and the controls escaped, never raw. Only http(s) URLs
+        become links, with rel=noopener.
         """
         server = start_server(self)
         alice = WebUser(self, server, "alice")
@@ -56,6 +59,14 @@ class HostileTextTests(BrowserTest):
         self.assertIn("<i>dances</i>", action.text_content() or "")
         self.assertNoRawControls(action.text_content(), "the action")
 
+        mallory.send_line("see https://example.org/x?a=1 or javascript:alert(5)")
+        linked = alice.expect_line("example.org/x", NASTY_NAME)
+        link = linked.locator("a")
+        expect(link).to_have_count(1)
+        expect(link).to_have_attribute("href", "https://example.org/x?a=1")
+        expect(link).to_have_attribute("rel", re.compile(r"\bnoopener\b"))
+        expect(messages.locator('a[href^="javascript"]')).to_have_count(0)
+
         bob.say("<script>alert(2)</script><b>bold</b>")
         alice.expect_line("<script>alert(2)</script><b>bold</b>", "bob")
 
@@ -71,7 +82,7 @@ class HostileTextTests(BrowserTest):
         mallory.send_line("#x*last line")
         alice.expect_line("last line", NASTY_NAME)
 
-        for selector in ("img", "script", "b", "i"):
+        for selector in ("img", "script", "b", "i", "iframe"):
             expect(messages.locator(selector)).to_have_count(0)
             expect(page.locator(f"#topic {selector}")).to_have_count(0)
             expect(page.locator(f"nav#conversations {selector}")).to_have_count(0)
