@@ -41,6 +41,10 @@ SCENARIOS: dict[str, tuple[str, int, int]] = {
     "broadcast5": ("delivery: five senders a turn to 100", 5 * 99, 40),
     "private": ("private message between 50 pairs", 100, 20),
     "login": ("login, 250 online before", 1, 5000),
+    # The web door (issue 17): a line client's message to 500 WebSockets,
+    # and to 500 line clients in JSON mode, as a WebSocket is.
+    "webcast1": ("delivery: one message a turn to 500 WebSockets", 500, 40),
+    "jsoncast1": ("delivery: one message a turn to 500 in JSON", 500, 40),
 }
 
 
@@ -94,9 +98,12 @@ def build() -> tuple[Any, Any]:
     return clock, ChatFactory(core)
 
 
-def connect(factory: Any, clock: Any, count: int, first: int = 0) -> list[Any]:
+def connect(
+    factory: Any, clock: Any, count: int, first: int = 0, *, json: bool = False
+) -> list[Any]:
     """
-    C{count} logged-in connections on StringTransports.
+    C{count} logged-in connections on StringTransports (in JSON mode, if
+    C{json}).
     """
     from twisted.internet.address import IPv4Address
     from twisted.internet.testing import StringTransport
@@ -112,14 +119,63 @@ def connect(factory: Any, clock: Any, count: int, first: int = 0) -> list[Any]:
     for i in range(first, first + count):
         protocol = factory.buildProtocol(None)
         protocol.makeConnection(Sink(peerAddress=IPv4Address("TCP", "127.0.0.1", i)))
+        if json:
+            protocol.dataReceived(b"/mode json\n")
         protocol.dataReceived(b"u%d\n" % i)
         clock.advance(0)
         protocols.append(protocol)
     return protocols
 
 
+def connect_web(factory: Any, clock: Any, count: int) -> None:
+    """
+    C{count} logged-in WebSockets on the web door, through its site, on
+    StringTransports that drop what they are written.
+    """
+    from twisted.internet.address import IPv4Address
+    from twisted.internet.testing import StringTransport
+
+    from chat.web.door import WebDoor
+    from chat.web.files import WebFiles
+    from chat.web.site import make_site
+
+    class Sink(StringTransport):
+        def write(self, data: bytes) -> None:
+            pass
+
+        def setTcpNoDelay(self, on: bool) -> None:
+            pass
+
+    files = WebFiles(factory.core)
+    site = make_site(
+        WebDoor(factory.core, files=files), files, Path(tempfile.mkdtemp())
+    )
+    for i in range(count):
+        address = IPv4Address("TCP", "127.0.0.1", 20_000 + i)
+        channel = site.buildProtocol(address)
+        channel.makeConnection(Sink(peerAddress=address))
+        channel.dataReceived(
+            b"GET /ws HTTP/1.1\r\nHost: chat:8080\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            b"Sec-WebSocket-Version: 13\r\nOrigin: http://chat:8080\r\n\r\n"
+        )
+        name = b"w%d" % i
+        channel.dataReceived(bytes((0x81, 0x80 | len(name))) + b"\0\0\0\0" + name)
+        clock.advance(0)
+
+
 def run(name: str, repetitions: int) -> None:
     clock, factory = build()
+    if name in ("webcast1", "jsoncast1"):
+        [sender] = connect(factory, clock, 1)
+        if name == "webcast1":
+            connect_web(factory, clock, 500)
+        else:
+            connect(factory, clock, 500, 1, json=True)
+        for _ in range(repetitions):
+            sender.dataReceived(LINE)
+            clock.advance(0)
+        return
     if name == "login":
         connect(factory, clock, 250)
         connect(factory, clock, repetitions, 10_000)

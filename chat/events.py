@@ -158,6 +158,17 @@ class Queued(Event):
 
 
 @dataclass(slots=True, eq=False)
+class Delivered(Event):
+    """
+    A private message reached its recipient, who is online.  Only a client
+    that acknowledges its stored messages (a program keeping track of what
+    it sent) is told, so that it shows a message as sent only once it is.
+    """
+
+    recipient: str
+
+
+@dataclass(slots=True, eq=False)
 class Stored(Event):
     """
     A private message kept while its recipient was offline; C{time} is when

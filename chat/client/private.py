@@ -88,6 +88,14 @@ class PrivatePast:
         if fold(recipient) not in self._asked:
             self._ask(recipient)
 
+    def opened(self, other: str) -> None:
+        """
+        The user opened a conversation with C{other} before either said
+        anything in it (C{/go NAME}): its past is asked for now.
+        """
+        if fold(other) not in self._asked:
+            self._ask(other)
+
     def _ask(self, other: str) -> bool:
         key = fold(other)
         if not other or key in self._filled or not self._enabled():

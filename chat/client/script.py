@@ -60,6 +60,11 @@ class ScriptView:
         Scripts do not see their own lines again.
         """
 
+    def answered(self, accepted: bool | None) -> None:
+        """
+        Nor whether each was delivered: a refusal is an error line.
+        """
+
     def ask_name(self) -> None:
         if self.input_ended:  # no line can answer: do not wait forever
             self.error("ERROR: no name given before the end of input")

@@ -37,7 +37,7 @@ from chat.client import cipher
 from chat.client.files import MAX_RAW, Progress, ThreadRunner, Transfers
 from chat.client.private import PrivatePast
 from chat.client.rooms import Rooms
-from chat.core.names import fold, is_room
+from chat.core.names import fold, is_name, is_room
 from chat.lines.syntax import RoomSay, Say, Slash, Whisper, parse
 
 # Lines typed while not joined wait for the (re)join, up to this many.
@@ -56,6 +56,20 @@ REJOIN_ERRORS = frozenset(
 # all that the login brought: the server answers lines in order, after that.
 # Its answer (a "mode" event) is silent.
 SYNC_LINE = "/mode json"
+# The refusals a private message can get: one of them, while private
+# messages wait for their answer, is the oldest one's.
+WHISPER_REFUSALS: Final = frozenset(
+    {
+        "no-such-user",
+        "queue-full",
+        "store-failed",
+        "bad-input",
+        "usage",
+        "not-joined",
+        "throttled",
+        "internal",
+    }
+)
 # Seconds to wait for the server to close after /quit.
 QUIT_GRACE = 5.0
 # Seconds to keep trying to deliver lines left at the end of input.
@@ -250,6 +264,14 @@ class IClientView(Protocol):
     def error(self, text: str) -> None:
         """
         A refusal or failure; C{text} starts with C{ERROR:}.
+        """
+
+    def answered(self, accepted: bool | None) -> None:
+        """
+        The server answered the oldest private message the user sent that
+        it had not answered yet: delivered or stored (C{True}), or refused
+        (C{False}: its error is shown next); or the connection was lost
+        before it did (C{None}: it may or may not have arrived).
         """
 
     def ask_name(self) -> None:
@@ -502,8 +524,14 @@ class ClientSession:
         # (their lines are shown even if shown before).
         self._shown_history: dict[tuple[str, int], None] = {}
         self._last_main_id: dict[str, int] = {}
+        # ... and each room's newest, (server, folded room) -> id, for the
+        # /join #room ID of a rejoin.
+        self._last_room_id: dict[tuple[str, str], int] = {}
         self._history_asked = 0
         self._unacked: list[int] = []
+        # Private messages sent on this connection the server has not
+        # answered yet (delivered, queued or refused, in order).
+        self._whispers = 0
         # Passwords of account commands sent, by the action confirming them.
         self._proposed: dict[str, str | None] = {}
         # Rooms the server said the user is in on this connection (folded).
@@ -656,6 +684,16 @@ class ClientSession:
         self.start()
 
     # Input from the view.
+
+    def opened_private(self, name: str) -> None:
+        """
+        The view opened a private conversation with C{name}: it is filled
+        with its past, if the session is in (a request sent while away
+        would be answered on a connection that no longer expects it; the
+        first message after the rejoin asks then).
+        """
+        if self._joined and self._protocol is not None and is_name(name):
+            self.private_past.opened(name)
 
     def input_line(self, line: str) -> None:
         """
@@ -899,7 +937,7 @@ class ClientSession:
 
     def _send(self, line: str) -> None:
         if self._joined and self._protocol is not None:
-            self._protocol.send(line)
+            self._send_now(self._protocol, line)
         elif len(self._pending) < MAX_PENDING:
             self._pending.append(line)
         else:
@@ -1026,7 +1064,15 @@ class ClientSession:
             return
         if kind == "private" and not event.get("history"):
             self.private_past.received(str(event.get("from")), str(event.get("text")))
+        if kind in ("delivered", "queued") and self._whispers:
+            self._whispers -= 1
+            self.view.answered(True)
+            if kind == "delivered":
+                return
         if kind == "error":
+            if self._whispers and event.get("code") in WHISPER_REFUSALS:
+                self._whispers -= 1
+                self.view.answered(False)
             self.view.error(f"ERROR: {event.get('text', '')}")
         else:
             self.view.show(event)
@@ -1070,8 +1116,14 @@ class ClientSession:
         if len(self._shown_history) > SHOWN_IDS_KEPT:
             # The oldest: far older than any replay reaches.
             del self._shown_history[next(iter(self._shown_history))]
-        if not event.get("room") and ident > self._last_main_id.get(server, 0):
-            self._last_main_id[server] = ident
+        room = event.get("room")
+        if not room:
+            if ident > self._last_main_id.get(server, 0):
+                self._last_main_id[server] = ident
+        elif type(room) is str:
+            where = (server, fold(room))
+            if ident > self._last_room_id.get(where, 0):
+                self._last_room_id[where] = ident
         return False
 
     def _newest_shown(self) -> int:
@@ -1081,6 +1133,11 @@ class ClientSession:
     def _forget_history(self) -> None:
         server = self._status.server
         self._last_main_id.pop(server, None)
+        self._last_room_id = {
+            where: ident
+            for where, ident in self._last_room_id.items()
+            if where[0] != server
+        }
         self._shown_history = {s: None for s in self._shown_history if s[0] != server}
 
     def _prompted(self, event: dict[str, Any]) -> None:
@@ -1161,10 +1218,15 @@ class ClientSession:
         """
         if self._protocol is None or self._quitting:
             return
+        server = self._status.server
         for room in self.rooms.joined():
-            if fold(room.name) not in self._confirmed:
-                self._rejoining.append(fold(room.name))
-                self._protocol.send(f"/join {room.name}")
+            key = fold(room.name)
+            if key not in self._confirmed:
+                self._rejoining.append(key)
+                # Only what it missed (the ids are checked again on arrival).
+                last = self._last_room_id.get((server, key))
+                since = "" if last is None else f" {last}"
+                self._protocol.send(f"/join {room.name}{since}")
 
     def _rejoin_refused(self, code: str) -> str | None:
         """
@@ -1196,10 +1258,20 @@ class ClientSession:
             batch = ids[start : start + ACK_BATCH]
             self._protocol.send("/ack " + " ".join(str(i) for i in batch))
 
+    def _send_now(self, protocol: ClientProtocol, line: str) -> None:
+        """
+        Send a line the user typed; a private message then waits for its
+        answer (L{IClientView.answered}).
+        """
+        protocol.send(line)
+        said = classify(line)
+        if said is not None and said.kind == "private" and said.target:
+            self._whispers += 1
+
     def _flush(self) -> None:
         protocol = self._protocol
         while self._pending and protocol is not None:
-            protocol.send(self._pending.popleft())
+            self._send_now(protocol, self._pending.popleft())
         if (
             self._quit_when_flushed
             and not self._catching_up
@@ -1214,6 +1286,10 @@ class ClientSession:
         self._joined = False
         self._awaiting_password = self._catching_up = False
         self._unacked = []
+        # Private messages sent but not answered: nobody will say now.
+        for _ in range(self._whispers):
+            self.view.answered(None)
+        self._whispers = 0
         self._rejoining.clear()
         self._barriers.clear()
         self.transfers.detach()

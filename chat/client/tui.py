@@ -203,6 +203,8 @@ class SessionLike(Protocol):
 
     def submit_password(self, password: str) -> None: ...
 
+    def opened_private(self, name: str) -> None: ...
+
     def quit(self, reason: str = "") -> None: ...
 
 
@@ -554,9 +556,6 @@ class TUIView:
         belongs to; a room the user asked to join is shown once joined.
         """
         kind = event.get("type")
-        while self._unsettled and _settles(event):
-            # No refusal came first: accepted (or stored, if "queued").
-            self._settle(self._unsettled.popleft(), accepted=True)
         if kind in ("join", "leave") and isinstance(event.get("name"), str):
             self._correspondent_came_or_left(event["name"], kind == "leave")
         if kind == "help" and isinstance(event.get("commands"), list):
@@ -629,12 +628,17 @@ class TUIView:
     def error(self, text: str) -> None:
         """
         Add an error, in red, where the user is looking; the last few are
-        kept for L{finished}.  It refuses the oldest private message not
-        settled yet (see L{_settle}).
+        kept for L{finished}.
+        """
+        self._error(text)
+
+    def answered(self, accepted: bool | None) -> None:
+        """
+        The server answered the oldest private message still shown as
+        being sent (see L{_settle}).
         """
         if self._unsettled:
-            self._settle(self._unsettled.popleft(), accepted=False)
-        self._error(text)
+            self._settle(self._unsettled.popleft(), accepted)
 
     def _error(self, text: str) -> None:
         """
@@ -1092,6 +1096,9 @@ class TUIView:
             users = self._session.users if self._session is not None else set()
             name = next((u for u in users if fold(u) == fold(where)), where)
             self._switch(self._open(PRIVATE, name))
+            if self._session is not None:
+                # Its past, before anything is said in it.
+                self._session.opened_private(name)
         else:
             self._error("ERROR: usage: /go [ALL | #ROOM | NAME | NUMBER]")
 
@@ -1268,15 +1275,19 @@ class TUIView:
             unsettled.echoes.append((entry, stamp + markup))
         self._unsettled.append(unsettled)
 
-    def _settle(self, unsettled: _Unsettled, accepted: bool) -> None:
+    def _settle(self, unsettled: _Unsettled, accepted: bool | None) -> None:
         """
         A private message was accepted (delivered or stored): shown as sent,
         in its correspondent's conversation (opened if need be); or it was
-        refused: shown as not sent, and no conversation is opened for it.
+        refused: shown as not sent, and no conversation is opened for it;
+        or the connection was lost before the server said: shown as
+        unconfirmed.
         """
         for entry, markup in unsettled.echoes:
             if accepted:
                 entry.set_text(markup)
+            elif accepted is None:
+                entry.set_text(markup[:1] + [("marker", "[unconfirmed] ")] + markup[1:])
             else:
                 entry.set_text(markup[:1] + [("error", "[not sent] ")] + markup[1:])
         if accepted and self._find(PRIVATE, unsettled.target) is None:
@@ -1531,17 +1542,6 @@ def _news(conversation: _Conversation) -> str:
         return f" ({conversation.unread} new)"
     plural = "" if mentions == 1 else "s"
     return f" ({conversation.unread} new, {mentions} mention{plural})"
-
-
-def _settles(event: dict[str, Any]) -> bool:
-    """
-    Whether C{event} says that the private messages sent before it were
-    not refused: not a login's (lines typed while away are sent after the
-    welcome, and answered after what the login brings).
-    """
-    if event.get("type") in ("welcome", "stored-end", "history-end", "mode"):
-        return False
-    return not any(event.get(flag) for flag in ("history", "stored", "rejoined"))
 
 
 def _alt_digit(key: str) -> bool:

@@ -25,6 +25,7 @@ from chat.events import (
     Action,
     Away,
     AwayStatus,
+    Delivered,
     Event,
     Message,
     Past,
@@ -181,6 +182,8 @@ class Messages:
         self._delivery.send(
             recipient, Private(now, str(client.name), str(recipient.name), text)
         )
+        if client.acknowledges:
+            self._delivery.send(client, Delivered(now, str(recipient.name)))
         if recipient.away_reason is not None and recipient is not client:
             self._tell_away(client, recipient, now)
         if recipient.key is not None and self._keeps_private(client, recipient.key):

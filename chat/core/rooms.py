@@ -446,11 +446,19 @@ class Rooms:
 
     # Membership.
 
-    def join(self, client: Client, name: str) -> Deferred[None] | None:
+    def join(
+        self, client: Client, name: str, since: int | None = None
+    ) -> Deferred[None] | None:
         """
         Join the room C{name}, creating it if needed; a new room's name may
         not look like an existing room's (C{#ѕecret} with a Cyrillic s
         beside C{#secret}), while C{#ｓｅｃｒｅｔ} simply is C{#secret}.
+
+        C{since}, a history id, asks for the room's history after it only
+        (IRCv3 C{chathistory AFTER}): a client rejoining after a
+        reconnection is not shown again what it has.  An id this server
+        has not given (its in-memory history was lost) asks for nothing:
+        the usual history is shown.
 
         Creating a room, or becoming the owner of an ownerless one, is
         acknowledged only once the store has it: until then the asker's
@@ -463,7 +471,7 @@ class Rooms:
         if room is not None and room.saving is not None:
             waiting: Deferred[None] = Deferred()
             room.saving.append(waiting)
-            return waiting.addCallback(lambda _: self._join_again(client, name))
+            return waiting.addCallback(lambda _: self._join_again(client, name, since))
         user, key = str(client.name), str(client.key)
         registered = self._registered(key)
         now = self._now()
@@ -473,7 +481,7 @@ class Rooms:
                 raise LookalikeRoom(name, other)
             room = Room(fold(name), name, now, owner=user, owner_registered=registered)
             self.rooms.create(room)
-            return self._claim(client, room, created=True)
+            return self._claim(client, room, created=True, since=None)
         if client in room.online:
             raise AlreadyInRoom(room.name)
         if room.invite_only and not (
@@ -487,19 +495,23 @@ class Rooms:
         if room.owner is None and not room.online and not room.registered:
             # An ownerless, empty room: whoever comes first owns it.
             room.owner, room.owner_registered = user, registered
-            return self._claim(client, room, created=False)
-        return self._enter(client, room, created=False)
+            return self._claim(client, room, created=False, since=since)
+        return self._enter(client, room, created=False, since=since)
 
-    def _join_again(self, client: Client, name: str) -> Deferred[None] | None:
+    def _join_again(
+        self, client: Client, name: str, since: int | None
+    ) -> Deferred[None] | None:
         """
         A join that waited for the store's answer about the room: now
         carried out (it may create the room, if its creation failed).
         """
         if client.state is not ONLINE:
             return None
-        return self.join(client, name)
+        return self.join(client, name, since)
 
-    def _claim(self, client: Client, room: Room, *, created: bool) -> Deferred[None]:
+    def _claim(
+        self, client: Client, room: Room, *, created: bool, since: int | None
+    ) -> Deferred[None]:
         """
         Store C{room}, just created or claimed by C{client}, then let
         C{client} in; the joins that came meanwhile go on after.
@@ -509,7 +521,7 @@ class Rooms:
         def saved(_: None) -> Deferred[None] | None:
             try:
                 if client.state is ONLINE:
-                    return self._enter(client, room, created=created)
+                    return self._enter(client, room, created=created, since=since)
                 # Gone meanwhile: as if it had joined and left.
                 if room.is_owner(str(client.key)) and not room.owner_registered:
                     room.owner = None
@@ -545,7 +557,7 @@ class Rooms:
             d.callback(None)
 
     def _enter(
-        self, client: Client, room: Room, *, created: bool
+        self, client: Client, room: Room, *, created: bool, since: int | None
     ) -> Deferred[None] | None:
         """
         C{client} is let in C{room}: it is told (with the room's latest
@@ -564,15 +576,27 @@ class Rooms:
         if created or not replay:
             self._delivery.send(client, entered)
             return None
+        if since is not None and not 0 <= since <= self._store.last_history_id:
+            since = None
         self._delivery.hold(client)
-        return Deferred.fromCoroutine(self._replay(client, room, entered, replay))
+        return Deferred.fromCoroutine(
+            self._replay(client, room, entered, replay, since)
+        )
 
     async def _replay(
-        self, client: Client, room: Room, entered: RoomEntered, count: int
+        self,
+        client: Client,
+        room: Room,
+        entered: RoomEntered,
+        count: int,
+        since: int | None,
     ) -> None:
         events: list[Event] = [entered]
         try:
-            entries = await self._store.history(room.key, count)
+            if since is None:
+                entries = await self._store.history(room.key, count)
+            else:
+                entries = await self._store.history_after(room.key, since, count)
         except Exception:
             _log.failure("reading the history of {room} failed", room=room.name)
             entries = []

@@ -389,11 +389,13 @@ class Session(Client):
 
     # Rooms.
 
-    def join(self, room: str) -> None:
+    def join(self, room: str, since: int | None = None) -> None:
         """
-        Join C{room}, creating it (and owning it) if there is none.
+        Join C{room}, creating it (and owning it) if there is none; with
+        C{since}, a history id the client has the room up to, its history
+        shown is only what came after (a rejoin after a reconnection).
         """
-        self._run(self._services.rooms.join, (self, room), True)
+        self._run(self._services.rooms.join, (self, room, since), True)
 
     def leave(self, room: str, reason: str | None = None) -> None:
         """

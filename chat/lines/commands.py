@@ -19,6 +19,23 @@ from chat.core.session import Session
 from chat.errors import BadUsage, UnknownCommand
 from chat.lines.events import CommandHelp
 
+# Resume (issue 16): /since ID before the name, /join #room ID.
+SINCE_USAGE: Final = "usage: /since ID, the last history id you have (a whole number)"
+_JOIN_USAGE: Final = "usage: /join #room [ID], ID the last history id you have of it"
+
+
+def parse_history_id(text: str, usage: str = SINCE_USAGE) -> int:
+    """
+    A history id a client gives: ASCII digits only, at most 18 of them.
+
+    @raise BadUsage: with C{usage} if C{text} is anything else.
+    """
+    text = text.strip()
+    if not text or len(text) > 18 or not (text.isascii() and text.isdigit()):
+        raise BadUsage(usage)
+    return int(text)
+
+
 COMMANDS: Final = (
     CommandHelp("/help", "list the commands"),
     CommandHelp("/users", "list who is online", ("/who",)),
@@ -27,7 +44,10 @@ COMMANDS: Final = (
     CommandHelp("/me ACTION", "tell everyone what you are doing"),
     CommandHelp("/history [N]", "show the last N messages (default 20)"),
     CommandHelp("/history NAME [N]", "your last N private messages with NAME"),
-    CommandHelp("/join #ROOM", "join a room, creating it if needed"),
+    CommandHelp(
+        "/join #ROOM [ID]",
+        "join a room, creating it if needed; with ID, its history after that id",
+    ),
     CommandHelp("/leave #ROOM [REASON]", "leave a room", ("/part",)),
     CommandHelp("/say #ROOM TEXT", "send TEXT to a room", ("#ROOM*TEXT",)),
     CommandHelp("/rooms", "list the rooms"),
@@ -206,9 +226,10 @@ class SlashCommands:
 
     def command_join(self, session: Session, args: str) -> None:
         words = args.split()
-        if len(words) != 1:
-            raise BadUsage("usage: /join #room")
-        session.join(words[0])
+        if not 1 <= len(words) <= 2:
+            raise BadUsage(_JOIN_USAGE)
+        since = parse_history_id(words[1], _JOIN_USAGE) if len(words) == 2 else None
+        session.join(words[0], since)
 
     def command_leave(self, session: Session, args: str) -> None:
         words = args.split(None, 1)

@@ -37,7 +37,7 @@ from chat.core.core import ChatCore
 from chat.core.session import Session
 from chat.errors import BadInput, BadUsage, ChatError, NeedsJSON, NotJoined
 from chat.events import Event
-from chat.lines.commands import COMMANDS, SlashCommands, chunk_header
+from chat.lines.commands import COMMANDS, SlashCommands, chunk_header, parse_history_id
 from chat.lines.events import Help, ModeChanged
 from chat.lines.framing import TOO_LONG, Chunk, LineFramer, ending, whole_line
 from chat.lines.output import Output, Outputs
@@ -160,22 +160,6 @@ def describe(address: object) -> str:
     if host is None or port is None:
         return repr(address)
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-# Resume (issue 16): /since ID, before the name.
-_SINCE_USAGE: Final = "usage: /since ID, the last history id you have (a whole number)"
-
-
-def parse_since(args: str) -> int:
-    """
-    The history id of C{/since ID}: ASCII digits only, at most 18 of them.
-
-    @raise BadUsage: if C{args} is anything else.
-    """
-    text = args.strip()
-    if not text or len(text) > 18 or not (text.isascii() and text.isdigit()):
-        raise BadUsage(_SINCE_USAGE)
-    return int(text)
 
 
 @implementer(IConnection, IHandshakeListener)
@@ -501,7 +485,7 @@ class ChatProtocol(Protocol):
             self._set_mode(session, args)
             return
         if name == "since":
-            session.resume_after(parse_since(args))
+            session.resume_after(parse_history_id(args))
             return
         handler = self.door.commands.handler(name)
         if not online:

@@ -28,6 +28,7 @@ from chat.events import (
     Action,
     Away,
     AwayStatus,
+    Delivered,
     Error,
     Event,
     FileAck,
@@ -328,6 +329,7 @@ _TEXT: dict[type[Event], Callable[[Any], list[str]]] = {
         f"* {e.recipient} is offline; your message is stored and will be "
         "delivered when they next log in."
     ],
+    Delivered: lambda e: [f"* delivered to {e.recipient}"],
     Stored: lambda e: [
         f"[private, sent {_when(e.time)}] {_said(e.sender, e.text, e.action)}"
     ],
@@ -441,6 +443,8 @@ def _fields(event: Event) -> dict[str, Any]:
             return {"action": action, "name": name, "insecure": insecure}
         case Queued(recipient=recipient, id=id_):
             return {"to": recipient, "id": id_}
+        case Delivered(recipient=recipient):
+            return {"to": recipient}
         case Stored(sender=sender, recipient=recipient, text=text, id=id_):
             return {
                 "from": sender,
@@ -580,6 +584,7 @@ _TYPES: dict[type[Event], str] = {
     Error: "error",
     AccountChanged: "account",
     Queued: "queued",
+    Delivered: "delivered",
     Stored: "private",
     StoredEnd: "stored-end",
     Past: "message",

@@ -42,10 +42,10 @@ from chat.core.mentions import MentionIndex
 from chat.core.session import Session
 from chat.errors import BadInput, BadUsage, ChatError, NotJoined
 from chat.events import Event, FileChunk, Welcome
-from chat.lines.commands import COMMANDS, SlashCommands
+from chat.lines.commands import COMMANDS, SlashCommands, parse_history_id
 from chat.lines.events import Help, ModeChanged
 from chat.lines.output import Output, Outputs
-from chat.lines.protocol import describe, parse_since
+from chat.lines.protocol import describe
 from chat.lines.render import encode, iso_time
 from chat.lines.syntax import RoomSay, Slash, Whisper, parse
 from chat.web._websocket import MESSAGE_TOO_BIG, GuardedWire
@@ -139,13 +139,15 @@ class WebDoor:
         self._ping = LoopingCall(self.ping)
         self._ping.clock = core.clock
         # The batch last rendered: its frames, where each event's starts,
-        # and whether it holds file events (for WebFiles.intercept).
-        self._batch: Batch | None = None
-        self._frames = b""
+        # and whether it holds file events (for WebFiles.intercept); read
+        # by every connection a batch is handed to, so plain attributes.
+        self.batch: Batch | None = None
+        self.frames = b""
         self._offsets: list[int] = []
-        self._has_files = False
-        self._mentions_batch: Batch | None = None
-        self._mentions: MentionIndex | None = None
+        self.has_files = False
+        # Who the batch last indexed mentions (L{mentioned}).
+        self.mentions_batch: Batch | None = None
+        self.mentions = MentionIndex(())
 
     def start(self) -> None:
         """
@@ -202,27 +204,20 @@ class WebDoor:
         """
         The frames of C{batch}'s events, made once for all its recipients.
         """
-        if batch is not self._batch:
+        if batch is not self.batch:
             events = batch.events
-            self._batch = batch
+            self.batch = batch
             if len(events) == 1:
                 event = events[0]
-                self._frames = event_frame(event)
-                self._offsets = [0, len(self._frames)]
-                self._has_files = type(event) in FILE_EVENTS
+                self.frames = event_frame(event)
+                self._offsets = [0, len(self.frames)]
+                self.has_files = type(event) in FILE_EVENTS
             else:
                 frames = [event_frame(event) for event in events]
                 self._offsets = list(accumulate(map(len, frames), initial=0))
-                self._frames = b"".join(frames)
-                self._has_files = any(type(e) in FILE_EVENTS for e in events)
-        return self._frames
-
-    @property
-    def has_files(self) -> bool:
-        """
-        Whether the batch last rendered holds file events.
-        """
-        return self._has_files
+                self.frames = b"".join(frames)
+                self.has_files = any(type(e) in FILE_EVENTS for e in events)
+        return self.frames
 
     def select(
         self, batch: Batch, skip: Sequence[int] | None, hits: Sequence[int]
@@ -232,7 +227,7 @@ class WebDoor:
         the events at C{skip}, and those at C{hits} made again as mentions
         of it.
         """
-        data, offsets, events = self._frames, self._offsets, batch.events
+        data, offsets, events = self.frames, self._offsets, batch.events
         mentioned = set(hits)
         pieces = []
         start = 0
@@ -244,16 +239,20 @@ class WebDoor:
         pieces.append(data[start:])
         return b"".join(pieces)
 
+    def index(self, batch: Batch) -> MentionIndex:
+        """
+        Who C{batch}'s events mention, indexed once for all its recipients.
+        """
+        if batch is not self.mentions_batch:
+            self.mentions = MentionIndex(batch.events)
+            self.mentions_batch = batch
+        return self.mentions
+
     def mentioned(self, batch: Batch, key: str) -> list[int]:
         """
-        The indexes of the events of C{batch} that mention the user C{key}
-        (indexed once for all its recipients).
+        The indexes of the events of C{batch} that mention the user C{key}.
         """
-        index = self._mentions
-        if batch is not self._mentions_batch or index is None:
-            index = self._mentions = MentionIndex(batch.events)
-            self._mentions_batch = batch
-        return index.of(key)
+        return self.index(batch).of(key)
 
     # Periodic checks.
 
@@ -297,9 +296,6 @@ class WebConnection:
     session: Session
     _wire: GuardedWire
     _output: Output
-    _token: str | None = None
-    _lost = False
-    _closing = False
     _overflowing = False
     _abort_call: IDelayedCall | None = None
     # Input paused, and (while a password is checked) bytes held unread.
@@ -317,6 +313,16 @@ class WebConnection:
         self._secure = bool(request.isSecure())
         #: Whether messages are read now (L{GuardedWire} asks).
         self.reading = True
+        # Read on every delivery, so set on the instance (CPython reads an
+        # instance's own attribute faster than a class default).
+        self._lost = False
+        self._closing = False
+        # Lost or closing: nothing more is sent.
+        self._silent = False
+        self._token: str | None = None
+        # A batch may go out as rendered: the files token was handed out
+        # (or there are no files), so no welcome is waited for.
+        self._plain = door.files is None
 
     def __str__(self) -> str:
         return describe(self._peer)
@@ -385,6 +391,7 @@ class WebConnection:
         )
         self._output.flush()
         self._closing = True
+        self._silent = True
         self._wire.close(MESSAGE_TOO_BIG, f"messages are at most {limit} bytes")
         self._abort_later(self.CLOSE_GRACE)
 
@@ -392,6 +399,7 @@ class WebConnection:
         if self._lost:
             return
         self._lost = True
+        self._silent = True
         self.reading = False
         if self._abort_call is not None and self._abort_call.active():
             self._abort_call.cancel()
@@ -501,7 +509,7 @@ class WebConnection:
                 session.ask_again()
             return
         if name == "since":
-            session.resume_after(parse_since(args))
+            session.resume_after(parse_history_id(args))
             return
         handler = self.door.commands.handler(name)
         if not online:
@@ -513,7 +521,7 @@ class WebConnection:
     # IConnection
 
     def deliver(self, event: Event) -> None:
-        if self._lost or self._closing:
+        if self._silent:
             return
         self._send(event, False)
 
@@ -538,6 +546,7 @@ class WebConnection:
         if files is None or self._token is not None:
             return
         self._token = token = files.attach(self.session)
+        self._plain = True
         event = {
             "type": "web-files",
             "time": iso_time(self.door.clock.seconds()),
@@ -549,17 +558,25 @@ class WebConnection:
         self._output.write(text_frame(json.dumps(event).encode("ascii")))
 
     def deliver_batch(self, batch: Batch, skip: Sequence[int] | None) -> None:
-        if self._lost or self._closing:
+        if self._silent:
             return
         door = self.door
-        data = door.render(batch)
+        # Every recipient of a fan-out comes here: the frames made for the
+        # first one are looked up inline.
+        data = door.frames if batch is door.batch else door.render(batch)
         key = self.session.key
-        if (self._token is None or door.has_files) and door.files is not None:
+        if not self._plain or door.has_files:
             # The login's catch-up (the welcome first: the files token
             # follows it), or file events a transfer may consume.
             self._deliver_each(batch, skip, key)
             return
-        hits = door.mentioned(batch, key) if key is not None else None
+        if key is not None:
+            # Mentions (issue 16): the index made for the first recipient
+            # is looked up inline.
+            index = door.mentions if batch is door.mentions_batch else door.index(batch)
+            hits = index.of(key)
+        else:
+            hits = None
         if hits or skip:
             data = door.select(batch, skip, hits or ())
         self._output.gather(data)
@@ -614,6 +631,7 @@ class WebConnection:
             return
         self._output.flush()
         self._closing = True
+        self._silent = True
         self.reading = False
         self._wire.close(1000)
         self._abort_later(self.CLOSE_GRACE)
@@ -641,6 +659,7 @@ class WebConnection:
         error = self.session.send_queue_exceeded(self.door.outputs.limit)
         self._output.drop()
         self._closing = True
+        self._silent = True
         self.reading = False
         transport = self._wire.transport
         transport.write(event_frame(error))

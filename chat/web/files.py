@@ -346,6 +346,8 @@ class _Entry:
     resuming: dict[int, list[Callable[[Error | None], None]]] = field(
         default_factory=dict
     )
+    # Answers still to come for chunks of uploads the core dropped.
+    swallow: dict[int, int] = field(default_factory=dict)
     # File lists asked of the core for downloads of files not known yet.
     listings: int = 0
     listed: list[Callable[[bool], None]] = field(default_factory=list)
@@ -450,7 +452,7 @@ class _Upload:
         self.request = None
         self.answered = True
         self.buffer = bytearray()
-        self._settle()
+        self.settle()
 
     # Flow.
 
@@ -533,7 +535,7 @@ class _Upload:
         self._resume()
         if request is not None:
             request.upload_done()
-        self._settle()
+        self.settle()
 
     def _resume(self) -> None:
         if self.paused and self.request is not None:
@@ -559,9 +561,9 @@ class _Upload:
         self._resume()
         if request is not None:
             request.refuse(status, code, text, fields)
-        self._settle()
+        self.settle()
 
-    def _settle(self) -> None:
+    def settle(self) -> None:
         """
         Forget the upload once nothing it sent waits for an answer.
         """
@@ -589,29 +591,39 @@ class _Upload:
             if self.entry.uploads.get(self.id) is self:
                 del self.entry.uploads[self.id]
         if self.answered:
-            self._settle()
+            self.settle()
         else:
             self.pump()
 
     def failed(self, event: Error) -> None:
-        if event.code == "internal":
-            # A failed write answers none of the chunks it held.
-            self.unacked.clear()
-        elif event.code in _PER_REQUEST and self.unacked:
+        if event.code in _PER_REQUEST and self.unacked:
             self.unacked.popleft()
         if event.code == "bad-offset":
+            # The core kept the upload: each chunk still on its way is
+            # answered, and the next PUT waits for those answers.
             offset = event.fields.get("offset")
             known = self.entry.own.get(self.id)
             if isinstance(offset, int) and known is not None:
                 self.entry.uploading(self.id, offset, known[1])
         else:
-            self.entry.own.pop(self.id, None)
-        if self.answered:
-            self._settle()
-            return
-        status = _STATUS.get(event.code, http.BAD_REQUEST)
-        fields = {k: v for k, v in event.fields.items() if k in ("id", "offset")}
-        self.refuse(status, event.code, event.text, fields)
+            self.dropped()
+        if not self.answered:
+            status = _STATUS.get(event.code, http.BAD_REQUEST)
+            fields = {k: v for k, v in event.fields.items() if k in ("id", "offset")}
+            self.refuse(status, event.code, event.text, fields)
+        self.settle()
+
+    def dropped(self) -> None:
+        """
+        The core dropped the upload (or never had it for this session):
+        chunks on their way are answered with no-such-file or not at all,
+        so they are not waited for; those answers that come are still
+        taken off the WebSocket.
+        """
+        self.entry.own.pop(self.id, None)
+        if self.unacked:
+            self.entry.swallow[self.id] = len(self.unacked)
+        self.unacked.clear()
 
 
 # Downloads.
@@ -786,6 +798,11 @@ class FilesRequest(Request):
     expects_continue = False
 
     def gotLength(self, length: int | None) -> None:
+        # Called once the headers are in, before any of the body: the one
+        # moment to decide how to read it.  twisted.web keeps the request
+        # line on the channel until the body is all in (Twisted 26.10 has
+        # no public way to it before): read there, and absent on a channel
+        # without it (HTTP/2), where uploads are refused by the resource.
         channel = self.channel
         command = getattr(channel, "_command", None)
         path = getattr(channel, "_path", None)
@@ -1052,7 +1069,7 @@ class WebFiles:
             assert isinstance(event, FileAck)
             upload = entry.uploads.get(event.id)
             if upload is None:
-                return False
+                return self._swallowed(entry, event.id)
             upload.acked(event.offset)
             return True
         if kind is Error:
@@ -1086,6 +1103,12 @@ class WebFiles:
             return True
         if isinstance(event, FileSent | FileDone):
             entry.own.pop(event.id, None)
+            upload = entry.uploads.get(event.id)
+            if upload is not None and isinstance(event, FileDone):
+                # Cancelled (/file cancel) during the upload.
+                upload.dropped()
+                upload.refuse(http.GONE, "cancelled", f"file {event.id} was cancelled.")
+                upload.settle()
         return False
 
     # Routing the core's answers.
@@ -1116,6 +1139,9 @@ class WebFiles:
                 for then in listed:
                     then(False)
             return False
+        if event.code not in _STATUS:
+            # Not an error of a file's (should another kind name an id).
+            return False
         gets = entry.gets.get(file_id)
         if gets:
             download, _ = gets.popleft()
@@ -1132,9 +1158,26 @@ class WebFiles:
             for waiter in waiters:
                 waiter(event)
             return True
+        if event.code == "no-such-file" and self._swallowed(entry, file_id):
+            return True
         if event.code != "bad-offset":
             entry.own.pop(file_id, None)
         return False
+
+    @staticmethod
+    def _swallowed(entry: _Entry, file_id: int) -> bool:
+        """
+        Whether an answer for file C{file_id} is one of those still due for
+        chunks of an upload the core dropped: taken, and counted.
+        """
+        left = entry.swallow.get(file_id)
+        if left is None:
+            return False
+        if left > 1:
+            entry.swallow[file_id] = left - 1
+        else:
+            del entry.swallow[file_id]
+        return True
 
     # Who asks.
 

@@ -14,7 +14,11 @@ from typing import Any, Final
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import SSL4ServerEndpoint
-from twisted.internet.interfaces import IListeningPort, IStreamServerEndpoint
+from twisted.internet.interfaces import (
+    IAddress,
+    IListeningPort,
+    IStreamServerEndpoint,
+)
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web import http
@@ -23,8 +27,9 @@ from twisted.web.resource import ForbiddenResource, IResource, Resource
 from twisted.web.server import Request, Site
 from twisted.web.static import File, NoRangeStaticProducer
 
+from chat.core.admission import DESCRIPTOR_RESERVE, address_key
 from chat.lines.protocol import describe
-from chat.web._websocket import GuardedResource
+from chat.web._websocket import CountedChannel, GuardedResource, counted_channel
 from chat.web.door import WebDoor
 from chat.web.files import WebFiles
 
@@ -125,13 +130,66 @@ class WebSite(Site):
     Twisted's site, logging each request through the core's log limiter
     (a flood of requests cannot flood the log), without its query string
     (where a download's token is) and with the path's control characters
-    escaped.
+    escaped; and bounding the HTTP connections one address may hold open
+    (L{per_address}, twice the sessions it may have: a browser opens a few
+    for a page's files besides its WebSocket), and all of them together
+    short of the descriptor limit, so that idle HTTP connections cannot
+    take the descriptors every door needs.
     """
+
+    protocol = staticmethod(counted_channel)
 
     def __init__(self, root: Resource, door: WebDoor) -> None:
         super().__init__(root, timeout=HTTP_TIMEOUT, reactor=door.clock)
         self.displayTracebacks = False
         self._door = door
+        self.per_address = 2 * door.core.limits.connections_per_address
+        # Open HTTP connections (WebSockets included) by address key.
+        self._open: dict[str, int] = {}
+        self._total = 0
+
+    def buildProtocol(self, addr: IAddress | None) -> CountedChannel | None:
+        core = self._door.core
+        admission = core.admission
+        host = str(getattr(addr, "host", ""))
+        key = None if admission.is_exempt(host) else address_key(host)
+        why = None
+        limit = admission.descriptors
+        if limit is not None and (
+            len(admission) + self._total + DESCRIPTOR_RESERVE >= limit
+        ):
+            why = "as many connections as the server can take"
+        elif key is not None and self._open.get(key, 0) >= self.per_address:
+            why = f"{self.per_address} HTTP connections open from its address"
+        if why is not None:
+            core.security_log.warn(
+                _log,
+                "refused an HTTP connection from {peer}: {why}",
+                peer=describe(addr),
+                why=why,
+            )
+            return None  # Twisted closes it
+        protocol = super().buildProtocol(addr)
+        assert isinstance(protocol, CountedChannel)
+        self._total += 1
+        if key is not None:
+            self._open[key] = self._open.get(key, 0) + 1
+
+        protocol.counter = self
+        protocol.key = key
+        return protocol
+
+    def release(self, key: str | None) -> None:
+        """
+        A connection counted under C{key} closed.
+        """
+        self._total -= 1
+        if key is not None:
+            left = self._open[key] - 1
+            if left:
+                self._open[key] = left
+            else:
+                del self._open[key]
 
     def log(self, request: http.Request) -> None:
         path = request.path.decode("utf-8", "replace")

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from twisted.internet.error import ConnectionLost
+from twisted.python.failure import Failure
+
 from chat.client.private import PRIVATE_PAST
 from chat.client.tui import TUIView
 from tests.client.test_rooms import ConversationTestCase
@@ -137,6 +140,22 @@ class PrivatePastTests(SessionTestCase):
         session.input_line("bob*again")
         self.assertEqual(transport.sent()[0], f"/history bob {PRIVATE_PAST}")
 
+    def test_opened_asks(self) -> None:
+        """
+        A conversation opened before anything is said in it (C{/go bob})
+        asks for its past once; one opened while away asks nothing (the
+        first message after the rejoin does).
+        """
+        session, transport = self.joined()
+        session.opened_private("bob")
+        self.assertEqual(transport.sent(), [f"/history bob {PRIVATE_PAST}"])
+        session.opened_private("Bob")
+        session.input_line("bob*hi")
+        self.assertEqual(transport.sent(), ["bob*hi"])
+        transport.server_close(Failure(ConnectionLost("gone")))
+        session.opened_private("carol")
+        self.assertEqual(transport.sent(), [])
+
 
 class PrivatePastViewTests(ConversationTestCase):
     """
@@ -154,6 +173,7 @@ class PrivatePastViewTests(ConversationTestCase):
         # ALL: the live message only.
         self.assertEqual(self.scrollback(), ["15:43:16 [private] dave: psst"])
         self.send("/go dave")
+        self.assertEqual(self.session.opened, ["dave"])
         self.assertEqual(
             self.scrollback()[:4],
             [

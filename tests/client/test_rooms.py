@@ -509,6 +509,21 @@ class RejoinTests(session_tests.SessionTestCase):
         self.assertEqual([r.name for r in session.rooms.joined()], ["#chess", "#Tea"])
         self.assertEqual(self.view.errors, [])
 
+    def test_rejoin_says_the_newest_id_shown(self) -> None:
+        """
+        A room whose lines had history ids is joined again with the newest
+        of them (C{/join #room ID}: only what was missed); another room's
+        ids do not count for it.
+        """
+        session, transport = self.in_rooms("#chess", "#go")
+        for ident, room in ((4, "#chess"), (7, "#chess"), (8, "#other")):
+            transport.receive_event(
+                "message", **{"from": "bob"}, text="x", room=room, id=ident
+            )
+        again = self.drop(transport)
+        self.welcome(again)
+        self.assertEqual(again.sent(), ["/join #chess 7", "/join #go"])
+
     def test_rooms_kept_while_away(self) -> None:
         """
         While the connection is down the rooms still count as the user's:
@@ -968,7 +983,7 @@ class ConversationInputTests(ConversationTestCase):
             "SEND x",
         ):
             self.send(line)
-        self.feed("join", name="erin")  # no refusal came: sent
+        self.view.answered(True)  # bob*psst delivered
         self.assertEqual(
             self.session.lines,
             [
@@ -999,7 +1014,9 @@ class ConversationInputTests(ConversationTestCase):
         self.send("/go dave")
         self.send("hi dave")
         self.assertEqual(self.session.lines, ["dave*hi dave"])
-        self.feed("join", name="erin")  # no refusal came: sent
+        self.feed("join", name="erin")  # not an answer: still being sent
+        self.assertEqual(self.scrollback()[1], "15:43:16 [sending] alice: hi dave")
+        self.view.answered(True)  # delivered
         self.assertEqual(
             self.scrollback()[:2], ["15:43:16 dave: psst", "15:43:16 alice: hi dave"]
         )
@@ -1147,6 +1164,7 @@ class FirstUsePrivateTests(ConversationTestCase):
         self.assertEqual(
             self.scrollback(), ["15:43:16 [sending] [private to dave] alice: hi dave"]
         )
+        self.view.answered(False)
         self.view.error("ERROR: dave is not online; /users lists who is.")
         self.assertEqual(
             self.scrollback(),
@@ -1169,6 +1187,7 @@ class FirstUsePrivateTests(ConversationTestCase):
         """
         self.send("erin*see you")
         self.assertNotIn("1:ALL", self.screen()[-3])
+        self.view.answered(True)
         self.feed("queued", to="erin", id=3, text="")
         self.assertIn("15:43:16 [private to erin] alice: see you", self.scrollback())
         self.assertEqual(self.bar(), "1:ALL  2:erin")
@@ -1182,6 +1201,7 @@ class FirstUsePrivateTests(ConversationTestCase):
         self.feed("private", **{"from": "dave"}, to="alice", text="psst")
         self.press("meta 2")
         self.send("hi")
+        self.view.answered(False)
         self.view.error("ERROR: dave is not online; /users lists who is.")
         self.assertIn("15:43:16 [not sent] alice: hi", self.scrollback())
 
@@ -1247,6 +1267,7 @@ class FirstUsePrivateTests(ConversationTestCase):
             "15:43:16 [sending] [private to dave] alice: are you there",
             self.scrollback(),
         )
+        self.view.answered(False)
         self.view.error("ERROR: dave is not online; /users lists who is.")
         self.assertIn(
             "15:43:16 [not sent] [private to dave] alice: are you there",

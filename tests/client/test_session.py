@@ -83,6 +83,7 @@ class FakeView:
         self.statuses: list[Status] = []
         self.codes: list[int] = []
         self.saids: list[Said] = []
+        self.answers: list[bool | None] = []
         self.password_asks: list[tuple[str, bool, str]] = []
         self.progresses: list[Progress] = []
 
@@ -97,6 +98,9 @@ class FakeView:
 
     def error(self, text: str) -> None:
         self.errors.append(text)
+
+    def answered(self, accepted: bool | None) -> None:
+        self.answers.append(accepted)
 
     def ask_name(self) -> None:
         self.asked += 1
@@ -963,6 +967,56 @@ class ReconnectTests(SessionTestCase):
         self.settle()
         self.assertEqual(self.view.codes, [1])
         self.assertIn("2 line(s) not sent", self.view.errors[-1])
+
+
+class AnsweredTests(SessionTestCase):
+    """
+    Each private message sent is answered by the server (issue 16):
+    C{delivered}, C{queued} or a refusal, in order; the view is told which,
+    so that it shows the message as sent only once it is.
+    """
+
+    def test_answers_in_order(self) -> None:
+        """
+        C{delivered} is not shown, only answered; C{queued} is both; a
+        refusal a private message can get answers it, another error (an
+        earlier command's) does not.
+        """
+        session, transport = self.joined()
+        for line in ("bob*one", "/dm erin two", "dave*three", "/join #x"):
+            session.input_line(line)
+        transport.receive_event("delivered", to="bob")
+        transport.receive_event("queued", to="erin", id=4, text="* erin is offline")
+        transport.receive_event("error", code="invalid-room", text="bad room")
+        self.assertEqual(self.view.answers, [True, True])
+        transport.receive_event("error", code="no-such-user", text="dave is not")
+        self.assertEqual(self.view.answers, [True, True, False])
+        self.assertEqual([e["type"] for e in self.view.events], ["welcome", "queued"])
+        self.assertEqual(len(self.view.errors), 2)
+        # Nothing waits: a stray receipt answers nothing.
+        transport.receive_event("delivered", to="bob")
+        self.assertEqual(len(self.view.answers), 3)
+
+    def test_lost_unconfirmed(self) -> None:
+        """
+        Private messages in flight when the connection drops are
+        unconfirmed; one typed while away waits for the next connection's
+        answer.
+        """
+        session, transport = self.joined()
+        session.input_line("bob*one")
+        session.input_line("bob*two")
+        transport.receive_event("delivered", to="bob")
+        transport.server_close(Failure(ConnectionLost("gone")))
+        self.assertEqual(self.view.answers, [True, None])
+        session.input_line("bob*three")
+        self.clock.advance(30)
+        again = self.endpoint.last
+        again.receive_event("prompt", prompt="name", text="name?")
+        self.welcome(again)
+        self.assertIn("bob*three", again.sent())
+        again.receive_event("delivered", to="bob")
+        self.assertEqual(self.view.answers, [True, None, True])
 
 
 class ResumeTests(SessionTestCase):

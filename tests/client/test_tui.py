@@ -52,6 +52,7 @@ class FakeSession:
         self.names: list[str] = []
         self.passwords: list[str] = []
         self.quits = 0
+        self.opened: list[str] = []
 
     def input_line(self, line: str) -> None:
         """
@@ -72,6 +73,9 @@ class FakeSession:
 
     def submit_password(self, password: str) -> None:
         self.passwords.append(password)
+
+    def opened_private(self, name: str) -> None:
+        self.opened.append(name)
 
     def quit(self, reason: str = "") -> None:
         self.quits += 1
@@ -371,18 +375,25 @@ class InputTests(ViewTestCase):
 
     def test_private_echo(self) -> None:
         """
-        A private message sent is echoed marked with its recipient (and as
-        sent once the server's next event is no refusal).
+        A private message sent is echoed marked with its recipient, as
+        being sent until the server answers it: delivered, refused, or
+        never (the connection was lost), oldest first; other events do not
+        settle it.
         """
         self.view.status_changed(Status(server="h:1", tls=False, name="alice"))
-        self.type("bob*psst")
-        self.press("enter")
-        self.type("/dm carol hi")
-        self.press("enter")
+        for line in ("bob*psst", "/dm carol hi", "dave*yo"):
+            self.type(line)
+            self.press("enter")
         self.view.show(message("dave", "later"))
+        self.view.error("ERROR: usage: /send NAME|#room PATH")  # not an answer
+        self.assertIn("15:43:16 [sending] [private to bob] alice: psst", self.screen())
+        self.view.answered(True)
+        self.view.answered(False)
+        self.view.answered(None)
         screen = self.screen()
         self.assertIn("15:43:16 [private to bob] alice: psst", screen)
-        self.assertIn("15:43:16 [private to carol] alice: hi", screen)
+        self.assertIn("15:43:16 [not sent] [private to carol] alice: hi", screen)
+        self.assertIn("15:43:16 [unconfirmed] [private to dave] alice: yo", screen)
 
     def test_commands_not_echoed(self) -> None:
         """

@@ -16,6 +16,7 @@ from chat.events import (
     Action,
     Away,
     AwayStatus,
+    Delivered,
     Error,
     Message,
     Past,
@@ -60,6 +61,23 @@ class RoutingTests(CoreTestCase):
         )
         self.assertEqual(self.carol.take(), [])
         self.assertEqual(self.alice.take(), [])
+
+    def test_delivered_to_a_program(self) -> None:
+        """
+        A sender that acknowledges (a program keeping track of what it
+        sent) is told each private message reached its recipient, after it
+        did; a person is not (L{test_private}), nor of a refused one.
+        """
+        dave = self.guest("dave", acknowledges=True)
+        self.bob.take()
+        dave.session.whisper("bob", "one")
+        dave.session.whisper("erin", "two")
+        [event] = self.bob.take()
+        assert isinstance(event, Private)
+        delivered, refused = dave.take()
+        assert isinstance(delivered, Delivered)
+        self.assertEqual(delivered.recipient, "bob")
+        self.assertIsInstance(refused, Error)
 
     def test_privates_in_order(self) -> None:
         """

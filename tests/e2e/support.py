@@ -761,12 +761,15 @@ async def connect_web(
     label: str,
     *,
     origin: str | None = None,
+    cert: bytes | None = None,
 ) -> WebSocketClient:
     """
     Open C{ws://127.0.0.1:port/ws} as a page of C{origin} would [default:
     the page's own, C{http://127.0.0.1:port}]; C{case} closes it in its
-    cleanup.  (Twisted's C{WebSocketClientEndpoint} sends no Origin, which
-    the web door requires, so this does its handshake with one.)
+    cleanup.  With C{cert} (PEM), C{wss://} to a server with that
+    certificate for C{localhost}.  (Twisted's C{WebSocketClientEndpoint}
+    sends no Origin, which the web door requires, so this does its
+    handshake with one.)
     """
     from wsproto import ConnectionType, WSConnection
     from wsproto.events import Request as WSRequest
@@ -774,7 +777,14 @@ async def connect_web(
     from twisted.web._websocket_impl import _WebSocketWireProtocol
 
     host = f"127.0.0.1:{port}"
-    headers = [(b"origin", (origin or f"http://{host}").encode())]
+    scheme = "http" if cert is None else "https"
+    headers = [(b"origin", (origin or f"{scheme}://{host}").encode())]
+    endpoint = tcp_endpoint(port)
+    if cert is not None:
+        creator = ssl.optionsForClientTLS(
+            "localhost", trustRoot=ssl.Certificate.loadPEM(cert)
+        )
+        endpoint = wrapClientTLS(creator, endpoint)
     client = WebSocketClient(label)
 
     def bootstrap(connection: Any, transport: ITransport) -> None:
@@ -785,7 +795,7 @@ async def connect_web(
     wire: Any = _WebSocketWireProtocol(
         WSConnection(ConnectionType.CLIENT), bootstrap, client
     )
-    await connectProtocol(tcp_endpoint(port), wire).addTimeout(TIMEOUT, _clock())
+    await connectProtocol(endpoint, wire).addTimeout(TIMEOUT, _clock())
     done: Deferred[Any] = getattr(wire, "_done", None) or succeed(client)
     await done.addTimeout(TIMEOUT, _clock())
     case.addCleanup(client.close)

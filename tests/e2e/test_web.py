@@ -6,6 +6,9 @@ C{nc}-style line clients on loopback, in the same chat.
 
 from __future__ import annotations
 
+import os
+
+from twisted.internet.endpoints import quoteStringArgument
 from twisted.trial.unittest import TestCase
 
 from tests.e2e.support import (
@@ -19,6 +22,7 @@ from tests.e2e.support import (
     start_web_server,
     tcp_endpoint,
 )
+from tests.support import make_certificate
 
 
 class WebDoorTests(TestCase):
@@ -62,6 +66,41 @@ class WebDoorTests(TestCase):
         nc.send_line("/dm webby and you")
         private = await web.expect("private")
         self.assertEqual((private["from"], private["text"]), ("nccy", "and you"))
+
+    async def test_wss(self) -> None:
+        """
+        An C{ssl:} C{--web} serves https and wss: a tab logs in over TLS,
+        and a registered name's password prompt is not marked insecure.
+        """
+        cert_path, key_path = make_certificate(os.path.abspath(self.mktemp()))
+        with open(cert_path, "rb") as f:
+            cert = f.read()
+        server = await start_server(
+            self,
+            "--web",
+            "ssl:0:interface=127.0.0.1"
+            f":privateKey={quoteStringArgument(key_path)}"
+            f":certKey={quoteStringArgument(cert_path)}",
+        )
+        found = await server.process.wait_for_log(
+            r"txchat web client on https://127\.0\.0\.1:(\d+)/$"
+        )
+        port = int(found.group(1))
+        alice = await connect_web(self, port, "alice", cert=cert)
+        await alice.expect("prompt")
+        alice.send("alice")
+        await alice.expect("welcome")
+        alice.send("/register sesame12")
+        await alice.expect("account")
+        alice.send("/quit")
+        await alice.wait_closed()
+        again = await connect_web(self, port, "alice again", cert=cert)
+        await again.expect("prompt")
+        again.send("alice")
+        prompt = await again.expect("prompt")
+        self.assertEqual((prompt["prompt"], prompt["insecure"]), ("password", False))
+        again.send("sesame12")
+        await again.expect("welcome")
 
     async def test_two_tabs_and_history(self) -> None:
         """

@@ -411,8 +411,14 @@ class SyntaxTests(LineTestCase):
         """
         self.send(b"/join #x")
         for line, usage in [
-            (b"/join", "usage: /join #room"),
-            (b"/join #a #b", "usage: /join #room"),
+            (
+                b"/join",
+                "usage: /join #room [ID], ID the last history id you have of it",
+            ),
+            (
+                b"/join #a #b",
+                "usage: /join #room [ID], ID the last history id you have of it",
+            ),
             (b"/say #x", "usage: /say #room TEXT"),
             (b"#x*", "empty message; usage: #room*TEXT or /say #room TEXT"),
             (b"/leave", "usage: /leave #room [REASON]"),

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from twisted.internet.testing import StringTransport
 
 from chat.errors import BadUsage
-from chat.lines.protocol import ChatProtocol, parse_since
+from chat.lines.commands import parse_history_id
+from chat.lines.protocol import ChatProtocol
 from tests.support import LineTestCase
 
 
@@ -172,10 +173,69 @@ class ResumeTests(LineTestCase):
         room = [e for e in self.json_lines(bob_t) if e.get("text") == "hi"]
         self.assertEqual([(e["room"], e["id"]) for e in room], [("#go", 2)])
 
+    def rejoin(self, *lines: bytes) -> list[dict[str, Any]]:
+        """
+        Bob, in JSON mode, joins C{#go} with C{lines} (each a C{/join}):
+        what each brought, one list for all.
+        """
+        bob, _ = self.come()
+        bob_t = bob.transport
+        assert isinstance(bob_t, StringTransport)
+        shown: list[dict[str, Any]] = []
+        for line in lines:
+            bob.dataReceived(line + b"\n")
+            self.clock.advance(0)
+            shown += self.json_lines(bob_t)
+            bob.dataReceived(b"/leave #go\n")
+            self.json_lines(bob_t)
+        return shown
 
-class ParseSinceTests(LineTestCase):
+    def say_in_go(self, *texts: str) -> None:
+        self.alice.dataReceived(b"/join #go\n")
+        self.say(*[f"#go*{text}" for text in texts])
+
+    def test_join_since_limits_the_room_replay(self) -> None:
+        """
+        C{/join #go 2} shows the room's history above id 2 only (ids are
+        one sequence across the server, so a main-channel line between
+        counts too); C{/join #go} the newest id shows none.
+        """
+        self.say_in_go("one", "two")
+        self.say("main")
+        self.say_in_go("three")
+        shown = self.rejoin(b"/join #go 2", b"/join #go 4")
+        past = [(e["id"], e["text"]) for e in shown if e.get("history")]
+        self.assertEqual(past, [(4, "three")])
+        self.assertEqual([e["type"] for e in shown].count("room-joined"), 2, shown)
+
+    def test_join_since_unknown_id_shows_the_usual(self) -> None:
+        """
+        An id this server never gave (an in-memory server restarted) asks
+        for nothing: the usual history, as without an id.
+        """
+        self.say_in_go("one", "two")
+        shown = self.rejoin(b"/join #go 99")
+        past = [e["text"] for e in shown if e.get("history")]
+        self.assertEqual(past, ["one", "two"])
+
+    def test_join_garbage_id(self) -> None:
+        """
+        A word, a negative or a third word is a usage error naming the id,
+        and nobody joins.
+        """
+        bob, _ = self.come()
+        bob_t = bob.transport
+        assert isinstance(bob_t, StringTransport)
+        for line in (b"/join #go x", b"/join #go -1", b"/join #go 1 2"):
+            bob.dataReceived(line + b"\n")
+            (error,) = self.json_lines(bob_t)
+            self.assertEqual((error["type"], error["code"]), ("error", "usage"))
+            self.assertIn("/join #room [ID]", error["text"])
+
+
+class ParseHistoryIdTests(LineTestCase):
     """
-    L{parse_since} takes ASCII digits and nothing else.
+    L{parse_history_id} takes ASCII digits and nothing else.
     """
 
     @given(st.text(max_size=30))
@@ -185,7 +245,7 @@ class ParseSinceTests(LineTestCase):
         L{BadUsage}; never another exception.
         """
         try:
-            n = parse_since(text)
+            n = parse_history_id(text)
         except BadUsage:
             stripped = text.strip()
             self.assertFalse(
@@ -200,4 +260,4 @@ class ParseSinceTests(LineTestCase):
         """
         Every id round-trips, with spaces around it.
         """
-        self.assertEqual(parse_since(f" {n} "), n)
+        self.assertEqual(parse_history_id(f" {n} "), n)

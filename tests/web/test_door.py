@@ -14,6 +14,7 @@ from twisted.internet.testing import EventLoggingObserver
 from twisted.logger import globalLogPublisher
 from twisted.python.failure import Failure
 
+from chat.core.limits import Limits
 from chat.core.session import Session
 from chat.events import Event, FileAck, FileChunk
 from chat.web.door import text_frame
@@ -581,3 +582,30 @@ class MemoryTests(WebTestCase):
         """
         alice = self.connect("alice")
         self.assertEqual(alice.channel._channel.requests, [])  # type: ignore[attr-defined]
+
+
+class AdmissionTests(WebTestCase):
+    """
+    Each WebSocket is a session of its peer's address: the per-address
+    limits apply as on the line door.
+    """
+
+    limits = Limits(connections_per_address=2)
+
+    def test_per_address(self) -> None:
+        """
+        Past the limit a tab is told why and closed; another address may.
+        """
+        first, second = self.connect(), self.connect()
+        self.port += 1
+        third = MemoryWebClient(self.site, self.clock, "192.0.2.1", self.port)
+        [error] = third.received()
+        self.assertEqual(error["code"], "too-many-connections")
+        self.assertTrue(third.accepted)
+        self.assertTrue(third.transport.disconnecting)
+        third.lose()
+        self.assertFalse(first.transport.disconnecting)
+        self.assertFalse(second.transport.disconnecting)
+        other = self.connect(peer="198.51.100.7")
+        self.assertFalse(other.transport.disconnecting)
+        self.assertEqual(len(self.door.connections), 3)

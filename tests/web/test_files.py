@@ -29,6 +29,7 @@ from chat.core.client import Batch
 from chat.core.core import ChatCore
 from chat.core.limits import Limits
 from chat.events import (
+    Error,
     Event,
     FileAck,
     FileChunk,
@@ -567,6 +568,51 @@ class BackpressureTests(FilesTestCase):
         self.assertEqual(self.response(transport).status, 204)
         self.assertEqual(self.manual.memory.complete[file_id], data)
         self.assertEqual([type(e) for e in self.alice.take()], [FileSent])
+
+    def test_recipient_leaves(self) -> None:
+        """
+        The one recipient leaves mid-upload: the PUT is answered 410 at
+        once, and neither that nor the refusals of the chunks still on
+        their way reach the WebSocket.
+        """
+        data = os.urandom(12 * CHUNK)
+        file_id = self.offer(self.alice, data, "bob")
+        channel, transport = self.connect_http()
+        self.send(channel, self.put_head(file_id, 0, self.alice.token, len(data)))
+        self.send(channel, data[: 4 * CHUNK])
+        self.bob.session.quit()
+        self.clock.advance(0)
+        response = self.response(transport)
+        self.assertEqual(
+            (response.status, response.json()["code"]), (410, "not-delivered")
+        )
+        self.assertTrue(transport.disconnecting)
+        self.run_spool()
+        self.assertEqual(self.of_type(self.alice.take(), Error), [])
+        # The next PUT of it is told at once.
+        channel, transport = self.connect_http()
+        self.send(channel, self.put_head(file_id, 0, self.alice.token, len(data)))
+        self.run_spool()
+        self.assertEqual(self.response(transport).status, 404)
+
+    def test_cancelled(self) -> None:
+        """
+        The sender cancels over the WebSocket mid-upload: the PUT is
+        answered 410, the WebSocket gets the cancel's own answer, and the
+        next PUT of the file is answered at once.
+        """
+        data = os.urandom(12 * CHUNK)
+        file_id = self.offer(self.alice, data, "bob")
+        channel, transport = self.connect_http()
+        self.send(channel, self.put_head(file_id, 0, self.alice.token, len(data)))
+        self.send(channel, data[: 4 * CHUNK])
+        self.alice.session.cancel_file(file_id)
+        self.run_spool()
+        response = self.response(transport)
+        self.assertEqual((response.status, response.json()["code"]), (410, "cancelled"))
+        [done] = self.of_type(self.alice.take(), FileDone)
+        self.assertEqual((done.id, done.declined), (file_id, True))
+        self.assertEqual(self.put(self.alice, file_id, 0, data).status, 404)
 
     def run_spool(self) -> None:
         while self.manual.waiting:

@@ -6,10 +6,13 @@ every response, the access log, and the listening service.
 from __future__ import annotations
 
 from twisted.internet.address import IPv4Address
+from twisted.internet.error import ConnectionDone
 from twisted.internet.testing import EventLoggingObserver, MemoryReactorClock
 from twisted.logger import globalLogPublisher
+from twisted.python.failure import Failure
 
-from chat.web.site import SECURITY_HEADERS, static_directory, url
+from chat.web._websocket import CountedChannel
+from chat.web.site import SECURITY_HEADERS, WebSite, static_directory, url
 from tests.support import NoDelayTransport
 from tests.web.support import HOST, WebTestCase
 
@@ -140,3 +143,59 @@ class URLTests(WebTestCase):
             port = reactor.listenTCP(8080, self.site, interface=host)
             port.getHost = lambda host=host: IPv4Address("TCP", host, 8080)
             self.assertEqual(url(port, secure), expected)
+
+
+class HTTPLimitTests(WebTestCase):
+    """
+    HTTP connections are bounded per address and in all, so that idle
+    ones cannot take the descriptors every door needs.
+    """
+
+    def open(self, host: str, port: int) -> CountedChannel | None:
+        address = IPv4Address("TCP", host, port)
+        assert isinstance(self.site, WebSite)
+        channel = self.site.buildProtocol(address)
+        if channel is not None:
+            channel.makeConnection(NoDelayTransport(peerAddress=address))
+        return channel
+
+    def test_per_address(self) -> None:
+        """
+        Past twice the sessions an address may have, its connections are
+        refused (closed at once); one that closes makes room; another
+        address is not affected.
+        """
+        assert isinstance(self.site, WebSite)
+        self.site.per_address = 2
+        first = self.open("192.0.2.1", 1)
+        assert first is not None
+        self.assertIsNotNone(self.open("192.0.2.1", 2))
+        events = EventLoggingObserver()
+        globalLogPublisher.addObserver(events)
+        self.addCleanup(globalLogPublisher.removeObserver, events)
+        self.assertIsNone(self.open("192.0.2.1", 3))
+        self.assertTrue([e for e in events if e.get("peer") == "192.0.2.1:3"])
+        self.assertIsNotNone(self.open("198.51.100.1", 1))
+        first.connectionLost(Failure(ConnectionDone()))
+        self.assertIsNotNone(self.open("192.0.2.1", 4))
+
+    def test_websocket_counts_until_closed(self) -> None:
+        """
+        A WebSocket is an HTTP connection of its address until it closes.
+        """
+        assert isinstance(self.site, WebSite)
+        self.site.per_address = 1
+        tab = self.connect("alice", peer="192.0.2.1")
+        self.assertIsNone(self.open("192.0.2.1", 9))
+        tab.lose()
+        self.assertIsNotNone(self.open("192.0.2.1", 9))
+
+    def test_descriptors(self) -> None:
+        """
+        Near the descriptor limit no HTTP connection is taken, from any
+        address.
+        """
+        self.core.admission.descriptors = 66
+        self.assertIsNotNone(self.open("192.0.2.1", 1))
+        self.assertIsNotNone(self.open("192.0.2.2", 1))
+        self.assertIsNone(self.open("192.0.2.3", 1))

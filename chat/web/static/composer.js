@@ -38,6 +38,13 @@ export class Composer {
       this.submit();
     });
     input.addEventListener("keydown", (event) => this.key(event));
+    input.addEventListener("input", () => this.fit());
+  }
+
+  /** Grow the box with what is typed (CSS caps it at 30% of the screen). */
+  fit() {
+    this.input.style.height = "auto";
+    this.input.style.height = `${this.input.scrollHeight + 2}px`;
   }
 
   key(event) {
@@ -57,11 +64,13 @@ export class Composer {
     event.preventDefault();
     this.recallAt = at;
     this.input.value = this.recall[at] ?? "";
+    this.fit();
   }
 
   submit() {
     const text = this.input.value;
     this.input.value = "";
+    this.fit();
     for (const line of text.split(/\r\n|\r|\n/u)) {
       if (line.trim()) this.run(line);
     }

@@ -127,6 +127,8 @@ export class Files {
     const request = new XMLHttpRequest();
     upload.request = request;
     upload.rate = new Rate();
+    upload.started = performance.now();
+    upload.from = offset;
     request.open("PUT", `${this.path}${upload.id}?offset=${offset}`);
     request.setRequestHeader("Authorization", `Bearer ${this.token}`);
     request.upload.addEventListener("progress", (p) => this.progress(upload, offset + p.loaded, "Sending"));
@@ -140,7 +142,10 @@ export class Files {
   putAnswered(upload, request) {
     upload.request = null;
     if (request.status === 204 || request.status === 200) {
-      this.progress(upload, upload.file.size, "Sending");
+      upload.bar.value = upload.file.size;
+      const seconds = Math.max(0.001, (performance.now() - upload.started) / 1000);
+      const sent = upload.file.size - upload.from;
+      upload.rateLabel.textContent = `Sent ${formatSize(sent)} in ${seconds.toFixed(1)} s · ${formatSize(Math.round(sent / seconds))}/s`;
       upload.state = "checking";
       this.status(upload, "Sent; the server checks it…");
       return;
@@ -204,7 +209,7 @@ export class Files {
     cancel.type = "button";
     row.append(title, bar, rate, status, cancel);
     this.list.append(row);
-    const upload = { file, target, conversation, row, bar, rate: null, rateLabel: rate, statusLabel: status, id: null, state: "hashing", request: null, retries: 0 };
+    const upload = { file, target, conversation, row, bar, rate: null, rateLabel: rate, statusLabel: status, id: null, state: "hashing", request: null, retries: 0, started: 0, from: 0 };
     cancel.addEventListener("click", () => this.cancel(upload));
     return upload;
   }
