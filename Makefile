@@ -8,6 +8,7 @@ SOURCES := setup.cfg pyproject.toml $(wildcard chat/*.py chat/*/*.py chat/web/st
 ARGS ?=
 
 .PHONY: run test lint install bench bench-history bench-rooms bench-files bench-daemons clean
+.PHONY: screenshots
 .PHONY: test-latest test-lowest lock upgrade
 
 LOCK := requirements/dev.txt
@@ -96,6 +97,11 @@ bench-files: $(STAMP)
 
 bench-daemons: $(STAMP)
 	$(BIN)/python bench/daemons_bench.py $(ARGS)
+
+# docs/screenshots/*.png, from a scene played into the installed server
+# (Debian's chromium, driven by Playwright: apt-get install chromium).
+screenshots: $(STAMP)
+	$(BIN)/python -m tools.screenshots $(ARGS)
 
 clean:
 	rm -rf $(VENV) .venv-latest .venv-lowest $(TOOLS) build *.egg-info _trial_temp*

@@ -11,10 +11,8 @@ set (CI), which makes that a failure.
 
 from __future__ import annotations
 
-import atexit
 import base64
 import hashlib
-import os
 import re
 from importlib.resources import files
 from pathlib import Path
@@ -24,6 +22,7 @@ from unittest import SkipTest
 from twisted.trial.unittest import SynchronousTestCase
 
 from chat.lines.syntax import RoomSay, Say, Slash, Whisper, parse
+from tests.browser.support import shared_browser
 
 #: The page's origin: never resolved, Playwright answers every request.
 ORIGIN: Final = "http://units.test"
@@ -33,14 +32,6 @@ CSP: Final = (
     "default-src 'none'; script-src 'self'; style-src 'self'; "
     "img-src 'self' data: blob:; connect-src 'self'; font-src 'self'; "
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-)
-CHROMIUM_ARGS: Final = (
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
 )
 TIMEOUT_MS: Final = 30_000
 _TYPES: Final = {
@@ -56,53 +47,6 @@ def static_directory() -> Path:
     The client's files as installed (so that package_data is checked too).
     """
     return Path(str(files("chat.web").joinpath("static")))
-
-
-def chromium() -> str:
-    """
-    Debian's Chromium (or C{$CHROMIUM}); a skip, or in CI a failure, if
-    there is none.
-    """
-    path = os.environ.get("CHROMIUM") or "/usr/bin/chromium"
-    if os.path.isfile(path) and os.access(path, os.X_OK):
-        return path
-    reason = f"Debian's chromium is not installed (no {path}): apt-get install chromium"
-    if os.environ.get("TXCHAT_BROWSER_REQUIRED", "") not in ("", "0"):
-        raise AssertionError(reason)
-    raise SkipTest(reason)
-
-
-class _Browser:
-    """
-    One Chromium for this module's tests, stopped at exit.
-    """
-
-    playwright: Any = None
-    browser: Any = None
-
-    @classmethod
-    def get(cls) -> Any:
-        path = chromium()
-        os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
-        if cls.browser is None or not cls.browser.is_connected():
-            from playwright.sync_api import sync_playwright
-
-            if cls.playwright is None:
-                cls.playwright = sync_playwright().start()
-                atexit.register(cls.stop)
-            cls.browser = cls.playwright.chromium.launch(
-                executable_path=path, args=list(CHROMIUM_ARGS), timeout=TIMEOUT_MS
-            )
-        return cls.browser
-
-    @classmethod
-    def stop(cls) -> None:
-        browser, cls.browser = cls.browser, None
-        playwright, cls.playwright = cls.playwright, None
-        if browser is not None and browser.is_connected():
-            browser.close()
-        if playwright is not None:
-            playwright.stop()
 
 
 def _serve(route: Any) -> None:
@@ -127,7 +71,10 @@ class ClientUnitTest(SynchronousTestCase):
     """
 
     def setUp(self) -> None:
-        browser = _Browser.get()
+        # The process's one Playwright: a second sync Playwright in the
+        # same thread refuses to start (the first one's loop counts as
+        # running between calls).
+        browser = shared_browser()
         self.context = browser.new_context()
         self.addCleanup(self.context.close)
         self.context.set_default_timeout(TIMEOUT_MS)
