@@ -9,9 +9,13 @@ StringTransports and a task.Clock (no sockets, no kernel), so what is
 counted is Python's work: a broadcast's deliveries, a private message, a
 login.  Each scenario runs twice under ``valgrind --tool=callgrind``, with
 and without its measured part, and the difference is divided by how many
-units that part did.  ``--tree`` measures another checkout's ``chat``
-(it works with the layout before issue 14 as well as after), so two
-builds compare side by side::
+units that part did.  The ``tls-*`` scenarios put each connection
+behind the server's TLS layer (as ``ssl:`` listeners do; clients are
+pyOpenSSL objects in memory): their client records are encrypted before
+the measured part, in both runs, so the difference is the server's work
+alone (decrypting, the chat work, encrypting).  ``--tree`` measures
+another checkout's ``chat`` (it works with the layout before issue 14 as
+well as after), so two builds compare side by side::
 
     python bench/instructions_bench.py                       # this checkout
     python bench/instructions_bench.py --tree /work/bench-base
@@ -45,6 +49,8 @@ SCENARIOS: dict[str, tuple[str, int, int]] = {
     # and to 500 line clients in JSON mode, as a WebSocket is.
     "webcast1": ("delivery: one message a turn to 500 WebSockets", 500, 40),
     "jsoncast1": ("delivery: one message a turn to 500 in JSON", 500, 40),
+    "tls-broadcast5": ("delivery over TLS: five senders a turn to 100", 5 * 99, 40),
+    "tls-private": ("private message over TLS between 50 pairs", 100, 20),
 }
 
 
@@ -164,7 +170,204 @@ def connect_web(factory: Any, clock: Any, count: int) -> None:
         clock.advance(0)
 
 
+class Pipe:
+    """
+    A TLS client in memory for one server connection: it encrypts what it
+    sends and reads the server's bytes only while it handshakes.
+    """
+
+    def __init__(self, context: Any) -> None:
+        from OpenSSL import SSL
+
+        self.tls = SSL.Connection(context, None)
+        self.tls.set_connect_state()
+        self.server: Any = None
+
+    def records(self, data: bytes) -> bytes:
+        from OpenSSL import SSL
+
+        self.tls.send(data)
+        try:
+            records: bytes = self.tls.bio_read(1 << 20)
+        except SSL.WantReadError:
+            return b""
+        return records
+
+
+class Calls:
+    """
+    C{callLater} for the TLS layer as the reactor does it (a C{DelayedCall}
+    kept in a list, run once the turn is over), not as C{task.Clock} does
+    (it sorts all its calls on each one, with a hundred timeouts pending).
+    """
+
+    def __init__(self) -> None:
+        self.due: list[Any] = []
+
+    def seconds(self) -> float:
+        return 0.0
+
+    def callLater(self, delay: float, f: Any, *args: Any, **kw: Any) -> Any:
+        from twisted.internet.base import DelayedCall
+
+        call = DelayedCall(delay, f, args, kw, self.due.remove, id, self.seconds)
+        self.due.append(call)
+        return call
+
+    def run(self) -> None:
+        while self.due:
+            due, self.due = self.due, []
+            for call in due:
+                call.called = 1
+                call.func(*call.args, **call.kw)
+
+
+CALLS = Calls()
+
+
+def tls_layer(factory: Any, clock: Any) -> Any:
+    """
+    What an C{ssl:} listener puts between the socket and the line door:
+    the door's own TLS layer where there is one, else Twisted's.
+    """
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    from twisted.internet.ssl import CertificateOptions
+    from twisted.protocols.tls import TLSMemoryBIOFactory
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    from OpenSSL import crypto
+
+    given = CertificateOptions(
+        privateKey=crypto.PKey.from_cryptography_key(key),
+        certificate=crypto.X509.from_cryptography(certificate),
+    )
+    try:
+        from chat.tap import tls_options
+
+        options = tls_options(given)
+    except ImportError:
+        options = given
+    try:
+        from chat.lines.tls import TLSFactory  # type: ignore[import-not-found]
+
+        return TLSFactory(options, factory, CALLS)
+    except ImportError:
+        return TLSMemoryBIOFactory(options, False, factory, CALLS)
+
+
+def tls_connect(factory: Any, clock: Any, count: int) -> list[Pipe]:
+    """
+    C{count} logged-in connections over TLS, their handshakes done.
+    """
+    from OpenSSL import SSL
+
+    from twisted.internet.address import IPv4Address
+    from twisted.internet.testing import StringTransport
+
+    class Wire(StringTransport):
+        """
+        Hands the server's bytes to its client while it handshakes, then
+        drops them, as the plain scenarios' sink does.
+        """
+
+        pipe: Pipe | None = None
+
+        def write(self, data: bytes) -> None:
+            if self.pipe is not None:
+                self.pipe.tls.bio_write(data)
+
+        def setTcpNoDelay(self, on: bool) -> None:
+            pass
+
+    layer = tls_layer(factory, clock)
+    context = SSL.Context(SSL.TLS_METHOD)
+    context.set_verify(SSL.VERIFY_NONE)
+    pipes = []
+    for i in range(count):
+        pipe = Pipe(context)
+        wire = Wire(peerAddress=IPv4Address("TCP", "127.0.0.1", i))
+        wire.pipe = pipe
+        server = layer.buildProtocol(None)
+        server.makeConnection(wire)
+        pipe.server = server
+        for _ in range(8):
+            try:
+                pipe.tls.do_handshake()
+            except SSL.WantReadError:
+                pass
+            try:
+                hello = pipe.tls.bio_read(1 << 20)
+            except SSL.WantReadError:
+                hello = b""
+            if hello:
+                server.dataReceived(hello)
+            clock.advance(0)
+            CALLS.run()
+        server.dataReceived(pipe.records(b"u%d\n" % i))
+        clock.advance(0)
+        CALLS.run()
+        try:
+            while pipe.tls.recv(1 << 16):
+                pass
+        except SSL.WantReadError:
+            pass
+        wire.pipe = None
+        pipes.append(pipe)
+    return pipes
+
+
+def run_tls(name: str, repetitions: int, feed: bool) -> None:
+    """
+    A TLS scenario: every record is made first; only with C{feed} does the
+    server get them.
+    """
+    clock, factory = build()
+    if name == "tls-private":
+        pipes = tls_connect(factory, clock, 100)
+        lines = [b"u%d*" % (i ^ 1) + LINE for i in range(100)]
+        turns = [
+            [pipe.records(line) for pipe, line in zip(pipes, lines, strict=True)]
+            for _ in range(repetitions)
+        ]
+    else:
+        pipes = tls_connect(factory, clock, 100)
+        senders = pipes[-5:]
+        turns = [[pipe.records(LINE) for pipe in senders] for _ in range(repetitions)]
+        pipes = senders
+    if not feed:
+        return
+    for records in turns:
+        for pipe, record in zip(pipes, records, strict=True):
+            pipe.server.dataReceived(record)
+        clock.advance(0)
+        CALLS.run()
+
+
 def run(name: str, repetitions: int) -> None:
+    if name.startswith("tls-"):
+        run_tls(name, repetitions, feed=True)
+        return
+    if name.startswith("made-tls-"):
+        run_tls(name[5:], repetitions, feed=False)
+        return
     clock, factory = build()
     if name in ("webcast1", "jsoncast1"):
         [sender] = connect(factory, clock, 1)
@@ -238,10 +441,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     report(f"chat from {args.tree}")
     for name in args.scenarios:
         unit, per, repetitions = SCENARIOS[name]
-        base = 10 if name == "login" else 0
-        total = count(args.tree, name, repetitions + base) - count(
-            args.tree, name, base
-        )
+        if name.startswith("tls-"):
+            # The same records made in both runs; only one hands them over.
+            total = count(args.tree, name, repetitions) - count(
+                args.tree, "made-" + name, repetitions
+            )
+        else:
+            base = 10 if name == "login" else 0
+            total = count(args.tree, name, repetitions + base) - count(
+                args.tree, name, base
+            )
         report(f"{name:11} {total // (per * repetitions):>9,} instructions per {unit}")
     return 0
 

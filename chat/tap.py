@@ -19,6 +19,10 @@ from twisted.application.service import MultiService, Service
 from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
 from twisted.internet.endpoints import (
     SSL4ServerEndpoint,
+    TCP4ServerEndpoint,
+    TCP6ServerEndpoint,
+    UNIXServerEndpoint,
+    _parse,
     quoteStringArgument,
     serverFromString,
 )
@@ -42,6 +46,7 @@ from chat.core.logs import LogLimiter
 from chat.core.names import stored
 from chat.core.passwords import PasswordHasher
 from chat.lines.factory import ChatFactory
+from chat.lines.tls import TLSServerEndpoint
 from chat.store.spool import DirectorySpool
 from chat.store.sqlite import SQLiteStore
 from chat.web.door import WebDoor
@@ -79,7 +84,8 @@ def tls_options(given: CertificateOptions) -> CertificateOptions:
     """
     The options of a TLS listener: its certificate, key, chain and DH
     parameters from C{given} (what an C{ssl:} endpoint description made),
-    with TLS 1.2 at least and the L{TLS_CIPHERS}, whatever C{given} says.
+    with TLS 1.2 at least and the L{TLS_CIPHERS}, whatever C{given} says,
+    and session tickets.
     """
     return CertificateOptions(
         privateKey=given.privateKey,
@@ -88,19 +94,94 @@ def tls_options(given: CertificateOptions) -> CertificateOptions:
         dhParameters=given.dhParameters,
         raiseMinimumTo=TLSVersion.TLSv1_2,
         acceptableCiphers=AcceptableCiphers.fromOpenSSLCipherString(TLS_CIPHERS),
+        # Session tickets (issue 18): a client that reconnects resumes its
+        # session, with no certificate signature and no key exchange of a
+        # new certificate chain.  The ticket key is OpenSSL's, made when
+        # the listener starts and kept in memory only.
+        enableSessionTickets=True,
     )
 
 
-def _harden(endpoint: IStreamServerEndpoint) -> None:
+def _harden(endpoint: IStreamServerEndpoint) -> IStreamServerEndpoint:
     """
-    Give a TLS endpoint the L{tls_options}.  Twisted's C{ssl:} description
-    takes no ciphers, so the options it made are replaced (a private
-    attribute: C{tests.test_tap} checks what the reactor is given).
+    A TLS endpoint with the L{tls_options}, on the line door's own TLS layer
+    (L{TLSServerEndpoint}, issue 18), for one an C{ssl:} description made;
+    any other endpoint as it is.  Twisted's C{ssl:} description takes no
+    ciphers, so the options it made are replaced (private attributes:
+    C{tests.test_tap} checks what the reactor is given).
+    """
+    if isinstance(endpoint, SSL4ServerEndpoint):
+        given = endpoint._sslContextFactory
+        if isinstance(given, CertificateOptions):
+            return TLSServerEndpoint(
+                endpoint._reactor,
+                endpoint._port,
+                tls_options(given),
+                backlog=endpoint._backlog,
+                interface=endpoint._interface,
+            )
+    return endpoint
+
+
+def _harden_twisted_tls(endpoint: IStreamServerEndpoint) -> None:
+    """
+    Give an endpoint an C{ssl:} description made the L{tls_options}, on
+    Twisted's own TLS transport: the web door's (its requests tell
+    C{https} by that transport; the line door's faster layer, L{_harden},
+    is not yet under twisted.web).
     """
     if isinstance(endpoint, SSL4ServerEndpoint):
         given = endpoint._sslContextFactory
         if isinstance(given, CertificateOptions):
             endpoint._sslContextFactory = tls_options(given)
+
+
+# The listen backlog (issue 18): connections the kernel completes and
+# queues for us to accept.  Twisted's endpoints default to 50; a restart
+# that brings every client back at once overflows that, and a connection
+# whose handshake finds the queue full is dropped and retried by its client
+# a second later (then three, ...).  Linux caps any backlog at
+# net.core.somaxconn.
+SOMAXCONN = "/proc/sys/net/core/somaxconn"
+
+
+def kernel_backlog(path: str = SOMAXCONN) -> int:
+    """
+    The largest listen backlog the kernel grants (Linux:
+    C{net.core.somaxconn}), or 4,096 (its default since Linux 5.4) where
+    that cannot be read.
+    """
+    try:
+        with open(path) as f:
+            return max(1, int(f.read().split()[0]))
+    except (OSError, ValueError, IndexError):
+        return 4096
+
+
+#: Endpoints (from C{--listen} descriptions) that take a backlog.
+_BACKLOG_ENDPOINTS = (
+    TCP4ServerEndpoint,
+    TCP6ServerEndpoint,
+    SSL4ServerEndpoint,
+    UNIXServerEndpoint,
+)
+
+
+def apply_backlog(
+    endpoint: IStreamServerEndpoint, description: str, backlog: int
+) -> None:
+    """
+    Give a stream endpoint made from C{description} the listen C{backlog},
+    unless the description names one itself (C{backlog=N}).  The endpoints
+    keep it in a private attribute, read when they listen.
+    """
+    if isinstance(endpoint, _BACKLOG_ENDPOINTS):
+        try:
+            _, given = _parse(description)
+        except ValueError:
+            given = {}
+        if "backlog" not in given:
+            endpoint._backlog = backlog
 
 
 def _positive(value: str) -> int:
@@ -389,6 +470,16 @@ class Options(usage.Options):
             "Seconds between the pings of a WebSocket; one that answers "
             "nothing by the next ping is dropped.",
             _seconds,
+        ],
+        [
+            "backlog",
+            None,
+            None,
+            "Connections the kernel may queue for every listener while they "
+            "wait to be accepted (one a --listen description names with "
+            "backlog=N keeps its own) [default: the kernel's most, "
+            "net.core.somaxconn].",
+            _positive,
         ],
     ]
 
@@ -685,9 +776,11 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> ChatSe
     expire = TimerService(EXPIRE_EVERY, core.expire)
     expire.clock = clock
     expire.setServiceParent(parent)
+    backlog = options["backlog"] or kernel_backlog()
     for description in options["listen"]:
         listener = strports.service(description, factory, reactor=reactor)
-        _harden(listener.endpoint)
+        apply_backlog(listener.endpoint, description, backlog)
+        listener.endpoint = _harden(listener.endpoint)
         listener.setServiceParent(parent)
     if options["web"]:
         # The web door (issue 17): one site for every --web.
@@ -703,6 +796,7 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> ChatSe
         site = make_site(door, files)
         for description in options["web"]:
             endpoint = serverFromString(reactor, description)
-            _harden(endpoint)
+            apply_backlog(endpoint, description, backlog)
+            _harden_twisted_tls(endpoint)
             WebService(endpoint, site, door).setServiceParent(parent)
     return parent

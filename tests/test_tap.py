@@ -35,6 +35,7 @@ from chat.core.limits import Limits
 from chat.core.passwords import PasswordHasher
 from chat.lines.factory import ChatFactory
 from chat.lines.protocol import ChatProtocol
+from chat.lines.tls import TLSFactory
 from chat.store.interface import Account, StoredMessage
 from chat.store.spool import DirectorySpool
 from chat.store.sqlite import SQLiteStore
@@ -42,8 +43,10 @@ from chat.tap import (
     EXPIRE_EVERY,
     ChatService,
     Options,
+    kernel_backlog,
     makeService,
     raise_descriptor_limit,
+    tls_options,
 )
 from chat.web.site import WebService
 from tests.support import make_certificate
@@ -172,16 +175,22 @@ class MakeServiceTests(TestCase):
         self.assertEqual(reactor.tcpServers, [])
         assert service.ready is not None
         await service.ready
-        # The line listener, then the web client's on its default port.
-        [(port, factory, _, interface), (web_port, site, _, web_interface)] = (
-            reactor.tcpServers
-        )
+        # The line listener, the TLS one (the line door's own layer on a
+        # TCP port, issue 18), then the web client's on its default port.
+        [
+            (port, factory, _, interface),
+            (ssl_port, tls, _, _),
+            (web_port, site, _, web_interface),
+        ] = reactor.tcpServers
         self.assertEqual((port, interface), (4040, "127.0.0.1"))
         self.assertEqual((web_port, web_interface), (8080, ""))
         self.assertIsInstance(site, Site)
-        [(ssl_port, ssl_factory, context_factory, _, _)] = reactor.sslServers
+        self.assertEqual(reactor.sslServers, [])
         self.assertEqual(ssl_port, 55556)
-        self.assertIs(ssl_factory, factory)
+        self.assertIsInstance(tls, TLSFactory)
+        assert isinstance(tls, TLSFactory)
+        self.assertIs(tls.wrappedFactory, factory)
+        context_factory = tls.options
         self.assertIsInstance(factory, ChatFactory)
         assert isinstance(factory, ChatFactory)
         self.assertEqual(factory.max_line_length, 100)
@@ -522,8 +531,10 @@ class TLSTests(TestCase):
         service = makeService(options, reactor=reactor)
         [listener] = [s for s in service if isinstance(s, StreamServerEndpointService)]
         listener.endpoint.listen(ChatFactory(service.core))
-        [(_, _, context_factory, _, _)] = reactor.sslServers
-        context: SSL.Context = context_factory.getContext()
+        [(_, tls, _, _)] = reactor.tcpServers
+        assert isinstance(tls, TLSFactory)
+        assert isinstance(tls.options, ssl.CertificateOptions)
+        context: SSL.Context = tls.options.getContext()
         return context
 
     def test_tls12_aead_only(self) -> None:
@@ -843,3 +854,147 @@ class WebOptionsTests(TestCase):
         self.assertIsNone(handshake(context, tls_client("ECDHE-ECDSA-AES128-SHA")))
         suite = "ECDHE-ECDSA-AES128-GCM-SHA256"
         self.assertEqual(handshake(context, tls_client(suite)), suite)
+
+
+class BacklogTests(TestCase):
+    """
+    The listen backlog (issue 18): every stream listener gets C{--backlog},
+    or the kernel's most, unless its description names its own.
+    """
+
+    def listeners(self, *argv: str) -> list[tuple[int, int]]:
+        """
+        (port, backlog) of each listener the service makes from C{argv},
+        once listening.
+        """
+        reactor = MemoryReactorClock()
+        cert, key = make_certificate(self.mktemp())
+        options = Options()
+        options.parseOptions(["--database", self.mktemp() + ".sqlite3", *argv])
+        service = makeService(options, reactor=reactor)
+        for listener in service:
+            if isinstance(listener, StreamServerEndpointService):
+                listener.endpoint.listen(ChatFactory(service.core))
+        return [(port, backlog) for port, _, backlog, _ in reactor.tcpServers]
+
+    def tls(self, port: int, extra: str = "") -> str:
+        cert, key = make_certificate(self.mktemp())
+        return (
+            f"ssl:{port}:privateKey={quoteStringArgument(key)}:"
+            f"certKey={quoteStringArgument(cert)}{extra}"
+        )
+
+    def test_default(self) -> None:
+        """
+        Without C{--backlog}, plain and TLS listeners ask for what the
+        kernel allows, not Twisted's 50.
+        """
+        expected = kernel_backlog()
+        self.assertGreater(expected, 50)
+        self.assertEqual(
+            self.listeners("--listen", "tcp:4040", "--listen", self.tls(4041)),
+            [(4040, expected), (4041, expected)],
+        )
+
+    def test_given(self) -> None:
+        """
+        C{--backlog N} reaches every listener; a description's own
+        C{backlog=} wins for that listener.
+        """
+        self.assertEqual(
+            self.listeners(
+                "--backlog",
+                "300",
+                "--listen",
+                "tcp:4040",
+                "--listen",
+                "tcp:4042:backlog=7",
+                "--listen",
+                self.tls(4041),
+                "--listen",
+                self.tls(4043, ":backlog=9"),
+            ),
+            [(4040, 300), (4042, 7), (4041, 300), (4043, 9)],
+        )
+
+    def test_bad(self) -> None:
+        """
+        A backlog that is not a positive number is a usage error.
+        """
+        for value in ("0", "-5", "many"):
+            self.assertRaises(UsageError, Options().parseOptions, ["--backlog", value])
+
+    def test_kernel_backlog(self) -> None:
+        """
+        L{kernel_backlog} reads C{net.core.somaxconn}, and falls back to
+        Linux's default where it cannot.
+        """
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write("321\n")
+        self.assertEqual(kernel_backlog(path), 321)
+        with open(path, "w") as f:
+            f.write("garbage\n")
+        self.assertEqual(kernel_backlog(path), 4096)
+        self.assertEqual(kernel_backlog(self.mktemp()), 4096)
+
+
+class SessionTicketTests(TestCase):
+    """
+    TLS listeners issue session tickets (issue 18): a client that comes back
+    resumes, with no new certificate exchange.
+    """
+
+    def test_resumes(self) -> None:
+        """
+        A TLS 1.3 client that offers the ticket of its first connection has
+        its second one resumed.
+        """
+        cert, key = make_certificate(self.mktemp())
+        given = ssl.PrivateCertificate.loadPEM(
+            open(cert).read() + open(key).read()
+        ).options()
+        server = tls_options(given).getContext()
+        client = tls_client(maximum=stdlib_ssl.TLSVersion.TLSv1_3)
+        first = connect_in_memory(server, client, None)
+        self.assertFalse(first.session_reused)
+        assert first.session is not None
+        self.assertTrue(first.session.has_ticket)
+        second = connect_in_memory(server, client, first.session)
+        self.assertTrue(second.session_reused)
+
+
+def connect_in_memory(
+    server: SSL.Context,
+    client: stdlib_ssl.SSLContext,
+    session: stdlib_ssl.SSLSession | None,
+) -> stdlib_ssl.SSLObject:
+    """
+    A TLS connection in memory from C{client} (offering C{session}) to
+    C{server}, with one line each way so the client reads its tickets.
+    """
+    accepted = SSL.Connection(server, None)
+    accepted.set_accept_state()
+    incoming, outgoing = stdlib_ssl.MemoryBIO(), stdlib_ssl.MemoryBIO()
+    connecting = client.wrap_bio(
+        incoming, outgoing, server_hostname="localhost", session=session
+    )
+    for _ in range(10):
+        try:
+            connecting.do_handshake()
+            break
+        except stdlib_ssl.SSLWantReadError:
+            pass
+        accepted.bio_write(outgoing.read())
+        try:
+            accepted.do_handshake()
+        except SSL.WantReadError:
+            pass
+        incoming.write(accepted.bio_read(65536))
+    connecting.write(b"hello\n")
+    accepted.bio_write(outgoing.read())
+    accepted.recv(100)
+    accepted.send(b"hi\n")
+    incoming.write(accepted.bio_read(65536))
+    connecting.read(100)
+    return connecting

@@ -73,7 +73,9 @@ class Output:
     A write goes straight to the socket (L{send_now}) unless something is
     gathered for the end of this turn already, so the order is kept; what
     a fan-out hands it is gathered, and the turn's gathered bytes go out in
-    one write when L{Delivery} ends the turn (L{Outputs.write}).
+    one write when L{Delivery} ends the turn (L{Outputs.write}).  On the
+    TLS layer (L{chat.lines.tls}) every write is gathered: one record per
+    connection per turn.
 
     If the peer stops reading, the transport pauses us as a producer; once
     more than C{limit} bytes pile up on top of the transport's own buffer,
@@ -89,6 +91,7 @@ class Output:
     __slots__ = (
         "_backlog",
         "_direct",
+        "_gathers",
         "_out",
         "_outputs",
         "_overflowed",
@@ -113,6 +116,9 @@ class Output:
         # A socket is written with send_now, and watched by the periodic
         # check; other transports (TLS) tell us at once.
         self._direct = is_socket(transport)
+        # The TLS layer (chat.lines.tls) asks that every write wait for the
+        # end of the turn: one record per turn.
+        self._gathers: bool = getattr(transport, "gathers", False)
         self.watched = pending_output(transport) is not None
         if not self.watched:
             self._register()
@@ -121,6 +127,9 @@ class Output:
         """
         Send C{data} after what was gathered before it.
         """
+        if self._gathers:
+            self.gather(data)
+            return
         if self.paused and self._over_limit(len(data)):
             return
         out = self._out
